@@ -1,0 +1,133 @@
+//! FITS image IO (cfitsio through the `fitsio` crate, built from source: no system package).
+//!
+//! Images are returned row-major as `(ny, nx, data)` with `data[iy * nx + ix]`, the numpy / astropy
+//! order; FITS row 1 (the first row in the file) is index 0. Any integer or float pixel type is
+//! read as `f32` (or `f64`). Every error names the file and HDU.
+
+use anyhow::{Context, Result, anyhow, bail};
+use fitsio::FitsFile;
+use fitsio::hdu::HduInfo;
+use fitsio::images::{ImageDescription, ImageType};
+use std::path::Path;
+
+/// A 2-D image read from FITS.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Image<T> {
+    pub ny: usize,
+    pub nx: usize,
+    pub data: Vec<T>,
+}
+
+impl<T: Copy> Image<T> {
+    pub fn at(&self, iy: usize, ix: usize) -> T {
+        self.data[iy * self.nx + ix]
+    }
+}
+
+/// Open a FITS file for reading with an error that names the file.
+pub fn open(path: &Path) -> Result<FitsFile> {
+    if !path.exists() {
+        bail!("{}: file not found", path.display());
+    }
+    FitsFile::open(path).map_err(|e| anyhow!("{}: not a readable FITS file ({e})", path.display()))
+}
+
+/// Read 2-D image HDU `hdu` (0-based, primary = 0) as f64.
+pub fn read_image_f64(path: &Path, hdu: usize) -> Result<Image<f64>> {
+    let mut f = open(path)?;
+    read_image_from(&mut f, path, hdu)
+}
+
+/// Read 2-D image HDU `hdu` (0-based) as f32.
+pub fn read_image_f32(path: &Path, hdu: usize) -> Result<Image<f32>> {
+    let im = read_image_f64(path, hdu)?;
+    Ok(Image { ny: im.ny, nx: im.nx, data: im.data.into_iter().map(|v| v as f32).collect() })
+}
+
+/// Read image HDU `hdu` from an already open file (for reading many stamps from one file).
+pub fn read_image_from(f: &mut FitsFile, path: &Path, hdu: usize) -> Result<Image<f64>> {
+    let n = f.num_hdus().map_err(|e| anyhow!("{}: cannot count HDUs ({e})", path.display()))?;
+    if hdu >= n {
+        bail!("{}: HDU {hdu} does not exist (the file has {n} HDUs)", path.display());
+    }
+    let h = f.hdu(hdu).map_err(|e| anyhow!("{}: cannot open HDU {hdu} ({e})", path.display()))?;
+    let shape = match &h.info {
+        HduInfo::ImageInfo { shape, .. } => shape.clone(),
+        _ => bail!("{}: HDU {hdu} is not an image", path.display()),
+    };
+    if shape.len() != 2 {
+        bail!("{}: HDU {hdu} is a {}-D image, expected 2-D", path.display(), shape.len());
+    }
+    let (ny, nx) = (shape[0], shape[1]);
+    if ny == 0 || nx == 0 {
+        bail!("{}: HDU {hdu} is an empty image", path.display());
+    }
+    let data: Vec<f64> = h
+        .read_image(f)
+        .map_err(|e| anyhow!("{}: HDU {hdu}: cannot read pixels, file truncated or corrupt? ({e})", path.display()))?;
+    if data.len() != ny * nx {
+        bail!("{}: HDU {hdu}: expected {} pixels, read {}", path.display(), ny * nx, data.len());
+    }
+    Ok(Image { ny, nx, data })
+}
+
+/// Header keywords to write beside an image.
+#[derive(Clone, Debug)]
+pub enum Key {
+    F(String, f64),
+    I(String, i64),
+    S(String, String),
+}
+
+/// Write one float32 image (primary HDU) atomically, with optional header keywords.
+pub fn write_image_f32(path: &Path, ny: usize, nx: usize, data: &[f32], keys: &[Key]) -> Result<()> {
+    if data.len() != ny * nx {
+        bail!("{}: image data has {} values, expected {ny}x{nx}", path.display(), data.len());
+    }
+    crate::atomic::write_atomic_with(path, |tmp| {
+        let desc = ImageDescription { data_type: ImageType::Float, dimensions: &[ny, nx] };
+        let mut f = FitsFile::create(tmp)
+            .with_custom_primary(&desc)
+            .overwrite()
+            .open()
+            .map_err(|e| anyhow!("cannot create FITS file {} ({e})", tmp.display()))?;
+        let h = f.primary_hdu().map_err(|e| anyhow!("{e}"))?;
+        h.write_image(&mut f, data).map_err(|e| anyhow!("cannot write pixels: {e}"))?;
+        for k in keys {
+            match k {
+                Key::F(n, v) => h.write_key(&mut f, n, *v),
+                Key::I(n, v) => h.write_key(&mut f, n, *v),
+                Key::S(n, v) => h.write_key(&mut f, n, v.as_str()),
+            }
+            .map_err(|e| anyhow!("cannot write header key: {e}"))?;
+        }
+        Ok(())
+    })
+    .with_context(|| format!("writing FITS image {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_read_round_trip_and_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("im.fits");
+        let data: Vec<f32> = (0..12).map(|i| i as f32 * 0.5).collect();
+        write_image_f32(&p, 3, 4, &data, &[Key::F("PIXSCALE".into(), 0.04)]).unwrap();
+        let im = read_image_f32(&p, 0).unwrap();
+        assert_eq!((im.ny, im.nx), (3, 4));
+        assert_eq!(im.data, data);
+        assert_eq!(im.at(1, 2), 3.0);
+        let e = read_image_f32(&p, 3).unwrap_err().to_string();
+        assert!(e.contains("HDU 3 does not exist"), "{e}");
+        let e = read_image_f32(&dir.path().join("nope.fits"), 0).unwrap_err().to_string();
+        assert!(e.contains("nope.fits") && e.contains("not found"), "{e}");
+        let bytes = std::fs::read(&p).unwrap();
+        let t = dir.path().join("trunc.fits");
+        std::fs::write(&t, &bytes[..2880 + 10]).unwrap();
+        let e = format!("{:#}", read_image_f32(&t, 0).unwrap_err());
+        assert!(e.contains("trunc.fits"), "{e}");
+    }
+}

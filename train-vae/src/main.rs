@@ -1,0 +1,30 @@
+//! `train-vae`: thin command-line front end; the work lives in the library.
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "train-vae", version, about = "Prepare galaxy data sets and train the VAE source prior (Chianese et al. 2020)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read COSMOS/GREAT3 catalogs or a folder of cutouts, apply the paper's cuts, write an HDF5 data set.
+    Prepare(train_vae::data::cli::PrepareArgs),
+    /// Generate a synthetic galaxy data set (same HDF5 layout).
+    Synth(train_vae::data::cli::SynthArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Prepare(a) => train_vae::data::cli::prepare(a),
+        Command::Synth(a) => train_vae::data::cli::synth(a),
+    };
+    if let Err(e) = result {
+        eprintln!("train-vae: error: {e:#}");
+        std::process::exit(1);
+    }
+}
