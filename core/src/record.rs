@@ -449,13 +449,14 @@ pub struct MetricsTail {
     path: PathBuf,
     offset: u64,
     pending: Vec<u8>,
+    len_seen: u64,
     /// Lines that could not be parsed so far.
     pub bad_lines: usize,
 }
 
 impl MetricsTail {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        MetricsTail { path: path.into(), offset: 0, pending: Vec::new(), bad_lines: 0 }
+        MetricsTail { path: path.into(), offset: 0, pending: Vec::new(), len_seen: 0, bad_lines: 0 }
     }
 
     /// Bytes consumed so far.
@@ -463,9 +464,21 @@ impl MetricsTail {
         self.offset
     }
 
+    /// Bytes known to exist (file length at the last poll) but not read yet.
+    pub fn behind(&self) -> u64 {
+        self.len_seen.saturating_sub(self.offset)
+    }
+
     /// Read what was appended since the last poll. A file that shrank (rewritten) is reread from
     /// the start: the returned flag is then `true` and callers should drop what they had.
     pub fn poll(&mut self) -> std::io::Result<(Vec<serde_json::Map<String, Value>>, bool)> {
+        self.poll_limited(u64::MAX)
+    }
+
+    /// Like [`MetricsTail::poll`] but reads at most `max_bytes` new bytes, so a reader can work
+    /// through a metrics file of millions of lines in bounded memory and time slices (call again
+    /// while [`MetricsTail::behind`] is non-zero).
+    pub fn poll_limited(&mut self, max_bytes: u64) -> std::io::Result<(Vec<serde_json::Map<String, Value>>, bool)> {
         let mut f = std::fs::File::open(&self.path)?;
         let len = f.metadata()?.len();
         let mut reset = false;
@@ -475,9 +488,11 @@ impl MetricsTail {
             self.bad_lines = 0;
             reset = true;
         }
+        self.len_seen = len;
         f.seek(SeekFrom::Start(self.offset))?;
-        let mut buf = Vec::with_capacity((len - self.offset) as usize);
-        f.take(len - self.offset).read_to_end(&mut buf)?;
+        let want = (len - self.offset).min(max_bytes);
+        let mut buf = Vec::with_capacity(want as usize);
+        f.take(want).read_to_end(&mut buf)?;
         self.offset += buf.len() as u64;
         self.pending.extend_from_slice(&buf);
         let mut out = Vec::new();
@@ -546,6 +561,18 @@ mod tests {
         let (lines, _) = tail.poll().unwrap();
         assert_eq!(lines.len(), 1);
         assert_eq!(tail.bad_lines, 1);
+        // A limited poll reads in slices and reports what is still behind.
+        let mut sliced = MetricsTail::new(run.dir().join("metrics.jsonl"));
+        let (first, _) = sliced.poll_limited(10).unwrap();
+        assert!(first.is_empty() && sliced.behind() > 0);
+        let mut n = 0;
+        loop {
+            n += sliced.poll_limited(10).unwrap().0.len();
+            if sliced.behind() == 0 {
+                break;
+            }
+        }
+        assert_eq!(n, 2);
         run.finish(json!({"best": 1})).unwrap();
         let info = RunInfo::load(run.dir()).unwrap();
         assert_eq!(info.status, Status::Done);
