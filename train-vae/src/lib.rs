@@ -8,3 +8,6 @@
 //! - `checkpoint`: the on-disk checkpoint (decoder + prior load without the encoder).
 
 pub mod data;
+pub mod model;
+pub mod train;
+pub mod checkpoint;

@@ -15,6 +15,8 @@ enum Command {
     Prepare(train_vae::data::cli::PrepareArgs),
     /// Generate a synthetic galaxy data set (same HDF5 layout).
     Synth(train_vae::data::cli::SynthArgs),
+    /// Train the VAE on a data set and fit its latent prior; writes a checkpoint directory.
+    Train(train_vae::train::cli::TrainArgs),
 }
 
 fn main() {
@@ -22,6 +24,7 @@ fn main() {
     let result = match cli.command {
         Command::Prepare(a) => train_vae::data::cli::prepare(a),
         Command::Synth(a) => train_vae::data::cli::synth(a),
+        Command::Train(a) => train_vae::train::cli::run(a),
     };
     if let Err(e) = result {
         eprintln!("train-vae: error: {e:#}");

@@ -1,0 +1,254 @@
+//! `train-vae train`: command-line options and their resolution into a [`TrainConfig`].
+
+use super::config::{ADAM_EPSILON, DEFAULT_LR, PAPER_BATCH, PAPER_BETAS, TrainConfig};
+use super::prior::PAPER_PRIOR_SCALE;
+use super::state::ResumeState;
+use super::trainer::{TrainOutcome, train};
+use crate::checkpoint;
+use crate::model::VaeConfig;
+use crate::model::config::{PAPER_HEAD_WIDTH, PAPER_LATENT_DIM, PAPER_SIGMA_D, PAPER_WIDTHS};
+use anyhow::{Result, bail, ensure};
+use arclight_core::DeviceChoice;
+use std::path::PathBuf;
+
+/// Default maximum number of epochs (early stopping usually ends a run before).
+pub const DEFAULT_EPOCHS: usize = 100;
+/// Default early-stopping patience (epochs).
+pub const DEFAULT_PATIENCE: usize = 10;
+
+/// Options of `train-vae train`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TrainArgs {
+    /// HDF5 data set made by `train-vae prepare` or `synth` (optional with --resume: the stored one).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Checkpoint directory to write (e.g. checkpoints/my-prior).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Maximum number of epochs [default: 100].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Latent dimension D [default: 64, the paper's].
+    #[arg(long)]
+    pub latent_dim: Option<usize>,
+    /// Channel widths of the four strided encoder blocks, mirrored in the decoder
+    /// [default: 64,128,256,512, Table D1].
+    #[arg(long)]
+    pub widths: Option<String>,
+    /// Channels of the last 4x4 encoder convolution [default: 4096].
+    #[arg(long)]
+    pub head_width: Option<usize>,
+    /// Decoder standard deviation sigma_d, eq. (1) [default: 0.02 = 1/50].
+    #[arg(long)]
+    pub sigma_d: Option<f64>,
+    /// Adam learning rate (the paper used 1e-6).
+    #[arg(long, default_value_t = DEFAULT_LR)]
+    pub lr: f64,
+    /// Minibatch size.
+    #[arg(long, default_value_t = PAPER_BATCH)]
+    pub batch_size: usize,
+    /// Reparametrised samples M per image (eq. C3; the paper used 10).
+    #[arg(long, default_value_t = 1)]
+    pub samples: usize,
+    /// Early-stopping patience in epochs [default: 10].
+    #[arg(long)]
+    pub patience: Option<usize>,
+    /// Seed for initialisation, shuffling and noise.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Factor applied to the covariance of the encoded means for the latent prior.
+    #[arg(long, default_value_t = PAPER_PRIOR_SCALE)]
+    pub prior_scale: f64,
+    /// Compute device: flex (default) or tch (needs the `tch` cargo feature).
+    #[arg(long, default_value = "flex")]
+    pub device: DeviceChoice,
+    /// Root folder of experiment records.
+    #[arg(long, default_value = "experiments")]
+    pub experiments: PathBuf,
+    /// Write a "step" metrics line every N optimiser steps.
+    #[arg(long, default_value_t = 10)]
+    pub log_every: usize,
+    /// Start from the weights (and architecture) of an existing full checkpoint.
+    #[arg(long, conflicts_with = "resume")]
+    pub init_from: Option<PathBuf>,
+    /// Continue the interrupted run in --out from its last complete epoch.
+    #[arg(long)]
+    pub resume: bool,
+    /// Keep only the decoder and the prior in the final checkpoint (small, for shipping).
+    #[arg(long)]
+    pub decoder_only: bool,
+}
+
+/// Run `train-vae train`.
+pub fn run(args: TrainArgs) -> Result<()> {
+    let outcome = if args.resume {
+        resume(args)?
+    } else {
+        fresh(args)?
+    };
+    println!(
+        "trained: best epoch {} of {} (validation ELBO {:.2} nats/image{}){}",
+        outcome.best_epoch,
+        outcome.epochs_completed,
+        outcome.best_val_elbo,
+        if outcome.stopped_early {
+            ", stopped early"
+        } else {
+            ""
+        },
+        outcome
+            .test
+            .as_ref()
+            .map(|t| format!(", test ELBO {:.2}", t.elbo))
+            .unwrap_or_default()
+    );
+    println!("checkpoint: {}", outcome.checkpoint.display());
+    println!("run record: {}", outcome.run_dir.display());
+    Ok(())
+}
+
+fn fresh(a: TrainArgs) -> Result<TrainOutcome> {
+    let Some(data) = a.data.clone() else {
+        bail!("--data <h5> is required (except with --resume)")
+    };
+    checkpoint::recover_interrupted_swap(&a.out)?;
+    if a.out.join(checkpoint::META_FILE).exists() {
+        bail!(
+            "--out {}: a checkpoint already exists there; continue it with --resume, or choose another --out",
+            a.out.display()
+        );
+    }
+    let arch = match &a.init_from {
+        Some(dir) => {
+            let meta = checkpoint::read_meta(dir)?;
+            let m = meta.architecture;
+            for (flag, given, have) in [
+                (
+                    "--latent-dim",
+                    a.latent_dim.map(|v| v.to_string()),
+                    m.latent_dim.to_string(),
+                ),
+                (
+                    "--head-width",
+                    a.head_width.map(|v| v.to_string()),
+                    m.head_width.to_string(),
+                ),
+                (
+                    "--widths",
+                    a.widths
+                        .as_deref()
+                        .map(|w| VaeConfig::parse_widths(w).map(|w| format!("{w:?}")))
+                        .transpose()?,
+                    format!("{:?}", m.widths),
+                ),
+            ] {
+                if let Some(g) = given {
+                    ensure!(
+                        g == have,
+                        "{flag} {g} conflicts with --init-from {}, whose architecture has {have}",
+                        dir.display()
+                    );
+                }
+            }
+            VaeConfig {
+                sigma_d: a.sigma_d.unwrap_or(m.sigma_d),
+                ..m
+            }
+        }
+        None => VaeConfig {
+            latent_dim: a.latent_dim.unwrap_or(PAPER_LATENT_DIM),
+            widths: match &a.widths {
+                Some(w) => VaeConfig::parse_widths(w)?,
+                None => PAPER_WIDTHS,
+            },
+            head_width: a.head_width.unwrap_or(PAPER_HEAD_WIDTH),
+            image_size: crate::model::config::IMAGE_SIZE,
+            sigma_d: a.sigma_d.unwrap_or(PAPER_SIGMA_D),
+        },
+    };
+    let config = TrainConfig {
+        data,
+        out: a.out,
+        architecture: arch,
+        epochs: a.epochs.unwrap_or(DEFAULT_EPOCHS),
+        batch_size: a.batch_size,
+        lr: a.lr,
+        betas: PAPER_BETAS,
+        adam_epsilon: ADAM_EPSILON,
+        samples: a.samples,
+        patience: a.patience.unwrap_or(DEFAULT_PATIENCE),
+        seed: a.seed,
+        prior_scale: a.prior_scale,
+        log_every: a.log_every,
+        init_from: a.init_from,
+        decoder_only: a.decoder_only,
+        device: a.device,
+        experiments: a.experiments,
+    };
+    train(config, None)
+}
+
+fn resume(a: TrainArgs) -> Result<TrainOutcome> {
+    if checkpoint::recover_interrupted_swap(&a.out)? {
+        eprintln!(
+            "train-vae: restored {} from an interrupted checkpoint swap",
+            a.out.display()
+        );
+    }
+    let state = ResumeState::load(&a.out)?;
+    let mut config = state.config.clone();
+    if let Some(d) = &a.data {
+        ensure!(
+            d == &config.data,
+            "--data {} differs from the data set of the run being resumed ({}); resume without --data",
+            d.display(),
+            config.data.display()
+        );
+    }
+    let stored = &config.architecture;
+    if a.latent_dim.is_some_and(|d| d != stored.latent_dim)
+        || a.head_width.is_some_and(|h| h != stored.head_width)
+        || a.sigma_d.is_some_and(|s| s != stored.sigma_d)
+        || a.widths
+            .as_deref()
+            .map(VaeConfig::parse_widths)
+            .transpose()?
+            .is_some_and(|w| w != stored.widths)
+    {
+        bail!(
+            "--resume: architecture options differ from the run being resumed ({stored:?}); drop them"
+        );
+    }
+    config.out = a.out;
+    config.device = a.device;
+    config.log_every = a.log_every;
+    if let Some(e) = a.epochs {
+        config.epochs = e;
+    }
+    if let Some(p) = a.patience {
+        config.patience = p;
+    }
+    let mut state = state;
+    state.early_stopping.patience = config.patience;
+    if state.early_stopping.stopped() {
+        bail!(
+            "--resume: the run in {} already stopped early at epoch {} (best epoch {}); raise --patience to continue",
+            config.out.display(),
+            state.epochs_completed,
+            state.early_stopping.best_epoch
+        );
+    }
+    if state.epochs_completed >= config.epochs {
+        let finished = checkpoint::read_meta(&config.out)
+            .map(|m| m.prior.is_some())
+            .unwrap_or(false);
+        if finished {
+            bail!(
+                "--resume: the run in {} already completed its {} epochs; pass a larger --epochs to continue",
+                config.out.display(),
+                state.epochs_completed
+            );
+        }
+    }
+    train(config, Some(state))
+}
