@@ -10,6 +10,7 @@ pub mod fits;
 pub mod png;
 pub mod progress;
 pub mod record;
+pub mod plot;
 pub mod text;
 
 pub use atomic::{write_atomic, write_json_atomic};

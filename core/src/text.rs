@@ -592,6 +592,34 @@ mod tests {
     }
 
     #[test]
+    fn font_sheet_covers_every_glyph() {
+        // Every glyph of the table drawn once; saved for inspection when ARCLIGHT_FIGURE_DIR
+        // is set.
+        let mut chars: Vec<char> = glyphs().keys().copied().collect();
+        chars.sort();
+        let mut c = Canvas::new(520, 200, [255; 3]);
+        for (k, line) in chars.chunks(32).enumerate() {
+            let s: String = line.iter().collect();
+            draw_text(&mut c, 8, 8 + 24 * k as i64, &s, 2, [0, 0, 0]);
+        }
+        draw_label(
+            &mut c,
+            8,
+            140,
+            "θ_E = 1.50 ± 0.01,  γ_{ext}, x_{src}, σ^2, χ^2/dof",
+            2,
+            [0, 0, 0],
+            Anchor::TopLeft,
+            false,
+        );
+        assert!(!ink(&c).is_empty());
+        if let Some(dir) = std::env::var_os("ARCLIGHT_FIGURE_DIR") {
+            c.save(&std::path::Path::new(&dir).join("font_sheet.png"))
+                .unwrap();
+        }
+    }
+
+    #[test]
     fn off_canvas_text_is_clipped_not_a_panic() {
         let mut c = Canvas::new(10, 10, [255; 3]);
         draw_text(&mut c, -20, -3, "clipped text", 4, [0, 0, 0]);
