@@ -1,0 +1,161 @@
+//! All runs under an experiments folder, discovered and refreshed incrementally.
+//!
+//! A refresh lists the folder once and stats two files per run: new run directories appear,
+//! deleted ones are flagged (not dropped, so a view that shows one can say so), and only records
+//! whose files changed are re-read. Metrics are tailed only for the runs a caller asks for, in
+//! slices of bounded size within a time budget, so thousands of runs and metrics files of
+//! millions of lines keep the interface responsive.
+
+use super::run::RunEntry;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The runs of one experiments folder.
+#[derive(Debug)]
+pub struct Catalog {
+    root: PathBuf,
+    runs: Vec<RunEntry>,
+    index: HashMap<String, usize>,
+    /// Why the folder itself could not be listed, if it could not.
+    pub root_error: Option<String>,
+}
+
+impl Catalog {
+    /// Scan `root` (which need not exist yet: runs appear when it does).
+    pub fn open(root: &Path) -> Catalog {
+        let mut c = Catalog {
+            root: root.to_path_buf(),
+            runs: Vec::new(),
+            index: HashMap::new(),
+            root_error: None,
+        };
+        c.refresh();
+        c
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// All runs, in discovery order.
+    pub fn runs(&self) -> &[RunEntry] {
+        &self.runs
+    }
+
+    pub fn get(&self, id: &str) -> Option<&RunEntry> {
+        self.index.get(id).map(|&i| &self.runs[i])
+    }
+
+    pub fn get_mut(&mut self, id: &str) -> Option<&mut RunEntry> {
+        self.index.get(id).map(|&i| &mut self.runs[i])
+    }
+
+    /// Find a run by exact id, else by a unique prefix or unique substring of its id.
+    pub fn find(&self, query: &str) -> Result<&RunEntry, String> {
+        if let Some(e) = self.get(query) {
+            return Ok(e);
+        }
+        for matcher in [
+            |id: &str, q: &str| id.starts_with(q),
+            |id: &str, q: &str| id.contains(q),
+        ] {
+            let hits: Vec<&RunEntry> = self.runs.iter().filter(|r| matcher(&r.id, query)).collect();
+            match hits.len() {
+                1 => return Ok(hits[0]),
+                0 => continue,
+                n => {
+                    let names: Vec<&str> = hits.iter().take(5).map(|r| r.id.as_str()).collect();
+                    return Err(format!(
+                        "run id '{query}' is ambiguous ({n} matches: {}...)",
+                        names.join(", ")
+                    ));
+                }
+            }
+        }
+        Err(format!(
+            "no run matching '{query}' in {}",
+            self.root.display()
+        ))
+    }
+
+    /// Re-list the folder and reload changed records. Returns whether anything changed.
+    pub fn refresh(&mut self) -> bool {
+        let mut changed = false;
+        let listing = match std::fs::read_dir(&self.root) {
+            Ok(rd) => {
+                if self.root_error.take().is_some() {
+                    changed = true;
+                }
+                rd
+            }
+            Err(e) => {
+                let msg = format!("cannot list {}: {e}", self.root.display());
+                if self.root_error.as_deref() != Some(msg.as_str()) {
+                    self.root_error = Some(msg);
+                    changed = true;
+                }
+                for r in &mut self.runs {
+                    changed |= r.refresh();
+                }
+                return changed;
+            }
+        };
+        for dent in listing.flatten() {
+            let is_dir = dent.file_type().map(|t| t.is_dir()).unwrap_or(false);
+            let name = dent.file_name().to_string_lossy().into_owned();
+            if !is_dir || name.starts_with('.') || self.index.contains_key(&name) {
+                continue;
+            }
+            self.index.insert(name, self.runs.len());
+            self.runs.push(RunEntry::open(&dent.path()));
+            changed = true;
+        }
+        for r in &mut self.runs {
+            changed |= r.refresh();
+        }
+        changed
+    }
+
+    /// Tail the metrics of the given runs, one slice each in turn, until all are caught up or
+    /// `budget` is spent. Returns whether any digest changed.
+    pub fn pump_metrics(&mut self, ids: &[String], budget: Duration) -> bool {
+        let start = Instant::now();
+        let mut changed = false;
+        loop {
+            let mut pending = false;
+            for id in ids {
+                if let Some(&i) = self.index.get(id) {
+                    let r = &mut self.runs[i];
+                    changed |= r.pump_metrics();
+                    pending |= r.loading();
+                }
+                if start.elapsed() >= budget {
+                    return changed;
+                }
+            }
+            if !pending {
+                return changed;
+            }
+        }
+    }
+
+    /// Drop the metrics digests of runs not in `keep` once more than `max_loaded` are held.
+    pub fn evict_metrics(&mut self, keep: &[String], max_loaded: usize) {
+        let loaded = self.runs.iter().filter(|r| r.feed.is_some()).count();
+        if loaded <= max_loaded {
+            return;
+        }
+        for r in &mut self.runs {
+            if r.feed.is_some() && !keep.contains(&r.id) {
+                r.feed = None;
+            }
+        }
+    }
+
+    /// Whether any of the given runs still has unread metrics.
+    pub fn loading(&self, ids: &[String]) -> bool {
+        ids.iter()
+            .any(|id| self.get(id).is_some_and(RunEntry::loading))
+    }
+}
