@@ -11,3 +11,4 @@ pub mod data;
 pub mod model;
 pub mod train;
 pub mod checkpoint;
+pub mod bench;

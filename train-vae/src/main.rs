@@ -17,6 +17,8 @@ enum Command {
     Synth(train_vae::data::cli::SynthArgs),
     /// Train the VAE on a data set and fit its latent prior; writes a checkpoint directory.
     Train(train_vae::train::cli::TrainArgs),
+    /// Time the paper's VAE: training step (batch 32), decoder gradient w.r.t. z (batch 1, 64).
+    Bench(train_vae::bench::BenchArgs),
 }
 
 fn main() {
@@ -25,6 +27,7 @@ fn main() {
         Command::Prepare(a) => train_vae::data::cli::prepare(a),
         Command::Synth(a) => train_vae::data::cli::synth(a),
         Command::Train(a) => train_vae::train::cli::run(a),
+        Command::Bench(a) => train_vae::bench::run(a),
     };
     if let Err(e) = result {
         eprintln!("train-vae: error: {e:#}");

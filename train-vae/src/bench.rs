@@ -1,0 +1,205 @@
+//! `train-vae bench`: timings of the paper's VAE on one device, in the three workloads of the
+//! reference measurements (`shared/reference/README.md`, `vae_pytorch_reference.py`):
+//!
+//! - W1: one training step at batch 32 (forward, negative ELBO, backward, Adam step),
+//! - W2: decoder in validation mode, forward + backward of sum(mu_d(z)^2) w.r.t. z at batch 1
+//!   (the inner loop of lens inference),
+//! - W3: the same at batch 64.
+//!
+//! Each is warmed up, then timed `iters` times (W2: 5x as often); the median is printed with its
+//! ratio to PyTorch 2.9 CPU measured on the same machine (1038 / 8.5 / 209 ms).
+
+use crate::model::vae::standard_normal;
+use crate::model::{Vae, VaeConfig};
+use crate::train::config::{ADAM_EPSILON, DEFAULT_LR, PAPER_BATCH, PAPER_BETAS};
+use crate::train::elbo::negative_elbo;
+use anyhow::{Result, ensure};
+use arclight_core::DeviceChoice;
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde::Serialize;
+use std::time::Instant;
+
+/// PyTorch 2.9.0 CPU reference on this machine, ms: (W1, W2, W3).
+pub const PYTORCH_MS: (f64, f64, f64) = (1038.0, 8.5, 209.0);
+
+/// Options of `train-vae bench`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Compute device: flex or tch.
+    #[arg(long, default_value = "flex")]
+    pub device: DeviceChoice,
+    /// Timed repetitions per workload (W2 uses 5x as many).
+    #[arg(long, default_value_t = 10)]
+    pub iters: usize,
+    /// Workloads to run: any of w1, w2, w3, comma-separated.
+    #[arg(long, default_value = "w1,w2,w3")]
+    pub only: String,
+    /// Write the figures as JSON to this file too.
+    #[arg(long)]
+    pub json: Option<std::path::PathBuf>,
+}
+
+/// One timed workload.
+#[derive(Clone, Debug, Serialize)]
+pub struct Timing {
+    pub name: String,
+    pub batch: usize,
+    pub median_ms: f64,
+    pub min_ms: f64,
+    pub runs: usize,
+    pub images_per_s: f64,
+    pub pytorch_ms: f64,
+    pub ratio_to_pytorch: f64,
+}
+
+fn time<F: FnMut()>(warm: usize, n: usize, mut f: F) -> (f64, f64) {
+    for _ in 0..warm {
+        f();
+    }
+    let mut ts: Vec<f64> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    ts.sort_by(f64::total_cmp);
+    (ts[ts.len() / 2], ts[0])
+}
+
+fn timing(
+    name: &str,
+    batch: usize,
+    (median_ms, min_ms): (f64, f64),
+    runs: usize,
+    pytorch_ms: f64,
+) -> Timing {
+    Timing {
+        name: name.into(),
+        batch,
+        median_ms,
+        min_ms,
+        runs,
+        images_per_s: batch as f64 / (median_ms / 1e3),
+        pytorch_ms,
+        ratio_to_pytorch: median_ms / pytorch_ms,
+    }
+}
+
+fn uniform(rng: &mut StdRng, shape: [usize; 4], device: &Device) -> Tensor<4> {
+    let n = shape.iter().product();
+    let v: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    Tensor::from_data(TensorData::new(v, shape), device)
+}
+
+/// W1: median time of a batch-32 training step of the paper's VAE.
+pub fn bench_train_step(device: DeviceChoice, iters: usize) -> Result<Timing> {
+    let ad = device.autodiff()?;
+    let cfg = VaeConfig::default();
+    let mut vae = Vae::new(&cfg, 42, &ad);
+    let mut optim = AdamConfig::new()
+        .with_beta_1(PAPER_BETAS.0 as f32)
+        .with_beta_2(PAPER_BETAS.1 as f32)
+        .with_epsilon(ADAM_EPSILON as f32)
+        .init();
+    let mut rng = StdRng::seed_from_u64(1);
+    let x = uniform(&mut rng, [PAPER_BATCH, 1, 64, 64], &ad);
+    let t = time(2, iters, || {
+        let eps = standard_normal(&mut rng, PAPER_BATCH, cfg.latent_dim, &ad);
+        let out = vae.forward(x.clone(), eps);
+        let terms = negative_elbo(
+            x.clone(),
+            out.reconstruction,
+            out.encoding.mu,
+            out.encoding.log_sigma,
+            cfg.sigma_d,
+        );
+        let grads = GradientsParams::from_grads(terms.loss.backward(), &vae);
+        vae = optim.step(DEFAULT_LR, vae.clone(), grads);
+        // Wait for the update to finish (lazy backends).
+        let _ = vae.decoder.deconv5.weight.val().sum().into_scalar::<f32>();
+    });
+    Ok(timing("W1 train step", PAPER_BATCH, t, iters, PYTORCH_MS.0))
+}
+
+/// W2/W3: median time of decoder forward + backward of sum(output^2) w.r.t. z at `batch`.
+pub fn bench_decoder_grad(device: DeviceChoice, batch: usize, iters: usize) -> Result<Timing> {
+    let ad = device.autodiff()?;
+    let cfg = VaeConfig::default();
+    let decoder = Vae::new(&cfg, 42, &ad).decoder.valid();
+    let mut rng = StdRng::seed_from_u64(2);
+    let z0: Vec<f32> = (0..batch * cfg.latent_dim)
+        .map(|_| rng.random_range(-1.0f32..1.0))
+        .collect();
+    let runs = if batch == 1 { iters * 5 } else { iters };
+    let t = time(3, runs, || {
+        let z = Tensor::<2>::from_data(TensorData::new(z0.clone(), [batch, cfg.latent_dim]), &ad)
+            .require_grad();
+        let out = decoder.forward(z.clone());
+        let grads = out.square().sum().backward();
+        let g = z.grad(&grads).expect("z requires a gradient");
+        let _ = g.sum().into_scalar::<f32>();
+    });
+    let (name, reference) = if batch == 1 {
+        ("W2 decoder grad", PYTORCH_MS.1)
+    } else {
+        ("W3 decoder grad", PYTORCH_MS.2)
+    };
+    Ok(timing(name, batch, t, runs, reference))
+}
+
+/// Run `train-vae bench`.
+pub fn run(args: BenchArgs) -> Result<()> {
+    ensure!(args.iters >= 1, "--iters must be at least 1");
+    let want: Vec<String> = args
+        .only
+        .split(',')
+        .map(|s| s.trim().to_ascii_lowercase())
+        .collect();
+    for w in &want {
+        ensure!(
+            ["w1", "w2", "w3"].contains(&w.as_str()),
+            "--only {}: unknown workload '{w}' (w1, w2, w3)",
+            args.only
+        );
+    }
+    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into());
+    println!(
+        "device {} | paper VAE (D=64, widths 64..512, head 4096) | {} timed runs | RAYON_NUM_THREADS={threads} | {} cores",
+        args.device,
+        args.iters,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    let mut out = Vec::new();
+    for w in &want {
+        let t = match w.as_str() {
+            "w1" => bench_train_step(args.device, args.iters)?,
+            "w2" => bench_decoder_grad(args.device, 1, args.iters)?,
+            _ => bench_decoder_grad(args.device, 64, args.iters)?,
+        };
+        println!(
+            "{:<16} batch {:>2}: median {:>9.2} ms (min {:>9.2}) {:>8.1} images/s | PyTorch {:>7.1} ms -> ratio {:.2}",
+            t.name,
+            t.batch,
+            t.median_ms,
+            t.min_ms,
+            t.images_per_s,
+            t.pytorch_ms,
+            t.ratio_to_pytorch
+        );
+        out.push(t);
+    }
+    if let Some(p) = &args.json {
+        arclight_core::write_json_atomic(
+            p,
+            &serde_json::json!({"device": args.device, "timings": out}),
+        )?;
+    }
+    Ok(())
+}
