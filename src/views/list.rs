@@ -71,7 +71,12 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         .max()
         .unwrap_or(10)
         .clamp(10, 44) as u16;
-    let id_width = if wide { id_width } else { id_width.min(26) };
+    // narrow terminals: what the fixed columns and a ~26-cell headline leave to the id
+    let id_width = if wide {
+        id_width
+    } else {
+        id_width.min(area.width.saturating_sub(54).max(20))
+    };
 
     let mut header = vec!["", "id"];
     if wide {
