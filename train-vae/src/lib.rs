@@ -12,3 +12,4 @@ pub mod model;
 pub mod train;
 pub mod checkpoint;
 pub mod bench;
+pub mod eval;

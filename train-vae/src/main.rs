@@ -17,6 +17,8 @@ enum Command {
     Synth(train_vae::data::cli::SynthArgs),
     /// Train the VAE on a data set and fit its latent prior; writes a checkpoint directory.
     Train(train_vae::train::cli::TrainArgs),
+    /// Evaluate a checkpoint on a data split: ELBO, chi^2/pixel, reconstruction and rotation figures.
+    Eval(train_vae::eval::EvalArgs),
     /// Time the paper's VAE: training step (batch 32), decoder gradient w.r.t. z (batch 1, 64).
     Bench(train_vae::bench::BenchArgs),
 }
@@ -27,6 +29,7 @@ fn main() {
         Command::Prepare(a) => train_vae::data::cli::prepare(a),
         Command::Synth(a) => train_vae::data::cli::synth(a),
         Command::Train(a) => train_vae::train::cli::run(a),
+        Command::Eval(a) => train_vae::eval::run(a),
         Command::Bench(a) => train_vae::bench::run(a),
     };
     if let Err(e) = result {
