@@ -1,1 +1,4 @@
-pub fn _x(){}
+//! `infer`: the differentiable strong-lens model and Bayesian inference.
+
+pub mod inference;
+pub mod prob;

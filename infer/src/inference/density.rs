@@ -1,0 +1,81 @@
+//! The target of every inference algorithm: a batched log-density on unconstrained space R^P, on plain f64
+//! data so the samplers stay independent of the tensor backend (the lens posterior implements it on burn
+//! autodiff or on a fused kernel; tests implement it in closed form).
+
+use anyhow::{Result, ensure};
+
+/// A batched log-density on unconstrained space R^P (already including priors and log|J|, GIGA-Lens eq. 13).
+///
+/// `x` is row-major `batch x dim`. Implementations write `logp[batch]` and `grad[batch * dim]`. Non-finite
+/// values (NaN, +-inf) are allowed and mean "outside the support / numerically broken here": MAP reverts the
+/// step, VI drops the sample, HMC counts a divergence and rejects. They must never panic for finite or
+/// non-finite input; `Err` is reserved for real failures (device error, shape bug) and aborts the run.
+pub trait LogDensity: Sync {
+    /// Number of unconstrained parameters P.
+    fn dim(&self) -> usize;
+
+    /// Log-density and its gradient for every row of `x`.
+    fn value_and_grad(
+        &self,
+        x: &[f64],
+        batch: usize,
+        logp: &mut [f64],
+        grad: &mut [f64],
+    ) -> Result<()>;
+
+    /// Log-density only (implementations may override with a cheaper forward pass).
+    fn value(&self, x: &[f64], batch: usize, logp: &mut [f64]) -> Result<()> {
+        let mut grad = vec![0.0; batch * self.dim()];
+        self.value_and_grad(x, batch, logp, &mut grad)
+    }
+}
+
+impl<T: LogDensity + ?Sized> LogDensity for &T {
+    fn dim(&self) -> usize {
+        (**self).dim()
+    }
+    fn value_and_grad(
+        &self,
+        x: &[f64],
+        batch: usize,
+        logp: &mut [f64],
+        grad: &mut [f64],
+    ) -> Result<()> {
+        (**self).value_and_grad(x, batch, logp, grad)
+    }
+    fn value(&self, x: &[f64], batch: usize, logp: &mut [f64]) -> Result<()> {
+        (**self).value(x, batch, logp)
+    }
+}
+
+/// Shape check shared by the algorithms: `x` must hold `batch` rows of `density.dim()` finite-or-not values.
+pub(crate) fn check_batch(dim: usize, x_len: usize, what: &str) -> Result<usize> {
+    ensure!(dim > 0, "{what}: the log-density has dimension 0");
+    ensure!(
+        x_len > 0 && x_len % dim == 0,
+        "{what}: got {x_len} values, expected a non-empty multiple of the dimension {dim}"
+    );
+    Ok(x_len / dim)
+}
+
+/// Evaluates value and gradient and replaces any row whose value or gradient is not finite by
+/// `logp = -inf` (the gradient of such rows is left as returned and must not be used).
+/// Returns the number of non-finite rows.
+pub(crate) fn eval_checked<D: LogDensity + ?Sized>(
+    density: &D,
+    x: &[f64],
+    batch: usize,
+    logp: &mut [f64],
+    grad: &mut [f64],
+) -> Result<usize> {
+    density.value_and_grad(x, batch, logp, grad)?;
+    let d = density.dim();
+    let mut bad = 0;
+    for r in 0..batch {
+        if !(logp[r].is_finite() && grad[r * d..(r + 1) * d].iter().all(|g| g.is_finite())) {
+            logp[r] = f64::NEG_INFINITY;
+            bad += 1;
+        }
+    }
+    Ok(bad)
+}

@@ -1,0 +1,195 @@
+//! The HMC mass matrix M, stored through the Cholesky factor of its inverse: M^{-1} = Sigma = L L^T.
+//! GIGA-Lens Sec. 2.5.1 sets M = (Sigma*_VI)^{-1}, the inverse of the VI covariance ("preconditioned HMC",
+//! Neal 2011), so L is exactly the VI Cholesky factor and no inverse is ever formed:
+//!
+//! - momentum  p ~ N(0, M):        p = L^{-T} xi, xi ~ N(0, I)      (Cov = L^{-T} L^{-1} = Sigma^{-1})
+//! - kinetic   K(p) = p^T M^{-1} p / 2 = |L^T p|^2 / 2
+//! - velocity  dx/dt = M^{-1} p = L (L^T p)
+//!
+//! This is equivalent to running identity-mass HMC on whitened coordinates y = L^{-1}(x - mu).
+
+use anyhow::{Result, ensure};
+use rand::{Rng, RngExt};
+use rand_distr::StandardNormal;
+
+use crate::prob::linalg;
+
+/// Mass matrix M, via the factor of M^{-1}.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MassMatrix {
+    /// M = I.
+    Identity,
+    /// M^{-1} = diag(scale^2): `scale` holds posterior standard deviations.
+    Diagonal { scale: Vec<f64> },
+    /// M^{-1} = L L^T with lower-triangular `chol` (row-major).
+    Dense { dim: usize, chol: Vec<f64> },
+}
+
+impl MassMatrix {
+    /// From a covariance estimate Sigma (row-major), e.g. the VI covariance.
+    pub fn from_covariance(cov: &[f64], dim: usize) -> Result<Self> {
+        let chol = linalg::cholesky(cov, dim)
+            .map_err(|e| anyhow::anyhow!("HMC mass matrix from covariance: {e}"))?;
+        Self::from_cholesky(chol, dim)
+    }
+
+    /// From the Cholesky factor L of Sigma = M^{-1} (e.g. `ViResult::chol`).
+    pub fn from_cholesky(chol: Vec<f64>, dim: usize) -> Result<Self> {
+        ensure!(
+            chol.len() == dim * dim,
+            "HMC mass matrix: factor has {} entries, expected {dim}x{dim}",
+            chol.len()
+        );
+        for i in 0..dim {
+            let v = chol[i * dim + i];
+            ensure!(
+                v.is_finite() && v > 0.0,
+                "HMC mass matrix: Cholesky diagonal {i} is {v} (must be > 0)"
+            );
+        }
+        ensure!(
+            chol.iter().all(|v| v.is_finite()),
+            "HMC mass matrix: Cholesky factor is not finite"
+        );
+        let mut chol = chol;
+        for i in 0..dim {
+            for j in i + 1..dim {
+                chol[i * dim + j] = 0.0;
+            }
+        }
+        Ok(Self::Dense { dim, chol })
+    }
+
+    /// From per-parameter standard deviations.
+    pub fn from_scales(scale: Vec<f64>) -> Result<Self> {
+        ensure!(
+            scale.iter().all(|s| s.is_finite() && *s > 0.0),
+            "HMC mass matrix: scales must be positive and finite"
+        );
+        Ok(Self::Diagonal { scale })
+    }
+
+    /// Checks that the matrix fits a `dim`-dimensional target.
+    pub fn check_dim(&self, dim: usize) -> Result<()> {
+        match self {
+            MassMatrix::Identity => Ok(()),
+            MassMatrix::Diagonal { scale } => {
+                ensure!(
+                    scale.len() == dim,
+                    "HMC mass matrix has {} scales, the target has dimension {dim}",
+                    scale.len()
+                );
+                Ok(())
+            }
+            MassMatrix::Dense { dim: n, .. } => {
+                ensure!(
+                    *n == dim,
+                    "HMC mass matrix is {n}x{n}, the target has dimension {dim}"
+                );
+                Ok(())
+            }
+        }
+    }
+
+    /// Draws p ~ N(0, M) into `p` (one chain).
+    pub fn sample_momentum<R: Rng + ?Sized>(&self, rng: &mut R, p: &mut [f64]) {
+        for v in p.iter_mut() {
+            *v = rng.sample(StandardNormal);
+        }
+        match self {
+            MassMatrix::Identity => {}
+            MassMatrix::Diagonal { scale } => {
+                for (v, s) in p.iter_mut().zip(scale) {
+                    *v /= s;
+                }
+            }
+            MassMatrix::Dense { dim, chol } => linalg::lower_t_solve(chol, *dim, p),
+        }
+    }
+
+    /// K(p) = p^T M^{-1} p / 2 (one chain).
+    pub fn kinetic(&self, p: &[f64]) -> f64 {
+        match self {
+            MassMatrix::Identity => 0.5 * p.iter().map(|v| v * v).sum::<f64>(),
+            MassMatrix::Diagonal { scale } => {
+                0.5 * p
+                    .iter()
+                    .zip(scale)
+                    .map(|(v, s)| (v * s).powi(2))
+                    .sum::<f64>()
+            }
+            MassMatrix::Dense { dim, chol } => {
+                let mut w = vec![0.0; *dim];
+                linalg::lower_t_mul(chol, *dim, p, &mut w);
+                0.5 * w.iter().map(|v| v * v).sum::<f64>()
+            }
+        }
+    }
+
+    /// v = M^{-1} p (one chain).
+    pub fn velocity(&self, p: &[f64], v: &mut [f64]) {
+        match self {
+            MassMatrix::Identity => v.copy_from_slice(p),
+            MassMatrix::Diagonal { scale } => {
+                for ((vi, pi), s) in v.iter_mut().zip(p).zip(scale) {
+                    *vi = pi * s * s;
+                }
+            }
+            MassMatrix::Dense { dim, chol } => {
+                let mut w = vec![0.0; *dim];
+                linalg::lower_t_mul(chol, *dim, p, &mut w);
+                linalg::lower_mul(chol, *dim, &w, v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{SeedableRng, rngs::StdRng};
+
+    /// Momenta have covariance M = Sigma^{-1}, and K(p) = p^T Sigma p / 2, v = Sigma p.
+    #[test]
+    fn momentum_kinetic_and_velocity_are_consistent() {
+        let cov = [2.0, 0.6, 0.6, 0.5];
+        let m = MassMatrix::from_covariance(&cov, 2).unwrap();
+        // Sigma^{-1} = [0.5, -0.6; -0.6, 2.0] / (1.0 - 0.36)
+        let det = 2.0 * 0.5 - 0.36;
+        let minv: [f64; 4] = [0.5 / det, -0.6 / det, -0.6 / det, 2.0 / det];
+        let mut rng = StdRng::seed_from_u64(9);
+        let n = 100_000;
+        let mut acc = [0.0; 4];
+        let mut p = [0.0; 2];
+        for _ in 0..n {
+            m.sample_momentum(&mut rng, &mut p);
+            acc[0] += p[0] * p[0];
+            acc[1] += p[0] * p[1];
+            acc[3] += p[1] * p[1];
+        }
+        acc[2] = acc[1];
+        for k in 0..4 {
+            // Standard error of a second moment ~ sqrt(2/n) * scale.
+            let tol = 5.0 * (2.0 / n as f64).sqrt() * (minv[0] * minv[3]).sqrt();
+            assert!(
+                (acc[k] / n as f64 - minv[k]).abs() < tol,
+                "entry {k}: {} vs {}",
+                acc[k] / n as f64,
+                minv[k]
+            );
+        }
+        let p = [0.7, -1.3];
+        let want_k = 0.5 * (p[0] * (2.0 * p[0] + 0.6 * p[1]) + p[1] * (0.6 * p[0] + 0.5 * p[1]));
+        assert!((m.kinetic(&p) - want_k).abs() < 1e-12);
+        let mut v = [0.0; 2];
+        m.velocity(&p, &mut v);
+        assert!(
+            (v[0] - (2.0 * 0.7 - 0.6 * 1.3)).abs() < 1e-12
+                && (v[1] - (0.6 * 0.7 - 0.5 * 1.3)).abs() < 1e-12
+        );
+        let d = MassMatrix::from_scales(vec![2.0, 0.5]).unwrap();
+        assert!((d.kinetic(&p) - 0.5 * (4.0 * 0.49 + 0.25 * 1.69)).abs() < 1e-12);
+        assert!(m.check_dim(3).is_err());
+        assert!(MassMatrix::from_covariance(&[1.0, 2.0, 2.0, 1.0], 2).is_err());
+    }
+}

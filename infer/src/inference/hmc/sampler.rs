@@ -1,0 +1,250 @@
+//! Hamiltonian Monte Carlo with many chains in lockstep (GIGA-Lens Sec. 2.5, Table 1): n_HMC chains started
+//! from draws of the VI surrogate, a mass matrix from the VI covariance, L leapfrog steps per transition,
+//! one shared step size adapted by dual averaging during the first 80% of the n_burn burn-in iterations and
+//! frozen afterwards, then n_sample recorded iterations.
+//!
+//! Each transition: draw p ~ N(0, M), integrate, accept with probability min(1, exp(H0 - H1)). Divergent
+//! trajectories (non-finite density or energy error above `max_energy_error`) are rejected and counted;
+//! they feed an acceptance of 0 to the step-size adaptation, which shrinks the step. Nothing in a
+//! trajectory can panic: the worst case is a chain that keeps rejecting.
+
+use anyhow::{Result, bail, ensure};
+use rand::RngExt;
+use rand::{SeedableRng, rngs::StdRng};
+use serde::{Deserialize, Serialize};
+
+use super::leapfrog::{ChainStates, leapfrog};
+use super::mass_matrix::MassMatrix;
+use super::step_size::{DualAveraging, DualAveragingConfig};
+use super::storage::HmcDraws;
+use crate::inference::density::{LogDensity, check_batch};
+use crate::inference::progress::Progress;
+
+/// Options of the HMC stage. Defaults: GIGA-Lens Table 1.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HmcOptions {
+    /// Burn-in iterations n_burn (250).
+    pub n_burn: usize,
+    /// Recorded iterations n_sample (750).
+    pub n_samples: usize,
+    /// Leapfrog steps per transition L (5).
+    pub n_leapfrog: usize,
+    /// Initial step size eps (0.3).
+    pub step_size: f64,
+    /// Fraction of burn-in with step-size adaptation (0.8).
+    pub adapt_fraction: f64,
+    pub dual_averaging: DualAveragingConfig,
+    /// Draw the number of leapfrog steps of each iteration uniformly from {1, ..., 2L - 1} (mean L, shared by
+    /// all chains) instead of always taking L (true). A fixed trajectory length L eps resonates with the
+    /// periods of a near-Gaussian posterior: on a whitened target the adapted eps ~ 1.2 gives L eps ~ 2 pi,
+    /// the chains nearly return to their start and the ESS collapses. GIGA-Lens avoids this by adapting the
+    /// trajectory length (ChEES, Hoffman et al. 2021, which also jitters it uniformly); this is that jitter
+    /// without the adaptation.
+    pub jitter_leapfrog: bool,
+    /// Energy error above which a trajectory counts as divergent (1000).
+    pub max_energy_error: f64,
+    pub seed: u64,
+}
+
+impl Default for HmcOptions {
+    fn default() -> Self {
+        Self {
+            n_burn: 250,
+            n_samples: 750,
+            n_leapfrog: 5,
+            step_size: 0.3,
+            adapt_fraction: 0.8,
+            dual_averaging: DualAveragingConfig::default(),
+            jitter_leapfrog: true,
+            max_energy_error: 1000.0,
+            seed: 0,
+        }
+    }
+}
+
+impl HmcOptions {
+    pub fn validate(&self) -> Result<()> {
+        ensure!(self.n_samples > 0, "HMC: n_samples must be at least 1");
+        ensure!(self.n_leapfrog > 0, "HMC: n_leapfrog must be at least 1");
+        ensure!(
+            self.step_size.is_finite() && self.step_size > 0.0,
+            "HMC: step_size must be > 0, got {}",
+            self.step_size
+        );
+        ensure!(
+            (0.0..=1.0).contains(&self.adapt_fraction),
+            "HMC: adapt_fraction must be in [0, 1], got {}",
+            self.adapt_fraction
+        );
+        let t = self.dual_averaging.target_accept;
+        ensure!(
+            t > 0.0 && t < 1.0,
+            "HMC: target acceptance must be in (0, 1), got {t}"
+        );
+        ensure!(
+            self.max_energy_error > 0.0,
+            "HMC: max_energy_error must be > 0"
+        );
+        Ok(())
+    }
+
+    /// Number of burn-in iterations with step-size adaptation.
+    pub fn n_adapt(&self) -> usize {
+        (self.n_burn as f64 * self.adapt_fraction).floor() as usize
+    }
+}
+
+/// Runs HMC from `init` (row-major `n_chains x dim`, e.g. `ViResult::sample`). Every chain must start at a
+/// finite log-density.
+///
+/// Calls `progress` after every iteration with stage "hmc_burn" or "hmc_sample" and metrics `step_size`,
+/// `accept` (mean acceptance probability of this iteration), `accept_avg` (mean over the stage so far),
+/// `divergent` (divergences in the stage so far) and `logp_mean`.
+pub fn sample_hmc<D, F>(
+    density: &D,
+    init: &[f64],
+    mass: &MassMatrix,
+    opts: &HmcOptions,
+    mut progress: F,
+) -> Result<HmcDraws>
+where
+    D: LogDensity + ?Sized,
+    F: FnMut(&Progress) -> Result<()>,
+{
+    opts.validate()?;
+    let d = density.dim();
+    let n = check_batch(d, init.len(), "HMC initial positions")?;
+    mass.check_dim(d)?;
+    let mut state = ChainStates::evaluate(density, init.to_vec())?;
+    let bad = state.logp.iter().filter(|l| !l.is_finite()).count();
+    if bad > 0 {
+        bail!("HMC: {bad} of {n} initial positions have a non-finite log-density or gradient");
+    }
+
+    let mut rng = StdRng::seed_from_u64(opts.seed);
+    let mut da = DualAveraging::new(opts.step_size, opts.dual_averaging);
+    let n_adapt = opts.n_adapt();
+    let mut out = HmcDraws::new(n, opts.n_samples, d);
+    out.n_evaluations = 1;
+
+    let mut p = vec![0.0; n * d];
+    let mut h0 = vec![0.0; n];
+    let mut divergent = vec![false; n];
+    let mut accept = vec![0.0; n];
+    let mut stage_accept_sum = 0.0;
+    let mut stage_divergent = 0usize;
+    let mut adapted = if n_adapt == 0 {
+        opts.step_size
+    } else {
+        f64::NAN
+    };
+
+    for it in 0..opts.n_burn + opts.n_samples {
+        let burn = it < opts.n_burn;
+        if it == opts.n_burn {
+            stage_accept_sum = 0.0;
+            stage_divergent = 0;
+        }
+        let eps = if it < n_adapt {
+            da.current()
+        } else {
+            if adapted.is_nan() {
+                adapted = da.final_step_size();
+            }
+            adapted
+        };
+        let n_steps = if opts.jitter_leapfrog {
+            rng.random_range(1..2 * opts.n_leapfrog)
+        } else {
+            opts.n_leapfrog
+        };
+
+        // Momenta and initial energies.
+        for i in 0..n {
+            let r = i * d..(i + 1) * d;
+            mass.sample_momentum(&mut rng, &mut p[r.clone()]);
+            h0[i] = -state.logp[i] + mass.kinetic(&p[r]);
+        }
+        let mut proposal = state.clone();
+        divergent.fill(false);
+        out.n_evaluations += leapfrog(
+            density,
+            mass,
+            eps,
+            n_steps,
+            &mut proposal,
+            &mut p,
+            &h0,
+            opts.max_energy_error,
+            &mut divergent,
+        )?;
+
+        // Metropolis correction.
+        for i in 0..n {
+            let r = i * d..(i + 1) * d;
+            accept[i] = if divergent[i] {
+                0.0
+            } else {
+                let h1 = -proposal.logp[i] + mass.kinetic(&p[r.clone()]);
+                (h0[i] - h1).exp().min(1.0)
+            };
+            let u: f64 = rng.random();
+            if !divergent[i] && u < accept[i] {
+                state.x[r.clone()].copy_from_slice(&proposal.x[r.clone()]);
+                state.grad[r.clone()].copy_from_slice(&proposal.grad[r]);
+                state.logp[i] = proposal.logp[i];
+            }
+        }
+        let mean_accept = accept.iter().sum::<f64>() / n as f64;
+        let n_div = divergent.iter().filter(|v| **v).count();
+        if it < n_adapt {
+            da.update(mean_accept);
+        }
+
+        let step;
+        if burn {
+            step = it;
+            out.warmup.step_size.push(eps);
+            out.warmup.mean_accept.push(mean_accept);
+            out.warmup.n_divergent += n_div;
+        } else {
+            step = it - opts.n_burn;
+            out.step_size.push(eps);
+            for i in 0..n {
+                out.record(
+                    i,
+                    step,
+                    state.row(i),
+                    state.logp[i],
+                    accept[i],
+                    divergent[i],
+                );
+            }
+        }
+        stage_accept_sum += mean_accept;
+        stage_divergent += n_div;
+        let logp_mean = state.logp.iter().sum::<f64>() / n as f64;
+        let metrics = [
+            ("step_size", eps),
+            ("n_leapfrog", n_steps as f64),
+            ("accept", mean_accept),
+            ("accept_avg", stage_accept_sum / (step + 1) as f64),
+            ("divergent", stage_divergent as f64),
+            ("logp_mean", logp_mean),
+        ];
+        let (stage, total) = if burn {
+            ("hmc_burn", opts.n_burn)
+        } else {
+            ("hmc_sample", opts.n_samples)
+        };
+        progress(&Progress {
+            stage,
+            step,
+            total,
+            metrics: &metrics,
+        })?;
+    }
+    out.adapted_step_size = adapted;
+    Ok(out)
+}

@@ -1,0 +1,129 @@
+//! What an HMC run keeps: the draws `[chain][draw][param]` in unconstrained space, their log-densities,
+//! per-draw acceptance probabilities and divergence flags, and the burn-in trace of the step size.
+
+/// Burn-in statistics (one entry per burn-in iteration).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WarmupTrace {
+    /// Step size used in each burn-in iteration.
+    pub step_size: Vec<f64>,
+    /// Mean acceptance probability over the chains in each burn-in iteration.
+    pub mean_accept: Vec<f64>,
+    /// Divergent transitions during burn-in (all chains).
+    pub n_divergent: usize,
+}
+
+/// Draws of the sampling phase.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HmcDraws {
+    pub n_chains: usize,
+    pub n_draws: usize,
+    pub dim: usize,
+    /// `[chain][draw][param]`, row-major.
+    pub draws: Vec<f64>,
+    /// log p~ of every draw, `[chain][draw]`.
+    pub logp: Vec<f64>,
+    /// Acceptance probability min(1, exp(-dH)) of the transition that produced each draw (0 if divergent).
+    pub accept_prob: Vec<f64>,
+    /// Whether the transition that produced each draw diverged (and was rejected).
+    pub divergent: Vec<bool>,
+    /// Step size used for each sampling iteration, `[draw]` (constant after adaptation).
+    pub step_size: Vec<f64>,
+    /// The adapted step size eps_bar.
+    pub adapted_step_size: f64,
+    pub warmup: WarmupTrace,
+    /// Density evaluations (value + gradient, each for all chains at once) over the whole run.
+    pub n_evaluations: usize,
+}
+
+impl HmcDraws {
+    pub(crate) fn new(n_chains: usize, n_draws: usize, dim: usize) -> Self {
+        Self {
+            n_chains,
+            n_draws,
+            dim,
+            draws: vec![0.0; n_chains * n_draws * dim],
+            logp: vec![0.0; n_chains * n_draws],
+            accept_prob: vec![0.0; n_chains * n_draws],
+            divergent: vec![false; n_chains * n_draws],
+            step_size: Vec::with_capacity(n_draws),
+            adapted_step_size: f64::NAN,
+            warmup: WarmupTrace::default(),
+            n_evaluations: 0,
+        }
+    }
+
+    /// Stores draw `t` of chain `c`.
+    pub(crate) fn record(
+        &mut self,
+        c: usize,
+        t: usize,
+        x: &[f64],
+        logp: f64,
+        accept: f64,
+        divergent: bool,
+    ) {
+        let k = c * self.n_draws + t;
+        self.draws[k * self.dim..(k + 1) * self.dim].copy_from_slice(x);
+        self.logp[k] = logp;
+        self.accept_prob[k] = accept;
+        self.divergent[k] = divergent;
+    }
+
+    /// Draw `t` of chain `c`.
+    pub fn draw(&self, c: usize, t: usize) -> &[f64] {
+        let k = c * self.n_draws + t;
+        &self.draws[k * self.dim..(k + 1) * self.dim]
+    }
+
+    /// Parameter `k` of every draw, `[chain][draw]` contiguous: the layout the diagnostics take.
+    pub fn param(&self, k: usize) -> Vec<f64> {
+        (0..self.n_chains * self.n_draws)
+            .map(|i| self.draws[i * self.dim + k])
+            .collect()
+    }
+
+    /// Divergent transitions in the sampling phase.
+    pub fn n_divergent(&self) -> usize {
+        self.divergent.iter().filter(|d| **d).count()
+    }
+
+    /// Mean acceptance probability of the sampling phase.
+    pub fn mean_accept(&self) -> f64 {
+        self.accept_prob.iter().sum::<f64>() / self.accept_prob.len().max(1) as f64
+    }
+
+    /// Mean of each parameter over all chains and draws.
+    pub fn mean(&self) -> Vec<f64> {
+        let n = (self.n_chains * self.n_draws) as f64;
+        let mut m = vec![0.0; self.dim];
+        for row in self.draws.chunks(self.dim) {
+            for (mk, v) in m.iter_mut().zip(row) {
+                *mk += v / n;
+            }
+        }
+        m
+    }
+
+    /// Sample covariance (row-major `dim x dim`, denominator N - 1) over all chains and draws.
+    pub fn covariance(&self) -> Vec<f64> {
+        let d = self.dim;
+        let m = self.mean();
+        let n = (self.n_chains * self.n_draws) as f64;
+        let mut c = vec![0.0; d * d];
+        for row in self.draws.chunks(d) {
+            for i in 0..d {
+                let di = row[i] - m[i];
+                for j in 0..=i {
+                    c[i * d + j] += di * (row[j] - m[j]);
+                }
+            }
+        }
+        for i in 0..d {
+            for j in 0..=i {
+                c[i * d + j] /= n - 1.0;
+                c[j * d + i] = c[i * d + j];
+            }
+        }
+        c
+    }
+}

@@ -1,0 +1,120 @@
+//! Small dense linear algebra on row-major `f64` slices: the Cholesky factor of a covariance and the
+//! triangular products and solves that Gaussian densities, VI (Cholesky parametrisation) and the HMC mass
+//! matrix need. Dimensions are the number of model parameters (tens), so plain loops are the right tool.
+
+use anyhow::{Result, bail};
+
+/// Lower Cholesky factor `L` (row-major `n x n`, zeros above the diagonal) with `a = L L^T`.
+/// Errors if `a` is not symmetric positive definite (a non-positive or non-finite pivot).
+pub fn cholesky(a: &[f64], n: usize) -> Result<Vec<f64>> {
+    if a.len() != n * n {
+        bail!("cholesky: matrix has {} entries, expected {n}x{n}", a.len());
+    }
+    let mut l = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..=i {
+            let mut s = a[i * n + j];
+            for k in 0..j {
+                s -= l[i * n + k] * l[j * n + k];
+            }
+            if i == j {
+                if !(s > 0.0 && s.is_finite()) {
+                    bail!("cholesky: matrix is not positive definite (pivot {i} is {s:e})");
+                }
+                l[i * n + i] = s.sqrt();
+            } else {
+                l[i * n + j] = s / l[j * n + j];
+            }
+        }
+    }
+    Ok(l)
+}
+
+/// `y = L x` for lower-triangular `L` (entries above the diagonal are ignored).
+pub fn lower_mul(l: &[f64], n: usize, x: &[f64], y: &mut [f64]) {
+    for i in 0..n {
+        let row = &l[i * n..i * n + i + 1];
+        y[i] = row.iter().zip(&x[..=i]).map(|(a, b)| a * b).sum();
+    }
+}
+
+/// `y = L^T x` for lower-triangular `L`.
+pub fn lower_t_mul(l: &[f64], n: usize, x: &[f64], y: &mut [f64]) {
+    for (j, yj) in y.iter_mut().enumerate().take(n) {
+        *yj = (j..n).map(|i| l[i * n + j] * x[i]).sum();
+    }
+}
+
+/// Solves `L y = b` (forward substitution) in place: on return `b` holds `y`.
+pub fn lower_solve(l: &[f64], n: usize, b: &mut [f64]) {
+    for i in 0..n {
+        let mut s = b[i];
+        for k in 0..i {
+            s -= l[i * n + k] * b[k];
+        }
+        b[i] = s / l[i * n + i];
+    }
+}
+
+/// Solves `L^T x = b` (back substitution) in place: on return `b` holds `x`.
+pub fn lower_t_solve(l: &[f64], n: usize, b: &mut [f64]) {
+    for i in (0..n).rev() {
+        let mut s = b[i];
+        for k in i + 1..n {
+            s -= l[k * n + i] * b[k];
+        }
+        b[i] = s / l[i * n + i];
+    }
+}
+
+/// `L L^T` as a dense row-major matrix (the covariance of a Cholesky factor).
+pub fn lower_outer(l: &[f64], n: usize) -> Vec<f64> {
+    let mut c = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..=i {
+            let s: f64 = (0..=j).map(|k| l[i * n + k] * l[j * n + k]).sum();
+            c[i * n + j] = s;
+            c[j * n + i] = s;
+        }
+    }
+    c
+}
+
+/// `log det(L L^T) = 2 sum_i log L_ii`.
+pub fn log_det_from_cholesky(l: &[f64], n: usize) -> f64 {
+    2.0 * (0..n).map(|i| l[i * n + i].ln()).sum::<f64>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cholesky_round_trip_and_solves() {
+        let a = [4.0, 2.0, 0.6, 2.0, 5.0, 1.5, 0.6, 1.5, 3.0];
+        let l = cholesky(&a, 3).unwrap();
+        let back = lower_outer(&l, 3);
+        for (x, y) in a.iter().zip(&back) {
+            assert!((x - y).abs() < 1e-14);
+        }
+        let x = [0.3, -1.2, 2.0];
+        let mut y = [0.0; 3];
+        lower_mul(&l, 3, &x, &mut y);
+        lower_solve(&l, 3, &mut y);
+        let mut z = [0.0; 3];
+        lower_t_mul(&l, 3, &x, &mut z);
+        lower_t_solve(&l, 3, &mut z);
+        for i in 0..3 {
+            assert!((y[i] - x[i]).abs() < 1e-14 && (z[i] - x[i]).abs() < 1e-14);
+        }
+        // det(a) = 4*(15-2.25) - 2*(6-0.9) + 0.6*(3-3) = 40.8
+        assert!((log_det_from_cholesky(&l, 3) - 40.8f64.ln()).abs() < 1e-13);
+    }
+
+    #[test]
+    fn cholesky_rejects_indefinite() {
+        let err = cholesky(&[1.0, 2.0, 2.0, 1.0], 2).unwrap_err().to_string();
+        assert!(err.contains("not positive definite"), "{err}");
+        assert!(cholesky(&[1.0, f64::NAN, f64::NAN, 1.0], 2).is_err());
+    }
+}

@@ -1,0 +1,641 @@
+//! The named parameter layout: which columns of the unconstrained vector `u` (GIGA-Lens' Theta~) hold which
+//! physical parameter, with its prior and bijector; and the `Posterior` adapter that turns a batched
+//! log-likelihood of physical parameters into the log-density on unconstrained space that MAP, VI and HMC
+//! work with (GIGA-Lens eqs. 11-13):
+//!
+//! `log p~(u | I_obs) = log L(I_obs | g(u)) + log p(g(u)) + sum_i log|g_i'(u_i)|`.
+//!
+//! A block parameter (the VAE latent `z` with its fitted multivariate normal prior, or several iid scalars)
+//! occupies a contiguous range of columns. Physical and unconstrained vectors have the same length and
+//! column order; batches are row-major `batch x dim`.
+
+use std::ops::Range;
+
+use anyhow::{Context, Result, bail, ensure};
+use rand::Rng;
+
+use super::bijector::Bijector;
+use super::prior::{MvNormal, Prior};
+use crate::inference::LogDensity;
+
+/// Prior of one named block.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BlockPrior {
+    /// The same scalar prior for each component (a scalar parameter is a block of size 1).
+    Iid(Prior),
+    /// A joint multivariate normal (identity bijector).
+    MvNormal(MvNormal),
+}
+
+/// One named parameter (or block of parameters) and its place in the unconstrained vector.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamBlock {
+    pub name: String,
+    /// First column.
+    pub offset: usize,
+    /// Number of columns.
+    pub dim: usize,
+    pub prior: BlockPrior,
+    /// Component-wise bijector x = g(u) (identity for a multivariate normal block).
+    pub bijector: Bijector,
+}
+
+impl ParamBlock {
+    pub fn range(&self) -> Range<usize> {
+        self.offset..self.offset + self.dim
+    }
+}
+
+/// Ordered set of named parameter blocks.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ParamLayout {
+    blocks: Vec<ParamBlock>,
+    dim: usize,
+}
+
+impl ParamLayout {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn check_name(&self, name: &str) -> Result<()> {
+        ensure!(
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.'),
+            "parameter name {name:?} must be non-empty and use only ASCII letters, digits, '_' and '.'"
+        );
+        ensure!(
+            self.block(name).is_none(),
+            "parameter {name:?} is defined twice"
+        );
+        Ok(())
+    }
+
+    /// Adds a scalar parameter; `bijector = None` takes the prior's default (identity / exp / sigmoid).
+    /// Returns its column.
+    pub fn add_scalar(
+        &mut self,
+        name: &str,
+        prior: Prior,
+        bijector: Option<Bijector>,
+    ) -> Result<usize> {
+        Ok(self.add_iid(name, 1, prior, bijector)?.start)
+    }
+
+    /// Adds a block of `dim` independent parameters sharing one prior and bijector. Returns its columns.
+    ///
+    /// The bijector must map onto exactly the prior's support: a smaller image would silently truncate the
+    /// prior, a larger one would let the samplers step into regions of zero density.
+    pub fn add_iid(
+        &mut self,
+        name: &str,
+        dim: usize,
+        prior: Prior,
+        bijector: Option<Bijector>,
+    ) -> Result<Range<usize>> {
+        self.check_name(name)?;
+        ensure!(dim > 0, "parameter {name:?}: block size must be at least 1");
+        prior
+            .validate()
+            .with_context(|| format!("parameter {name:?}"))?;
+        let bijector = bijector.unwrap_or_else(|| prior.default_bijector());
+        bijector
+            .validate()
+            .with_context(|| format!("parameter {name:?}"))?;
+        if bijector.support() != prior.support() {
+            bail!(
+                "parameter {name:?}: the {} bijector maps onto {:?} but the {} prior has support {:?}",
+                bijector.name(),
+                bijector.support(),
+                prior.name(),
+                prior.support()
+            );
+        }
+        Ok(self.push(name, dim, BlockPrior::Iid(prior), bijector))
+    }
+
+    /// Adds a block with a joint multivariate normal prior (e.g. the VAE latent z). Returns its columns.
+    pub fn add_mvnormal(&mut self, name: &str, prior: MvNormal) -> Result<Range<usize>> {
+        self.check_name(name)?;
+        let dim = prior.dim();
+        Ok(self.push(name, dim, BlockPrior::MvNormal(prior), Bijector::Identity))
+    }
+
+    fn push(
+        &mut self,
+        name: &str,
+        dim: usize,
+        prior: BlockPrior,
+        bijector: Bijector,
+    ) -> Range<usize> {
+        let offset = self.dim;
+        self.blocks.push(ParamBlock {
+            name: name.to_string(),
+            offset,
+            dim,
+            prior,
+            bijector,
+        });
+        self.dim += dim;
+        offset..offset + dim
+    }
+
+    /// Total number of columns P.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    pub fn blocks(&self) -> &[ParamBlock] {
+        &self.blocks
+    }
+
+    pub fn block(&self, name: &str) -> Option<&ParamBlock> {
+        self.blocks.iter().find(|b| b.name == name)
+    }
+
+    /// Columns of a named block; error naming the parameter if unknown.
+    pub fn range(&self, name: &str) -> Result<Range<usize>> {
+        self.block(name).map(ParamBlock::range).with_context(|| {
+            format!(
+                "unknown parameter {name:?} (known: {})",
+                self.names().join(", ")
+            )
+        })
+    }
+
+    /// Column of a scalar parameter.
+    pub fn column(&self, name: &str) -> Result<usize> {
+        let r = self.range(name)?;
+        ensure!(
+            r.len() == 1,
+            "parameter {name:?} is a block of {} columns, not a scalar",
+            r.len()
+        );
+        Ok(r.start)
+    }
+
+    /// Block names in column order.
+    pub fn names(&self) -> Vec<String> {
+        self.blocks.iter().map(|b| b.name.clone()).collect()
+    }
+
+    /// One label per column: the block name for scalars, `name[i]` inside blocks.
+    pub fn column_names(&self) -> Vec<String> {
+        let mut out = Vec::with_capacity(self.dim);
+        for b in &self.blocks {
+            if b.dim == 1 {
+                out.push(b.name.clone());
+            } else {
+                out.extend((0..b.dim).map(|i| format!("{}[{i}]", b.name)));
+            }
+        }
+        out
+    }
+
+    fn rows(&self, len: usize, what: &str) -> usize {
+        assert!(self.dim > 0, "empty parameter layout");
+        assert_eq!(
+            len % self.dim,
+            0,
+            "{what}: length {len} is not a multiple of the layout dimension {}",
+            self.dim
+        );
+        len / self.dim
+    }
+
+    /// x = g(u) for a batch (row-major `batch x dim`).
+    pub fn to_physical(&self, u: &[f64], x: &mut [f64]) {
+        let n = self.rows(u.len(), "to_physical");
+        assert_eq!(x.len(), u.len());
+        for r in 0..n {
+            for b in &self.blocks {
+                for c in b.range() {
+                    let k = r * self.dim + c;
+                    x[k] = b.bijector.forward(u[k]);
+                }
+            }
+        }
+    }
+
+    /// u = g^{-1}(x) for a batch; errors name the parameter whose value lies outside its support.
+    pub fn from_physical(&self, x: &[f64], u: &mut [f64]) -> Result<()> {
+        let n = self.rows(x.len(), "from_physical");
+        assert_eq!(x.len(), u.len());
+        for r in 0..n {
+            for b in &self.blocks {
+                for c in b.range() {
+                    let k = r * self.dim + c;
+                    u[k] = b
+                        .bijector
+                        .inverse(x[k])
+                        .with_context(|| format!("parameter {:?}", b.name))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// log p(x) of one physical row (no Jacobian): the prior term of the posterior in physical space.
+    pub fn log_prior(&self, x: &[f64]) -> f64 {
+        assert_eq!(x.len(), self.dim);
+        self.blocks
+            .iter()
+            .map(|b| match &b.prior {
+                BlockPrior::Iid(p) => b.range().map(|c| p.log_prob(x[c])).sum::<f64>(),
+                BlockPrior::MvNormal(m) => m.log_prob(&x[b.range()]),
+            })
+            .sum()
+    }
+
+    /// log p(g(u)) + log|J(u)| per row (eq. 11) into `out[batch]`, and, if given, its gradient w.r.t. `u`
+    /// into `grad[batch * dim]` (overwritten).
+    pub fn log_prior_plus_logdet(&self, u: &[f64], out: &mut [f64], mut grad: Option<&mut [f64]>) {
+        let n = self.rows(u.len(), "log_prior_plus_logdet");
+        assert_eq!(out.len(), n);
+        if let Some(g) = grad.as_deref() {
+            assert_eq!(g.len(), u.len());
+        }
+        let d = self.dim;
+        for r in 0..n {
+            let row = &u[r * d..(r + 1) * d];
+            let mut total = 0.0;
+            for b in &self.blocks {
+                match &b.prior {
+                    BlockPrior::Iid(p) => {
+                        for c in b.range() {
+                            let x = b.bijector.forward(row[c]);
+                            total += p.log_prob(x) + b.bijector.log_det_jacobian(row[c]);
+                            if let Some(g) = grad.as_deref_mut() {
+                                g[r * d + c] = p.grad_log_prob(x) * b.bijector.derivative(row[c])
+                                    + b.bijector.grad_log_det_jacobian(row[c]);
+                            }
+                        }
+                    }
+                    BlockPrior::MvNormal(m) => match grad.as_deref_mut() {
+                        Some(g) => {
+                            total += m.log_prob_and_grad(
+                                &row[b.range()],
+                                &mut g[r * d + b.offset..][..b.dim],
+                            )
+                        }
+                        None => total += m.log_prob(&row[b.range()]),
+                    },
+                }
+            }
+            out[r] = total;
+        }
+    }
+
+    /// Chain rule for a batch: `grad_u = grad_x * g'(u)` component-wise (the Jacobian is diagonal).
+    pub fn pullback_gradient(&self, u: &[f64], grad_x: &[f64], grad_u: &mut [f64]) {
+        let n = self.rows(u.len(), "pullback_gradient");
+        assert!(grad_x.len() == u.len() && grad_u.len() == u.len());
+        for r in 0..n {
+            for b in &self.blocks {
+                for c in b.range() {
+                    let k = r * self.dim + c;
+                    grad_u[k] = grad_x[k] * b.bijector.derivative(u[k]);
+                }
+            }
+        }
+    }
+
+    /// `n` draws from the prior, returned in UNCONSTRAINED space (row-major `n x dim`): the multistart MAP
+    /// initialisation of GIGA-Lens Sec. 2.3 (Theta~_i ~ p~(Theta~)).
+    pub fn sample_prior<R: Rng + ?Sized>(&self, rng: &mut R, n: usize) -> Vec<f64> {
+        let x = self.sample_prior_physical(rng, n);
+        let mut u = vec![0.0; x.len()];
+        for (k, (xk, uk)) in x.iter().zip(u.iter_mut()).enumerate() {
+            let b = self.block_of_column(k % self.dim);
+            // Draws lie strictly inside the open support (see `open_unit`), so the inverse exists; a draw
+            // that rounds onto a bound in f64 is clamped to the largest finite unconstrained value.
+            *uk = b.bijector.inverse(*xk).unwrap_or_else(|_| {
+                let (lo, _) = b.bijector.support();
+                if *xk <= lo { -700.0 } else { 700.0 }
+            });
+        }
+        u
+    }
+
+    /// `n` draws from the prior in PHYSICAL units (row-major `n x dim`).
+    pub fn sample_prior_physical<R: Rng + ?Sized>(&self, rng: &mut R, n: usize) -> Vec<f64> {
+        let d = self.dim;
+        let mut x = vec![0.0; n * d];
+        for r in 0..n {
+            for b in &self.blocks {
+                match &b.prior {
+                    BlockPrior::Iid(p) => {
+                        for c in b.range() {
+                            x[r * d + c] = p.sample(rng);
+                        }
+                    }
+                    BlockPrior::MvNormal(m) => {
+                        m.sample_into(rng, &mut x[r * d + b.offset..][..b.dim])
+                    }
+                }
+            }
+        }
+        x
+    }
+
+    fn block_of_column(&self, c: usize) -> &ParamBlock {
+        self.blocks
+            .iter()
+            .find(|b| b.range().contains(&c))
+            .expect("column inside the layout")
+    }
+}
+
+/// A batched log-likelihood of PHYSICAL parameters, log L(I_obs | theta) (GIGA-Lens eq. 6), with its gradient
+/// w.r.t. the physical parameters. Same calling convention as [`LogDensity`]: `theta` is row-major
+/// `batch x dim`; non-finite values are allowed (treated as -inf), errors are reserved for real failures.
+pub trait LogLikelihood: Sync {
+    fn dim(&self) -> usize;
+    fn value_and_grad(
+        &self,
+        theta: &[f64],
+        batch: usize,
+        loglike: &mut [f64],
+        grad: &mut [f64],
+    ) -> Result<()>;
+    fn value(&self, theta: &[f64], batch: usize, loglike: &mut [f64]) -> Result<()> {
+        let mut grad = vec![0.0; batch * self.dim()];
+        self.value_and_grad(theta, batch, loglike, &mut grad)
+    }
+}
+
+/// Posterior on unconstrained space: likelihood at g(u) plus prior plus log-Jacobian (eq. 13), with the
+/// gradient pulled back through the bijectors.
+pub struct Posterior<L> {
+    layout: ParamLayout,
+    likelihood: L,
+}
+
+impl<L: LogLikelihood> Posterior<L> {
+    pub fn new(layout: ParamLayout, likelihood: L) -> Result<Self> {
+        ensure!(layout.dim() > 0, "posterior: the parameter layout is empty");
+        ensure!(
+            layout.dim() == likelihood.dim(),
+            "posterior: the parameter layout has {} columns but the likelihood expects {}",
+            layout.dim(),
+            likelihood.dim()
+        );
+        Ok(Self { layout, likelihood })
+    }
+    pub fn layout(&self) -> &ParamLayout {
+        &self.layout
+    }
+    pub fn likelihood(&self) -> &L {
+        &self.likelihood
+    }
+    pub fn into_parts(self) -> (ParamLayout, L) {
+        (self.layout, self.likelihood)
+    }
+}
+
+impl<L: LogLikelihood> LogDensity for Posterior<L> {
+    fn dim(&self) -> usize {
+        self.layout.dim()
+    }
+
+    fn value_and_grad(
+        &self,
+        u: &[f64],
+        batch: usize,
+        logp: &mut [f64],
+        grad: &mut [f64],
+    ) -> Result<()> {
+        let d = self.layout.dim();
+        let mut theta = vec![0.0; batch * d];
+        self.layout.to_physical(u, &mut theta);
+        let mut grad_theta = vec![0.0; batch * d];
+        self.likelihood
+            .value_and_grad(&theta, batch, logp, &mut grad_theta)?;
+        self.layout.pullback_gradient(u, &grad_theta, grad);
+        let mut lp = vec![0.0; batch];
+        let mut gp = vec![0.0; batch * d];
+        self.layout.log_prior_plus_logdet(u, &mut lp, Some(&mut gp));
+        for (l, p) in logp.iter_mut().zip(&lp) {
+            *l += p;
+        }
+        for (g, p) in grad.iter_mut().zip(&gp) {
+            *g += p;
+        }
+        Ok(())
+    }
+
+    fn value(&self, u: &[f64], batch: usize, logp: &mut [f64]) -> Result<()> {
+        let d = self.layout.dim();
+        let mut theta = vec![0.0; batch * d];
+        self.layout.to_physical(u, &mut theta);
+        self.likelihood.value(&theta, batch, logp)?;
+        let mut lp = vec![0.0; batch];
+        self.layout.log_prior_plus_logdet(u, &mut lp, None);
+        for (l, p) in logp.iter_mut().zip(&lp) {
+            *l += p;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{SeedableRng, rngs::StdRng};
+
+    fn layout() -> ParamLayout {
+        let mut l = ParamLayout::new();
+        l.add_scalar(
+            "theta_e",
+            Prior::LogNormal {
+                mu: 1.25f64.ln(),
+                sigma: 0.4,
+            },
+            None,
+        )
+        .unwrap();
+        l.add_scalar(
+            "gamma",
+            Prior::TruncatedNormal {
+                mu: 2.0,
+                sigma: 0.5,
+                lo: 1.0,
+                hi: 3.0,
+            },
+            None,
+        )
+        .unwrap();
+        l.add_scalar(
+            "e1",
+            Prior::Normal {
+                mu: 0.0,
+                sigma: 0.2,
+            },
+            None,
+        )
+        .unwrap();
+        l.add_scalar("n_s", Prior::Uniform { lo: 0.5, hi: 8.0 }, None)
+            .unwrap();
+        let mvn = MvNormal::new(vec![0.1, -0.2], &[1.0, 0.3, 0.3, 0.5]).unwrap();
+        l.add_mvnormal("z", mvn).unwrap();
+        l
+    }
+
+    /// A Gaussian "image" likelihood in physical space: sum_k -(m_k(theta) - d_k)^2 / 2 with a nonlinear model.
+    struct ToyLikelihood;
+    impl ToyLikelihood {
+        fn model(t: &[f64]) -> [f64; 3] {
+            [
+                t[0] * t[1] + t[5],
+                t[2] * t[3].sqrt() - t[4],
+                (t[0] - t[3]).sin() + t[4] * t[5],
+            ]
+        }
+    }
+    impl LogLikelihood for ToyLikelihood {
+        fn dim(&self) -> usize {
+            6
+        }
+        fn value_and_grad(
+            &self,
+            theta: &[f64],
+            batch: usize,
+            ll: &mut [f64],
+            grad: &mut [f64],
+        ) -> Result<()> {
+            let data = [2.0, 0.5, -0.3];
+            for r in 0..batch {
+                let t = &theta[r * 6..(r + 1) * 6];
+                let m = Self::model(t);
+                let res: Vec<f64> = m.iter().zip(&data).map(|(a, b)| a - b).collect();
+                ll[r] = -0.5 * res.iter().map(|v| v * v).sum::<f64>();
+                let c = (t[0] - t[3]).cos();
+                let g = &mut grad[r * 6..(r + 1) * 6];
+                g[0] = -(res[0] * t[1] + res[2] * c);
+                g[1] = -res[0] * t[0];
+                g[2] = -res[1] * t[3].sqrt();
+                g[3] = -(res[1] * t[2] * 0.5 / t[3].sqrt() - res[2] * c);
+                g[4] = -(-res[1] + res[2] * t[5]);
+                g[5] = -(res[0] + res[2] * t[4]);
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn posterior_gradient_matches_finite_differences() {
+        let post = Posterior::new(layout(), ToyLikelihood).unwrap();
+        let mut rng = StdRng::seed_from_u64(11);
+        let u = post.layout().sample_prior(&mut rng, 4);
+        let mut lp = vec![0.0; 4];
+        let mut g = vec![0.0; 24];
+        post.value_and_grad(&u, 4, &mut lp, &mut g).unwrap();
+        let mut lp_only = vec![0.0; 4];
+        post.value(&u, 4, &mut lp_only).unwrap();
+        let h = 1e-6;
+        for r in 0..4 {
+            assert!((lp[r] - lp_only[r]).abs() < 1e-12);
+            for c in 0..6 {
+                let (mut a, mut b) = (
+                    u[r * 6..(r + 1) * 6].to_vec(),
+                    u[r * 6..(r + 1) * 6].to_vec(),
+                );
+                a[c] += h;
+                b[c] -= h;
+                let (mut fa, mut fb) = ([0.0], [0.0]);
+                post.value(&a, 1, &mut fa).unwrap();
+                post.value(&b, 1, &mut fb).unwrap();
+                let fd = (fa[0] - fb[0]) / (2.0 * h);
+                let got = g[r * 6 + c];
+                assert!(
+                    (got - fd).abs() < 1e-5 * (1.0 + fd.abs()),
+                    "row {r} col {c}: {got} vs {fd}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn physical_round_trip_and_prior_terms() {
+        let l = layout();
+        assert_eq!(l.dim(), 6);
+        assert_eq!(l.column("gamma").unwrap(), 1);
+        assert_eq!(l.range("z").unwrap(), 4..6);
+        assert_eq!(
+            l.column_names(),
+            ["theta_e", "gamma", "e1", "n_s", "z[0]", "z[1]"]
+        );
+        let mut rng = StdRng::seed_from_u64(5);
+        let u = l.sample_prior(&mut rng, 3);
+        let mut x = vec![0.0; 18];
+        l.to_physical(&u, &mut x);
+        let mut back = vec![0.0; 18];
+        l.from_physical(&x, &mut back).unwrap();
+        for (a, b) in u.iter().zip(&back) {
+            assert!((a - b).abs() < 1e-9 * (1.0 + a.abs()));
+        }
+        // log p~(u) = log p(x) + sum log|g'(u)|.
+        let mut lp = vec![0.0; 3];
+        l.log_prior_plus_logdet(&u, &mut lp, None);
+        for r in 0..3 {
+            let row = &u[r * 6..(r + 1) * 6];
+            let logdet: f64 = l
+                .blocks()
+                .iter()
+                .flat_map(|b| b.range().map(move |c| b.bijector.log_det_jacobian(row[c])))
+                .sum();
+            assert!((lp[r] - (l.log_prior(&x[r * 6..(r + 1) * 6]) + logdet)).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn layout_errors_name_the_parameter() {
+        let mut l = layout();
+        let e = l
+            .add_scalar(
+                "gamma",
+                Prior::Normal {
+                    mu: 0.0,
+                    sigma: 1.0,
+                },
+                None,
+            )
+            .unwrap_err();
+        assert!(e.to_string().contains("\"gamma\" is defined twice"), "{e}");
+        let e = l
+            .add_scalar(
+                "q",
+                Prior::Uniform { lo: 0.2, hi: 1.0 },
+                Some(Bijector::Exp),
+            )
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("\"q\"") && e.to_string().contains("support"),
+            "{e}"
+        );
+        let e = l
+            .add_scalar(
+                "s",
+                Prior::Normal {
+                    mu: 0.0,
+                    sigma: -1.0,
+                },
+                None,
+            )
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("sigma"), "{e:#}");
+        let e = l.range("phi").unwrap_err().to_string();
+        assert!(
+            e.contains("unknown parameter \"phi\"") && e.contains("theta_e"),
+            "{e}"
+        );
+        assert!(l.column("z").is_err());
+        let mut u = vec![0.0; 6];
+        let e = l
+            .from_physical(&[-1.0, 2.0, 0.0, 1.0, 0.0, 0.0], &mut u)
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("theta_e"), "{e:#}");
+    }
+}
