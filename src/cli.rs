@@ -153,7 +153,11 @@ pub fn runs(root: &std::path::Path, cmd: &RunsCmd) -> Result<String> {
                 .map(|g| {
                     vec![
                         g.value.clone(),
-                        g.runs.len().to_string(),
+                        if g.without_summary > 0 {
+                            format!("{} ({} open)", g.runs.len(), g.without_summary)
+                        } else {
+                            g.runs.len().to_string()
+                        },
                         format::opt(g.best_val_elbo),
                         format::opt(g.mean_val_elbo),
                         format::opt(g.test_chi2_per_pixel),

@@ -64,10 +64,9 @@ pub fn duration(s: f64) -> String {
 
 /// An RFC 3339 UTC time as `2026-11-21 10:00` (the stored text if it does not look like one).
 pub fn started(s: &str) -> String {
-    if s.len() >= 16 && s.as_bytes().get(10) == Some(&b'T') {
-        format!("{} {}", &s[..10], &s[11..16])
-    } else {
-        s.to_string()
+    match (s.get(..10), s.get(10..11), s.get(11..16)) {
+        (Some(date), Some("T"), Some(time)) => format!("{date} {time}"),
+        _ => s.to_string(),
     }
 }
 
@@ -126,6 +125,7 @@ mod tests {
         assert_eq!(num(30.0), "30");
         assert_eq!(duration(3725.0), "1h02m");
         assert_eq!(started("2026-11-21T10:00:00Z"), "2026-11-21 10:00");
+        assert_eq!(started("2026-11-21T10:0é"), "2026-11-21T10:0é");
     }
 
     #[test]

@@ -1,0 +1,215 @@
+//! The scriptable view: `arclight runs list|show|compare|ablation`, as tables and as JSON, run
+//! as the real binary on the fixture records.
+
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/experiments")
+}
+
+fn arclight(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_arclight"))
+        .arg("--root")
+        .arg(fixtures())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = arclight(args);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn json(args: &[&str]) -> Value {
+    serde_json::from_str(&ok(args)).unwrap_or_else(|e| panic!("{args:?}: not JSON: {e}"))
+}
+
+#[test]
+fn list_prints_a_table_newest_first() {
+    let out = ok(&["runs", "list"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("id") && lines[0].contains("status") && lines[0].contains("headline"),
+        "{out}"
+    );
+    assert_eq!(lines.len(), 11, "{out}");
+    assert!(lines[1].starts_with("study-20261121T150000-recovery"));
+    let ld32 = lines
+        .iter()
+        .find(|l| l.starts_with("train-20261120T131500-ld32"))
+        .unwrap();
+    assert!(
+        ld32.contains("done")
+            && ld32.contains("30m00s")
+            && ld32.contains("val ELBO -1154.8 @ep 30"),
+        "{ld32}"
+    );
+    let j1 = lines
+        .iter()
+        .find(|l| l.starts_with("fit-20261121T110000-hst-j1"))
+        .unwrap();
+    assert!(j1.contains("interrupted") && j1.contains("55%"), "{j1}");
+}
+
+#[test]
+fn list_json_has_every_run_with_problems() {
+    let v = json(&["runs", "list", "--json"]);
+    let runs = v.as_array().unwrap();
+    assert_eq!(runs.len(), 10);
+    let corrupt = runs
+        .iter()
+        .find(|r| r["id"] == "train-20261121T120000-corrupt")
+        .unwrap();
+    assert_eq!(corrupt["status"], "unreadable");
+    assert!(
+        corrupt["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("not a valid run record")
+    );
+    let fit = runs
+        .iter()
+        .find(|r| r["id"] == "fit-20261121T100000-mock-sie")
+        .unwrap();
+    assert_eq!(fit["kind"], "fit");
+    assert_eq!(fit["duration_s"], 80);
+    assert_eq!(fit["headline"], "R-hat 1.004  ESS 787");
+
+    let fits = json(&["runs", "list", "--json", "--kind", "fit", "--sort", "id"]);
+    let ids: Vec<&str> = fits
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        ["fit-20261121T100000-mock-sie", "fit-20261121T110000-hst-j1"]
+    );
+    let interrupted = json(&["runs", "list", "--json", "--status", "interrupted"]);
+    assert_eq!(interrupted.as_array().unwrap().len(), 2);
+    let text = json(&["runs", "list", "--json", "--filter", "RECOVERY"]);
+    assert_eq!(text[0]["headline"], "bias gamma -0.013, theta_e 0.0021");
+}
+
+#[test]
+fn show_prints_record_config_summary_and_metrics() {
+    let out = ok(&["runs", "show", "mock-sie"]);
+    for needle in [
+        "fit-20261121T100000-mock-sie",
+        "config",
+        "hmc_draws",
+        "summary",
+        "params.theta_e.mean",
+        "metrics",
+        "hmc",
+        "150",
+    ] {
+        assert!(out.contains(needle), "missing {needle} in\n{out}");
+    }
+    let v = json(&["runs", "show", "fit-20261121T100000", "--json"]);
+    assert_eq!(v["info"]["kind"], "fit");
+    assert_eq!(v["summary"]["rhat_max"], 1.0045);
+    assert_eq!(v["metrics"]["kinds"]["hmc"]["count"], 150);
+    assert_eq!(v["metrics"]["kinds"]["stage"]["last"]["stage"], "done");
+    let j1 = json(&["runs", "show", "hst-j1", "--json"]);
+    assert_eq!(j1["metrics"]["bad_lines"], 1);
+    assert_eq!(j1["status"], "interrupted");
+}
+
+#[test]
+fn compare_marks_differing_keys() {
+    let out = ok(&[
+        "runs",
+        "compare",
+        "train-20261120T101500",
+        "train-20261120T131500",
+    ]);
+    assert!(
+        out.contains("* latent_dim") && out.contains("  batch_size"),
+        "{out}"
+    );
+    assert!(out.contains("keys differ"), "{out}");
+    let v = json(&[
+        "runs",
+        "compare",
+        "train-20261120T101500",
+        "train-20261120T131500",
+        "--json",
+        "--only-diff",
+    ]);
+    let differing: Vec<&str> = v["differing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert!(
+        differing.contains(&"latent_dim") && differing.contains(&"summary.best_val_elbo"),
+        "{differing:?}"
+    );
+    assert!(!differing.contains(&"batch_size"));
+    assert_eq!(v["keys"]["latent_dim"], serde_json::json!(["16", "32"]));
+    assert!(v["keys"].get("batch_size").is_none());
+}
+
+#[test]
+fn ablation_groups_by_latent_dim() {
+    let v = json(&["runs", "ablation", "--json"]);
+    assert_eq!(v["by"], "latent_dim");
+    let groups = v["groups"].as_array().unwrap();
+    let values: Vec<&str> = groups
+        .iter()
+        .map(|g| g["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, ["16", "32", "64"]);
+    assert_eq!(groups[1]["runs"].as_array().unwrap().len(), 2);
+    assert_eq!(groups[1]["best_run"], "train-20261120T131500-ld32");
+    assert_eq!(groups[2]["without_summary"], 1);
+    let by_seed = ok(&["runs", "ablation", "--by", "seed"]);
+    assert!(
+        by_seed.lines().next().unwrap().starts_with("seed"),
+        "{by_seed}"
+    );
+}
+
+#[test]
+fn bad_queries_fail_with_a_clear_message() {
+    let out = arclight(&["runs", "show", "ld32"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ambiguous") && err.contains("train-20261120T131500-ld32"),
+        "{err}"
+    );
+    let out = arclight(&["runs", "show", "no-such-run"]);
+    assert!(
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("no run matching 'no-such-run'")
+    );
+    let out = arclight(&["runs", "list", "--kind", "banana"]);
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--kind banana")
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_arclight"))
+        .args(["--root", "/nonexistent/arclight", "runs", "list"])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("cannot list /nonexistent/arclight")
+    );
+    // the interface refuses to start without a terminal instead of garbling a pipe
+    let out = arclight(&[]);
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("needs a terminal")
+    );
+}
