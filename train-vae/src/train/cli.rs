@@ -41,9 +41,10 @@ pub struct TrainArgs {
     /// Decoder standard deviation sigma_d, eq. (1) [default: 0.02 = 1/50].
     #[arg(long)]
     pub sigma_d: Option<f64>,
-    /// Adam learning rate (the paper used 1e-6).
-    #[arg(long, default_value_t = DEFAULT_LR)]
-    pub lr: f64,
+    /// Adam learning rate [default: 1e-4; the paper used 1e-6]. With --resume it replaces the
+    /// stored one (e.g. to continue with a smaller rate after a NaN loss).
+    #[arg(long)]
+    pub lr: Option<f64>,
     /// Minibatch size.
     #[arg(long, default_value_t = PAPER_BATCH)]
     pub batch_size: usize,
@@ -172,7 +173,7 @@ fn fresh(a: TrainArgs) -> Result<TrainOutcome> {
         architecture: arch,
         epochs: a.epochs.unwrap_or(DEFAULT_EPOCHS),
         batch_size: a.batch_size,
-        lr: a.lr,
+        lr: a.lr.unwrap_or(DEFAULT_LR),
         betas: PAPER_BETAS,
         adam_epsilon: ADAM_EPSILON,
         samples: a.samples,
@@ -227,6 +228,9 @@ fn resume(a: TrainArgs) -> Result<TrainOutcome> {
     }
     if let Some(p) = a.patience {
         config.patience = p;
+    }
+    if let Some(lr) = a.lr {
+        config.lr = lr;
     }
     let mut state = state;
     state.early_stopping.patience = config.patience;

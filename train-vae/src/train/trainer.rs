@@ -139,7 +139,7 @@ fn adam(c: &TrainConfig) -> ModuleOptimizer {
 
 /// Train a VAE as configured. With `resume`, continue the run whose state was read from
 /// `<out>/training/` (the config must be the stored one, with only `epochs`, `patience`,
-/// `device`, `log_every` possibly changed).
+/// `device`, `log_every`, `lr` possibly changed).
 pub fn train(config: TrainConfig, resume: Option<ResumeState>) -> Result<TrainOutcome> {
     validate_config(&config)?;
     let data = read_data(&config.data)?;

@@ -1,0 +1,139 @@
+//! Resume after an interruption (same result as an uninterrupted run, optimizer state and
+//! counters continued), a swap interrupted by a crash, and the NaN-loss stop.
+
+mod train_support;
+
+use arclight_core::record::{RunInfo, Status};
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use std::path::Path;
+use train_support::{quiet, tiny_arch, tiny_config, tiny_data};
+use train_vae::checkpoint::{self, TRAINING_DIR};
+use train_vae::model::Vae;
+use train_vae::train::state::{ResumeState, VAE_FILE};
+use train_vae::train::train;
+
+/// Decoder output (validation mode) of the last-epoch weights in `<ck>/training/vae.bpk`.
+fn last_epoch_output(ck: &Path) -> Vec<f32> {
+    let device = Device::flex();
+    let mut vae = Vae::new(&tiny_arch(), 0, &device);
+    checkpoint::load_weights(
+        &mut vae,
+        &ck.join(TRAINING_DIR).join(VAE_FILE),
+        &tiny_arch(),
+    )
+    .unwrap();
+    let z = Tensor::<2>::from_data(
+        TensorData::new(vec![0.3f32, -1.0, 0.5, 2.0], [1, 4]),
+        &device,
+    );
+    vae.decoder
+        .valid()
+        .forward(z)
+        .into_data()
+        .try_to_vec()
+        .unwrap()
+}
+
+fn metrics_epochs(run_dir: &Path) -> Vec<u64> {
+    std::fs::read_to_string(run_dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["kind"] == "epoch")
+        .map(|v| v["epoch"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn interrupted_then_resumed_equals_uninterrupted() {
+    quiet();
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_data(dir.path(), 40, 8, 4);
+
+    // Reference: 3 epochs in one go.
+    let mut straight = tiny_config(dir.path(), &data, 3);
+    straight.out = dir.path().join("straight");
+    let done = train(straight.clone(), None).unwrap();
+    assert_eq!(done.epochs_completed, 3);
+
+    // Interrupted after epoch 1 (a 1-epoch run), then resumed to 3 epochs.
+    let mut first = tiny_config(dir.path(), &data, 1);
+    first.out = dir.path().join("resumed");
+    let one = train(first.clone(), None).unwrap();
+    let state1 = ResumeState::load(&first.out).unwrap();
+    assert_eq!(state1.epochs_completed, 1);
+    assert_eq!(state1.global_step, 5); // 40 images / batch 8
+    // A crash between the two renames of the checkpoint swap leaves the old version aside.
+    std::fs::rename(&first.out, dir.path().join(".resumed.old-4242")).unwrap();
+    assert!(checkpoint::recover_interrupted_swap(&first.out).unwrap());
+
+    let mut state = ResumeState::load(&first.out).unwrap();
+    let mut cfg = state.config.clone();
+    cfg.epochs = 3;
+    state.early_stopping.patience = cfg.patience;
+    let resumed = train(cfg, Some(state)).unwrap();
+    assert_eq!(
+        resumed.run_id, one.run_id,
+        "the resumed run continues the same record"
+    );
+    let state3 = ResumeState::load(&first.out).unwrap();
+    assert_eq!(state3.epochs_completed, 3);
+    assert_eq!(state3.global_step, 15);
+
+    // Adam moments, step counts, shuffling and noise all continued: bit-identical weights.
+    assert_eq!(
+        last_epoch_output(&straight.out),
+        last_epoch_output(&first.out)
+    );
+
+    let info = RunInfo::load(&resumed.run_dir).unwrap();
+    assert_eq!(info.status, Status::Done);
+    assert_eq!(info.resumed, 1);
+    assert_eq!(metrics_epochs(&resumed.run_dir), vec![1, 2, 3]);
+}
+
+#[test]
+fn nan_loss_stops_with_a_clear_error_and_keeps_the_best_checkpoint() {
+    quiet();
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_data(dir.path(), 40, 8, 4);
+    let cfg = tiny_config(dir.path(), &data, 1);
+    train(cfg.clone(), None).unwrap();
+    let decoder_before = std::fs::read(cfg.out.join("decoder.bpk")).unwrap();
+    let meta_before = std::fs::read(cfg.out.join("checkpoint.json")).unwrap();
+
+    // Continue with an absurd learning rate: the weights overflow and the loss becomes inf/NaN.
+    let mut state = ResumeState::load(&cfg.out).unwrap();
+    let mut bad = state.config.clone();
+    bad.epochs = 3;
+    bad.lr = 1e30;
+    state.early_stopping.patience = bad.patience;
+    let run_id = state.run_id.clone();
+    let e = format!("{:#}", train(bad, Some(state)).unwrap_err());
+    assert!(
+        e.contains("training loss became") && e.contains("--lr"),
+        "{e}"
+    );
+    assert!(e.contains("best epoch (1)"), "{e}");
+
+    // Best checkpoint and resume state untouched; the run record says failed, with the message.
+    assert_eq!(
+        std::fs::read(cfg.out.join("decoder.bpk")).unwrap(),
+        decoder_before
+    );
+    assert_eq!(
+        std::fs::read(cfg.out.join("checkpoint.json")).unwrap(),
+        meta_before
+    );
+    assert_eq!(ResumeState::load(&cfg.out).unwrap().epochs_completed, 1);
+    let info = RunInfo::load(&cfg.experiments.join(&run_id)).unwrap();
+    assert_eq!(info.status, Status::Failed);
+    assert!(info.error.unwrap().contains("training loss became"));
+    // Nothing half-written next to the checkpoint.
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.starts_with(".ckpt")), "{names:?}");
+}
