@@ -108,32 +108,39 @@ fn log_uniform(rng: &mut StdRng, a: f64, b: f64) -> f64 {
 }
 
 impl GalaxyParams {
-    /// Draw a galaxy. Classes (by probability): 15% ellipticals (pure Sersic), 20% bulgeless
-    /// disks, 65% bulge + disk; 60% of disks carry 1-4 spiral arms; 50% of disks carry clumps.
+    /// Draw a galaxy. Classes (by probability): 10% ellipticals (pure Sersic), 25% bulgeless
+    /// disks, 65% bulge + disk; 60% of disks carry 1-4 spiral arms; 65% of disks carry clumps.
+    /// Sizes are chosen so that galaxies fill a good part of the frame, like the prepared COSMOS
+    /// stamps (a 64x64 image of a stamp of ~100-200 native pixels).
     pub fn sample(rng: &mut StdRng) -> Self {
         let centre = Normal::new(0.0, 0.75).expect("valid normal");
         let (x0, y0) = (centre.sample(rng), centre.sample(rng));
         let class: f64 = rng.random();
-        let bulge_fraction = if class < 0.15 {
+        let bulge_fraction = if class < 0.10 {
             1.0
         } else if class < 0.35 {
             0.0
         } else {
-            rng.random_range(0.05..0.8)
+            rng.random_range(0.05..0.5)
         };
+        let elliptical = bulge_fraction == 1.0;
         let disk_phi = rng.random_range(0.0..PI);
         let bulge = Bulge {
-            r_e: log_uniform(rng, 0.8, if bulge_fraction == 1.0 { 7.0 } else { 4.0 }),
-            n: rng.random_range(1.5..5.0),
-            q: rng.random_range(if bulge_fraction == 1.0 {
-                0.35..1.0
+            r_e: if elliptical {
+                log_uniform(rng, 4.0, 14.0)
             } else {
-                0.6..1.0
-            }),
+                log_uniform(rng, 2.0, 6.0)
+            },
+            n: if elliptical {
+                rng.random_range(1.5..4.0)
+            } else {
+                rng.random_range(0.8..3.0)
+            },
+            q: rng.random_range(if elliptical { 0.35..1.0 } else { 0.6..1.0 }),
             phi: disk_phi + 0.3 * rng.sample::<f64, _>(StandardNormal),
         };
-        let r_d = log_uniform(rng, 2.0, 7.0);
-        let has_disk = bulge_fraction < 1.0;
+        let r_d = log_uniform(rng, 4.0, 11.0);
+        let has_disk = !elliptical;
         let arms = (has_disk && rng.random::<f64>() < 0.6).then(|| Arms {
             m: [1u32, 2, 2, 2, 3, 3, 4][rng.random_range(0..7usize)],
             pitch: rng.random_range(10f64..35.0).to_radians(),
@@ -148,9 +155,9 @@ impl GalaxyParams {
             arms,
         };
         let mut clumps = Vec::new();
-        if has_disk && rng.random::<f64>() < 0.5 {
-            let count = Poisson::new(3.0).expect("valid Poisson").sample(rng) as usize + 1;
-            for _ in 0..count.min(10) {
+        if has_disk && rng.random::<f64>() < 0.65 {
+            let count = Poisson::new(4.0).expect("valid Poisson").sample(rng) as usize + 1;
+            for _ in 0..count.min(12) {
                 // Radius from the disk's own exponential profile (Gamma(2) in r / r_d), in the
                 // disk plane, projected with the disk's q and phi.
                 let r = -r_d * (rng.random::<f64>() * rng.random::<f64>()).max(1e-12).ln();
@@ -160,8 +167,8 @@ impl GalaxyParams {
                 clumps.push(Clump {
                     dx: u * c - v * s,
                     dy: u * s + v * c,
-                    sigma: rng.random_range(0.5..1.5),
-                    flux: rng.random_range(0.01..0.06),
+                    sigma: rng.random_range(0.6..2.0),
+                    flux: rng.random_range(0.02..0.08),
                 });
             }
         }
