@@ -9,7 +9,8 @@
 //!   `kind: "epoch"` after each epoch: `{epoch, step, train_elbo, val_elbo, val_rec, val_kl,
 //!   val_chi2_per_pixel, best_epoch, best_val_elbo, patience_left, epoch_s, images_per_s}`;
 //!   `kind: "prior"` once: `{n_images, scale, jitter}`. ELBO values are nats per image, higher
-//!   is better (the loss is its negative).
+//!   is better (the loss is its negative). After `--resume`, the lines of the interrupted epoch
+//!   are written again by the repeated epoch: readers keep the last line per step / epoch.
 //! - `summary.json` at the end: `{best_val_elbo, best_epoch, epochs, stopped_early, test_elbo,
 //!   test_chi2_per_pixel, time_s, checkpoint, prior_scale}` (`test_*` null without test images).
 //! - On a NaN/infinite loss or any other error: status `failed` with the message; the checkpoint
@@ -392,7 +393,8 @@ impl Trainer {
         let verdict = self.progress.early.update(epoch, val.elbo);
         self.progress.epochs_completed = epoch;
         let epoch_s = t0.elapsed().as_secs_f64();
-        self.write_epoch_checkpoint(verdict == Verdict::Improved, start)?;
+        // Logged before the checkpoint swap: a crash in between repeats this epoch on resume
+        // (a reader keeps the last line per epoch) rather than leaving a gap.
         let es = &self.progress.early;
         run.log(
             "epoch",
@@ -402,6 +404,7 @@ impl Trainer {
                    "patience_left": es.patience_left(), "epoch_s": epoch_s,
                    "images_per_s": images as f64 / epoch_s.max(1e-9)}),
         )?;
+        self.write_epoch_checkpoint(verdict == Verdict::Improved, start)?;
         run.progress(
             epoch as f64 / c.epochs as f64,
             &format!("epoch {epoch}/{}", c.epochs),
