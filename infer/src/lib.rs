@@ -1,4 +1,5 @@
 //! `infer`: the differentiable strong-lens model and Bayesian inference.
 
 pub mod inference;
+pub mod plots;
 pub mod prob;

@@ -76,7 +76,7 @@ impl Axes {
     }
 
     /// Nice x ticks whose labels (at font `scale`) do not collide: as many as possible up to
-    /// `max_ticks`, each label at least two glyph widths from its neighbour; a label may
+    /// `max_ticks`, each label at least one glyph width from its neighbour; a label may
     /// stick out of the area by at most `overhang` pixels on either side.
     pub fn fitted_x_ticks(
         &self,
@@ -85,7 +85,7 @@ impl Axes {
         overhang: i64,
     ) -> Vec<(f64, String)> {
         let half = |s: &str| text::label_size(s, scale).0 as f64 / 2.0;
-        let gap = (12 * scale) as f64;
+        let gap = (6 * scale) as f64;
         fit_ticks(
             self.xlim,
             max_ticks,
