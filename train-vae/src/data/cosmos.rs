@@ -87,7 +87,7 @@ fn open_table(path: &Path) -> Result<(FitsFile, FitsHdu, Vec<String>, usize)> {
         .map_err(|e| anyhow!("{}: cannot count HDUs ({e})", path.display()))?;
     if n < 2 {
         bail!(
-            "{}: no table in HDU 1 (the file has {n} HDU), not a GalSim catalog",
+            "{}: no table in HDU 1 (the file has {n} HDU): truncated, or not a GalSim catalog",
             path.display()
         );
     }
