@@ -41,34 +41,92 @@ pub fn read_image_f64(path: &Path, hdu: usize) -> Result<Image<f64>> {
 /// Read 2-D image HDU `hdu` (0-based) as f32.
 pub fn read_image_f32(path: &Path, hdu: usize) -> Result<Image<f32>> {
     let im = read_image_f64(path, hdu)?;
-    Ok(Image { ny: im.ny, nx: im.nx, data: im.data.into_iter().map(|v| v as f32).collect() })
+    Ok(Image {
+        ny: im.ny,
+        nx: im.nx,
+        data: im.data.into_iter().map(|v| v as f32).collect(),
+    })
 }
 
 /// Read image HDU `hdu` from an already open file (for reading many stamps from one file).
 pub fn read_image_from(f: &mut FitsFile, path: &Path, hdu: usize) -> Result<Image<f64>> {
-    let n = f.num_hdus().map_err(|e| anyhow!("{}: cannot count HDUs ({e})", path.display()))?;
+    let n = f
+        .num_hdus()
+        .map_err(|e| anyhow!("{}: cannot count HDUs ({e})", path.display()))?;
     if hdu >= n {
-        bail!("{}: HDU {hdu} does not exist (the file has {n} HDUs)", path.display());
+        bail!(
+            "{}: HDU {hdu} does not exist (the file has {n} HDUs)",
+            path.display()
+        );
     }
-    let h = f.hdu(hdu).map_err(|e| anyhow!("{}: cannot open HDU {hdu} ({e})", path.display()))?;
+    let h = f
+        .hdu(hdu)
+        .map_err(|e| anyhow!("{}: cannot open HDU {hdu} ({e})", path.display()))?;
     let shape = match &h.info {
         HduInfo::ImageInfo { shape, .. } => shape.clone(),
         _ => bail!("{}: HDU {hdu} is not an image", path.display()),
     };
     if shape.len() != 2 {
-        bail!("{}: HDU {hdu} is a {}-D image, expected 2-D", path.display(), shape.len());
+        bail!(
+            "{}: HDU {hdu} is a {}-D image, expected 2-D",
+            path.display(),
+            shape.len()
+        );
     }
     let (ny, nx) = (shape[0], shape[1]);
     if ny == 0 || nx == 0 {
         bail!("{}: HDU {hdu} is an empty image", path.display());
     }
-    let data: Vec<f64> = h
-        .read_image(f)
-        .map_err(|e| anyhow!("{}: HDU {hdu}: cannot read pixels, file truncated or corrupt? ({e})", path.display()))?;
+    let data: Vec<f64> = h.read_image(f).map_err(|e| {
+        anyhow!(
+            "{}: HDU {hdu}: cannot read pixels, file truncated or corrupt? ({e})",
+            path.display()
+        )
+    })?;
     if data.len() != ny * nx {
-        bail!("{}: HDU {hdu}: expected {} pixels, read {}", path.display(), ny * nx, data.len());
+        bail!(
+            "{}: HDU {hdu}: expected {} pixels, read {}",
+            path.display(),
+            ny * nx,
+            data.len()
+        );
     }
     Ok(Image { ny, nx, data })
+}
+
+/// Reverse the row order of a row-major image in place.
+///
+/// FITS stores the first row at the bottom of the sky picture (y increasing upwards, as ds9 and
+/// astropy's `origin="lower"` show it), while arclight's arrays hold the top row first (the image
+/// grid convention of `infer::lens`). Sky images (observations, noise maps, masks, PSFs, mocks)
+/// are flipped on the way in and out so that files display the right way up elsewhere.
+pub fn flip_rows<T>(ny: usize, nx: usize, data: &mut [T]) {
+    assert_eq!(
+        data.len(),
+        ny * nx,
+        "flip_rows: {} values for {ny}x{nx}",
+        data.len()
+    );
+    for r in 0..ny / 2 {
+        let (top, bottom) = data.split_at_mut((ny - 1 - r) * nx);
+        top[r * nx..(r + 1) * nx].swap_with_slice(&mut bottom[..nx]);
+    }
+}
+
+/// Read a sky image (HDU `hdu`) with row 0 = top, i.e. [`flip_rows`] applied to the FITS order.
+pub fn read_sky_f32(path: &Path, hdu: usize) -> Result<Image<f32>> {
+    let mut im = read_image_f32(path, hdu)?;
+    flip_rows(im.ny, im.nx, &mut im.data);
+    Ok(im)
+}
+
+/// Write a sky image whose row 0 is the top: the file gets the FITS order (first row = bottom).
+pub fn write_sky_f32(path: &Path, ny: usize, nx: usize, data: &[f32], keys: &[Key]) -> Result<()> {
+    let mut flipped = data.to_vec();
+    if flipped.len() == ny * nx {
+        flip_rows(ny, nx, &mut flipped);
+    }
+    write_image_f32(path, ny, nx, &flipped, keys)
 }
 
 /// Header keywords to write beside an image.
@@ -80,19 +138,33 @@ pub enum Key {
 }
 
 /// Write one float32 image (primary HDU) atomically, with optional header keywords.
-pub fn write_image_f32(path: &Path, ny: usize, nx: usize, data: &[f32], keys: &[Key]) -> Result<()> {
+pub fn write_image_f32(
+    path: &Path,
+    ny: usize,
+    nx: usize,
+    data: &[f32],
+    keys: &[Key],
+) -> Result<()> {
     if data.len() != ny * nx {
-        bail!("{}: image data has {} values, expected {ny}x{nx}", path.display(), data.len());
+        bail!(
+            "{}: image data has {} values, expected {ny}x{nx}",
+            path.display(),
+            data.len()
+        );
     }
     crate::atomic::write_atomic_with(path, |tmp| {
-        let desc = ImageDescription { data_type: ImageType::Float, dimensions: &[ny, nx] };
+        let desc = ImageDescription {
+            data_type: ImageType::Float,
+            dimensions: &[ny, nx],
+        };
         let mut f = FitsFile::create(tmp)
             .with_custom_primary(&desc)
             .overwrite()
             .open()
             .map_err(|e| anyhow!("cannot create FITS file {} ({e})", tmp.display()))?;
         let h = f.primary_hdu().map_err(|e| anyhow!("{e}"))?;
-        h.write_image(&mut f, data).map_err(|e| anyhow!("cannot write pixels: {e}"))?;
+        h.write_image(&mut f, data)
+            .map_err(|e| anyhow!("cannot write pixels: {e}"))?;
         for k in keys {
             match k {
                 Key::F(n, v) => h.write_key(&mut f, n, *v),
@@ -122,12 +194,27 @@ mod tests {
         assert_eq!(im.at(1, 2), 3.0);
         let e = read_image_f32(&p, 3).unwrap_err().to_string();
         assert!(e.contains("HDU 3 does not exist"), "{e}");
-        let e = read_image_f32(&dir.path().join("nope.fits"), 0).unwrap_err().to_string();
+        let e = read_image_f32(&dir.path().join("nope.fits"), 0)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("nope.fits") && e.contains("not found"), "{e}");
         let bytes = std::fs::read(&p).unwrap();
         let t = dir.path().join("trunc.fits");
         std::fs::write(&t, &bytes[..2880 + 10]).unwrap();
         let e = format!("{:#}", read_image_f32(&t, 0).unwrap_err());
         assert!(e.contains("trunc.fits"), "{e}");
+    }
+
+    #[test]
+    fn sky_images_round_trip_and_files_hold_the_bottom_row_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sky.fits");
+        let top_first: Vec<f32> = vec![1., 2., 3., 4., 5., 6.]; // 3 rows of 2, top row [1, 2]
+        write_sky_f32(&p, 3, 2, &top_first, &[]).unwrap();
+        assert_eq!(
+            read_image_f32(&p, 0).unwrap().data,
+            vec![5., 6., 3., 4., 1., 2.]
+        );
+        assert_eq!(read_sky_f32(&p, 0).unwrap().data, top_first);
     }
 }

@@ -167,7 +167,10 @@ pub fn pid_alive(pid: u32) -> bool {
 
 /// Current UTC time as RFC 3339 (`2026-11-22T01:26:02Z`).
 pub fn utc_now() -> String {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     format_utc(secs, true)
 }
 
@@ -215,8 +218,13 @@ pub fn parse_utc(s: &str) -> Option<u64> {
 
 /// Best-effort git revision of the working tree the binary runs in.
 pub fn git_revision() -> Option<String> {
-    let out = std::process::Command::new("git").args(["rev-parse", "--short=12", "HEAD"]).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// A run being written. Create one with [`Run::create`] (new) or [`Run::resume`] (existing).
@@ -242,9 +250,17 @@ impl Run {
     /// Create `root/<kind>-<timestamp>-<name>/` with `run.json` (status running) and an empty
     /// `metrics.jsonl`. A numeric suffix keeps ids unique when two runs start in one second.
     pub fn create(root: &Path, spec: RunSpec<'_>) -> Result<Run> {
-        let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         let name = sanitize(spec.name);
-        let base = format!("{}-{}-{}", spec.kind.as_str(), format_utc(secs, false), name);
+        let base = format!(
+            "{}-{}-{}",
+            spec.kind.as_str(),
+            format_utc(secs, false),
+            name
+        );
         std::fs::create_dir_all(root)
             .with_context(|| format!("cannot create experiments folder {}", root.display()))?;
         let mut id = base.clone();
@@ -257,9 +273,36 @@ impl Run {
                     n += 1;
                     id = format!("{base}-{n}");
                 }
-                Err(e) => return Err(e).with_context(|| format!("cannot create {}", dir.display())),
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot create {}", dir.display()));
+                }
             }
         };
+        Self::start_in(dir, id, name, spec)
+    }
+
+    /// Create a run in exactly `dir` (which must not exist or be empty); its id is the folder name.
+    pub fn create_at(dir: &Path, spec: RunSpec<'_>) -> Result<Run> {
+        if dir.exists()
+            && std::fs::read_dir(dir)
+                .map(|mut d| d.next().is_some())
+                .unwrap_or(true)
+        {
+            bail!(
+                "{}: run directory already exists and is not empty (use --resume to continue it, or choose another --out)",
+                dir.display()
+            );
+        }
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let id = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "run".into());
+        let name = sanitize(spec.name);
+        Self::start_in(dir.to_path_buf(), id, name, spec)
+    }
+
+    fn start_in(dir: PathBuf, id: String, name: String, spec: RunSpec<'_>) -> Result<Run> {
         std::fs::create_dir_all(dir.join("artifacts"))?;
         let now = utc_now();
         let info = RunInfo {
@@ -282,7 +325,14 @@ impl Run {
             resumed: 0,
         };
         let metrics = open_append(&dir.join("metrics.jsonl"))?;
-        let run = Run { dir, info, metrics, clock: Instant::now(), t_offset: 0.0, last_progress_write: None };
+        let run = Run {
+            dir,
+            info,
+            metrics,
+            clock: Instant::now(),
+            t_offset: 0.0,
+            last_progress_write: None,
+        };
         run.write_info()?;
         Ok(run)
     }
@@ -302,7 +352,14 @@ impl Run {
         info.updated = utc_now();
         std::fs::create_dir_all(dir.join("artifacts"))?;
         let metrics = open_append(&metrics_path)?;
-        let run = Run { dir: dir.to_path_buf(), info, metrics, clock: Instant::now(), t_offset, last_progress_write: None };
+        let run = Run {
+            dir: dir.to_path_buf(),
+            info,
+            metrics,
+            clock: Instant::now(),
+            t_offset,
+            last_progress_write: None,
+        };
         run.write_info()?;
         Ok(run)
     }
@@ -331,22 +388,40 @@ impl Run {
             Value::Object(m) => m,
             other => bail!("metrics line must be a JSON object, got {other}"),
         };
-        obj.insert("t".into(), Value::from((self.elapsed() * 1000.0).round() / 1000.0));
+        obj.insert(
+            "t".into(),
+            Value::from((self.elapsed() * 1000.0).round() / 1000.0),
+        );
         obj.insert("kind".into(), Value::from(kind));
         let mut line = serde_json::to_vec(&Value::Object(obj))?;
         line.push(b'\n');
         // One write call per line: concurrent readers see whole lines or a partial tail.
-        self.metrics
-            .write_all(&line)
-            .with_context(|| format!("cannot append to {}", self.dir.join("metrics.jsonl").display()))?;
+        self.metrics.write_all(&line).with_context(|| {
+            format!(
+                "cannot append to {}",
+                self.dir.join("metrics.jsonl").display()
+            )
+        })?;
         Ok(())
     }
 
     /// Update the progress shown in list views. Writes `run.json` at most once a second unless
     /// `force` is set.
-    pub fn progress(&mut self, fraction: f64, stage: &str, eta_s: Option<f64>, force: bool) -> Result<()> {
-        self.info.progress = Progress { fraction: fraction.clamp(0.0, 1.0), stage: stage.to_string(), eta_s };
-        let due = self.last_progress_write.is_none_or(|t| t.elapsed().as_secs_f64() >= 1.0);
+    pub fn progress(
+        &mut self,
+        fraction: f64,
+        stage: &str,
+        eta_s: Option<f64>,
+        force: bool,
+    ) -> Result<()> {
+        self.info.progress = Progress {
+            fraction: fraction.clamp(0.0, 1.0),
+            stage: stage.to_string(),
+            eta_s,
+        };
+        let due = self
+            .last_progress_write
+            .is_none_or(|t| t.elapsed().as_secs_f64() >= 1.0);
         if force || due {
             self.last_progress_write = Some(Instant::now());
             self.info.updated = utc_now();
@@ -395,7 +470,13 @@ impl Run {
 fn sanitize(name: &str) -> String {
     let s: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     if s.is_empty() { "run".into() } else { s }
 }
@@ -410,7 +491,11 @@ fn open_append(path: &Path) -> Result<std::fs::File> {
 
 /// Cut a half-written last line (a crash mid-append) so appends start on a fresh line.
 fn truncate_partial_last_line(path: &Path) -> Result<()> {
-    let Ok(mut f) = std::fs::OpenOptions::new().read(true).write(true).open(path) else {
+    let Ok(mut f) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+    else {
         return Ok(());
     };
     let len = f.metadata()?.len();
@@ -422,7 +507,11 @@ fn truncate_partial_last_line(path: &Path) -> Result<()> {
     if buf.last() == Some(&b'\n') {
         return Ok(());
     }
-    let keep = buf.iter().rposition(|&b| b == b'\n').map(|i| i + 1).unwrap_or(0);
+    let keep = buf
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map(|i| i + 1)
+        .unwrap_or(0);
     f.set_len(keep as u64)?;
     Ok(())
 }
@@ -456,7 +545,13 @@ pub struct MetricsTail {
 
 impl MetricsTail {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        MetricsTail { path: path.into(), offset: 0, pending: Vec::new(), len_seen: 0, bad_lines: 0 }
+        MetricsTail {
+            path: path.into(),
+            offset: 0,
+            pending: Vec::new(),
+            len_seen: 0,
+            bad_lines: 0,
+        }
     }
 
     /// Bytes consumed so far.
@@ -478,7 +573,10 @@ impl MetricsTail {
     /// Like [`MetricsTail::poll`] but reads at most `max_bytes` new bytes, so a reader can work
     /// through a metrics file of millions of lines in bounded memory and time slices (call again
     /// while [`MetricsTail::behind`] is non-zero).
-    pub fn poll_limited(&mut self, max_bytes: u64) -> std::io::Result<(Vec<serde_json::Map<String, Value>>, bool)> {
+    pub fn poll_limited(
+        &mut self,
+        max_bytes: u64,
+    ) -> std::io::Result<(Vec<serde_json::Map<String, Value>>, bool)> {
         let mut f = std::fs::File::open(&self.path)?;
         let len = f.metadata()?.len();
         let mut reset = false;
@@ -543,7 +641,13 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let mut run = Run::create(
             root.path(),
-            RunSpec { kind: RunKind::Train, name: "tiny run", config: json!({"lr": 1e-3}), device: "flex".into(), seed: Some(7) },
+            RunSpec {
+                kind: RunKind::Train,
+                name: "tiny run",
+                config: json!({"lr": 1e-3}),
+                device: "flex".into(),
+                seed: Some(7),
+            },
         )
         .unwrap();
         assert!(run.id().starts_with("train-") && run.id().ends_with("-tiny-run"));
@@ -554,7 +658,10 @@ mod tests {
         assert_eq!(lines[0]["loss"], json!(2.5));
         assert_eq!(lines[0]["kind"], json!("step"));
         // A half-written line is held back until it is complete.
-        let mut f = std::fs::OpenOptions::new().append(true).open(run.dir().join("metrics.jsonl")).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(run.dir().join("metrics.jsonl"))
+            .unwrap();
         f.write_all(b"{\"kind\":\"step\",\"lo").unwrap();
         assert!(tail.poll().unwrap().0.is_empty());
         f.write_all(b"ss\":3}\nnot json\n").unwrap();
@@ -584,7 +691,13 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let mut run = Run::create(
             root.path(),
-            RunSpec { kind: RunKind::Fit, name: "x", config: json!({}), device: "flex".into(), seed: None },
+            RunSpec {
+                kind: RunKind::Fit,
+                name: "x",
+                config: json!({}),
+                device: "flex".into(),
+                seed: None,
+            },
         )
         .unwrap();
         run.log("step", json!({"step": 1})).unwrap();
@@ -593,14 +706,23 @@ mod tests {
         let mut info = RunInfo::load(&dir).unwrap();
         info.pid = u32::MAX - 1;
         write_json_atomic(&dir.join("run.json"), &info).unwrap();
-        assert_eq!(RunInfo::load(&dir).unwrap().effective_status(), Status::Interrupted);
-        let mut f = std::fs::OpenOptions::new().append(true).open(dir.join("metrics.jsonl")).unwrap();
+        assert_eq!(
+            RunInfo::load(&dir).unwrap().effective_status(),
+            Status::Interrupted
+        );
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join("metrics.jsonl"))
+            .unwrap();
         f.write_all(b"{\"half").unwrap();
         let mut run = Run::resume(&dir).unwrap();
         run.log("step", json!({"step": 2})).unwrap();
         let text = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
         assert_eq!(text.lines().count(), 2);
-        assert!(text.lines().all(|l| serde_json::from_str::<Value>(l).is_ok()));
+        assert!(
+            text.lines()
+                .all(|l| serde_json::from_str::<Value>(l).is_ok())
+        );
         assert_eq!(RunInfo::load(&dir).unwrap().resumed, 1);
     }
 }

@@ -1,5 +1,10 @@
 //! `infer`: the differentiable strong-lens model and Bayesian inference.
 
+pub mod bench;
 pub mod inference;
+pub mod lens;
+pub mod model;
+pub mod pipeline;
 pub mod plots;
 pub mod prob;
+pub mod source;

@@ -1,3 +1,8 @@
-//! The lens model assembled from a model file: spec (TOML), parameter layout, forward model, posterior.
+//! The lens model assembled from a model file: the TOML spec, the parameter layout (priors,
+//! bijectors, slots), the forward model (theta -> image), the observation and the likelihood.
 
+pub mod forward;
+pub mod layout;
+pub mod likelihood;
+pub mod observation;
 pub mod spec;

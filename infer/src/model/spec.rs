@@ -35,11 +35,25 @@ use toml::Value;
 /// A one-dimensional distribution named in a model file.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Dist {
-    Normal { mu: f64, sigma: f64 },
+    Normal {
+        mu: f64,
+        sigma: f64,
+    },
     /// ln x ~ N(mu, sigma).
-    LogNormal { mu: f64, sigma: f64 },
-    TruncNormal { mu: f64, sigma: f64, lo: f64, hi: f64 },
-    Uniform { lo: f64, hi: f64 },
+    LogNormal {
+        mu: f64,
+        sigma: f64,
+    },
+    TruncNormal {
+        mu: f64,
+        sigma: f64,
+        lo: f64,
+        hi: f64,
+    },
+    Uniform {
+        lo: f64,
+        hi: f64,
+    },
     Fixed(f64),
 }
 
@@ -47,37 +61,59 @@ impl Dist {
     /// Parse `normal(0, 1)` and friends. `what` names the field for errors.
     pub fn parse(s: &str, what: &str) -> Result<Dist> {
         let s = s.trim();
-        let open = s.find('(').ok_or_else(|| anyhow!("{what}: expected e.g. \"normal(0, 1)\", got {s:?}"))?;
+        let open = s
+            .find('(')
+            .ok_or_else(|| anyhow!("{what}: expected e.g. \"normal(0, 1)\", got {s:?}"))?;
         if !s.ends_with(')') {
             bail!("{what}: missing ')' in {s:?}");
         }
         let name = s[..open].trim().to_ascii_lowercase();
         let args: Vec<f64> = s[open + 1..s.len() - 1]
             .split(',')
-            .map(|a| parse_number(a.trim()).ok_or_else(|| anyhow!("{what}: {a:?} is not a number in {s:?}")))
+            .map(|a| {
+                parse_number(a.trim())
+                    .ok_or_else(|| anyhow!("{what}: {a:?} is not a number in {s:?}"))
+            })
             .collect::<Result<_>>()?;
         let want = |n: usize| -> Result<()> {
             if args.len() != n {
-                bail!("{what}: {name} takes {n} arguments, got {} in {s:?}", args.len());
+                bail!(
+                    "{what}: {name} takes {n} arguments, got {} in {s:?}",
+                    args.len()
+                );
             }
             Ok(())
         };
         let d = match name.as_str() {
             "normal" | "gaussian" => {
                 want(2)?;
-                Dist::Normal { mu: args[0], sigma: args[1] }
+                Dist::Normal {
+                    mu: args[0],
+                    sigma: args[1],
+                }
             }
             "lognormal" => {
                 want(2)?;
-                Dist::LogNormal { mu: args[0], sigma: args[1] }
+                Dist::LogNormal {
+                    mu: args[0],
+                    sigma: args[1],
+                }
             }
             "truncnormal" | "truncated_normal" => {
                 want(4)?;
-                Dist::TruncNormal { mu: args[0], sigma: args[1], lo: args[2], hi: args[3] }
+                Dist::TruncNormal {
+                    mu: args[0],
+                    sigma: args[1],
+                    lo: args[2],
+                    hi: args[3],
+                }
             }
             "uniform" => {
                 want(2)?;
-                Dist::Uniform { lo: args[0], hi: args[1] }
+                Dist::Uniform {
+                    lo: args[0],
+                    hi: args[1],
+                }
             }
             "fixed" | "delta" => {
                 want(1)?;
@@ -127,7 +163,11 @@ fn parse_number(s: &str) -> Option<f64> {
     // Allow `ln 1.25` / `ln(1.25)` for GIGA-Lens's exp(N(ln 1.25, 0.25)) notation.
     let t = s.trim();
     if let Some(rest) = t.strip_prefix("ln") {
-        let inner = rest.trim().trim_start_matches('(').trim_end_matches(')').trim();
+        let inner = rest
+            .trim()
+            .trim_start_matches('(')
+            .trim_end_matches(')')
+            .trim();
         return inner.parse::<f64>().ok().filter(|v| *v > 0.0).map(f64::ln);
     }
     t.parse::<f64>().ok()
@@ -183,11 +223,15 @@ impl ComponentKind {
     /// Parameter keys the component accepts (ellipticity as e1/e2 or q/phi, not both).
     pub fn keys(self) -> &'static [&'static str] {
         match self {
-            ComponentKind::Epl => &["theta_e", "gamma", "e1", "e2", "q", "phi", "center_x", "center_y"],
+            ComponentKind::Epl => &[
+                "theta_e", "gamma", "e1", "e2", "q", "phi", "center_x", "center_y",
+            ],
             ComponentKind::Sie => &["theta_e", "e1", "e2", "q", "phi", "center_x", "center_y"],
             ComponentKind::Sis => &["theta_e", "center_x", "center_y"],
             ComponentKind::Shear => &["gamma1", "gamma2"],
-            ComponentKind::Sersic => &["amp", "r_sersic", "n_sersic", "e1", "e2", "q", "phi", "center_x", "center_y"],
+            ComponentKind::Sersic => &[
+                "amp", "r_sersic", "n_sersic", "e1", "e2", "q", "phi", "center_x", "center_y",
+            ],
             ComponentKind::Vae => &["x_src", "y_src", "s", "i"],
             ComponentKind::Pixelated => &["x_src", "y_src", "s", "i"],
         }
@@ -203,7 +247,10 @@ impl ComponentKind {
     }
 
     fn is_elliptical(self) -> bool {
-        matches!(self, ComponentKind::Epl | ComponentKind::Sie | ComponentKind::Sersic)
+        matches!(
+            self,
+            ComponentKind::Epl | ComponentKind::Sie | ComponentKind::Sersic
+        )
     }
 }
 
@@ -244,9 +291,14 @@ pub struct GridSpec {
 pub enum PsfSpec {
     None,
     /// Gaussian with standard deviation `sigma` arcsec.
-    Gaussian { sigma: f64 },
+    Gaussian {
+        sigma: f64,
+    },
     /// Pixelated kernel from a FITS image (at the image pixel scale).
-    Pixelated { file: PathBuf, hdu: usize },
+    Pixelated {
+        file: PathBuf,
+        hdu: usize,
+    },
 }
 
 /// Noise model of GIGA-Lens eq. (6): sigma^2 = sigma_bkg^2 + model / (gain t_exp).
@@ -281,22 +333,56 @@ impl ModelSpec {
     /// Parse model-file text; `path` is used for errors and to resolve relative file names.
     pub fn parse(text: &str, path: &Path) -> Result<ModelSpec> {
         let f = path.display().to_string();
-        let root: toml::Table = text.parse().map_err(|e| anyhow!("{f}: invalid TOML: {e}"))?;
+        let root: toml::Table = text
+            .parse()
+            .map_err(|e| anyhow!("{f}: invalid TOML: {e}"))?;
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        check_keys(&root, &["name", "description", "grid", "psf", "noise", "mass", "lens_light", "source"], &f, "")?;
-        let name = root.get("name").and_then(Value::as_str).unwrap_or("model").to_string();
+        check_keys(
+            &root,
+            &[
+                "name",
+                "description",
+                "grid",
+                "psf",
+                "noise",
+                "mass",
+                "lens_light",
+                "source",
+            ],
+            &f,
+            "",
+        )?;
+        let name = root
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("model")
+            .to_string();
 
         let grid_t = table(&root, "grid", &f)?;
-        check_keys(grid_t, &["nx", "ny", "n", "pixel_scale", "supersample"], &f, "grid.")?;
+        check_keys(
+            grid_t,
+            &["nx", "ny", "n", "pixel_scale", "supersample"],
+            &f,
+            "grid.",
+        )?;
         let n = opt_int(grid_t, "n", &f, "grid")?;
-        let nx = opt_int(grid_t, "nx", &f, "grid")?.or(n).ok_or_else(|| anyhow!("{f}: grid.nx is missing"))?;
-        let ny = opt_int(grid_t, "ny", &f, "grid")?.or(n).ok_or_else(|| anyhow!("{f}: grid.ny is missing"))?;
+        let nx = opt_int(grid_t, "nx", &f, "grid")?
+            .or(n)
+            .ok_or_else(|| anyhow!("{f}: grid.nx is missing"))?;
+        let ny = opt_int(grid_t, "ny", &f, "grid")?
+            .or(n)
+            .ok_or_else(|| anyhow!("{f}: grid.ny is missing"))?;
         let pixel_scale = req_float(grid_t, "pixel_scale", &f, "grid")?;
         let supersample = opt_int(grid_t, "supersample", &f, "grid")?.unwrap_or(1);
         if nx == 0 || ny == 0 || !(pixel_scale > 0.0) || supersample == 0 {
             bail!("{f}: grid needs nx, ny >= 1, pixel_scale > 0 and supersample >= 1");
         }
-        let grid = GridSpec { nx, ny, pixel_scale, supersample };
+        let grid = GridSpec {
+            nx,
+            ny,
+            pixel_scale,
+            supersample,
+        };
 
         let psf = match root.get("psf") {
             None => PsfSpec::None,
@@ -305,10 +391,15 @@ impl ModelSpec {
                 match t.get("type").and_then(Value::as_str).unwrap_or("gaussian") {
                     "none" => PsfSpec::None,
                     "gaussian" => {
-                        let sigma = match (opt_float(t, "sigma", &f, "psf")?, opt_float(t, "fwhm", &f, "psf")?) {
+                        let sigma = match (
+                            opt_float(t, "sigma", &f, "psf")?,
+                            opt_float(t, "fwhm", &f, "psf")?,
+                        ) {
                             (Some(s), None) => s,
                             (None, Some(w)) => w / (8.0 * std::f64::consts::LN_2).sqrt(),
-                            _ => bail!("{f}: psf: a gaussian PSF needs exactly one of sigma or fwhm (arcsec)"),
+                            _ => bail!(
+                                "{f}: psf: a gaussian PSF needs exactly one of sigma or fwhm (arcsec)"
+                            ),
                         };
                         if !(sigma > 0.0) {
                             bail!("{f}: psf.sigma must be positive");
@@ -316,21 +407,30 @@ impl ModelSpec {
                         PsfSpec::Gaussian { sigma }
                     }
                     "pixelated" => {
-                        let file = t
-                            .get("file")
-                            .and_then(Value::as_str)
-                            .ok_or_else(|| anyhow!("{f}: psf.file is missing for a pixelated PSF"))?;
+                        let file = t.get("file").and_then(Value::as_str).ok_or_else(|| {
+                            anyhow!("{f}: psf.file is missing for a pixelated PSF")
+                        })?;
                         let hdu = opt_int(t, "hdu", &f, "psf")?.unwrap_or(0);
-                        PsfSpec::Pixelated { file: dir.join(file), hdu }
+                        PsfSpec::Pixelated {
+                            file: dir.join(file),
+                            hdu,
+                        }
                     }
-                    other => bail!("{f}: psf.type {other:?} is unknown (gaussian, pixelated, none)"),
+                    other => {
+                        bail!("{f}: psf.type {other:?} is unknown (gaussian, pixelated, none)")
+                    }
                 }
             }
             Some(_) => bail!("{f}: psf must be a table"),
         };
 
         let noise_t = table(&root, "noise", &f)?;
-        check_keys(noise_t, &["sigma_bkg", "exposure_time", "gain"], &f, "noise.")?;
+        check_keys(
+            noise_t,
+            &["sigma_bkg", "exposure_time", "gain"],
+            &f,
+            "noise.",
+        )?;
         let sigma_bkg = req_float(noise_t, "sigma_bkg", &f, "noise")?;
         let exposure_time = opt_float(noise_t, "exposure_time", &f, "noise")?;
         let gain = opt_float(noise_t, "gain", &f, "noise")?.unwrap_or(1.0);
@@ -340,31 +440,70 @@ impl ModelSpec {
         if exposure_time.is_some_and(|t| !(t > 0.0)) || !(gain > 0.0) {
             bail!("{f}: noise.exposure_time and noise.gain must be positive");
         }
-        let noise = NoiseSpec { sigma_bkg, exposure_time, gain };
+        let noise = NoiseSpec {
+            sigma_bkg,
+            exposure_time,
+            gain,
+        };
 
         let mut labels = Vec::new();
-        let mass = components(&root, "mass", &f, &dir, &mut labels, &[
-            ComponentKind::Epl,
-            ComponentKind::Sie,
-            ComponentKind::Sis,
-            ComponentKind::Shear,
-        ])?;
-        let lens_light = components(&root, "lens_light", &f, &dir, &mut labels, &[ComponentKind::Sersic])?;
-        let source = components(&root, "source", &f, &dir, &mut labels, &[
-            ComponentKind::Sersic,
-            ComponentKind::Vae,
-            ComponentKind::Pixelated,
-        ])?;
+        let mass = components(
+            &root,
+            "mass",
+            &f,
+            &dir,
+            &mut labels,
+            &[
+                ComponentKind::Epl,
+                ComponentKind::Sie,
+                ComponentKind::Sis,
+                ComponentKind::Shear,
+            ],
+        )?;
+        let lens_light = components(
+            &root,
+            "lens_light",
+            &f,
+            &dir,
+            &mut labels,
+            &[ComponentKind::Sersic],
+        )?;
+        let source = components(
+            &root,
+            "source",
+            &f,
+            &dir,
+            &mut labels,
+            &[
+                ComponentKind::Sersic,
+                ComponentKind::Vae,
+                ComponentKind::Pixelated,
+            ],
+        )?;
         if mass.is_empty() {
             bail!("{f}: the model needs at least one [[mass]] component");
         }
         if source.is_empty() {
             bail!("{f}: the model needs at least one [[source]] component");
         }
-        if source.iter().filter(|c| c.kind == ComponentKind::Vae).count() > 1 {
+        if source
+            .iter()
+            .filter(|c| c.kind == ComponentKind::Vae)
+            .count()
+            > 1
+        {
             bail!("{f}: at most one VAE source is supported");
         }
-        Ok(ModelSpec { path: path.to_path_buf(), name, grid, psf, noise, mass, lens_light, source })
+        Ok(ModelSpec {
+            path: path.to_path_buf(),
+            name,
+            grid,
+            psf,
+            noise,
+            mass,
+            lens_light,
+            source,
+        })
     }
 
     /// All components in render order: mass, lens light, source.
@@ -391,11 +530,16 @@ fn components(
     labels: &mut Vec<String>,
     allowed: &[ComponentKind],
 ) -> Result<Vec<Component>> {
-    let Some(v) = root.get(key) else { return Ok(Vec::new()) };
+    let Some(v) = root.get(key) else {
+        return Ok(Vec::new());
+    };
     let items: Vec<&toml::Table> = match v {
         Value::Array(a) => a
             .iter()
-            .map(|x| x.as_table().ok_or_else(|| anyhow!("{f}: every [[{key}]] entry must be a table")))
+            .map(|x| {
+                x.as_table()
+                    .ok_or_else(|| anyhow!("{f}: every [[{key}]] entry must be a table"))
+            })
             .collect::<Result<_>>()?,
         Value::Table(t) => vec![t],
         _ => bail!("{f}: {key} must be a table or an array of tables ([[{key}]])"),
@@ -408,14 +552,20 @@ fn components(
             .ok_or_else(|| anyhow!("{f}: {key}[{i}].type is missing"))?;
         let kind = ComponentKind::parse(ty)
             .filter(|k| allowed.contains(k))
-            .ok_or_else(|| anyhow!("{f}: {key}[{i}].type {ty:?} is not allowed here (allowed: {allowed:?})"))?;
+            .ok_or_else(|| {
+                anyhow!("{f}: {key}[{i}].type {ty:?} is not allowed here (allowed: {allowed:?})")
+            })?;
         let default_label = match (key, kind) {
             ("mass", ComponentKind::Shear) => "shear",
             ("mass", _) => "lens",
             ("lens_light", _) => "light",
             _ => "src",
         };
-        let mut label = t.get("label").and_then(Value::as_str).unwrap_or(default_label).to_string();
+        let mut label = t
+            .get("label")
+            .and_then(Value::as_str)
+            .unwrap_or(default_label)
+            .to_string();
         if labels.contains(&label) {
             let mut n = 2;
             while labels.contains(&format!("{label}{n}")) {
@@ -429,20 +579,30 @@ fn components(
         let index = opt_int(t, "index", f, &what)?.unwrap_or(0);
         let mut params = Vec::new();
         for (k, v) in t {
-            if matches!(k.as_str(), "type" | "label" | "file" | "index" | "checkpoint") {
+            if matches!(
+                k.as_str(),
+                "type" | "label" | "file" | "index" | "checkpoint"
+            ) {
                 continue;
             }
             if !kind.keys().contains(&k.as_str()) {
-                bail!("{f}: {what}: unknown parameter {k:?} for type {ty:?} (known: {})", kind.keys().join(", "));
+                bail!(
+                    "{f}: {what}: unknown parameter {k:?} for type {ty:?} (known: {})",
+                    kind.keys().join(", ")
+                );
             }
             params.push(param(&label, k, v, f, &what)?);
         }
         let file = if kind == ComponentKind::Vae {
-            t.get("checkpoint").and_then(Value::as_str).map(|s| dir.join(s)).or(file)
+            t.get("checkpoint")
+                .and_then(Value::as_str)
+                .map(|s| dir.join(s))
+                .or(file)
         } else {
             file
         };
-        let has = |k: &str| params.iter().any(|p: &ParamSpec| p.key == k);
+        let present: Vec<String> = params.iter().map(|p| p.key.clone()).collect();
+        let has = |k: &str| present.iter().any(|p| p == k);
         let q_phi = has("q") || has("phi");
         if kind.is_elliptical() {
             if q_phi && (has("e1") || has("e2")) {
@@ -466,17 +626,37 @@ fn components(
             }
         }
         // Stable order: the kind's key order.
-        params.sort_by_key(|p| kind.keys().iter().position(|k| *k == p.key).unwrap_or(usize::MAX));
+        params.sort_by_key(|p| {
+            kind.keys()
+                .iter()
+                .position(|k| *k == p.key)
+                .unwrap_or(usize::MAX)
+        });
         if kind == ComponentKind::Pixelated && file.is_none() {
-            bail!("{f}: {what}: a pixelated source needs `file` (a prepared .h5 data set) and `index`");
+            bail!(
+                "{f}: {what}: a pixelated source needs `file` (a prepared .h5 data set) and `index`"
+            );
         }
-        out.push(Component { kind, label, params, q_phi: q_phi && kind.is_elliptical(), file, index });
+        out.push(Component {
+            kind,
+            label,
+            params,
+            q_phi: q_phi && kind.is_elliptical(),
+            file,
+            index,
+        });
     }
     Ok(out)
 }
 
 fn fixed(label: &str, key: &str, v: f64) -> ParamSpec {
-    ParamSpec { name: format!("{label}.{key}"), key: key.into(), prior: Dist::Fixed(v), sim: Dist::Fixed(v), truth: None }
+    ParamSpec {
+        name: format!("{label}.{key}"),
+        key: key.into(),
+        prior: Dist::Fixed(v),
+        sim: Dist::Fixed(v),
+        truth: None,
+    }
 }
 
 fn param(label: &str, key: &str, v: &Value, f: &str, what: &str) -> Result<ParamSpec> {
@@ -512,15 +692,26 @@ fn param(label: &str, key: &str, v: &Value, f: &str, what: &str) -> Result<Param
             };
             (prior, sim, truth)
         }
-        _ => bail!("{field}: expected a distribution string, a number or a table {{ prior = ..., sim = ... }}"),
+        _ => bail!(
+            "{field}: expected a distribution string, a number or a table {{ prior = ..., sim = ... }}"
+        ),
     };
-    Ok(ParamSpec { name, key: key.into(), prior, sim, truth })
+    Ok(ParamSpec {
+        name,
+        key: key.into(),
+        prior,
+        sim,
+        truth,
+    })
 }
 
 fn check_keys(t: &toml::Table, known: &[&str], f: &str, prefix: &str) -> Result<()> {
     for k in t.keys() {
         if !known.contains(&k.as_str()) {
-            bail!("{f}: unknown field {prefix}{k} (known: {})", known.join(", "));
+            bail!(
+                "{f}: unknown field {prefix}{k} (known: {})",
+                known.join(", ")
+            );
         }
     }
     Ok(())
@@ -599,11 +790,37 @@ n_sersic = "uniform(0.5, 8)"
             _ => panic!(),
         }
         let names: Vec<_> = m.params().map(|p| p.name.as_str()).collect();
-        assert_eq!(names[..6], ["lens.theta_e", "lens.gamma", "lens.e1", "lens.e2", "lens.center_x", "lens.center_y"]);
-        assert!(names.contains(&"shear.gamma1") && names.contains(&"src.e1") && names.contains(&"src.center_y"));
+        assert_eq!(
+            names[..6],
+            [
+                "lens.theta_e",
+                "lens.gamma",
+                "lens.e1",
+                "lens.e2",
+                "lens.center_x",
+                "lens.center_y"
+            ]
+        );
+        assert!(
+            names.contains(&"shear.gamma1")
+                && names.contains(&"src.e1")
+                && names.contains(&"src.center_y")
+        );
         let te = m.mass[0].param("theta_e").unwrap();
-        assert_eq!(te.prior, Dist::LogNormal { mu: 1.25f64.ln(), sigma: 0.4 });
-        assert_eq!(te.sim, Dist::LogNormal { mu: 1.25f64.ln(), sigma: 0.25 });
+        assert_eq!(
+            te.prior,
+            Dist::LogNormal {
+                mu: 1.25f64.ln(),
+                sigma: 0.4
+            }
+        );
+        assert_eq!(
+            te.sim,
+            Dist::LogNormal {
+                mu: 1.25f64.ln(),
+                sigma: 0.25
+            }
+        );
         assert_eq!(m.mass[1].param("gamma2").unwrap().truth, Some(0.02));
         assert_eq!(m.source[0].param("e1").unwrap().prior, Dist::Fixed(0.0));
     }
@@ -611,17 +828,41 @@ n_sersic = "uniform(0.5, 8)"
     #[test]
     fn errors_name_file_and_field() {
         let cases = [
-            (GOOD.replace("lognormal(5, 0.9)", "cauchy(5, 0.9)"), "unknown prior \"cauchy\""),
-            (GOOD.replace("gamma1 =", "gammma1 ="), "unknown parameter \"gammma1\""),
-            (GOOD.replace("n_sersic = \"uniform(0.5, 8)\"", ""), "parameter \"n_sersic\" is missing"),
-            (GOOD.replace("sigma_bkg = 0.2", "sigma_bkg = -1.0"), "noise.sigma_bkg must be positive"),
-            (GOOD.replace("normal(0, 0.2)", "normal(0, -0.2)"), "positive sigma"),
+            (
+                GOOD.replace("lognormal(5, 0.9)", "cauchy(5, 0.9)"),
+                "unknown prior \"cauchy\"",
+            ),
+            (
+                GOOD.replace("gamma1 =", "gammma1 ="),
+                "unknown parameter \"gammma1\"",
+            ),
+            (
+                GOOD.replace("n_sersic = \"uniform(0.5, 8)\"", ""),
+                "parameter \"n_sersic\" is missing",
+            ),
+            (
+                GOOD.replace("sigma_bkg = 0.2", "sigma_bkg = -1.0"),
+                "noise.sigma_bkg must be positive",
+            ),
+            (
+                GOOD.replace("normal(0, 0.2)", "normal(0, -0.2)"),
+                "positive sigma",
+            ),
             (GOOD.replace("[grid]", "[grd]"), "unknown field grd"),
-            (GOOD.replace("e2 = \"normal(0, 0.2)\"", "q = 0.5"), "not both"),
+            (
+                GOOD.replace("e2 = \"normal(0, 0.2)\"", "q = 0.5"),
+                "not both",
+            ),
         ];
         for (text, want) in cases {
-            let e = format!("{:#}", ModelSpec::parse(&text, Path::new("dir/m.toml")).unwrap_err());
-            assert!(e.contains("dir/m.toml") && e.contains(want), "{e}\n wanted {want}");
+            let e = format!(
+                "{:#}",
+                ModelSpec::parse(&text, Path::new("dir/m.toml")).unwrap_err()
+            );
+            assert!(
+                e.contains("dir/m.toml") && e.contains(want),
+                "{e}\n wanted {want}"
+            );
         }
     }
 }

@@ -1,0 +1,270 @@
+//! `infer`: thin command-line front end of the lens-modelling library.
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use infer::pipeline::demo::{DemoOptions, run_demo};
+use infer::pipeline::fit::{FitConfig, FitOutcome, RunTarget, Stages, run_fit};
+use infer::pipeline::mock::{MockOptions, run_mock};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "infer",
+    version,
+    about = "Strong-lens inference with a learned VAE source prior (Chianese et al. 2020; GIGA-Lens)"
+)]
+struct Cli {
+    /// Compute device: flex (default, pure Rust) or tch (needs the `tch` feature).
+    #[arg(long, global = true, default_value = "flex")]
+    device: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Simulate an observation from a model file's simulation distributions.
+    Mock(MockArgs),
+    /// Fit an observation: multistart MAP -> full-rank VI -> preconditioned HMC.
+    Fit(FitArgs),
+    /// Mock a lens with the shipped prior and fit it (the README's main job).
+    Demo(DemoArgs),
+    /// Speed figures of the lens model (value + gradient per sample).
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct MockArgs {
+    /// Model file (e.g. infer/models/chianese2020.toml).
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output folder (obs.fits, model.fits, noise.fits, mask.fits, source.fits, truths.json).
+    #[arg(long)]
+    out: PathBuf,
+    /// VAE checkpoint for a vae source (default: the model file's, else checkpoints/default).
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Background noise sigma, overriding the model file (paper: 0.333, 0.1, 0.0333).
+    #[arg(long)]
+    sigma_noise: Option<f64>,
+    /// Use image INDEX of a prepared data set (.h5) or a FITS image as the source (paper Sec. 5.1).
+    #[arg(long, value_name = "FILE")]
+    source_image: Option<PathBuf>,
+    #[arg(long, default_value_t = 0, requires = "source_image")]
+    index: usize,
+}
+
+#[derive(Args)]
+struct FitArgs {
+    /// Observation FITS (primary HDU).
+    #[arg(long)]
+    obs: PathBuf,
+    /// Model file (grid, PSF, noise, components, priors).
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Per-pixel noise sigma (FITS), replacing the model file's background term.
+    #[arg(long)]
+    noise_map: Option<PathBuf>,
+    /// Mask (FITS, non-zero = use the pixel).
+    #[arg(long)]
+    mask: Option<PathBuf>,
+    /// Truths JSON (default: truths.json beside the observation, written by `infer mock`).
+    #[arg(long)]
+    truths: Option<PathBuf>,
+    /// Run directory (default: <experiments>/fit-<time>-<name>).
+    #[arg(long, conflicts_with = "resume")]
+    out: Option<PathBuf>,
+    /// Continue the interrupted run in this directory.
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    #[arg(long, default_value = "experiments")]
+    experiments: PathBuf,
+    #[arg(long, default_value = "fit")]
+    name: String,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Stages to run, comma-separated subset of map,vi,hmc.
+    #[arg(long, default_value = "map,vi,hmc")]
+    stages: String,
+    /// MAP starts n_MAP (GIGA-Lens Table 1: 300).
+    #[arg(long, default_value_t = 300)]
+    map_starts: usize,
+    /// MAP Adam iterations K_MAP (300).
+    #[arg(long)]
+    map_steps: Option<usize>,
+    /// VI iterations K_VI (1000).
+    #[arg(long)]
+    vi_steps: Option<usize>,
+    /// VI draws per iteration n_VI (500).
+    #[arg(long)]
+    vi_samples: Option<usize>,
+    /// HMC chains n_HMC (50).
+    #[arg(long, default_value_t = 50)]
+    hmc_chains: usize,
+    /// HMC burn-in n_burn (250).
+    #[arg(long)]
+    hmc_burn: Option<usize>,
+    /// HMC recorded draws n_sample (750).
+    #[arg(long)]
+    hmc_samples: Option<usize>,
+    /// Leapfrog steps L (5).
+    #[arg(long)]
+    hmc_leapfrog: Option<usize>,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    #[arg(long, default_value = "infer/models/demo.toml")]
+    model: PathBuf,
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, default_value = "experiments")]
+    experiments: PathBuf,
+    /// Fewer iterations everywhere (seconds, for smoke tests).
+    #[arg(long)]
+    quick: bool,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Timed repetitions per figure.
+    #[arg(long, default_value_t = 5)]
+    reps: usize,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("infer: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let device_choice: arclight_core::DeviceChoice = cli.device.parse()?;
+    let device = device_choice.device()?;
+    match cli.command {
+        Command::Mock(a) => {
+            let r = run_mock(
+                &MockOptions {
+                    model: a.model,
+                    seed: a.seed,
+                    out: a.out,
+                    checkpoint: a.checkpoint,
+                    sigma_noise: a.sigma_noise,
+                    source_image: a.source_image.map(|f| (f, a.index)),
+                    source_half_width: None,
+                },
+                &device,
+            )?;
+            println!(
+                "mock written to {} ({}x{}, S/N {:.1}, sigma_noise {})",
+                r.out.display(),
+                r.ny,
+                r.nx,
+                r.snr,
+                r.sigma_noise
+            );
+            for (k, v) in &r.truths {
+                println!("  {k:<18} {v:>10.4}");
+            }
+        }
+        Command::Fit(a) => {
+            let mut cfg = FitConfig::new(a.obs, a.model);
+            cfg.checkpoint = a.checkpoint;
+            cfg.noise_map = a.noise_map;
+            cfg.mask = a.mask;
+            cfg.truths = a.truths;
+            cfg.seed = a.seed;
+            cfg.stages = Stages::parse(&a.stages)?;
+            cfg.map_starts = a.map_starts;
+            if let Some(s) = a.map_steps {
+                cfg.map.steps = s;
+                cfg.map.schedule = infer::inference::LrSchedule::ramp(1e-2, 1e-3, s, 1.0);
+            }
+            if let Some(s) = a.vi_steps {
+                cfg.vi.steps = s;
+                cfg.vi.schedule = infer::inference::LrSchedule::ramp(0.0, 1e-3, s / 2, 2.0).then(
+                    1e-3,
+                    s - s / 2,
+                    1.0,
+                );
+            }
+            if let Some(s) = a.vi_samples {
+                cfg.vi.n_samples = s;
+            }
+            cfg.hmc_chains = a.hmc_chains;
+            if let Some(s) = a.hmc_burn {
+                cfg.hmc.n_burn = s;
+            }
+            if let Some(s) = a.hmc_samples {
+                cfg.hmc.n_samples = s;
+            }
+            if let Some(s) = a.hmc_leapfrog {
+                cfg.hmc.n_leapfrog = s;
+            }
+            cfg.device = device_choice.to_string();
+            let target = match (a.resume, a.out) {
+                (Some(dir), _) => RunTarget::Resume(dir),
+                (None, Some(dir)) => RunTarget::At(dir),
+                (None, None) => RunTarget::New {
+                    root: a.experiments,
+                    name: a.name,
+                },
+            };
+            let out = run_fit(&cfg, target, &device)?;
+            print_outcome(&out);
+        }
+        Command::Demo(a) => {
+            let out = run_demo(
+                &DemoOptions {
+                    model: a.model,
+                    checkpoint: a.checkpoint,
+                    seed: a.seed,
+                    experiments: a.experiments,
+                    quick: a.quick,
+                },
+                &device,
+            )?;
+            print_outcome(&out);
+        }
+        Command::Bench(a) => infer::bench::run(a.reps)?,
+    }
+    Ok(())
+}
+
+fn print_outcome(out: &FitOutcome) {
+    println!("run record: {}", out.run_dir.display());
+    if let Some(c) = out.chi2_dof {
+        println!("MAP chi^2/dof = {c:.3}");
+    }
+    if let (Some(r), Some(e)) = (out.rhat_max, out.ess_min) {
+        println!("HMC: max R-hat {r:.4}, min ESS {e:.0}");
+    }
+    println!(
+        "{:<18} {:>10} {:>10} {:>10} {:>8}",
+        "parameter", "mean", "std", "truth", "z"
+    );
+    for p in out.params.iter().filter(|p| !p.name.contains('[')) {
+        let t = p
+            .truth
+            .map(|t| format!("{t:>10.4}"))
+            .unwrap_or_else(|| format!("{:>10}", "-"));
+        let z =
+            p.z.map(|z| format!("{z:>8.2}"))
+                .unwrap_or_else(|| format!("{:>8}", "-"));
+        println!("{:<18} {:>10.4} {:>10.4} {t} {z}", p.name, p.mean, p.std);
+    }
+    for p in &out.plots {
+        println!("figure: {}", p.display());
+    }
+    for (k, v) in &out.timings {
+        println!("{k}: {v:.1}");
+    }
+}

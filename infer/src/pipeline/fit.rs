@@ -1,0 +1,603 @@
+//! `infer fit`: the GIGA-Lens pipeline (Sec. 2.3-2.5, Table 1) on one observation,
+//! multistart MAP -> full-rank VI -> preconditioned HMC -> diagnostics, with a run record.
+//!
+//! Each stage writes its result into the run's `artifacts/` as soon as it ends (`map.json`,
+//! `vi.json`, `samples.h5`); `--resume <run dir>` reloads finished stages and continues with the
+//! first unfinished one. Stages can be skipped (`--stages map,vi`): a later stage then starts from
+//! the best available earlier result (HMC without VI uses a diagonal mass matrix from the prior
+//! scale and chains started around the MAP point).
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::Device;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::mock::read_truths;
+use super::problem::Problem;
+use super::summary::{ParamSummary, physical_draws, summarize, write_samples};
+use crate::inference::hmc::{HmcDraws, HmcOptions, MassMatrix, sample_hmc};
+use crate::inference::{MapOptions, ViOptions, diagnose, fit_vi, multistart_map};
+use crate::model::likelihood::LensLikelihood;
+use crate::model::observation::Observation;
+use crate::prob::{MvNormal, ParamLayout, Posterior};
+use arclight_core::record::{Run, RunKind, RunSpec};
+
+/// Which stages to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stages {
+    pub map: bool,
+    pub vi: bool,
+    pub hmc: bool,
+}
+
+impl Stages {
+    pub const ALL: Stages = Stages {
+        map: true,
+        vi: true,
+        hmc: true,
+    };
+
+    /// Parse `map,vi,hmc` (any subset, any order).
+    pub fn parse(s: &str) -> Result<Stages> {
+        let mut st = Stages {
+            map: false,
+            vi: false,
+            hmc: false,
+        };
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "map" => st.map = true,
+                "vi" => st.vi = true,
+                "hmc" => st.hmc = true,
+                other => bail!("--stages: unknown stage {other:?} (choose from map, vi, hmc)"),
+            }
+        }
+        if !(st.map || st.vi || st.hmc) {
+            bail!("--stages: name at least one of map, vi, hmc");
+        }
+        Ok(st)
+    }
+}
+
+/// Everything `infer fit` needs; serialised into the run record as its config.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FitConfig {
+    pub obs: PathBuf,
+    pub model: PathBuf,
+    pub checkpoint: Option<PathBuf>,
+    pub noise_map: Option<PathBuf>,
+    pub mask: Option<PathBuf>,
+    /// Truths (`truths.json` of `infer mock`); default: the one beside the observation, if any.
+    pub truths: Option<PathBuf>,
+    pub seed: u64,
+    pub stages: Stages,
+    /// Number of MAP starts n_MAP (GIGA-Lens: 300).
+    pub map_starts: usize,
+    pub map: MapOptions,
+    pub vi: ViOptions,
+    /// Number of HMC chains n_HMC (GIGA-Lens: 50).
+    pub hmc_chains: usize,
+    pub hmc: HmcOptions,
+    pub device: String,
+}
+
+impl FitConfig {
+    /// GIGA-Lens Table 1 defaults for `obs` and `model`.
+    pub fn new(obs: PathBuf, model: PathBuf) -> Self {
+        FitConfig {
+            obs,
+            model,
+            checkpoint: None,
+            noise_map: None,
+            mask: None,
+            truths: None,
+            seed: 0,
+            stages: Stages::ALL,
+            map_starts: 300,
+            map: MapOptions::default(),
+            vi: ViOptions::default(),
+            hmc_chains: 50,
+            hmc: HmcOptions::default(),
+            device: "flex".into(),
+        }
+    }
+}
+
+/// Where the run record goes.
+#[derive(Clone, Debug)]
+pub enum RunTarget {
+    /// A new run `<root>/fit-<time>-<name>`.
+    New { root: PathBuf, name: String },
+    /// A new run in exactly this directory.
+    At(PathBuf),
+    /// Continue the run in this directory.
+    Resume(PathBuf),
+}
+
+/// The outcome of a fit.
+pub struct FitOutcome {
+    pub run_dir: PathBuf,
+    pub params: Vec<ParamSummary>,
+    pub chi2_dof: Option<f64>,
+    pub rhat_max: Option<f64>,
+    pub ess_min: Option<f64>,
+    pub plots: Vec<PathBuf>,
+    pub timings: BTreeMap<String, f64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct MapArtifact {
+    best_u: Vec<f64>,
+    best_logp: f64,
+    chi2: f64,
+    dof: usize,
+    n_reverted: usize,
+    n_dead_starts: usize,
+    time_s: f64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ViArtifact {
+    mean: Vec<f64>,
+    chol: Vec<f64>,
+    elbo_final: f64,
+    time_s: f64,
+}
+
+/// Run the pipeline. `device` is the inner device; gradients use its autodiff twin.
+pub fn run_fit(cfg: &FitConfig, target: RunTarget, device: &Device) -> Result<FitOutcome> {
+    // Load and check everything before creating a run, so bad input leaves nothing behind.
+    let problem = Problem::load(&cfg.model, cfg.checkpoint.as_deref(), device)?;
+    let obs = Observation::load(
+        &cfg.obs,
+        cfg.noise_map.as_deref(),
+        cfg.mask.as_deref(),
+        &problem.spec,
+    )?;
+    let truths_path = cfg.truths.clone().or_else(|| {
+        let p = cfg
+            .obs
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("truths.json");
+        p.exists().then_some(p)
+    });
+    let truths = match &truths_path {
+        Some(p) => Some(read_truths(p)?),
+        None => None,
+    };
+    let (layout, slots) = problem.layout()?;
+    let forward = problem.forward(slots, &device.clone().autodiff())?;
+    let likelihood = LensLikelihood::new(forward, &obs)?;
+    let posterior = Posterior::new(layout.clone(), likelihood)?;
+    let names = layout.column_names();
+
+    let config_json = serde_json::to_value(cfg)?;
+    let mut run = match &target {
+        RunTarget::New { root, name } => Run::create(
+            root,
+            RunSpec {
+                kind: RunKind::Fit,
+                name,
+                config: config_json,
+                device: cfg.device.clone(),
+                seed: Some(cfg.seed),
+            },
+        )?,
+        RunTarget::At(dir) => Run::create_at(
+            dir,
+            RunSpec {
+                kind: RunKind::Fit,
+                name: &problem.spec.name,
+                config: config_json,
+                device: cfg.device.clone(),
+                seed: Some(cfg.seed),
+            },
+        )?,
+        RunTarget::Resume(dir) => Run::resume(dir)?,
+    };
+    let result = stages(
+        cfg,
+        &mut run,
+        &problem,
+        &obs,
+        &posterior,
+        &names,
+        truths.as_ref(),
+    );
+    match result {
+        Ok(outcome) => Ok(outcome),
+        Err(e) => {
+            let _ = run.fail(&format!("{e:#}"));
+            Err(e)
+        }
+    }
+}
+
+type Truths = (BTreeMap<String, f64>, Option<Vec<f64>>);
+
+fn truth_of(truths: Option<&Truths>, name: &str) -> Option<f64> {
+    let (params, latent) = truths?;
+    if let Some(v) = params.get(name) {
+        return Some(*v);
+    }
+    // Latent columns are named `src.z[i]`.
+    let open = name.find('[')?;
+    let i: usize = name[open + 1..name.len() - 1].parse().ok()?;
+    latent.as_ref()?.get(i).copied()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn stages(
+    cfg: &FitConfig,
+    run: &mut Run,
+    problem: &Problem,
+    obs: &Observation,
+    post: &Posterior<LensLikelihood>,
+    names: &[String],
+    truths: Option<&Truths>,
+) -> Result<FitOutcome> {
+    let layout = post.layout();
+    let dim = layout.dim();
+    let art = run.artifacts();
+    let mut timings = BTreeMap::new();
+    let n_pix = obs.n_used();
+    let dof = n_pix.saturating_sub(dim).max(1);
+    let lik = post.likelihood();
+
+    // ---- 1. multistart MAP ------------------------------------------------------------------
+    let map_path = art.join("map.json");
+    let map: Option<MapArtifact> = if map_path.exists() {
+        Some(read_json(&map_path)?)
+    } else if cfg.stages.map {
+        run.log("stage", json!({"stage": "map"}))?;
+        let t0 = Instant::now();
+        let mut rng = StdRng::seed_from_u64(cfg.seed);
+        let starts = layout.sample_prior(&mut rng, cfg.map_starts);
+        let pb = arclight_core::progress::bar(cfg.map.steps as u64, "MAP");
+        let total = cfg.map.steps;
+        let res = multistart_map(post, &starts, &cfg.map, |p| {
+            pb.set_position(p.step as u64 + 1);
+            let best = p
+                .metrics
+                .iter()
+                .find(|m| m.0 == "best_loss")
+                .map(|m| m.1)
+                .unwrap_or(f64::NAN);
+            pb.set_message(format!("best -log p {best:.1}"));
+            let mut line = p.to_json();
+            line.insert("loss_best".into(), json!(finite(best)));
+            run.log("map", Value::Object(line))?;
+            run.progress(
+                stage_fraction(0, p.step + 1, total, cfg.stages),
+                "map",
+                None,
+                false,
+            )
+        })?;
+        pb.finish_and_clear();
+        let best_u = res.best().to_vec();
+        let best_theta = to_physical(layout, &best_u);
+        let chi2 = lik.chi2(&best_theta, 1)?[0];
+        for tr in &res.traces {
+            run.log("map_trace", json!({"start": tr.start, "loss": tr.loss}))?;
+        }
+        let a = MapArtifact {
+            best_u,
+            best_logp: res.best_logp(),
+            chi2,
+            dof,
+            n_reverted: res.n_reverted,
+            n_dead_starts: res.n_dead_starts,
+            time_s: t0.elapsed().as_secs_f64(),
+        };
+        arclight_core::write_json_atomic(&map_path, &a)?;
+        Some(a)
+    } else {
+        None
+    };
+    if let Some(m) = &map {
+        timings.insert("map_s".into(), m.time_s);
+    }
+
+    // ---- 2. full-rank VI ----------------------------------------------------------------------
+    let vi_path = art.join("vi.json");
+    let vi: Option<ViArtifact> = if vi_path.exists() {
+        Some(read_json(&vi_path)?)
+    } else if cfg.stages.vi {
+        let init = match &map {
+            Some(m) => m.best_u.clone(),
+            None => prior_median_u(layout)?,
+        };
+        run.log("stage", json!({"stage": "vi"}))?;
+        let t0 = Instant::now();
+        let total = cfg.vi.steps;
+        let pb = arclight_core::progress::bar(total as u64, "VI");
+        let res = fit_vi(post, &init, &cfg.vi, |p| {
+            pb.set_position(p.step as u64 + 1);
+            let elbo = p
+                .metrics
+                .iter()
+                .find(|m| m.0 == "elbo")
+                .map(|m| m.1)
+                .unwrap_or(f64::NAN);
+            pb.set_message(format!("ELBO {elbo:.1}"));
+            run.log("vi", Value::Object(p.to_json()))?;
+            run.progress(
+                stage_fraction(1, p.step + 1, total, cfg.stages),
+                "vi",
+                None,
+                false,
+            )
+        })?;
+        pb.finish_and_clear();
+        let a = ViArtifact {
+            mean: res.mean.clone(),
+            chol: res.chol.clone(),
+            elbo_final: res.elbo.last().copied().unwrap_or(f64::NAN),
+            time_s: t0.elapsed().as_secs_f64(),
+        };
+        arclight_core::write_json_atomic(&vi_path, &a)?;
+        Some(a)
+    } else {
+        None
+    };
+    if let Some(v) = &vi {
+        timings.insert("vi_s".into(), v.time_s);
+    }
+
+    // ---- 3. preconditioned HMC --------------------------------------------------------------
+    let samples_path = art.join("samples.h5");
+    let mut summaries = Vec::new();
+    let (mut rhat_max, mut ess_min) = (None, None);
+    let mut draws_for_plots: Option<(HmcDraws, Vec<f64>)> = None;
+    if cfg.stages.hmc && !samples_path.exists() {
+        run.log("stage", json!({"stage": "hmc"}))?;
+        let t0 = Instant::now();
+        let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0x484d43);
+        let (mass, init) = match (&vi, &map) {
+            (Some(v), _) => {
+                let q = MvNormal::from_cholesky(v.mean.clone(), v.chol.clone())?;
+                let mut init = vec![0.0; cfg.hmc_chains * dim];
+                for row in init.chunks_mut(dim) {
+                    q.sample_into(&mut rng, row);
+                }
+                (MassMatrix::from_cholesky(v.chol.clone(), dim)?, init)
+            }
+            (None, Some(m)) => {
+                let scales = vec![1e-2; dim];
+                let mut init = Vec::with_capacity(cfg.hmc_chains * dim);
+                for _ in 0..cfg.hmc_chains {
+                    init.extend(m.best_u.iter().map(|u| {
+                        u + 1e-3
+                            * rand_distr::Distribution::<f64>::sample(
+                                &rand_distr::StandardNormal,
+                                &mut rng,
+                            )
+                    }));
+                }
+                (MassMatrix::from_scales(scales)?, init)
+            }
+            (None, None) => bail!("HMC needs a starting point: run the map or vi stage first"),
+        };
+        let total = cfg.hmc.n_burn + cfg.hmc.n_samples;
+        let pb = arclight_core::progress::bar(total as u64, "HMC");
+        let mut hmc_opts = cfg.hmc.clone();
+        hmc_opts.seed = cfg.seed ^ hmc_opts.seed;
+        let draws = sample_hmc(post, &init, &mass, &hmc_opts, |p| {
+            let step = if p.stage == "hmc_sample" {
+                cfg.hmc.n_burn + p.step + 1
+            } else {
+                p.step + 1
+            };
+            pb.set_position(step as u64);
+            let acc = p
+                .metrics
+                .iter()
+                .find(|m| m.0 == "accept")
+                .map(|m| m.1)
+                .unwrap_or(f64::NAN);
+            pb.set_message(format!("accept {acc:.2}"));
+            let mut line = p.to_json();
+            line.insert(
+                "phase".into(),
+                json!(if p.stage == "hmc_sample" {
+                    "sampling"
+                } else {
+                    "warmup"
+                }),
+            );
+            run.log("hmc", Value::Object(line))?;
+            run.progress(
+                stage_fraction(2, step, total, cfg.stages),
+                "hmc",
+                None,
+                false,
+            )
+        })?;
+        pb.finish_and_clear();
+        let physical = physical_draws(layout, &draws);
+        write_samples(&samples_path, layout, &draws, &physical)?;
+        timings.insert("hmc_s".into(), t0.elapsed().as_secs_f64());
+        draws_for_plots = Some((draws, physical));
+    } else if samples_path.exists() {
+        draws_for_plots = Some(read_samples(&samples_path, layout)?);
+    }
+    if let Some((draws, physical)) = &draws_for_plots {
+        let diag = diagnose(draws);
+        summaries = summarize(names, physical, dim, &diag, &|n| truth_of(truths, n));
+        rhat_max = Some(
+            diag.iter()
+                .map(|d| d.rhat)
+                .fold(f64::NEG_INFINITY, f64::max),
+        );
+        ess_min = Some(
+            diag.iter()
+                .map(|d| d.ess_bulk.min(d.ess_tail))
+                .fold(f64::INFINITY, f64::min),
+        );
+        run.log(
+            "hmc_done",
+            json!({"divergences": draws.n_divergent(), "accept": draws.mean_accept(), "step_size": draws.adapted_step_size,
+                   "rhat_max": rhat_max, "ess_min": ess_min}),
+        )?;
+    } else if let Some(v) = &vi {
+        // Without HMC, summarise the VI posterior from draws of q.
+        let q = MvNormal::from_cholesky(v.mean.clone(), v.chol.clone())?;
+        let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0x5649);
+        let n = 4000;
+        let mut u = vec![0.0; n * dim];
+        for row in u.chunks_mut(dim) {
+            q.sample_into(&mut rng, row);
+        }
+        let physical = to_physical(layout, &u);
+        let nan = vec![
+            crate::inference::ParamDiagnostics {
+                rhat: f64::NAN,
+                ess_bulk: f64::NAN,
+                ess_tail: f64::NAN
+            };
+            dim
+        ];
+        summaries = summarize(names, &physical, dim, &nan, &|n| truth_of(truths, n));
+    }
+
+    // ---- 4. figures and summary -----------------------------------------------------------
+    run.log("stage", json!({"stage": "done"}))?;
+    let best_u = map
+        .as_ref()
+        .map(|m| m.best_u.clone())
+        .or_else(|| vi.as_ref().map(|v| v.mean.clone()));
+    let mut plots = Vec::new();
+    if let Some(u) = &best_u {
+        let theta = to_physical(layout, u);
+        match super::figures::fit_figure(&art.join("fit.png"), problem, lik, obs, &theta, truths) {
+            Ok(p) => plots.push(p),
+            Err(e) => eprintln!("warning: fit figure not written: {e:#}"),
+        }
+    }
+    if let Some((draws, physical)) = &draws_for_plots {
+        match super::figures::corner_figure(
+            &art.join("corner.png"),
+            layout,
+            names,
+            physical,
+            draws.dim,
+            vi.as_ref().map(|v| (&v.mean[..], &v.chol[..])),
+            truths,
+        ) {
+            Ok(p) => plots.push(p),
+            Err(e) => eprintln!("warning: corner plot not written: {e:#}"),
+        }
+    }
+    let chi2_dof = map.as_ref().map(|m| m.chi2 / m.dof as f64);
+    let params_json: serde_json::Map<String, Value> = summaries
+        .iter()
+        .map(|s| {
+            (
+                s.name.clone(),
+                serde_json::to_value(s).unwrap_or(Value::Null),
+            )
+        })
+        .collect();
+    let summary = json!({
+        "params": params_json,
+        "rhat_max": rhat_max,
+        "ess_min": ess_min,
+        "chi2_dof": chi2_dof,
+        "map": map.as_ref().map(|m| json!({"best_logp": m.best_logp, "chi2": m.chi2, "dof": m.dof})),
+        "vi": vi.as_ref().map(|v| json!({"elbo": v.elbo_final})),
+        "plots": plots,
+        "timings": timings,
+        "n_pixels": n_pix,
+        "warnings": obs.warnings,
+    });
+    run.finish(summary)?;
+    Ok(FitOutcome {
+        run_dir: run.dir().to_path_buf(),
+        params: summaries,
+        chi2_dof,
+        rhat_max,
+        ess_min,
+        plots,
+        timings,
+    })
+}
+
+fn finite(v: f64) -> Value {
+    if v.is_finite() { json!(v) } else { Value::Null }
+}
+
+/// Overall progress: the enabled stages share [0, 1] equally.
+fn stage_fraction(stage: usize, step: usize, total: usize, st: Stages) -> f64 {
+    let on = [st.map, st.vi, st.hmc];
+    let n = on.iter().filter(|&&b| b).count().max(1) as f64;
+    let before = on[..stage].iter().filter(|&&b| b).count() as f64;
+    (before + step as f64 / total.max(1) as f64) / n
+}
+
+fn to_physical(layout: &ParamLayout, u: &[f64]) -> Vec<f64> {
+    let mut x = vec![0.0; u.len()];
+    layout.to_physical(u, &mut x);
+    x
+}
+
+/// The unconstrained point whose scalar coordinates are 0 (the bijectors' centres) and whose
+/// latent block sits at its prior mean: a start when MAP is skipped.
+fn prior_median_u(layout: &ParamLayout) -> Result<Vec<f64>> {
+    let mut rng = StdRng::seed_from_u64(0);
+    let draws = layout.sample_prior(&mut rng, 256);
+    let d = layout.dim();
+    let mut m = vec![0.0; d];
+    for row in draws.chunks(d) {
+        for (a, b) in m.iter_mut().zip(row) {
+            *a += b / 256.0;
+        }
+    }
+    Ok(m)
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{}: corrupt stage result", path.display()))
+}
+
+fn read_samples(path: &Path, layout: &ParamLayout) -> Result<(HmcDraws, Vec<f64>)> {
+    let f = hdf5::File::open(path)
+        .with_context(|| format!("{}: cannot open samples", path.display()))?;
+    let c = f.attr("n_chains")?.read_scalar::<i64>()? as usize;
+    let t = f.attr("n_draws")?.read_scalar::<i64>()? as usize;
+    let d = layout.dim();
+    let mut physical = vec![0.0; c * t * d];
+    for b in layout.blocks() {
+        let v: Vec<f64> = f.dataset(&b.name)?.read_raw()?;
+        for (i, chunk) in v.chunks(b.dim).enumerate() {
+            physical[i * d + b.offset..i * d + b.offset + b.dim].copy_from_slice(chunk);
+        }
+    }
+    let mut u = vec![0.0; physical.len()];
+    layout.from_physical(&physical, &mut u)?;
+    let logp: Vec<f64> = f.dataset("logp")?.read_raw()?;
+    let accept: Vec<f64> = f.dataset("accept_prob")?.read_raw()?;
+    let div: Vec<u8> = f.dataset("divergent")?.read_raw()?;
+    let draws = HmcDraws {
+        n_chains: c,
+        n_draws: t,
+        dim: d,
+        draws: u,
+        logp,
+        accept_prob: accept,
+        divergent: div.into_iter().map(|b| b != 0).collect(),
+        step_size: Vec::new(),
+        adapted_step_size: f64::NAN,
+        warmup: Default::default(),
+        n_evaluations: 0,
+    };
+    Ok((draws, physical))
+}

@@ -1,0 +1,10 @@
+//! The commands of `infer`, as library functions: `mock` (simulate an observation), `fit`
+//! (MAP -> VI -> HMC with a run record), `demo` (both, on the shipped prior) and the figures.
+
+pub mod demo;
+pub mod figures;
+pub mod fit;
+pub mod mock;
+pub mod problem;
+pub mod snr;
+pub mod summary;

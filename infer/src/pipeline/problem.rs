@@ -1,0 +1,124 @@
+//! Everything a command needs to evaluate a lens model: the model file, the VAE source (if the
+//! model has one), the parameter layout and the forward model on a device.
+
+use anyhow::{Context, Result};
+use burn::tensor::Device;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::model::forward::{FixedImage, ForwardModel};
+use crate::model::layout::{self, Slots};
+use crate::model::spec::{ComponentKind, ModelSpec};
+use crate::prob::{MvNormal, ParamLayout};
+use crate::source::vae::{Decode, VaeCheckpoint};
+
+/// Default checkpoint of the shipped prior, relative to the working directory.
+pub const DEFAULT_CHECKPOINT: &str = "checkpoints/default";
+
+/// A model file resolved into everything needed to render it.
+pub struct Problem {
+    pub spec: ModelSpec,
+    /// The VAE decoder and latent prior, when the model has a VAE source.
+    pub vae: Option<(Arc<dyn Decode>, MvNormal, PathBuf)>,
+    /// Images of `pixelated` sources (by `[[source]]` index).
+    pub images: Vec<Option<FixedImage>>,
+}
+
+impl Problem {
+    /// Load `model` and, if it has a VAE source, the checkpoint (`checkpoint`, else the one the
+    /// model file names, else [`DEFAULT_CHECKPOINT`]).
+    pub fn load(model: &Path, checkpoint: Option<&Path>, device: &Device) -> Result<Problem> {
+        let spec = ModelSpec::load(model)?;
+        Self::from_spec(spec, checkpoint, device)
+    }
+
+    pub fn from_spec(
+        spec: ModelSpec,
+        checkpoint: Option<&Path>,
+        device: &Device,
+    ) -> Result<Problem> {
+        let vae = match spec.vae_source() {
+            Some(c) => {
+                let dir = checkpoint
+                    .map(Path::to_path_buf)
+                    .or_else(|| c.file.clone())
+                    .unwrap_or_else(|| PathBuf::from(DEFAULT_CHECKPOINT));
+                let ck = VaeCheckpoint::load(&dir, device).with_context(|| {
+                    format!("loading the VAE source of {}", spec.path.display())
+                })?;
+                let prior = ck.prior()?;
+                Some((Arc::new(ck) as Arc<dyn Decode>, prior, dir))
+            }
+            None => None,
+        };
+        let mut images = Vec::new();
+        for c in &spec.source {
+            images.push(match c.kind {
+                ComponentKind::Pixelated => {
+                    let file = c.file.as_ref().context("pixelated source without a file")?;
+                    Some(load_source_image(file, c.index)?)
+                }
+                _ => None,
+            });
+        }
+        Ok(Problem { spec, vae, images })
+    }
+
+    /// Priors/bijectors and slots of the modelling prior.
+    pub fn layout(&self) -> Result<(ParamLayout, Slots)> {
+        layout::build(&self.spec, self.vae.as_ref().map(|v| v.1.clone()))
+    }
+
+    /// Layout of the simulation distributions (for mock truths).
+    pub fn sim_layout(&self) -> Result<(ParamLayout, Slots)> {
+        layout::build_sim(&self.spec, self.vae.as_ref().map(|v| v.1.clone()))
+    }
+
+    /// The forward model for `slots` on `device`.
+    pub fn forward(&self, slots: Slots, device: &Device) -> Result<ForwardModel> {
+        ForwardModel::new(
+            self.spec.clone(),
+            slots,
+            device,
+            self.vae.as_ref().map(|v| v.0.clone()),
+            &self.images,
+        )
+    }
+}
+
+/// A source image for a `pixelated` source: image `index` of a prepared data set (`.h5`, test split
+/// first, then validation and train) or the primary HDU of a FITS file.
+pub fn load_source_image(file: &Path, index: usize) -> Result<FixedImage> {
+    let ext = file
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if ext == "fits" || ext == "fit" {
+        let im = arclight_core::fits::read_image_f32(file, 0)?;
+        return Ok(FixedImage {
+            ny: im.ny,
+            nx: im.nx,
+            data: im.data,
+        });
+    }
+    use train_vae::data::store::{Split, read_split};
+    let mut seen = 0;
+    for split in [Split::Test, Split::Validation, Split::Train] {
+        let set = read_split(file, split)?;
+        if index < seen + set.n {
+            let k = index - seen;
+            let px = set.size * set.size;
+            return Ok(FixedImage {
+                ny: set.size,
+                nx: set.size,
+                data: set.images[k * px..(k + 1) * px].to_vec(),
+            });
+        }
+        seen += set.n;
+    }
+    anyhow::bail!(
+        "{}: image index {index} is out of range (the data set has {seen} images)",
+        file.display()
+    )
+}
