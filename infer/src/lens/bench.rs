@@ -1,0 +1,269 @@
+//! Timing harness for the lensing forward model (timings live here, not in tests).
+//!
+//! The GIGA-Lens reference model (GIGA-Lens Sec. 2.1; issue "Speed"): EPL + external shear +
+//! Sersic lens light + Sersic source, 80 x 80 pixels of 0.065", supersampling 2, a 13 x 13 PSF,
+//! Gaussian likelihood with sigma_bkg = 0.2 and Poisson noise for t_exp = 100 s. Measured:
+//!
+//! - `tensor`: the burn tensor library (`lens::render` + eq. 6 likelihood) on flex + autodiff,
+//!   value + gradient w.r.t. the 22 parameters (`[B]` tensors with `require_grad`);
+//! - `fused`: [`crate::lens::fused::FusedGigaLens::value_and_grad`], the hand-written kernel;
+//! - PSF convolution alone: direct 13 x 13 conv2d versus the separable Gaussian (two 1-D passes),
+//!   value + gradient on `[B, 80, 80]`.
+//!
+//! Each figure is the median over `reps` timed repetitions after one warm-up, divided by the
+//! batch size: milliseconds per sample.
+
+use std::time::Instant;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, Normal};
+
+use super::fused::{FusedGigaLens, NUM_PARAMS};
+use super::grid::Grid;
+use super::light::Sersic;
+use super::mass::{Epl, MassComponent, MassModel, Shear};
+use super::psf::Psf;
+use super::render::Renderer;
+
+/// Truth of the reference system (lenstronomy starting-guide values used by GIGA-Lens Fig. 1,
+/// rounded), in the [`crate::lens::fused::PARAM_NAMES`] layout.
+pub const REFERENCE_TRUTH: [f64; NUM_PARAMS] = [
+    1.5, 2.1, 0.05, -0.1, 0.0, 0.0, // EPL
+    0.02, -0.03, // shear
+    10.0, 1.0, 3.5, 0.1, -0.05, 0.0, 0.0, // lens light
+    15.0, 0.25, 1.5, 0.2, -0.1, 0.05, 0.1, // source
+];
+
+/// One timing line.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Timing {
+    /// What was timed.
+    pub name: String,
+    /// Batch size.
+    pub batch: usize,
+    /// Median milliseconds per sample.
+    pub ms_per_sample: f64,
+    /// Median milliseconds per call (whole batch).
+    pub ms_per_call: f64,
+}
+
+/// The reference setup: grid, 13 x 13 Gaussian PSF kernel (sigma = 0.08"), observation with
+/// seeded noise, background variance and Poisson factor.
+pub struct ReferenceSystem {
+    /// 80 x 80 at 0.065", k = 2.
+    pub grid: Grid,
+    /// 13 x 13 pixelated PSF.
+    pub psf: Psf,
+    /// Noisy observation.
+    pub obs: Vec<f64>,
+    /// sigma_bkg^2 per pixel.
+    pub bkg_var: Vec<f64>,
+    /// 1/(gain t_exp).
+    pub poisson: f64,
+}
+
+impl ReferenceSystem {
+    /// Build the reference system, noise drawn with `seed`.
+    pub fn new(seed: u64) -> anyhow::Result<Self> {
+        let grid = Grid::new(80, 80, 0.065, 2)?;
+        let (sigma, d) = (0.08f64, 0.065f64);
+        let mut k = Vec::with_capacity(169);
+        for i in -6i32..=6 {
+            for j in -6i32..=6 {
+                let r2 = ((i * i + j * j) as f64) * d * d;
+                k.push((-0.5 * r2 / (sigma * sigma)).exp());
+            }
+        }
+        let psf = Psf::pixelated(13, 13, k)?;
+        let n = grid.num_pixels();
+        let (bkg, poisson) = (0.2f64, 1.0 / 100.0);
+        let clean = FusedGigaLens::new(
+            grid.clone(),
+            &psf,
+            &vec![0.0; n],
+            &vec![bkg * bkg; n],
+            None,
+            None,
+        )?
+        .render(&REFERENCE_TRUTH);
+        let mut rng = StdRng::seed_from_u64(seed);
+        let unit = Normal::new(0.0, 1.0)?;
+        let obs = clean
+            .iter()
+            .map(|&m| m + (bkg * bkg + m.max(0.0) * poisson).sqrt() * unit.sample(&mut rng))
+            .collect();
+        Ok(Self {
+            grid,
+            psf,
+            obs,
+            bkg_var: vec![bkg * bkg; n],
+            poisson,
+        })
+    }
+
+    /// The fused model of this system.
+    pub fn fused(&self) -> anyhow::Result<FusedGigaLens> {
+        FusedGigaLens::new(
+            self.grid.clone(),
+            &self.psf,
+            &self.obs,
+            &self.bkg_var,
+            Some(self.poisson),
+            None,
+        )
+    }
+
+    /// `batch` parameter vectors scattered around the truth (seeded).
+    pub fn batch(&self, batch: usize, seed: u64) -> Vec<f64> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let unit = Normal::new(0.0, 1.0).expect("unit normal");
+        let mut out = Vec::with_capacity(batch * NUM_PARAMS);
+        for _ in 0..batch {
+            for &t in &REFERENCE_TRUTH {
+                out.push(t + 0.02 * t.abs().max(0.1) * unit.sample(&mut rng));
+            }
+        }
+        out
+    }
+}
+
+fn median_ms(reps: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    let mut v: Vec<f64> = (0..reps.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn timing(name: &str, batch: usize, ms: f64) -> Timing {
+    Timing {
+        name: name.to_string(),
+        batch,
+        ms_per_sample: ms / batch as f64,
+        ms_per_call: ms,
+    }
+}
+
+/// Value + gradient of the fused kernel at `batch`.
+pub fn bench_fused(sys: &ReferenceSystem, batch: usize, reps: usize) -> anyhow::Result<Timing> {
+    let model = sys.fused()?;
+    let params = sys.batch(batch, 7);
+    let ms = median_ms(reps, || {
+        std::hint::black_box(model.value_and_grad(&params));
+    });
+    Ok(timing("fused value+grad", batch, ms))
+}
+
+/// Value + gradient with plain burn tensor ops on the autodiff flex device (f32).
+pub fn bench_tensor(sys: &ReferenceSystem, batch: usize, reps: usize) -> anyhow::Result<Timing> {
+    let device = Device::flex().autodiff();
+    let params = sys.batch(batch, 7);
+    let renderer = Renderer::new(sys.grid.clone(), sys.psf.clone(), &device);
+    let n = sys.grid.num_pixels();
+    let row =
+        |v: &[f64]| Tensor::<2>::from_data(TensorData::new(v.to_vec(), [1, v.len()]), &device);
+    let obs = row(&sys.obs);
+    let bkg = row(&sys.bkg_var);
+    let ms = median_ms(reps, || {
+        let cols: Vec<Tensor<1>> = (0..NUM_PARAMS)
+            .map(|q| {
+                let c: Vec<f64> = (0..batch).map(|s| params[s * NUM_PARAMS + q]).collect();
+                Tensor::<1>::from_data(TensorData::new(c, [batch]), &device).require_grad()
+            })
+            .collect();
+        let p = |i: usize| cols[i].clone();
+        let mass = MassModel::new(vec![
+            MassComponent::Epl(Epl {
+                theta_e: p(0),
+                gamma: p(1),
+                e1: p(2),
+                e2: p(3),
+                center_x: p(4),
+                center_y: p(5),
+            }),
+            MassComponent::Shear(Shear {
+                gamma1: p(6),
+                gamma2: p(7),
+            }),
+        ]);
+        let sersic = |o: usize| Sersic {
+            amp: p(o),
+            r_sersic: p(o + 1),
+            n_sersic: p(o + 2),
+            e1: p(o + 3),
+            e2: p(o + 4),
+            center_x: p(o + 5),
+            center_y: p(o + 6),
+        };
+        let (light, source) = (sersic(8), sersic(15));
+        let model = renderer
+            .render(&mass, &source, Some(&light))
+            .reshape([batch, n]);
+        let var = bkg.clone() + model.clone().mul_scalar(sys.poisson);
+        let r2 = (obs.clone() - model).powi_scalar(2);
+        let ll = (r2 / var.clone() + var.log()).sum().mul_scalar(-0.5);
+        let grads = ll.backward();
+        for c in &cols {
+            std::hint::black_box(c.grad(&grads));
+        }
+    });
+    Ok(timing("tensor value+grad", batch, ms))
+}
+
+/// PSF convolution alone (value + gradient w.r.t. the image) on `[batch, 80, 80]`.
+pub fn bench_psf(
+    sys: &ReferenceSystem,
+    psf: &Psf,
+    name: &str,
+    batch: usize,
+    reps: usize,
+) -> Timing {
+    let device = Device::flex().autodiff();
+    let (ny, nx) = (sys.grid.ny, sys.grid.nx);
+    let img: Vec<f32> = (0..batch * ny * nx)
+        .map(|i| ((i * 31 % 17) as f32) / 17.0)
+        .collect();
+    let ms = median_ms(reps, || {
+        let x = Tensor::<3>::from_data(TensorData::new(img.clone(), [batch, ny, nx]), &device)
+            .require_grad();
+        let y = psf.convolve(x.clone()).powi_scalar(2).sum();
+        let g = y.backward();
+        std::hint::black_box(x.grad(&g));
+    });
+    timing(name, batch, ms)
+}
+
+/// Run every benchmark: fused and tensor value+gradient at batch 300 and 1, and the PSF
+/// variants at batch 300. `reps` timed repetitions each (the tensor path at batch 300 takes
+/// seconds per call, so it uses `reps.min(3)`).
+pub fn run_all(reps: usize) -> anyhow::Result<Vec<Timing>> {
+    let sys = ReferenceSystem::new(1)?;
+    let gaussian = Psf::gaussian(0.08, 0.065, 4.0)?;
+    Ok(vec![
+        bench_fused(&sys, 300, reps)?,
+        bench_fused(&sys, 1, reps * 10)?,
+        bench_tensor(&sys, 1, reps)?,
+        bench_tensor(&sys, 300, reps.min(3))?,
+        bench_psf(
+            &sys,
+            &sys.psf,
+            "PSF 13x13 direct conv2d value+grad",
+            300,
+            reps,
+        ),
+        bench_psf(
+            &sys,
+            &gaussian,
+            "PSF Gaussian separable value+grad",
+            300,
+            reps,
+        ),
+    ])
+}
