@@ -179,7 +179,7 @@ pub fn synth(args: SynthArgs) -> Result<()> {
         "generator": {
             "kind": "synthetic: Sersic bulge + exponential disk with logarithmic spiral arms and star-forming clumps, Gaussian PSF, Gaussian pixel noise",
             "config": cfg,
-            "distributions": "classes 10% elliptical / 25% bulgeless disk / 65% bulge+disk (B/T U[0.05,0.6]); r_d log-U[3,8] px; bulge r_e log-U[1,4] px, n U[1,4.5], q U[0.6,1]; ellipticals r_e log-U[2,9] px, n U[2,5], q U[0.35,1]; disk q U[0.2,1]; 60% of disks with 1-4 arms (pitch U[10,35] deg, contrast U[0.3,0.95], sharpness U[1,4]); 65% of disks with 1+Poisson(4) clumps (max 12, sigma U[0.6,2] px, 2-8% of flux each, clump total capped at 50%); centre offset N(0, 0.75 px)",
+            "distributions": super::synth::DISTRIBUTIONS,
             "per_galaxy_seed": "SplitMix64(seed, index)",
         },
         "n": args.n,

@@ -102,6 +102,15 @@ pub struct GalaxyParams {
     pub clumps: Vec<Clump>,
 }
 
+/// The parameter distributions of [`GalaxyParams::sample`], recorded in each synthetic data
+/// set's provenance (keep in step with the code).
+pub const DISTRIBUTIONS: &str = "classes 10% elliptical / 25% bulgeless disk / 65% bulge+disk \
+(B/T U[0.05,0.5]); disk r_d log-U[4,11] px, q U[0.2,1]; bulge r_e log-U[2,6] px, n U[0.8,3], \
+q U[0.6,1], angle = disk angle + N(0,0.3); ellipticals r_e log-U[4,14] px, n U[1.5,4], \
+q U[0.35,1]; 60% of disks with arms (m in {1,2,2,2,3,3,4}, pitch U[10,35] deg, contrast \
+U[0.3,0.95], sharpness U[1,4]); 65% of disks with 1+Poisson(4) clumps (max 12, sigma \
+U[0.6,2] px, 2-8% of the flux each, clump total capped at 50%); centre offset N(0, 0.75 px)";
+
 /// Log-uniform draw in [a, b].
 fn log_uniform(rng: &mut StdRng, a: f64, b: f64) -> f64 {
     (a.ln() + rng.random::<f64>() * (b.ln() - a.ln())).exp()
