@@ -231,3 +231,47 @@ impl LogLikelihood for LensLikelihood {
         Ok(())
     }
 }
+
+/// The likelihood `infer fit` uses: the fused kernel when the model file has the GIGA-Lens
+/// shape (see [`super::fused`]), else burn autodiff; the tensor model is always kept for figures
+/// and chi^2.
+#[derive(Clone)]
+pub struct ModelLikelihood {
+    pub tensor: LensLikelihood,
+    pub fused: Option<super::fused::FusedLikelihood>,
+}
+
+impl ModelLikelihood {
+    /// Build both paths; `allow_fused = false` forces the tensor path.
+    pub fn new(forward: ForwardModel, obs: &Observation, allow_fused: bool) -> Result<Self> {
+        let fused = if allow_fused {
+            super::fused::FusedLikelihood::try_new(&forward.spec, &forward.slots, obs)?
+        } else {
+            None
+        };
+        Ok(ModelLikelihood { tensor: LensLikelihood::new(forward, obs)?, fused })
+    }
+
+    /// Which implementation evaluates gradients ("fused" or "autodiff").
+    pub fn backend(&self) -> &'static str {
+        if self.fused.is_some() { "fused" } else { "autodiff" }
+    }
+}
+
+impl LogLikelihood for ModelLikelihood {
+    fn dim(&self) -> usize {
+        self.tensor.dim()
+    }
+    fn value_and_grad(&self, theta: &[f64], batch: usize, loglike: &mut [f64], grad: &mut [f64]) -> Result<()> {
+        match &self.fused {
+            Some(f) => f.value_and_grad(theta, batch, loglike, grad),
+            None => self.tensor.value_and_grad(theta, batch, loglike, grad),
+        }
+    }
+    fn value(&self, theta: &[f64], batch: usize, loglike: &mut [f64]) -> Result<()> {
+        match &self.fused {
+            Some(f) => f.value(theta, batch, loglike),
+            None => self.tensor.value(theta, batch, loglike),
+        }
+    }
+}

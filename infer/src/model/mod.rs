@@ -2,6 +2,7 @@
 //! bijectors, slots), the forward model (theta -> image), the observation and the likelihood.
 
 pub mod forward;
+pub mod fused;
 pub mod layout;
 pub mod likelihood;
 pub mod observation;

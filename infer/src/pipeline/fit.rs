@@ -22,7 +22,7 @@ use super::problem::Problem;
 use super::summary::{ParamSummary, physical_draws, summarize, write_samples};
 use crate::inference::hmc::{HmcDraws, HmcOptions, MassMatrix, sample_hmc};
 use crate::inference::{MapOptions, ViOptions, diagnose, fit_vi, multistart_map};
-use crate::model::likelihood::LensLikelihood;
+use crate::model::likelihood::ModelLikelihood;
 use crate::model::observation::Observation;
 use crate::prob::{MvNormal, ParamLayout, Posterior};
 use arclight_core::record::{Run, RunKind, RunSpec};
@@ -84,6 +84,13 @@ pub struct FitConfig {
     pub hmc_chains: usize,
     pub hmc: HmcOptions,
     pub device: String,
+    /// Use the fused kernel when the model has the GIGA-Lens shape (same numbers, faster).
+    #[serde(default = "yes")]
+    pub fused: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl FitConfig {
@@ -104,6 +111,7 @@ impl FitConfig {
             hmc_chains: 50,
             hmc: HmcOptions::default(),
             device: "flex".into(),
+            fused: true,
         }
     }
 }
@@ -173,7 +181,8 @@ pub fn run_fit(cfg: &FitConfig, target: RunTarget, device: &Device) -> Result<Fi
     };
     let (layout, slots) = problem.layout()?;
     let forward = problem.forward(slots, &device.clone().autodiff())?;
-    let likelihood = LensLikelihood::new(forward, &obs)?;
+    let likelihood = ModelLikelihood::new(forward, &obs, cfg.fused)?;
+    eprintln!("fit: {} free parameters, gradients by {}", layout.dim(), likelihood.backend());
     let posterior = Posterior::new(layout.clone(), likelihood)?;
     let names = layout.column_names();
 
@@ -238,7 +247,7 @@ fn stages(
     run: &mut Run,
     problem: &Problem,
     obs: &Observation,
-    post: &Posterior<LensLikelihood>,
+    post: &Posterior<ModelLikelihood>,
     names: &[String],
     truths: Option<&Truths>,
 ) -> Result<FitOutcome> {
@@ -248,7 +257,7 @@ fn stages(
     let mut timings = BTreeMap::new();
     let n_pix = obs.n_used();
     let dof = n_pix.saturating_sub(dim).max(1);
-    let lik = post.likelihood();
+    let lik = &post.likelihood().tensor;
 
     // ---- 1. multistart MAP ------------------------------------------------------------------
     let map_path = art.join("map.json");
