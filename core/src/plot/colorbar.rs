@@ -9,9 +9,9 @@ use crate::png::Canvas;
 const STRIP_PER_SCALE: i64 = 6;
 /// Space between the panel and the strip per font scale unit.
 const PAD_PER_SCALE: i64 = 3;
-/// Length of the tick marks right of the strip per font scale unit (labels follow after one
-/// more unit).
-const TICK_PER_SCALE: i64 = 2;
+/// Space between the strip and its labels per font scale unit. Tick marks point into the
+/// strip: outside marks next to the labels would read as minus signs.
+const LABEL_PAD_PER_SCALE: i64 = 2;
 
 /// Total width (padding + strip + ticks + labels) a colour bar of `height` pixels over
 /// [lo, hi] takes at font `scale`.
@@ -22,7 +22,7 @@ pub fn colour_bar_width(lo: f32, hi: f32, height: i64, scale: usize) -> i64 {
         .map(|(_, s)| crate::text::label_size(s, scale).0)
         .max()
         .unwrap_or(0) as i64;
-    (PAD_PER_SCALE + STRIP_PER_SCALE + TICK_PER_SCALE + 1) * scale as i64 + labels
+    (PAD_PER_SCALE + STRIP_PER_SCALE + LABEL_PAD_PER_SCALE) * scale as i64 + labels
 }
 
 /// The axes of the strip (x range unused).
@@ -59,12 +59,18 @@ pub fn colour_bar(
     }
     a.frame(canvas, BLACK);
     let ticks = a.fitted_y_ticks(scale, 6, 0);
-    let len = TICK_PER_SCALE * scale as i64;
+    let len = 2 * scale as i64;
     for (v, s) in &ticks {
         let ty = a.y_to_px(*v).round().min((r.bottom() - 1) as f64) as i64;
-        draw::fill_rect(canvas, all, Rect::new(r.right(), ty, len, 1), BLACK, 1.0);
+        draw::fill_rect(
+            canvas,
+            all,
+            Rect::new(r.right() - len, ty, len, 1),
+            BLACK,
+            1.0,
+        );
         let top = ty - (crate::text::CAP_ROWS * scale) as i64 / 2;
-        let lx = r.right() + len + scale as i64;
+        let lx = r.right() + LABEL_PAD_PER_SCALE * scale as i64;
         crate::text::draw_label(
             canvas,
             lx,

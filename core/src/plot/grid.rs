@@ -248,14 +248,19 @@ pub fn render_grid(rows: &[Vec<Panel>], opts: &GridOptions) -> Result<Canvas> {
         })
         .collect();
 
+    // Row labels read upwards when each fits beside its image, else they are written
+    // horizontally, right-aligned, left of the row.
     let has_row_labels = opts.row_labels.iter().any(|l| !l.is_empty());
+    let rotate_rows = opts
+        .row_labels
+        .iter()
+        .all(|l| text::label_size(l, s).0 as i64 <= side);
     let row_label_w = if has_row_labels {
-        opts.row_labels
-            .iter()
-            .map(|l| text::label_size(l, s).1 as i64)
-            .max()
-            .unwrap_or(0)
-            + 2 * gap
+        let extent = |l: &String| {
+            let (w, h) = text::label_size(l, s);
+            if rotate_rows { h as i64 } else { w as i64 }
+        };
+        opts.row_labels.iter().map(extent).max().unwrap_or(0) + 2 * gap
     } else {
         0
     };
@@ -291,17 +296,23 @@ pub fn render_grid(rows: &[Vec<Panel>], opts: &GridOptions) -> Result<Canvas> {
     for (i, row) in rows.iter().enumerate() {
         let img_top = y + title_h[i];
         if let Some(l) = opts.row_labels.get(i).filter(|l| !l.is_empty()) {
-            let cx = margin + row_label_w / 2;
-            text::draw_label(
-                &mut canvas,
-                cx,
-                img_top + side / 2,
-                l,
-                s,
-                BLACK,
-                Anchor::Centre,
-                true,
-            );
+            let cy = img_top + side / 2;
+            if rotate_rows {
+                let cx = margin + row_label_w / 2;
+                text::draw_label(&mut canvas, cx, cy, l, s, BLACK, Anchor::Centre, true);
+            } else {
+                let right = margin + row_label_w - gap;
+                text::draw_label(
+                    &mut canvas,
+                    right,
+                    cy,
+                    l,
+                    s,
+                    BLACK,
+                    Anchor::CentreRight,
+                    false,
+                );
+            }
         }
         let mut x = margin + row_label_w;
         for (j, p) in row.iter().enumerate() {
@@ -391,6 +402,61 @@ mod tests {
             for x in x0..x0 + 60 {
                 assert_eq!(c.rgb[y * c.width + x], WHITE, "({x}, {y})");
             }
+        }
+    }
+
+    #[test]
+    fn rotation_figure_layout_like_paper_fig_3() {
+        // Three rows (input, reconstruction, derotated) of a galaxy at four angles, one shared
+        // colour scale, row labels and angle titles. Saved when ARCLIGHT_FIGURE_DIR is set.
+        let n = 64;
+        let galaxy = |angle: f32| -> Vec<f32> {
+            let (c, s) = (angle.to_radians().cos(), angle.to_radians().sin());
+            (0..n * n)
+                .map(|i| {
+                    let x = (i % n) as f32 - 31.5;
+                    let y = 31.5 - (i / n) as f32;
+                    let (u, v) = (c * x + s * y, -s * x + c * y);
+                    (-(u * u / 120.0 + v * v / 25.0)).exp()
+                        + 0.6 * (-((u - 12.0).powi(2) + v * v) / 8.0).exp()
+                })
+                .collect()
+        };
+        let angles = [0.0f32, 45.0, 90.0, 135.0];
+        let row = |f: &dyn Fn(f32) -> Vec<f32>, titles: bool| -> Vec<Panel> {
+            angles
+                .iter()
+                .map(|&a| {
+                    let title = if titles {
+                        format!("{a}°")
+                    } else {
+                        String::new()
+                    };
+                    Panel::new(&title, f(a), n, n, viridis).with_limits(0.0, 1.2)
+                })
+                .collect()
+        };
+        let mut rows = vec![
+            row(&galaxy, true),
+            row(&|a| galaxy(a).iter().map(|v| v * 0.9).collect(), false),
+        ];
+        rows.push(row(&|_| galaxy(0.0), false));
+        rows[2][3] = rows[2][3].clone().with_colour_bar();
+        let opts = GridOptions {
+            title: "Rotations".into(),
+            row_labels: vec!["input".into(), "reconstruction".into(), "derotated".into()],
+            panel_px: 128,
+            font_scale: 2,
+        };
+        let c = render_grid(&rows, &opts).unwrap();
+        assert!(c.width > 4 * 128 && c.height > 3 * 128);
+        if let Some(d) = std::env::var_os("ARCLIGHT_FIGURE_DIR") {
+            image_grid(
+                &std::path::Path::new(&d).join("grid_rotation.png"),
+                rows,
+                &opts,
+            )
+            .unwrap();
         }
     }
 

@@ -258,7 +258,7 @@ pub fn render_corner(
     if truths.is_some() {
         legend.push((Some(BLACK), "truth".to_string()));
     }
-    if !opts.levels.is_empty() && sets.iter().any(|s| !s.samples.is_empty()) {
+    if n > 1 && !opts.levels.is_empty() && sets.iter().any(|s| !s.samples.is_empty()) {
         let pcts: Vec<String> = opts
             .levels
             .iter()
@@ -274,13 +274,15 @@ pub fn render_corner(
         .max()
         .map_or(0, |w| w + swatch + 3 * si + 4 * si);
     let legend_h = legend.len() as i64 * line_h + 2 * si;
-    // Legend in the empty upper triangle, from column max(1, n/2) of the first row.
-    let kcol = (n / 2).max(1) as i64;
-    let legend_x = left + kcol * (panel + gap);
+    // Legend in the empty upper triangle, from column max(1, n/2) of the first row; with a
+    // single parameter there is no triangle and it goes above the panel.
+    let (legend_x, legend_y, extra_h) = if n == 1 {
+        (left, top, legend_h + gap)
+    } else {
+        (left + (n / 2).max(1) as i64 * (panel + gap), top, 0)
+    };
     let room = left + grid_w - legend_x;
     let extra_w = (legend_w - room).max(0);
-    let extra_h = if n == 1 { legend_h + gap } else { 0 };
-    let (legend_x, legend_y) = if n == 1 { (left, top) } else { (legend_x, top) };
     let top_grid = top + extra_h;
 
     let width = left + grid_w + extra_w + margin;
@@ -627,17 +629,15 @@ mod tests {
         }
         // One parameter alone, and zero-variance everything.
         let one = vec![vec![2.0]; 50];
-        render_corner(
-            &["x"],
-            &[SampleSet {
-                label: "c",
-                colour: PALETTE[0],
-                samples: &one,
-            }],
-            None,
-            &Default::default(),
-        )
-        .unwrap();
+        let set = SampleSet {
+            label: "c",
+            colour: PALETTE[0],
+            samples: &one,
+        };
+        let (c, _) = render_corner(&["x"], &[set], None, &Default::default()).unwrap();
+        if let Some(d) = std::env::var_os("ARCLIGHT_FIGURE_DIR") {
+            c.save(&Path::new(&d).join("corner_one.png")).unwrap();
+        }
     }
 
     #[test]
