@@ -52,7 +52,7 @@ impl<T: LogDensity + ?Sized> LogDensity for &T {
 pub(crate) fn check_batch(dim: usize, x_len: usize, what: &str) -> Result<usize> {
     ensure!(dim > 0, "{what}: the log-density has dimension 0");
     ensure!(
-        x_len > 0 && x_len % dim == 0,
+        x_len > 0 && x_len.is_multiple_of(dim),
         "{what}: got {x_len} values, expected a non-empty multiple of the dimension {dim}"
     );
     Ok(x_len / dim)

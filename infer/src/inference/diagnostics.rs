@@ -48,7 +48,7 @@ pub fn diagnose(draws: &HmcDraws) -> Vec<ParamDiagnostics> {
 fn shape(x: &[f64], n_chains: usize, min_chains: usize) -> Option<usize> {
     if n_chains < min_chains
         || n_chains == 0
-        || x.len() % n_chains != 0
+        || !x.len().is_multiple_of(n_chains)
         || x.iter().any(|v| v.is_nan())
     {
         return None;

@@ -53,17 +53,15 @@ impl Bijector {
     /// Checks the constants (finite, lo < hi, scale != 0); the error names the offending field.
     pub fn validate(&self) -> Result<()> {
         match *self {
-            Bijector::Sigmoid { lo, hi } => {
-                if !(lo.is_finite() && hi.is_finite() && lo < hi) {
-                    bail!("sigmoid bijector needs finite lo < hi, got lo = {lo}, hi = {hi}");
-                }
+            Bijector::Sigmoid { lo, hi } if !(lo.is_finite() && hi.is_finite() && lo < hi) => {
+                bail!("sigmoid bijector needs finite lo < hi, got lo = {lo}, hi = {hi}")
             }
-            Bijector::Affine { shift, scale } => {
-                if !(shift.is_finite() && scale.is_finite() && scale != 0.0) {
-                    bail!(
-                        "affine bijector needs finite shift and a finite non-zero scale, got shift = {shift}, scale = {scale}"
-                    );
-                }
+            Bijector::Affine { shift, scale }
+                if !(shift.is_finite() && scale.is_finite() && scale != 0.0) =>
+            {
+                bail!(
+                    "affine bijector needs finite shift and a finite non-zero scale, got shift = {shift}, scale = {scale}"
+                )
             }
             Bijector::LowerBound { lo } if !lo.is_finite() => {
                 bail!("lower_bound bijector needs a finite lo, got {lo}")

@@ -49,7 +49,7 @@ impl ChainStates {
 /// Integrates `n_steps` leapfrog steps of size `eps` for all chains. `p` holds the momenta (updated in
 /// place), `h0[i]` the initial energy of chain i, and `divergent[i]` is set for chains that diverge (chains
 /// already marked divergent are not moved). Returns the number of density evaluations made (one per step).
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
 pub fn leapfrog<D: LogDensity + ?Sized>(
     density: &D,
     mass: &MassMatrix,
@@ -98,7 +98,8 @@ pub fn leapfrog<D: LogDensity + ?Sized>(
                 *pk += 0.5 * eps * gk;
             }
             let h = -state.logp[i] + mass.kinetic(&p[r]);
-            if !(h - h0[i] <= max_energy_error) {
+            let dh = h - h0[i];
+            if dh.is_nan() || dh > max_energy_error {
                 divergent[i] = true;
             }
         }

@@ -101,6 +101,7 @@ impl HmcOptions {
 /// Calls `progress` after every iteration with stage "hmc_burn" or "hmc_sample" and metrics `step_size`,
 /// `accept` (mean acceptance probability of this iteration), `accept_avg` (mean over the stage so far),
 /// `divergent` (divergences in the stage so far) and `logp_mean`.
+#[allow(clippy::needless_range_loop)]
 pub fn sample_hmc<D, F>(
     density: &D,
     init: &[f64],
