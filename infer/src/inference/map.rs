@@ -51,7 +51,7 @@ pub struct LossTrace {
 }
 
 /// Result of multistart MAP.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MapResult {
     pub dim: usize,
     /// Final points of all starts, row-major `n_starts x dim` (unconstrained space).

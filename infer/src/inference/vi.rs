@@ -63,7 +63,7 @@ impl Default for ViOptions {
 }
 
 /// The fitted surrogate N(mu, L L^T) and the optimisation trace.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ViResult {
     pub dim: usize,
     /// mu*_VI.

@@ -414,8 +414,12 @@ mod tests {
         let phi = (-0.5f64 * 6.25).exp() / (2.0 * std::f64::consts::PI).sqrt();
         let m_tn = phi / ndtr(-2.5);
         let ln_mu = 1.25f64.ln();
+        // Truncated N(2, 0.5) on [1, 3] (a = -2, b = 2): mean 2, var = sigma^2 (1 - 4 phi(2) / Z).
+        let z2 = ndtr(2.0) - ndtr(-2.0);
+        let phi2 = (-2.0f64).exp() / (2.0 * std::f64::consts::PI).sqrt();
         let cases = [
             (scalars()[0], 0.3, 0.04),
+            (scalars()[2], 2.0, 0.25 * (1.0 - 4.0 * phi2 / z2)),
             (
                 scalars()[1],
                 (ln_mu + 0.08).exp(),

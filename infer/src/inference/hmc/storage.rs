@@ -1,8 +1,11 @@
 //! What an HMC run keeps: the draws `[chain][draw][param]` in unconstrained space, their log-densities,
 //! per-draw acceptance probabilities and divergence flags, and the burn-in trace of the step size.
+//! Serialisable so a caller can checkpoint a finished stage.
+
+use serde::{Deserialize, Serialize};
 
 /// Burn-in statistics (one entry per burn-in iteration).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WarmupTrace {
     /// Step size used in each burn-in iteration.
     pub step_size: Vec<f64>,
@@ -13,7 +16,7 @@ pub struct WarmupTrace {
 }
 
 /// Draws of the sampling phase.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HmcDraws {
     pub n_chains: usize,
     pub n_draws: usize,
