@@ -7,6 +7,7 @@
 //! `infer::plots` and are built from these pieces.
 
 pub mod axes;
+pub mod chart;
 pub mod colorbar;
 pub mod density;
 pub mod draw;
@@ -14,6 +15,7 @@ pub mod grid;
 pub mod ticks;
 
 pub use axes::Axes;
+pub use chart::{ChartOptions, Series, Style, line_chart};
 pub use colorbar::{colour_bar, colour_bar_width};
 pub use density::{
     credible_levels, draw_credible_regions, gaussian_smooth_2d, histogram_1d, histogram_2d,

@@ -359,6 +359,14 @@ mod tests {
         assert_eq!(rl, -rh);
         assert_eq!(panels[0][3].limits, panels[0][4].limits);
         assert_eq!(panels[0][2].title, TITLES[2]);
+        // Residuals: image in units of sigma, source in units of 10% of the true maximum.
+        let sigma = 0.1 / 12f32.sqrt();
+        let k = 40 * n + 17;
+        assert!((panels[0][2].data[k] - (obs[k] - model[k]) / sigma).abs() < 1e-5);
+        assert!((panels[1][2].data[k] - (obs[k] - model[k]) / 0.03).abs() < 1e-5);
+        let tmax = ts.iter().cloned().fold(f32::MIN, f32::max);
+        let j = 16 * 32 + 20;
+        assert!((panels[0][5].data[j] - (ts[j] - fs[j]) / (0.1 * tmax)).abs() < 1e-5);
         assert!(
             panels[1][0].title.is_empty(),
             "titles only on the first row showing a column"
