@@ -3,7 +3,7 @@
 
 use crate::query::{self, KINDS, ListQuery, STATUSES};
 use crate::store::Catalog;
-use arclight_core::record::Status;
+use arclight_core::record::{RunKind, Status};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use std::path::Path;
 use std::time::Duration;
@@ -25,6 +25,8 @@ pub enum Screen {
 pub const PUMP_BUDGET: Duration = Duration::from_millis(60);
 /// Runs whose metrics are tailed in the background (running ones) at most.
 const MAX_WATCHED_RUNNING: usize = 32;
+/// Rows around the list selection whose missing headlines are read from the metrics.
+const LIST_WINDOW: usize = 40;
 /// Metrics digests kept in memory before unused ones are dropped.
 const MAX_LOADED: usize = 64;
 
@@ -103,6 +105,20 @@ impl App {
             }
             if r.status == Some(Status::Running) && !ids.contains(&r.id) {
                 ids.push(r.id.clone());
+            }
+        }
+        if self.screen == Screen::List {
+            // training runs on screen that ended without a summary (interrupted, failed): their
+            // best validation ELBO so far comes from the metrics
+            let visible = self.visible();
+            let pos = self.selected_pos(&visible).unwrap_or(0);
+            let window =
+                &visible[pos.saturating_sub(LIST_WINDOW)..(pos + LIST_WINDOW).min(visible.len())];
+            for &i in window {
+                let r = &self.catalog.runs()[i];
+                if r.kind() == Some(RunKind::Train) && r.summary.is_none() && !ids.contains(&r.id) {
+                    ids.push(r.id.clone());
+                }
             }
         }
         ids

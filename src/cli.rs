@@ -110,14 +110,23 @@ pub fn runs(root: &std::path::Path, cmd: &RunsCmd) -> Result<String> {
                 sort: SortKey::parse(sort).ok_or_else(|| anyhow!("--sort {sort}: expected one of started, id, kind, status, duration, progress"))?,
                 reverse: *reverse,
             };
-            // live headlines of running runs come from their metrics
-            let running: Vec<String> = catalog
+            // headlines of running runs, and of training runs that ended without a summary,
+            // come from their metrics: read each, keep the headline figure, drop the digest
+            let needed: Vec<String> = catalog
                 .runs()
                 .iter()
-                .filter(|r| r.status_label() == "running")
+                .filter(|r| {
+                    r.status_label() == "running"
+                        || (r.kind() == Some(RunKind::Train) && r.summary.is_none())
+                })
                 .map(|r| r.id.clone())
                 .collect();
-            catalog.pump_metrics(&running, METRICS_BUDGET);
+            for id in needed {
+                catalog.pump_metrics(std::slice::from_ref(&id), METRICS_BUDGET);
+                if let Some(r) = catalog.get_mut(&id) {
+                    r.feed = None;
+                }
+            }
             Ok(list(&catalog, &q, *json))
         }
         RunsCmd::Show { id, json } => {

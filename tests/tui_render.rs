@@ -77,6 +77,8 @@ fn list_shows_every_run_with_status_progress_and_headline() {
             "failed",
             "unreadable",
             "val ELBO -1154.8",
+            // interrupted without a summary: read from its metrics
+            "val ELBO -1296.5",
             "R-hat 1.004",
             "100%",
             " 40%",

@@ -7,24 +7,32 @@
 //! - study: the bias per parameter;
 //! - failed runs: the error message; anything else: the progress stage.
 
+use super::metrics::RunMetrics;
 use super::run::RunEntry;
 use crate::format::num;
 use arclight_core::record::{RunKind, Status};
 use serde_json::Value;
 
-/// Best validation ELBO and its epoch, from the summary or the live metrics.
+/// Best validation ELBO and its epoch, from the summary or the live metrics (or what the
+/// metrics showed before their digest was dropped from memory).
 pub fn best_val_elbo(run: &RunEntry) -> Option<(f64, Option<f64>)> {
     if let Some(v) = run.summary_f64("best_val_elbo") {
         return Some((v, run.summary_f64("best_epoch")));
     }
-    let m = run.metrics()?;
-    let best_epoch = m.last_f64("epoch", "best_epoch");
-    if let Some(be) = best_epoch {
+    match run.metrics() {
+        Some(m) => best_from_metrics(m),
+        None => run.metrics_best,
+    }
+}
+
+/// The `val_elbo` at the last reported `best_epoch` of the `"epoch"` lines, else the largest
+/// `val_elbo` seen (the ELBO is maximised).
+pub fn best_from_metrics(m: &RunMetrics) -> Option<(f64, Option<f64>)> {
+    if let Some(be) = m.last_f64("epoch", "best_epoch") {
         if let Some(v) = m.value_at("epoch", "val_elbo", be) {
             return Some((v, Some(be)));
         }
     }
-    // No best_epoch reported: the largest ELBO seen (the ELBO is maximised).
     m.series("epoch", "val_elbo")?
         .argmax()
         .map(|(x, y)| (y, Some(x)))

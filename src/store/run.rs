@@ -114,6 +114,8 @@ pub struct RunEntry {
     pub gone: bool,
     /// Tailed metrics, created on first demand.
     pub feed: Option<MetricsFeed>,
+    /// Best validation ELBO (and epoch) found in the metrics, kept when the digest is dropped.
+    pub metrics_best: Option<(f64, Option<f64>)>,
     run_sig: Option<FileSig>,
     summary_sig: Option<FileSig>,
 }
@@ -135,6 +137,7 @@ impl RunEntry {
             summary_error: None,
             gone: false,
             feed: None,
+            metrics_best: None,
             run_sig: None,
             summary_sig: None,
         };
@@ -208,9 +211,12 @@ impl RunEntry {
             return false;
         }
         let dir = self.dir.clone();
-        self.feed
-            .get_or_insert_with(|| MetricsFeed::new(&dir))
-            .pump()
+        let feed = self.feed.get_or_insert_with(|| MetricsFeed::new(&dir));
+        let changed = feed.pump();
+        if changed {
+            self.metrics_best = super::headline::best_from_metrics(&feed.metrics);
+        }
+        changed
     }
 
     /// The metrics digest, if tailing has started.

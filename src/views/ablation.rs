@@ -11,7 +11,7 @@ use arclight_core::record::RunKind;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
-use ratatui::widgets::{Block, Paragraph, Row, Table};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -153,6 +153,42 @@ pub fn groups(catalog: &Catalog, key: &str) -> Vec<Group> {
     out
 }
 
+/// One row per training run of the grouping, ordered by group then id.
+fn run_rows(app: &App, groups: &[Group]) -> Vec<Row<'static>> {
+    let mut rows = Vec::new();
+    for g in groups {
+        for id in &g.runs {
+            let Some(r) = app.catalog.get(id) else {
+                continue;
+            };
+            let epochs = r.summary_f64("epochs");
+            let spe = match (r.summary_f64("time_s"), epochs) {
+                (Some(t), Some(e)) if e > 0.0 => Some(t / e),
+                _ => None,
+            };
+            let label = r.status_label();
+            let style = if g.best_run.as_deref() == Some(id.as_str()) {
+                Style::new().fg(Color::Green)
+            } else {
+                Style::new()
+            };
+            rows.push(
+                Row::new(vec![
+                    Cell::from(g.value.clone()),
+                    Cell::from(id.clone()),
+                    Cell::from(label).style(super::common::status_style(label)),
+                    Cell::from(format::opt(r.summary_f64("best_val_elbo"))),
+                    Cell::from(format::opt(r.summary_f64("test_chi2_per_pixel"))),
+                    Cell::from(format::opt(epochs)),
+                    Cell::from(format::opt(spe)),
+                ])
+                .style(style),
+            );
+        }
+    }
+    rows
+}
+
 pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     let keys = group_keys(&app.catalog);
     if keys.is_empty() {
@@ -166,16 +202,17 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     let key = current_key(app, &keys);
     let groups = groups(&app.catalog, &key);
     let numeric = groups.iter().all(|g| g.value.parse::<f64>().is_ok());
-    let show_chart = numeric && area.height >= 30 && groups.len() >= 2;
-    let (table_area, chart_area) = if show_chart {
-        let [t, c] =
-            Layout::vertical([Constraint::Fill(1), Constraint::Percentage(45)]).areas(area);
-        (t, Some(c))
-    } else {
-        (area, None)
-    };
-    let wide = table_area.width >= 110;
-    let mut header = vec![
+    let show_chart = numeric && area.height >= 36 && groups.len() >= 2;
+    let group_h = (groups.len() as u16 + 3).min(area.height / 2).max(4);
+    let chart_h = if show_chart { area.height / 3 } else { 0 };
+    let [table_area, chart_area, runs_area] = Layout::vertical([
+        Constraint::Length(group_h),
+        Constraint::Length(chart_h),
+        Constraint::Fill(1),
+    ])
+    .areas(area);
+
+    let header = vec![
         key.clone(),
         "runs".into(),
         "best val ELBO".into(),
@@ -184,19 +221,15 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         "epochs".into(),
         "s/epoch".into(),
     ];
-    if wide {
-        header.push("best run".into());
-    }
     let rows: Vec<Row> = groups
         .iter()
-        .skip(app.scroll.min(groups.len().saturating_sub(1)))
         .map(|g| {
             let n = if g.without_summary > 0 {
                 format!("{} ({} open)", g.runs.len(), g.without_summary)
             } else {
                 g.runs.len().to_string()
             };
-            let mut cells = vec![
+            Row::new(vec![
                 g.value.clone(),
                 n,
                 format::opt(g.best_val_elbo),
@@ -204,21 +237,11 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
                 format::opt(g.test_chi2_per_pixel),
                 format::opt(g.epochs),
                 format::opt(g.s_per_epoch),
-            ];
-            if wide {
-                cells.push(g.best_run.clone().unwrap_or_default());
-            }
-            Row::new(cells)
+            ])
         })
         .collect();
-    let mut widths = vec![
-        Constraint::Length(key.chars().count().clamp(8, 20) as u16),
-        Constraint::Length(10),
-    ];
-    widths.extend([13, 13, 12, 7, 8].map(Constraint::Length));
-    if wide {
-        widths.push(Constraint::Fill(1));
-    }
+    let key_w = key.chars().count().clamp(8, 20) as u16;
+    let widths = [key_w, 10, 13, 13, 12, 6, 7].map(Constraint::Length);
     let title = format!(
         " ablation · group by ◀ {key} ▶ ({} of {} keys) · {} groups ",
         keys.iter().position(|k| *k == key).unwrap_or(0) + 1,
@@ -229,7 +252,8 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         .header(Row::new(header).style(Style::new().bold().underlined()))
         .block(Block::bordered().title(title));
     frame.render_widget(table, table_area);
-    if let Some(c) = chart_area {
+
+    if show_chart {
         let points: Vec<(f64, f64)> = groups
             .iter()
             .filter_map(|g| Some((g.value.parse::<f64>().ok()?, g.best_val_elbo?)))
@@ -239,6 +263,49 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             points,
             color: Color::Cyan,
         }];
-        draw_chart(frame, c, &format!("best val ELBO vs {key}"), &key, &curves);
+        draw_chart(
+            frame,
+            chart_area,
+            &format!("best val ELBO vs {key}"),
+            &key,
+            &curves,
+        );
     }
+
+    let runs = run_rows(app, &groups);
+    let n = runs.len();
+    let runs: Vec<Row> = runs
+        .into_iter()
+        .skip(app.scroll.min(n.saturating_sub(1)))
+        .collect();
+    let id_w = groups
+        .iter()
+        .flat_map(|g| g.runs.iter())
+        .map(|id| id.chars().count())
+        .max()
+        .unwrap_or(10)
+        .clamp(10, 44) as u16;
+    let widths = [
+        Constraint::Length(key_w),
+        Constraint::Length(id_w),
+        Constraint::Length(11),
+        Constraint::Length(13),
+        Constraint::Length(12),
+        Constraint::Length(6),
+        Constraint::Length(7),
+    ];
+    let header = Row::new(vec![
+        key.as_str(),
+        "run",
+        "status",
+        "best val ELBO",
+        "test chi2/px",
+        "epochs",
+        "s/epoch",
+    ])
+    .style(Style::new().bold().underlined());
+    let table = Table::new(runs, widths).header(header).block(
+        Block::bordered().title(format!(" {n} training runs (best of each group in green) ")),
+    );
+    frame.render_widget(table, runs_area);
 }
