@@ -11,6 +11,7 @@ pub mod hmc;
 pub mod map;
 pub mod progress;
 pub mod schedule;
+pub mod summary;
 pub mod vi;
 
 pub use adam::AdamConfig;
@@ -20,6 +21,7 @@ pub use hmc::{HmcDraws, HmcOptions, MassMatrix, sample_hmc};
 pub use map::{LossTrace, MapOptions, MapResult, multistart_map};
 pub use progress::{Progress, no_progress};
 pub use schedule::{LrSchedule, Ramp};
+pub use summary::{ParamSummary, summarize};
 pub use vi::{ViOptions, ViResult, fit_vi};
 
 /// The whole GIGA-Lens pipeline (prior draws -> MAP -> VI -> HMC preconditioned by the VI covariance ->
