@@ -213,3 +213,48 @@ fn cli_prints_the_counts() {
     );
     assert_eq!(entries(dir.path()), vec!["real.h5"]);
 }
+
+#[test]
+fn synthetic_galaxies_mix_into_the_pool() {
+    use train_vae::data::prepare::SynthInput;
+    use train_vae::data::synth::{SynthConfig, generate};
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("mix.h5");
+    let relaxed = CutConfig {
+        snr_min: 0.0,
+        snr_max: f64::INFINITY,
+        ..CutConfig::default()
+    };
+    let synth = SynthInput {
+        n: 30,
+        seed: 2,
+        config: SynthConfig::default(),
+    };
+    let r = prepare(
+        &PrepareConfig {
+            synth: Some(synth),
+            ..config(relaxed)
+        },
+        &out,
+    )
+    .unwrap();
+    assert_eq!(r.kept, 26 + 30);
+    assert_eq!(r.inputs.len(), 4);
+    assert_eq!((r.inputs[3].rows, r.inputs[3].kept), (30, 30));
+    // Negative idents are synthetic galaxy -(ident) - 1, identical to `synth` output.
+    let reference = generate(30, 2, &SynthConfig::default());
+    let mut seen = 0;
+    for split in Split::ALL {
+        let s = read_split(&out, split).unwrap();
+        for i in 0..s.n {
+            if s.ident[i] < 0 {
+                let g = (-s.ident[i] - 1) as usize;
+                assert_eq!(s.image(i), reference.image(g));
+                assert_eq!(s.noise_sigma[i], reference.noise_sigma[g]);
+                seen += 1;
+            }
+        }
+    }
+    assert_eq!(seen, 30);
+    assert_eq!(read_provenance(&out).unwrap()["synthetic"]["n"], 30);
+}

@@ -1,7 +1,9 @@
 //! Command-line front ends of `train-vae prepare` and `train-vae synth`.
 
 use super::cuts::{Cut, CutConfig, SnrNoise};
-use super::prepare::{PrepareConfig, prepare as run_prepare, split_sizes, summary_line};
+use super::prepare::{
+    PrepareConfig, SynthInput, prepare as run_prepare, split_sizes, summary_line,
+};
 use super::store::write_dataset;
 use super::synth::{SynthConfig, generate_range, split_of};
 use anyhow::{Result, bail, ensure};
@@ -73,6 +75,12 @@ pub struct PrepareArgs {
     /// Count stamps with NaN pixels or invalid NOISE_VARIANCE as cuts instead of failing.
     #[arg(long)]
     pub skip_bad_stamps: bool,
+    /// Also add N synthetic galaxies (as `train-vae synth`; no cuts; ident -(i+1)).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub synth: usize,
+    /// Seed of the added synthetic galaxies.
+    #[arg(long, default_value_t = 0)]
+    pub synth_seed: u64,
 }
 
 impl PrepareArgs {
@@ -93,14 +101,19 @@ impl PrepareArgs {
             },
             seed: self.seed,
             split: self.split,
+            synth: (self.synth > 0).then(|| SynthInput {
+                n: self.synth,
+                seed: self.synth_seed,
+                config: SynthConfig::default(),
+            }),
         }
     }
 }
 
 /// Run `train-vae prepare`: print and record the per-cut counts.
 pub fn prepare(args: PrepareArgs) -> Result<()> {
-    if args.catalogs.is_empty() && args.folders.is_empty() {
-        bail!("give at least one --catalog FITS or --folder DIR");
+    if args.catalogs.is_empty() && args.folders.is_empty() && args.synth == 0 {
+        bail!("give at least one --catalog FITS, --folder DIR or --synth N");
     }
     let cfg = args.config();
     let r = run_prepare(&cfg, &args.out)?;

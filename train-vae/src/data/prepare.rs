@@ -15,6 +15,7 @@ use super::cuts::{
 };
 use super::folder::{list_cutouts, read_cutout};
 use super::store::{IMAGE_SIZE, Split, write_dataset};
+use super::synth::{SynthConfig, generate_range};
 use anyhow::{Context, Result, bail, ensure};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -41,6 +42,18 @@ pub struct PrepareConfig {
     pub seed: u64,
     /// Split proportions (train, validation, test).
     pub split: [f64; 3],
+    /// Synthetic galaxies mixed into the pool (none by default).
+    pub synth: Option<SynthInput>,
+}
+
+/// Synthetic galaxies added to a prepared set (`--synth N`), e.g. to train a prior on synthetic
+/// plus real stamps. They skip the cuts (they are made at 64x64 with noise ~1/50 of the peak)
+/// and get ident `-(i + 1)` for galaxy `i`, so negative idents mark synthetic images.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SynthInput {
+    pub n: usize,
+    pub seed: u64,
+    pub config: SynthConfig,
 }
 
 impl Default for PrepareConfig {
@@ -52,6 +65,7 @@ impl Default for PrepareConfig {
             cuts: CutConfig::default(),
             seed: 0,
             split: PAPER_SPLIT,
+            synth: None,
         }
     }
 }
@@ -356,6 +370,41 @@ fn run_folder(
     })
 }
 
+/// Append `syn.n` synthetic galaxies (ident `-(i + 1)`), rendered in parallel chunks.
+fn run_synth(
+    syn: &SynthInput,
+    scratch: &mut Scratch,
+    bar: &indicatif::ProgressBar,
+) -> Result<InputReport> {
+    ensure!(
+        syn.config.size == IMAGE_SIZE,
+        "synthetic images must be {IMAGE_SIZE}x{IMAGE_SIZE}"
+    );
+    let mut start = 0u64;
+    while start < syn.n as u64 {
+        let end = (start + 256).min(syn.n as u64);
+        let set = generate_range(syn.seed, start..end, &syn.config);
+        for k in 0..set.n {
+            scratch.push(&Prepared {
+                ident: -(set.ident[k] + 1),
+                image: set.image(k).to_vec(),
+                noise_sigma: set.noise_sigma[k],
+                snr: f64::NAN,
+            })?;
+        }
+        bar.inc(end - start);
+        start = end;
+    }
+    Ok(InputReport {
+        path: PathBuf::from(format!("synthetic (seed {})", syn.seed)),
+        rows: syn.n,
+        kept: syn.n,
+        removed: CutCounts::default(),
+        missing_files: Vec::new(),
+        fit_cut: "not applicable: synthetic galaxies skip the cuts".into(),
+    })
+}
+
 /// Fixed definitions recorded in every prepared data set's provenance.
 fn definitions() -> serde_json::Value {
     json!({
@@ -370,8 +419,9 @@ fn definitions() -> serde_json::Value {
 
 /// Run the whole pipeline and write the data set to `out` (nothing is written on error).
 pub fn prepare(cfg: &PrepareConfig, out: &Path) -> Result<PrepareReport> {
-    if cfg.catalogs.is_empty() && cfg.folders.is_empty() {
-        bail!("nothing to prepare: give at least one --catalog or --folder");
+    let n_synth = cfg.synth.as_ref().map_or(0, |s| s.n);
+    if cfg.catalogs.is_empty() && cfg.folders.is_empty() && n_synth == 0 {
+        bail!("nothing to prepare: give at least one --catalog, --folder or --synth N");
     }
     ensure!(
         cfg.cuts.snr_block > 0 && IMAGE_SIZE % cfg.cuts.snr_block == 0,
@@ -403,7 +453,8 @@ pub fn prepare(cfg: &PrepareConfig, out: &Path) -> Result<PrepareReport> {
         .map(|d| Ok((d.clone(), list_cutouts(d)?)))
         .collect::<Result<_>>()?;
     let total_rows: usize = catalogs.iter().map(|c| c.rows.len()).sum::<usize>()
-        + folders.iter().map(|(_, f)| f.len()).sum::<usize>();
+        + folders.iter().map(|(_, f)| f.len()).sum::<usize>()
+        + n_synth;
 
     let mut scratch = Scratch::create(out)?;
     let bar = arclight_core::progress::bar(total_rows as u64, "prepare");
@@ -420,6 +471,9 @@ pub fn prepare(cfg: &PrepareConfig, out: &Path) -> Result<PrepareReport> {
             &mut scratch,
             &bar,
         )?);
+    }
+    if let Some(syn) = cfg.synth.as_ref().filter(|s| s.n > 0) {
+        inputs.push(run_synth(syn, &mut scratch, &bar)?);
     }
     bar.finish_and_clear();
 
@@ -456,6 +510,13 @@ pub fn prepare(cfg: &PrepareConfig, out: &Path) -> Result<PrepareReport> {
             "files_in_ident_order": f.iter().map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()).collect::<Vec<_>>(),
             "noise": match cfg.folder_noise_sigma { Some(s) => format!("fixed sigma {s}"), None => "1.4826 MAD of the border ring".into() },
         })).collect::<Vec<_>>(),
+        "synthetic": cfg.synth.as_ref().map(|s| json!({
+            "n": s.n,
+            "seed": s.seed,
+            "config": s.config,
+            "distributions": super::synth::DISTRIBUTIONS,
+            "ident": "-(i + 1) for synthetic galaxy i (SplitMix64(seed, i) stream, as `train-vae synth`)",
+        })),
         "cuts": cfg.cuts,
         "paper_defaults": CutConfig::default(),
         "definitions": definitions(),
