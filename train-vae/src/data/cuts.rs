@@ -136,7 +136,7 @@ pub enum SnrNoise {
     Native,
     /// sigma of one 64x64 pixel after area averaging: sqrt(NOISE_VARIANCE) * f(s).
     Image,
-    /// sigma of one I_1/4 pixel: sqrt(NOISE_VARIANCE) * f(s) / 4.
+    /// sigma of one I_1/4 pixel: sqrt(NOISE_VARIANCE) * f(s) / snr_block (4).
     Block,
 }
 
