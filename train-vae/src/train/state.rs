@@ -4,7 +4,7 @@
 //! ```text
 //! training/vae.bpk         encoder + decoder of the last complete epoch (burnpack, with the
 //!                          parameter ids the optimizer state is keyed by)
-//! training/optimizer.bpk   Adam state (first and second moments, step counts), burnpack
+//! training/optimizer.bin   Adam state (moments and step count per parameter id), train::adam
 //! training/state.json      ResumeState: epochs completed, global step, early-stopping state,
 //!                          run id, the full resolved training config
 //! ```
@@ -24,7 +24,7 @@ use std::path::Path;
 pub const STATE_VERSION: u32 = 1;
 pub const STATE_FILE: &str = "state.json";
 pub const VAE_FILE: &str = "vae.bpk";
-pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
+pub const OPTIMIZER_FILE: &str = "optimizer.bin";
 
 /// Contents of `training/state.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

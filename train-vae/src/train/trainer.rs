@@ -16,6 +16,7 @@
 //! - On a NaN/infinite loss or any other error: status `failed` with the message; the checkpoint
 //!   directory keeps the best epoch and the last complete epoch's resume state.
 
+use super::adam::{AdamParams, FusedAdam};
 use super::batches::shuffled_loader;
 use super::config::TrainConfig;
 use super::early_stopping::{EarlyStopping, Verdict};
@@ -34,7 +35,7 @@ use anyhow::{Context, Result, anyhow, bail, ensure};
 use arclight_core::record::{Run, RunKind, RunSpec};
 use arclight_core::write_json_atomic;
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::GradientsParams;
 use burn::tensor::Device;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -130,12 +131,12 @@ pub fn validate_config(c: &TrainConfig) -> Result<()> {
     Ok(())
 }
 
-fn adam(c: &TrainConfig) -> ModuleOptimizer {
-    AdamConfig::new()
-        .with_beta_1(c.betas.0 as f32)
-        .with_beta_2(c.betas.1 as f32)
-        .with_epsilon(c.adam_epsilon as f32)
-        .init()
+fn adam_params(c: &TrainConfig) -> AdamParams {
+    AdamParams {
+        beta_1: c.betas.0 as f32,
+        beta_2: c.betas.1 as f32,
+        epsilon: c.adam_epsilon as f32,
+    }
 }
 
 /// Train a VAE as configured. With `resume`, continue the run whose state was read from
@@ -159,12 +160,8 @@ pub fn train(config: TrainConfig, resume: Option<ResumeState>) -> Result<TrainOu
                 "--resume: {} is missing",
                 opt_path.display()
             );
-            let optim = adam(&config).load(&opt_path).map_err(|e| {
-                anyhow!(
-                    "--resume: {}: cannot restore the optimizer state ({e})",
-                    opt_path.display()
-                )
-            })?;
+            let optim = FusedAdam::load(&opt_path, adam_params(&config))
+                .context("--resume: cannot restore the optimizer state")?;
             let p = Progress {
                 epochs_completed: st.epochs_completed,
                 step: st.global_step,
@@ -195,7 +192,7 @@ pub fn train(config: TrainConfig, resume: Option<ResumeState>) -> Result<TrainOu
                 early: EarlyStopping::new(config.patience),
                 elapsed_before: 0.0,
             };
-            (vae, adam(&config), p)
+            (vae, FusedAdam::new(adam_params(&config)), p)
         }
     };
 
@@ -230,7 +227,7 @@ pub fn train(config: TrainConfig, resume: Option<ResumeState>) -> Result<TrainOu
         data,
         ad,
         dev,
-        vae,
+        vae: Some(vae),
         optim,
         progress,
         start_epochs,
@@ -264,8 +261,9 @@ struct Trainer {
     data: Data,
     ad: Device,
     dev: Device,
-    vae: Vae,
-    optim: ModuleOptimizer,
+    /// The model being trained (taken out only for the duration of an optimiser step).
+    vae: Option<Vae>,
+    optim: FusedAdam,
     progress: Progress,
     /// Epochs already completed when this process started (the ETA uses this process's rate).
     start_epochs: usize,
@@ -273,6 +271,12 @@ struct Trainer {
 }
 
 impl Trainer {
+    fn model(&self) -> &Vae {
+        self.vae
+            .as_ref()
+            .expect("the model is present between steps")
+    }
+
     fn run(&mut self, run: &mut Run) -> Result<TrainOutcome> {
         let c = self.config.clone();
         let start = Instant::now();
@@ -317,7 +321,7 @@ impl Trainer {
             let x = batch.map_err(|e| anyhow!("reading a minibatch failed: {e}"))?;
             let b = x.dims()[0];
             let eps = standard_normal(&mut noise, c.samples * b, d, &self.ad);
-            let out = self.vae.forward(x.clone(), eps);
+            let out = self.model().forward(x.clone(), eps);
             let terms = negative_elbo(
                 x,
                 out.reconstruction,
@@ -340,8 +344,10 @@ impl Trainer {
                     epoch - 1
                 );
             }
-            let grads = GradientsParams::from_grads(terms.loss.backward(), &self.vae);
-            self.vae = self.optim.step(c.lr, self.vae.clone(), grads);
+            let grads = GradientsParams::from_grads(terms.loss.backward(), self.model());
+            // Moved into the optimizer, not cloned, so it can update the weights in place.
+            let vae = self.vae.take().expect("the model is present between steps");
+            self.vae = Some(self.optim.step(c.lr, vae, grads));
             sum_loss += loss * b as f64;
             images += b;
             window_images += b;
@@ -373,7 +379,7 @@ impl Trainer {
             )?;
         }
         let train_elbo = -sum_loss / images.max(1) as f64;
-        let valid = self.vae.valid();
+        let valid = self.model().valid();
         let val = evaluate_set(
             &valid,
             &self.data.validation,
@@ -421,8 +427,8 @@ impl Trainer {
         let staging = Staging::new(&c.out)?;
         let dir = staging.path();
         if improved {
-            checkpoint::save_weights(&self.vae.decoder, &dir.join(DECODER_FILE))?;
-            checkpoint::save_weights(&self.vae.encoder, &dir.join(ENCODER_FILE))?;
+            checkpoint::save_weights(&self.model().decoder, &dir.join(DECODER_FILE))?;
+            checkpoint::save_weights(&self.model().encoder, &dir.join(ENCODER_FILE))?;
         } else {
             for f in [DECODER_FILE, ENCODER_FILE] {
                 ensure!(
@@ -434,13 +440,8 @@ impl Trainer {
         }
         let tdir = dir.join(TRAINING_DIR);
         std::fs::create_dir_all(&tdir)?;
-        checkpoint::save_weights(&self.vae, &tdir.join(VAE_FILE))?;
-        self.optim.save(tdir.join(OPTIMIZER_FILE)).map_err(|e| {
-            anyhow!(
-                "{}: cannot write the optimizer state ({e})",
-                tdir.join(OPTIMIZER_FILE).display()
-            )
-        })?;
+        checkpoint::save_weights(self.model(), &tdir.join(VAE_FILE))?;
+        self.optim.save(&tdir.join(OPTIMIZER_FILE))?;
         let state = ResumeState {
             format_version: STATE_VERSION,
             epochs_completed: self.progress.epochs_completed,
