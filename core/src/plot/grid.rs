@@ -204,7 +204,7 @@ pub fn render_grid(rows: &[Vec<Panel>], opts: &GridOptions) -> Result<Canvas> {
     let gap = 6 * si;
     let cell = |i: usize, j: usize| rows[i].get(j).filter(|p| !p.is_blank());
 
-    // Column widths: left tick labels + image + colour bar.
+    // Column widths: left tick labels + image + colour bar (or title overhang).
     let mut left_w = vec![0i64; ncol];
     let mut bar_w = vec![0i64; ncol];
     for j in 0..ncol {
@@ -218,6 +218,10 @@ pub fn render_grid(rows: &[Vec<Panel>], opts: &GridOptions) -> Result<Canvas> {
                     let (lo, hi) = p.resolved_limits();
                     bar_w[j] = bar_w[j].max(colorbar::colour_bar_width(lo, hi, h, s));
                 }
+                // A title wider than the image box spills evenly to both sides.
+                let over = (text::label_size(&p.title, s).0 as i64 - side + 1) / 2;
+                left_w[j] = left_w[j].max(over);
+                bar_w[j] = bar_w[j].max(over);
             }
         }
     }
@@ -273,6 +277,7 @@ pub fn render_grid(rows: &[Vec<Panel>], opts: &GridOptions) -> Result<Canvas> {
     let col_w: Vec<i64> = (0..ncol).map(|j| left_w[j] + side + bar_w[j]).collect();
     let width =
         margin + row_label_w + col_w.iter().sum::<i64>() + gap * 2 * (ncol as i64 - 1) + margin;
+    let width = width.max(text::label_size(&opts.title, s + 1).0 as i64 + 2 * margin);
     let row_h: Vec<i64> = (0..rows.len())
         .map(|i| title_h[i] + side + bottom_h[i])
         .collect();
@@ -457,6 +462,24 @@ mod tests {
                 &opts,
             )
             .unwrap();
+        }
+    }
+
+    #[test]
+    fn long_titles_widen_their_column_instead_of_clipping() {
+        let long = "a title much wider than its panel";
+        let rows = vec![vec![Panel::new(long, ramp(4, 4), 4, 4, viridis)]];
+        let opts = GridOptions {
+            panel_px: 40,
+            font_scale: 2,
+            ..Default::default()
+        };
+        let c = render_grid(&rows, &opts).unwrap();
+        assert!(c.width > text::text_width(long, 2));
+        // The first and last columns of the canvas carry no ink (margins).
+        for y in 0..c.height {
+            assert_eq!(c.rgb[y * c.width], WHITE);
+            assert_eq!(c.rgb[y * c.width + c.width - 1], WHITE);
         }
     }
 
