@@ -288,12 +288,11 @@ impl App {
             .filter(|id| self.catalog.get(id).is_some())
             .cloned()
             .collect();
-        if ids.len() == 1 {
-            if let Some(sel) = &self.selected {
-                if !ids.contains(sel) {
-                    ids.push(sel.clone());
-                }
-            }
+        if ids.len() == 1
+            && let Some(sel) = &self.selected
+            && !ids.contains(sel)
+        {
+            ids.push(sel.clone());
         }
         if ids.len() < 2 {
             self.message = Some("mark two or more runs with space, then press c".into());
@@ -308,10 +307,10 @@ impl App {
             KeyCode::Char('n') | KeyCode::Char('p') => {
                 self.selected = Some(id.to_string());
                 self.move_selection(if code == KeyCode::Char('n') { 1 } else { -1 });
-                if let Some(next) = self.selected.clone() {
-                    if next != id {
-                        self.open(Screen::Run(next));
-                    }
+                if let Some(next) = self.selected.clone()
+                    && next != id
+                {
+                    self.open(Screen::Run(next));
                 }
             }
             _ => self.detail_key(code),

@@ -80,15 +80,15 @@ pub struct ListQuery {
 impl ListQuery {
     /// Whether a run passes the filters.
     pub fn matches(&self, r: &RunEntry) -> bool {
-        if let Some(k) = self.kind {
-            if r.kind() != Some(k) {
-                return false;
-            }
+        if let Some(k) = self.kind
+            && r.kind() != Some(k)
+        {
+            return false;
         }
-        if let Some(s) = self.status {
-            if r.status_label() != s {
-                return false;
-            }
+        if let Some(s) = self.status
+            && r.status_label() != s
+        {
+            return false;
         }
         if self.text.is_empty() {
             return true;

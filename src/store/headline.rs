@@ -28,10 +28,10 @@ pub fn best_val_elbo(run: &RunEntry) -> Option<(f64, Option<f64>)> {
 /// The `val_elbo` at the last reported `best_epoch` of the `"epoch"` lines, else the largest
 /// `val_elbo` seen (the ELBO is maximised).
 pub fn best_from_metrics(m: &RunMetrics) -> Option<(f64, Option<f64>)> {
-    if let Some(be) = m.last_f64("epoch", "best_epoch") {
-        if let Some(v) = m.value_at("epoch", "val_elbo", be) {
-            return Some((v, Some(be)));
-        }
+    if let Some(be) = m.last_f64("epoch", "best_epoch")
+        && let Some(v) = m.value_at("epoch", "val_elbo", be)
+    {
+        return Some((v, Some(be)));
     }
     m.series("epoch", "val_elbo")?
         .argmax()
@@ -43,10 +43,10 @@ pub fn headline(run: &RunEntry) -> String {
     let Some(info) = &run.info else {
         return run.info_error.clone().unwrap_or_default();
     };
-    if run.status == Some(Status::Failed) {
-        if let Some(e) = &info.error {
-            return format!("error: {}", e.lines().next().unwrap_or(""));
-        }
+    if run.status == Some(Status::Failed)
+        && let Some(e) = &info.error
+    {
+        return format!("error: {}", e.lines().next().unwrap_or(""));
     }
     let text = match info.kind {
         RunKind::Train => best_val_elbo(run).map(|(v, e)| match e {

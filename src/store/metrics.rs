@@ -48,10 +48,10 @@ pub struct RunMetrics {
 /// The x coordinate of a line of the given kind (see module docs); `ordinal` is its index.
 pub fn x_of(kind: &str, line: &Map<String, Value>, ordinal: u64) -> (f64, &'static str) {
     let num = |k: &str| line.get(k).and_then(Value::as_f64);
-    if kind == "epoch" {
-        if let Some(e) = num("epoch") {
-            return (e, "epoch");
-        }
+    if kind == "epoch"
+        && let Some(e) = num("epoch")
+    {
+        return (e, "epoch");
     }
     for key in ["step", "draw", "t"] {
         if let Some(v) = num(key) {
@@ -80,13 +80,12 @@ impl RunMetrics {
         if let Some(t) = line.get("t").and_then(Value::as_f64) {
             self.last_t = Some(t);
         }
-        if kind == "stage" {
-            if let Some(stage) = line.get("stage").and_then(Value::as_str) {
-                if self.stages.len() < MAX_STAGES {
-                    let t = line.get("t").and_then(Value::as_f64).unwrap_or(f64::NAN);
-                    self.stages.push((t, stage.to_string()));
-                }
-            }
+        if kind == "stage"
+            && let Some(stage) = line.get("stage").and_then(Value::as_str)
+            && self.stages.len() < MAX_STAGES
+        {
+            let t = line.get("t").and_then(Value::as_f64).unwrap_or(f64::NAN);
+            self.stages.push((t, stage.to_string()));
         }
         let (x, x_key) = x_of(&kind, &line, ordinal);
         let group = GROUP_FIELDS.iter().find_map(|g| {

@@ -123,10 +123,10 @@ pub fn groups(catalog: &Catalog, key: &str) -> Vec<Group> {
                 if let Some(e) = e {
                     epochs.push(e);
                 }
-                if let (Some(t), Some(e)) = (r.summary_f64("time_s"), e) {
-                    if e > 0.0 {
-                        spe.push(t / e);
-                    }
+                if let (Some(t), Some(e)) = (r.summary_f64("time_s"), e)
+                    && e > 0.0
+                {
+                    spe.push(t / e);
                 }
             }
             Group {

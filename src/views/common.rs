@@ -254,29 +254,29 @@ pub fn problem_lines(run: &RunEntry) -> Vec<Line<'static>> {
             ))
         })
         .collect();
-    if let Some(f) = &run.feed {
-        if f.behind() > 0 {
-            let total = f.offset() + f.behind();
-            out.push(Line::from(Span::styled(
-                format!(
-                    "loading metrics {:.0}% ({} lines so far)",
-                    100.0 * f.offset() as f64 / total as f64,
-                    f.metrics.lines()
-                ),
-                Style::new().fg(Color::Cyan),
-            )));
-        }
+    if let Some(f) = &run.feed
+        && f.behind() > 0
+    {
+        let total = f.offset() + f.behind();
+        out.push(Line::from(Span::styled(
+            format!(
+                "loading metrics {:.0}% ({} lines so far)",
+                100.0 * f.offset() as f64 / total as f64,
+                f.metrics.lines()
+            ),
+            Style::new().fg(Color::Cyan),
+        )));
     }
-    if let (Some(info), Some(Status::Failed)) = (&run.info, run.status) {
-        if let Some(e) = &info.error {
-            out.insert(
-                0,
-                Line::from(Span::styled(
-                    format!("error: {e}"),
-                    Style::new().fg(Color::Red),
-                )),
-            );
-        }
+    if let (Some(info), Some(Status::Failed)) = (&run.info, run.status)
+        && let Some(e) = &info.error
+    {
+        out.insert(
+            0,
+            Line::from(Span::styled(
+                format!("error: {e}"),
+                Style::new().fg(Color::Red),
+            )),
+        );
     }
     out
 }

@@ -96,12 +96,11 @@ fn early_stopping(run: &RunEntry) -> String {
     let done = m
         .and_then(|m| m.last_f64("epoch", "epoch"))
         .or_else(|| run.summary_f64("epochs"));
-    if run.status == Some(Status::Done) {
-        if let (Some(d), Some(p)) = (done, planned_epochs(run)) {
-            if d < p {
-                s.push_str(&format!(" (stopped early at {})", format::num(d)));
-            }
-        }
+    if run.status == Some(Status::Done)
+        && let (Some(d), Some(p)) = (done, planned_epochs(run))
+        && d < p
+    {
+        s.push_str(&format!(" (stopped early at {})", format::num(d)));
     }
     s
 }
