@@ -285,15 +285,18 @@ pub fn render_corner(
     let extra_w = (legend_w - room).max(0);
     let top_grid = top + extra_h;
 
-    let width = left + grid_w + extra_w + margin;
+    let title_w = text::label_size(&opts.title, ls).0 as i64;
+    let width = (left + grid_w + extra_w + margin).max(title_w + 2 * margin);
     let height = top_grid + n as i64 * panel + (n as i64 - 1) * gap + bottom;
     let mut canvas = Canvas::new(width as usize, height as usize, WHITE);
     let all = Rect::of(&canvas);
 
     if !opts.title.is_empty() {
+        // Centred over the grid, shifted if it would leave the canvas.
+        let cx = (left + grid_w / 2).clamp(margin + title_w / 2, width - margin - title_w / 2);
         text::draw_label(
             &mut canvas,
-            left + grid_w / 2,
+            cx,
             margin,
             &opts.title,
             ls,
