@@ -12,9 +12,11 @@
 //!
 //! Two entry points:
 //! - [`draw_text`] / [`text_width`]: plain text, drawn from its top-left corner;
-//! - [`draw_label`] / [`label_size`]: a small markup for axis labels (`θ_E`, `γ_{ext}`, `σ^2`,
-//!   with `\_`, `\^`, `\{`, `\}`, `\\` as escapes), anchored at any corner or centre of its box,
-//!   optionally rotated 90° counter-clockwise (reading upwards, for y-axis labels).
+//! - [`draw_label`] / [`label_size`]: a small markup for axis labels, `θ_{E}`, `σ^{2}`,
+//!   `x_{src}^{2}` (sub- and superscripts only with braces, so that file names and identifiers
+//!   such as `sigma_bkg` print unchanged; `\_`, `\^`, `\{`, `\}`, `\\` escape), anchored at any
+//!   corner or centre of its box, optionally rotated 90° counter-clockwise (reading upwards,
+//!   for y-axis labels).
 
 use crate::png::Canvas;
 use std::collections::HashMap;
@@ -321,6 +323,9 @@ struct Layout {
     bottom: i64,
 }
 
+/// Characters that a backslash escapes in markup.
+const MARKUP_ESCAPES: &str = "_^{}\\";
+
 /// Scale of sub- and superscripts for a main-line `scale`.
 fn script_scale(scale: usize) -> usize {
     ((2 * scale + 1) / 3).max(1)
@@ -351,45 +356,38 @@ fn layout(text: &str, scale: usize, markup: bool) -> Layout {
     };
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
-        if markup && (c == '_' || c == '^') {
+        if markup && (c == '_' || c == '^') && chars.peek() == Some(&'{') {
+            chars.next();
             let sc = script_scale(scale);
             // Subscript: its cap top sits 4 main rows down (baseline just below the main one);
             // superscript: its top one main row above the main caps.
             let v = if c == '_' { 4 * s } else { -s };
             let mut group = Vec::new();
-            match chars.next() {
-                Some('{') => {
-                    let mut depth = 1;
-                    while let Some(d) = chars.next() {
-                        match d {
-                            '\\' => {
-                                if let Some(e) = chars.next() {
-                                    group.push(e)
-                                }
-                            }
-                            '{' => {
-                                depth += 1;
-                                group.push(d)
-                            }
-                            '}' => {
-                                depth -= 1;
-                                if depth == 0 {
-                                    break;
-                                }
-                                group.push(d)
-                            }
-                            _ => group.push(d),
-                        }
+            let mut depth = 1;
+            while let Some(d) = chars.next() {
+                match d {
+                    '\\' if chars.peek().is_some_and(|e| MARKUP_ESCAPES.contains(*e)) => {
+                        group.push(chars.next().unwrap())
                     }
+                    '{' => {
+                        depth += 1;
+                        group.push(d)
+                    }
+                    '}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            break;
+                        }
+                        group.push(d)
+                    }
+                    _ => group.push(d),
                 }
-                Some(d) => group.push(d),
-                None => group.push(c),
             }
             for d in group {
                 place(d, sc, v, &mut u, &mut out);
             }
-        } else if markup && c == '\\' {
-            let d = chars.next().unwrap_or('\\');
+        } else if markup && c == '\\' && chars.peek().is_some_and(|e| MARKUP_ESCAPES.contains(*e)) {
+            let d = chars.next().unwrap();
             place(d, scale, 0, &mut u, &mut out);
         } else {
             place(c, scale, 0, &mut u, &mut out);
@@ -460,7 +458,8 @@ pub fn draw_text(canvas: &mut Canvas, x: i64, y: i64, text: &str, scale: usize, 
     blit(canvas, x, y, &l, colour, false);
 }
 
-/// Draw a markup label (`θ_E`, `x_{src}`, `σ^2`; escapes `\_ \^ \{ \} \\`) so that the
+/// Draw a markup label (`θ_{E}`, `x_{src}`, `σ^{2}`; a `_` or `^` without a brace is drawn
+/// as is; escapes `\_ \^ \{ \} \\`) so that the
 /// `anchor` point of its box lands on (x, y). With `rotated`, the text reads upwards (90°
 /// counter-clockwise) and the anchor refers to the rotated box as seen on the canvas.
 /// Returns the canvas box drawn into as (left, top, width, height).
@@ -560,20 +559,23 @@ mod tests {
     #[test]
     fn markup_subscript_is_smaller_and_lower() {
         let (w_plain, h_plain) = label_size("θE", 3);
-        let (w_sub, h_sub) = label_size("θ_E", 3);
+        let (w_sub, h_sub) = label_size("θ_{E}", 3);
         assert!(w_sub < w_plain);
         assert!(
             h_sub > h_plain,
             "subscript extends the box below the descender line"
         );
         let mut c = Canvas::new(80, 60, [255; 3]);
-        draw_label(&mut c, 5, 5, "θ_E", 3, [0, 0, 0], Anchor::TopLeft, false);
+        draw_label(&mut c, 5, 5, "θ_{E}", 3, [0, 0, 0], Anchor::TopLeft, false);
         // θ occupies rows 0-6 * 3 px; the E subscript (scale 2) starts 4*3 = 12 px down.
         let px = ink(&c);
         let e_pixels: Vec<_> = px.iter().filter(|p| p.0 >= 5 + 4 * 3 + 3).collect();
         assert!(!e_pixels.is_empty());
         assert!(e_pixels.iter().all(|p| p.1 >= 5 + 12));
-        assert_eq!(label_size("a\\_b", 1).0, text_width("a_b", 1));
+        assert_eq!(label_size("a\\_{b}", 1).0, text_width("a_{b}", 1));
+        // Without braces `_` and `^` are plain characters, as are unknown escapes.
+        assert_eq!(label_size("sigma_bkg^2", 2).0, text_width("sigma_bkg^2", 2));
+        assert_eq!(label_size("C:\\dir", 2).0, text_width("C:\\dir", 2));
     }
 
     #[test]
@@ -606,7 +608,7 @@ mod tests {
             &mut c,
             8,
             140,
-            "θ_E = 1.50 ± 0.01,  γ_{ext}, x_{src}, σ^2, χ^2/dof",
+            "θ_{E} = 1.50 ± 0.01,  γ_{ext}, x_{src}, σ^{2}, χ^{2}/dof, sigma_bkg",
             2,
             [0, 0, 0],
             Anchor::TopLeft,
