@@ -7,7 +7,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::path::Path;
-use train_support::{quiet, tiny_arch, tiny_config, tiny_data};
+use train_support::{hdf5_guard, quiet, tiny_arch, tiny_config, tiny_data};
 use train_vae::checkpoint::{self, load_decoder, load_vae};
 use train_vae::model::{Decoder, Vae};
 
@@ -48,6 +48,7 @@ fn saved_weights_reload_bit_identically() {
 #[test]
 fn trained_checkpoint_round_trip_and_mismatch_errors() {
     quiet();
+    let _hdf5 = hdf5_guard();
     let dir = tempfile::tempdir().unwrap();
     let data = tiny_data(dir.path(), 40, 8, 4);
     let cfg = tiny_config(dir.path(), &data, 2);
@@ -162,4 +163,74 @@ fn copy_dir(src: &Path, dst: &Path) {
             std::fs::copy(entry.path(), dst.join(entry.file_name())).unwrap();
         }
     }
+}
+
+#[test]
+fn decoder_only_export_and_init_from() {
+    quiet();
+    let _hdf5 = hdf5_guard();
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_data(dir.path(), 40, 8, 4);
+    let device = Device::flex();
+
+    // A full run, then a decoder-only run initialised from it with a vanishing learning rate:
+    // its decoder starts from (and so stays at) the source weights.
+    let full = tiny_config(dir.path(), &data, 1);
+    train_vae::train::train(full.clone(), None).unwrap();
+    let mut small = tiny_config(dir.path(), &data, 1);
+    small.out = dir.path().join("small");
+    small.init_from = Some(full.out.clone());
+    small.decoder_only = true;
+    small.lr = 1e-30;
+    train_vae::train::train(small.clone(), None).unwrap();
+
+    let names: Vec<String> = std::fs::read_dir(&small.out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["checkpoint.json", "decoder.bpk", "prior.json"]);
+    let a = load_decoder(&full.out, &device).unwrap();
+    let b = load_decoder(&small.out, &device).unwrap();
+    assert!(b.meta.files.encoder.is_none());
+    // Same weights; the BatchNorm running statistics moved on during the second run's epoch.
+    let wa: Vec<f32> = a
+        .decoder
+        .deconv3
+        .weight
+        .val()
+        .into_data()
+        .try_to_vec()
+        .unwrap();
+    let wb: Vec<f32> = b
+        .decoder
+        .deconv3
+        .weight
+        .val()
+        .into_data()
+        .try_to_vec()
+        .unwrap();
+    assert_eq!(wa, wb);
+    // A fresh run (same seed) starts elsewhere: init-from really replaced the initialisation.
+    let fresh = Vae::new(&tiny_arch(), small.seed, &device);
+    let wf: Vec<f32> = fresh
+        .decoder
+        .deconv3
+        .weight
+        .val()
+        .into_data()
+        .try_to_vec()
+        .unwrap();
+    assert_ne!(wa, wf);
+
+    // init-from a decoder-only checkpoint is refused (it needs the encoder).
+    let mut again = tiny_config(dir.path(), &data, 1);
+    again.out = dir.path().join("again");
+    again.init_from = Some(small.out.clone());
+    let e = format!("{:#}", train_vae::train::train(again, None).unwrap_err());
+    assert!(
+        e.contains("--init-from") && e.contains("decoder-only"),
+        "{e}"
+    );
 }

@@ -149,6 +149,29 @@ fn prepare_train_eval_on_the_shipped_real_data() {
         .output()
         .unwrap();
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--split dev"));
+    let out = bin()
+        .args(["train", "--latent-dim", "8", "--data"])
+        .arg(&h5)
+        .arg("--out")
+        .arg(dir.path().join("y"))
+        .arg("--init-from")
+        .arg(&ck)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--latent-dim 8 conflicts with --init-from")
+    );
+    let out = bin()
+        .args(["train", "--out"])
+        .arg(dir.path().join("z"))
+        .args(["--data", "/nonexistent.h5"])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("/nonexistent.h5")
+    );
+    assert!(!dir.path().join("z").exists());
     let out = bin().args(["train", "--bogus"]).output().unwrap();
     assert!(!out.status.success());
 }

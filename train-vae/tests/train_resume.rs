@@ -7,7 +7,7 @@ use arclight_core::record::{RunInfo, Status};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use std::path::Path;
-use train_support::{quiet, tiny_arch, tiny_config, tiny_data};
+use train_support::{hdf5_guard, quiet, tiny_arch, tiny_config, tiny_data};
 use train_vae::checkpoint::{self, TRAINING_DIR};
 use train_vae::model::Vae;
 use train_vae::train::state::{ResumeState, VAE_FILE};
@@ -48,6 +48,7 @@ fn metrics_epochs(run_dir: &Path) -> Vec<u64> {
 #[test]
 fn interrupted_then_resumed_equals_uninterrupted() {
     quiet();
+    let _hdf5 = hdf5_guard();
     let dir = tempfile::tempdir().unwrap();
     let data = tiny_data(dir.path(), 40, 8, 4);
 
@@ -96,6 +97,7 @@ fn interrupted_then_resumed_equals_uninterrupted() {
 #[test]
 fn nan_loss_stops_with_a_clear_error_and_keeps_the_best_checkpoint() {
     quiet();
+    let _hdf5 = hdf5_guard();
     let dir = tempfile::tempdir().unwrap();
     let data = tiny_data(dir.path(), 40, 8, 4);
     let cfg = tiny_config(dir.path(), &data, 1);

@@ -332,16 +332,22 @@ impl Trainer {
             let loss = terms.loss.clone().into_scalar::<f32>() as f64;
             self.progress.step += 1;
             if !loss.is_finite() {
+                let kept = if self.progress.epochs_completed == 0 {
+                    "No checkpoint was written (no epoch completed).".to_string()
+                } else {
+                    format!(
+                        "The checkpoint at {} still holds the best epoch ({}) and the resume state of epoch {}.",
+                        c.out.display(),
+                        self.progress.early.best_epoch,
+                        self.progress.epochs_completed
+                    )
+                };
                 bail!(
                     "the training loss became {loss} at epoch {epoch}, step {} (batch {} of the epoch); \
-                     try a smaller --lr (now {}). The checkpoint at {} still holds the best epoch ({}) and the \
-                     resume state of epoch {}",
+                     try a smaller --lr (now {}). {kept}",
                     self.progress.step,
                     k + 1,
-                    c.lr,
-                    c.out.display(),
-                    self.progress.early.best_epoch,
-                    epoch - 1
+                    c.lr
                 );
             }
             let grads = GradientsParams::from_grads(terms.loss.backward(), self.model());
@@ -363,7 +369,11 @@ impl Trainer {
                 )?;
                 (window_t, window_images) = (Instant::now(), 0);
             }
-            bar.set_message(format!("epoch {epoch}/{} loss {loss:.1}", c.epochs));
+            let epoch_ips = images as f64 / t0.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!(
+                "epoch {epoch}/{} loss {loss:.1} {epoch_ips:.1} img/s",
+                c.epochs
+            ));
             let done =
                 (epoch - 1) as f64 + (k + 1) as f64 / c_div(self.data.train.n, c.batch_size) as f64;
             let eta = eta_seconds(

@@ -68,6 +68,16 @@ pub fn tiny_config(dir: &Path, data: &Path, epochs: usize) -> TrainConfig {
     }
 }
 
+/// Serialises the tests of one test binary that read or write HDF5 files.
+///
+/// Two threads of one process opening *different* HDF5 files at the same time intermittently
+/// fail here with `H5Fopen(): unable to lock file, errno = 11` (Debian's HDF5 1.10.8 through
+/// hdf5-metno); separate processes are unaffected. Hold this guard for the whole test.
+pub fn hdf5_guard() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Keep progress bars out of test output.
 pub fn quiet() {
     // SAFETY: tests only set this constant value; no thread reads a torn value.
