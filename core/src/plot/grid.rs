@@ -142,8 +142,13 @@ impl Default for GridOptions {
     }
 }
 
-/// Draw `panel`'s image into the box `r` (nearest neighbour, NaN in light grey).
+/// Draw `panel`'s image into the box `r` (nearest neighbour, NaN in light grey); blank or
+/// mis-shaped panels draw nothing.
 pub fn draw_image_panel(canvas: &mut Canvas, r: Rect, panel: &Panel) {
+    if panel.is_blank() || panel.nx == 0 || panel.ny == 0 || panel.data.len() != panel.nx * panel.ny
+    {
+        return;
+    }
     let (lo, hi) = panel.resolved_limits();
     let span = hi - lo;
     let all = Rect::of(canvas);
