@@ -106,7 +106,7 @@ fn show_prints_record_config_summary_and_metrics() {
     for needle in [
         "fit-20261121T100000-mock-sie",
         "config",
-        "hmc_draws",
+        "map_starts",
         "summary",
         "params.theta_e.mean",
         "metrics",

@@ -204,12 +204,12 @@ fn inference_view_shows_stages_traces_and_posterior_table() {
             "MAP ✓",
             "VI ✓",
             "HMC ✓",
-            "MAP loss (best starts)",
+            "MAP loss (best / median start)",
             "R-hat max 1.004",
             "ESS min 787",
             "posterior (8 parameters)",
             "theta_e",
-            "plots: artifacts/corner.png",
+            "plots: artifacts/fit.png  artifacts/corner.png",
         ],
     );
     let big = render(&app, 180, 50);
@@ -217,18 +217,32 @@ fn inference_view_shows_stages_traces_and_posterior_table() {
         &big,
         &[
             "VI ELBO",
-            "HMC acceptance",
             "q16",
             "ESS bulk",
             "truth",
             "1.205",
-            "HMC sampling draw 1490",
+            "HMC sampling draw 990",
+            "MAP loss traces (best starts)",
+            "map 20s",
             "chi2/dof 1.02",
         ],
     );
-    press(&mut app, KeyCode::Right);
-    press(&mut app, KeyCode::Right);
-    assert_has(&render(&app, 80, 24), &["HMC acceptance ▶ 3/"]);
+    for _ in 0..3 {
+        press(&mut app, KeyCode::Right);
+    }
+    assert_has(&render(&app, 80, 24), &["HMC acceptance ▶ 4/"]);
+    // the traces of the best starts come from the map_trace arrays, one curve per start
+    press(&mut app, KeyCode::Left);
+    press(&mut app, KeyCode::Left);
+    let s = render(&app, 200, 60);
+    assert_has(
+        &s,
+        &["MAP loss traces (best starts) ▶ 2/", "loss #0", "loss #4"],
+    );
+    assert!(
+        !s.contains("loss #7"),
+        "only the 5 best starts are drawn\n{s}"
+    );
 }
 
 #[test]

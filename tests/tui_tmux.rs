@@ -133,7 +133,7 @@ fn drive_the_real_binary_in_tmux() {
     tmux.keys(&["mock"]);
     tmux.keys(&["Enter"]);
     tmux.keys(&["Enter"]);
-    tmux.wait_for(&["posterior (8 parameters)", "MAP loss (best starts)"]);
+    tmux.wait_for(&["posterior (8 parameters)", "MAP loss (best / median start)"]);
     tmux.keys(&["Escape"]);
     tmux.keys(&["Escape"]); // back in the list: clear the filter
 

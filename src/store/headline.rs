@@ -25,10 +25,15 @@ pub fn best_val_elbo(run: &RunEntry) -> Option<(f64, Option<f64>)> {
     }
 }
 
-/// The `val_elbo` at the last reported `best_epoch` of the `"epoch"` lines, else the largest
-/// `val_elbo` seen (the ELBO is maximised).
+/// The `best_val_elbo` of the last `"epoch"` line, else the `val_elbo` at its `best_epoch`, else
+/// the largest `val_elbo` seen (the ELBO is maximised).
 pub fn best_from_metrics(m: &RunMetrics) -> Option<(f64, Option<f64>)> {
-    if let Some(be) = m.last_f64("epoch", "best_epoch")
+    let best_epoch = m.last_f64("epoch", "best_epoch");
+    // train-vae reports the running best directly
+    if let Some(v) = m.last_f64("epoch", "best_val_elbo") {
+        return Some((v, best_epoch));
+    }
+    if let Some(be) = best_epoch
         && let Some(v) = m.value_at("epoch", "val_elbo", be)
     {
         return Some((v, Some(be)));

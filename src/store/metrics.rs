@@ -2,10 +2,16 @@
 //! group, numeric key), plus the last line of every kind.
 //!
 //! Nothing here hard-codes the names the binaries log: every numeric field of every line kind
-//! becomes a series, so a view (or the user, with the arrow keys) can plot any of them. The
-//! x coordinate of a line is chosen by [`x_of`]: `epoch` for `"epoch"` lines, else `step`,
-//! else `draw`, else `t`, else the line's ordinal within its kind. Lines that carry a `start`
-//! or `chain` field (multistart MAP, several HMC chains) are split into one series per group.
+//! becomes a series, so a view (or the user, with the arrow keys) can plot any of them, and every
+//! numeric array field (e.g. infer's `map_trace` loss trajectory of one start) becomes a series
+//! over its index. The x coordinate of a line is chosen by [`x_of`]: `epoch` for `"epoch"` lines,
+//! else `draw`, else the line's ordinal for `"hmc"` lines (infer restarts `step` at 0 when
+//! warm-up ends), else `step`, else `t`, else the ordinal. Lines that carry a `start` or `chain`
+//! field (multistart MAP, several HMC chains) are split into one series per group.
+//!
+//! When `epoch` or `step` goes back (a resumed run repeats the interrupted epoch, a restarted
+//! stage starts again at step 0), the later lines replace the earlier ones from that x on:
+//! readers keep the last line per step / epoch, as train-vae's record format asks.
 
 use super::series::Series;
 use serde_json::{Map, Value};
@@ -43,6 +49,8 @@ pub struct RunMetrics {
     /// Series not created because [`MAX_SERIES`] was reached.
     pub dropped_series: u64,
     last_t: Option<f64>,
+    /// Last x per (kind, group), to notice restarts.
+    last_x: BTreeMap<(String, Option<String>), f64>,
 }
 
 /// The x coordinate of a line of the given kind (see module docs); `ordinal` is its index.
@@ -53,7 +61,13 @@ pub fn x_of(kind: &str, line: &Map<String, Value>, ordinal: u64) -> (f64, &'stat
     {
         return (e, "epoch");
     }
-    for key in ["step", "draw", "t"] {
+    if let Some(d) = num("draw") {
+        return (d, "draw");
+    }
+    if kind == "hmc" {
+        return (ordinal as f64, "line");
+    }
+    for key in ["step", "t"] {
         if let Some(v) = num(key) {
             return (v, key);
         }
@@ -94,28 +108,58 @@ impl RunMetrics {
                 other => other.to_string(),
             })
         });
+        if matches!(x_key, "epoch" | "step") {
+            let slot = (kind.clone(), group.clone());
+            if self.last_x.get(&slot).is_some_and(|&last| x <= last) {
+                for (k, s) in self.series.iter_mut() {
+                    if k.kind == kind && k.group == group {
+                        s.truncate_from(x);
+                    }
+                }
+            }
+            self.last_x.insert(slot, x);
+        }
         for (name, value) in &line {
             if name == "kind" || name == x_key || GROUP_FIELDS.contains(&name.as_str()) {
                 continue;
             }
-            let Some(y) = value.as_f64() else { continue };
             let key = SeriesKey {
                 kind: kind.clone(),
                 group: group.clone(),
                 name: name.clone(),
             };
-            let room = self.series.len() < MAX_SERIES;
-            match self.series.get_mut(&key) {
-                Some(s) => s.push(x, y),
-                None if room => {
-                    let mut s = Series::default();
-                    s.push(x, y);
-                    self.series.insert(key, s);
+            match value {
+                Value::Array(items) => {
+                    // a whole trajectory in one line: it replaces any earlier one
+                    if let Some(s) = self.series_mut(key) {
+                        s.truncate_from(f64::NEG_INFINITY);
+                        for (i, v) in items.iter().enumerate() {
+                            if let Some(y) = v.as_f64() {
+                                s.push(i as f64, y);
+                            }
+                        }
+                    }
                 }
-                None => self.dropped_series += 1,
+                other => {
+                    if let Some(y) = other.as_f64()
+                        && let Some(s) = self.series_mut(key)
+                    {
+                        s.push(x, y);
+                    }
+                }
             }
         }
         self.last.insert(kind, line);
+    }
+
+    /// The series of `key`, created if the [`MAX_SERIES`] budget allows.
+    fn series_mut(&mut self, key: SeriesKey) -> Option<&mut Series> {
+        let room = self.series.len() < MAX_SERIES;
+        if !room && !self.series.contains_key(&key) {
+            self.dropped_series += 1;
+            return None;
+        }
+        Some(self.series.entry(key).or_default())
     }
 
     /// Total lines ingested.
@@ -229,5 +273,33 @@ mod tests {
         assert_eq!(m.last_str("stage", "stage"), Some("vi"));
         assert_eq!(m.value_at("epoch", "val_elbo", 2.0), Some(-98.0));
         assert_eq!(m.count("epoch"), 3);
+    }
+
+    #[test]
+    fn repeated_epochs_replace_earlier_lines_and_arrays_become_series() {
+        let mut m = RunMetrics::default();
+        for e in [1, 2, 3, 2, 3, 4] {
+            m.ingest(obj(json!({"kind": "epoch", "epoch": e, "val_elbo": e as f64 * 10.0 + if e > 1 { 1.0 } else { 0.0 }})));
+        }
+        let s = m.series("epoch", "val_elbo").unwrap();
+        assert_eq!(s.len(), 4);
+        assert_eq!(
+            s.points(10).iter().map(|p| p.0).collect::<Vec<_>>(),
+            [1.0, 2.0, 3.0, 4.0]
+        );
+        m.ingest(obj(
+            json!({"kind": "map_trace", "start": 3, "loss": [9.0, 5.0, 4.0]}),
+        ));
+        let (group, trace) = m.groups("map_trace", "loss")[0];
+        assert_eq!(group, Some("3"));
+        assert_eq!(trace.points(10), vec![(0.0, 9.0), (1.0, 5.0), (2.0, 4.0)]);
+        // HMC step restarts at 0 after warm-up: the ordinal keeps the trace continuous
+        for (stage, step) in [("hmc_burn", 0), ("hmc_burn", 1), ("hmc_sample", 0)] {
+            m.ingest(obj(
+                json!({"kind": "hmc", "stage": stage, "step": step, "accept": 0.8}),
+            ));
+        }
+        assert_eq!(m.series("hmc", "accept").unwrap().len(), 3);
+        assert_eq!(m.series("hmc", "step").unwrap().last(), Some((2.0, 0.0)));
     }
 }

@@ -18,6 +18,8 @@ struct Bucket {
     max: (f64, f64),
     /// The most recent point (for "last value" read-outs and line continuity).
     last: (f64, f64),
+    /// x of the first point (where the bucket starts, for truncation).
+    first_x: f64,
 }
 
 impl Bucket {
@@ -27,6 +29,7 @@ impl Bucket {
             min: (x, y),
             max: (x, y),
             last: (x, y),
+            first_x: x,
         }
     }
 
@@ -114,6 +117,33 @@ impl Series {
         }
         if self.buckets.len() > self.capacity {
             self.compact();
+        }
+    }
+
+    /// Drop the points from the first one with x >= `x` on (a resumed run re-logs an epoch:
+    /// the last lines win). Exact while buckets hold single points (short series such as epochs);
+    /// for long downsampled series a bucket straddling `x` is kept whole.
+    pub fn truncate_from(&mut self, x: f64) {
+        let mut dropped = false;
+        while self.buckets.last().is_some_and(|b| b.first_x >= x) {
+            let b = self.buckets.pop().expect("checked");
+            self.count -= b.n;
+            dropped = true;
+        }
+        if dropped {
+            self.y_range = self.buckets.iter().fold(None, |r, b| {
+                Some(match r {
+                    Some((lo, hi)) => (f64::min(lo, b.min.1), f64::max(hi, b.max.1)),
+                    None => (b.min.1, b.max.1),
+                })
+            });
+            self.x_range = self.buckets.iter().fold(None, |r: Option<(f64, f64)>, b| {
+                let (lo, hi) = (b.first_x.min(b.last.0), b.first_x.max(b.last.0));
+                Some(match r {
+                    Some((a, c)) => (a.min(lo), c.max(hi)),
+                    None => (lo, hi),
+                })
+            });
         }
     }
 
@@ -245,6 +275,24 @@ mod tests {
         assert_eq!(s.argmax(), Some((777_777.0, 1e6)));
         // x stays sorted for line drawing
         assert!(p.windows(2).all(|w| w[0].0 <= w[1].0));
+    }
+
+    #[test]
+    fn truncation_keeps_the_last_lines() {
+        let mut s = Series::with_capacity(16);
+        for e in 1..=5 {
+            s.push(e as f64, e as f64 * 10.0);
+        }
+        // epochs 4 and 5 logged again after a resume
+        s.truncate_from(4.0);
+        s.push(4.0, 41.0);
+        assert_eq!(s.len(), 4);
+        assert_eq!(s.last(), Some((4.0, 41.0)));
+        assert_eq!(
+            s.points(100),
+            vec![(1.0, 10.0), (2.0, 20.0), (3.0, 30.0), (4.0, 41.0)]
+        );
+        assert_eq!(s.y_range(), Some((10.0, 41.0)));
     }
 
     #[test]

@@ -19,24 +19,35 @@ use serde_json::Value;
 /// Pipeline stages in order.
 const STAGES: [&str; 3] = ["map", "vi", "hmc"];
 
-/// Standard charts, then any other logged field of the map/vi/hmc lines.
+/// Standard charts (accepting both infer's field names and the generic ones: `best_loss` or
+/// `loss`, `divergent` or `divergences`), then any other logged field of the map/vi/hmc lines.
+/// Standard charts without data are left out once any chart has data.
 pub fn choices(m: Option<&RunMetrics>) -> Vec<ChartChoice> {
     let std = vec![
         ChartChoice::new(
-            "MAP loss (best starts)",
+            "MAP loss (best / median start)",
             "map",
-            &["loss", "loss_best", "loss_q50"],
+            &["loss", "best_loss", "loss_best", "median_loss", "loss_q50"],
         ),
-        ChartChoice::new("VI ELBO", "vi", &["elbo"]),
-        ChartChoice::new("HMC acceptance", "hmc", &["accept"]),
+        ChartChoice::new("MAP loss traces (best starts)", "map_trace", &["loss"]),
+        ChartChoice::new("VI ELBO", "vi", &["elbo", "elbo_avg"]),
+        ChartChoice::new("HMC acceptance", "hmc", &["accept", "accept_avg"]),
         ChartChoice::new("HMC step size", "hmc", &["step_size"]),
-        ChartChoice::new("HMC divergences", "hmc", &["divergences"]),
+        ChartChoice::new("HMC divergences", "hmc", &["divergences", "divergent"]),
     ];
-    let mut out = std.clone();
-    if let Some(m) = m {
-        out.extend(data_choices(m, &["map", "vi", "hmc"], &std));
+    let Some(m) = m else { return std };
+    let has_data = |c: &ChartChoice| c.names.iter().any(|n| !m.groups(&c.kind, n).is_empty());
+    let mut out: Vec<ChartChoice> = std.iter().filter(|c| has_data(c)).cloned().collect();
+    if out.is_empty() {
+        out = std.clone();
     }
+    out.extend(data_choices(m, &["map", "map_trace", "vi", "hmc"], &std));
     out
+}
+
+/// The first of `names` present in the last line of `kind`.
+fn last_of(m: &RunMetrics, kind: &str, names: &[&str]) -> Option<f64> {
+    names.iter().find_map(|n| m.last_f64(kind, n))
 }
 
 /// Current stage: the last `stage` line, else the progress stage, else `done` for finished runs.
@@ -72,27 +83,31 @@ fn stage_line(run: &RunEntry) -> Line<'static> {
         spans.push(Span::styled(format!("{} {mark}", s.to_uppercase()), style));
     }
     if let Some(m) = run.metrics() {
+        let f = |kind: &str, names: &[&str]| format::opt(last_of(m, kind, names));
         if m.count("hmc") > 0 {
-            let f = |k: &str| format::opt(m.last_f64("hmc", k));
-            let phase = m.last_str("hmc", "phase").unwrap_or("");
+            // infer: `stage` hmc_burn / hmc_sample and `step` within it; generic: `phase`, `draw`
+            let phase = m
+                .last_str("hmc", "phase")
+                .or_else(|| m.last_str("hmc", "stage"))
+                .unwrap_or("");
             spans.push(Span::raw(format!(
                 "   HMC {phase} draw {}  accept {}  step {}  divergences {}",
-                f("draw"),
-                f("accept"),
-                f("step_size"),
-                f("divergences")
+                f("hmc", &["draw", "step"]),
+                f("hmc", &["accept"]),
+                f("hmc", &["step_size"]),
+                f("hmc", &["divergences", "divergent"])
             )));
         } else if m.count("vi") > 0 {
             spans.push(Span::raw(format!(
                 "   VI step {}  ELBO {}",
-                format::opt(m.last_f64("vi", "step")),
-                format::opt(m.last_f64("vi", "elbo"))
+                f("vi", &["step"]),
+                f("vi", &["elbo"])
             )));
         } else if m.count("map") > 0 {
             spans.push(Span::raw(format!(
-                "   MAP step {}  loss {}",
-                format::opt(m.last_f64("map", "step")),
-                format::opt(m.last_f64("map", "loss"))
+                "   MAP step {}  best loss {}",
+                f("map", &["step"]),
+                f("map", &["best_loss", "loss_best", "loss"])
             )));
         }
     }
@@ -115,7 +130,13 @@ fn summary_line(run: &RunEntry) -> Option<Line<'static>> {
     if let Some(t) = s.get("timings").and_then(Value::as_object) {
         let ts: Vec<String> = t
             .iter()
-            .filter_map(|(k, v)| Some(format!("{k} {}", format::duration(v.as_f64()?))))
+            .filter_map(|(k, v)| {
+                Some(format!(
+                    "{} {}",
+                    k.trim_end_matches("_s"),
+                    format::duration(v.as_f64()?)
+                ))
+            })
             .collect();
         if !ts.is_empty() {
             parts.push(format!("time: {}", ts.join(" ")));
@@ -158,7 +179,8 @@ fn param_table(
         .map(|(name, p)| {
             let mut cells = vec![Cell::from(name.clone())];
             for (key, _) in &cols {
-                let v = p.get(*key).and_then(Value::as_f64);
+                let alias = if *key == "std" { "sd" } else { key };
+                let v = p.get(*key).or_else(|| p.get(alias)).and_then(Value::as_f64);
                 let mut cell = Cell::from(format::opt(v));
                 let bad = match *key {
                     "rhat" => v.is_some_and(|r| r > 1.01),
@@ -206,11 +228,21 @@ pub fn draw(app: &App, run: &RunEntry, frame: &mut Frame, area: Rect) {
         .map(|a| a.iter().map(crate::format::value).collect())
         .unwrap_or_default();
     // plot paths on as few lines as fit (wrapped), without a frame
-    let plot_text = if plots.is_empty() {
+    let mut plot_text = if plots.is_empty() {
         String::new()
     } else {
         format!("plots: {}", plots.join("  "))
     };
+    // warnings the fit recorded about its input (e.g. masked pixels), after the plots
+    if let Some(w) = run.summary_at("warnings").and_then(Value::as_array)
+        && !w.is_empty()
+    {
+        let texts: Vec<String> = w.iter().map(crate::format::value).collect();
+        if !plot_text.is_empty() {
+            plot_text.push_str("   ");
+        }
+        plot_text.push_str(&format!("warnings: {}", texts.join("; ")));
+    }
     let plot_h = if plot_text.is_empty() {
         0
     } else {
