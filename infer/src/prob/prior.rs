@@ -474,6 +474,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("gamma"), "{e}");
+        let e = toml::from_str::<Prior>("kind = \"normal\"\nmu = 0.0\nsigma = 1.0\nsgima = 2.0")
+            .unwrap_err();
+        assert!(e.to_string().contains("sgima"), "{e}");
+        let p: Prior = toml::from_str(
+            "kind = \"truncated_normal\"\nmu = 2.0\nsigma = 0.5\nlo = 1.0\nhi = 3.0",
+        )
+        .unwrap();
+        assert_eq!(
+            p,
+            Prior::TruncatedNormal {
+                mu: 2.0,
+                sigma: 0.5,
+                lo: 1.0,
+                hi: 3.0
+            }
+        );
     }
 
     #[test]
