@@ -70,9 +70,11 @@ pub fn tiny_config(dir: &Path, data: &Path, epochs: usize) -> TrainConfig {
 
 /// Serialises the tests of one test binary that read or write HDF5 files.
 ///
-/// Two threads of one process opening *different* HDF5 files at the same time intermittently
-/// fail here with `H5Fopen(): unable to lock file, errno = 11` (Debian's HDF5 1.10.8 through
-/// hdf5-metno); separate processes are unaffected. Hold this guard for the whole test.
+/// HDF5 (1.10, through hdf5-metno) opens files without close-on-exec and locks them with
+/// `flock`. When another test thread spawns a process (a run record runs `git rev-parse`) while
+/// a data set is open, the child inherits the descriptor and keeps the lock after the parent
+/// closed the file; the next open then fails with `unable to lock file, errno = 11`. Holding
+/// this guard for the whole test keeps such tests apart.
 pub fn hdf5_guard() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
