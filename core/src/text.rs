@@ -234,9 +234,8 @@ fn glyphs() -> &'static HashMap<char, Glyph> {
                 let ink = rows.iter().fold(0u8, |a, &r| a | r);
                 let (first, width) = if c == ' ' {
                     (0, SPACE_ADVANCE - 1)
-                } else if c.is_ascii_digit() {
-                    (0, GLYPH_COLS)
-                } else if ink == 0 {
+                } else if c.is_ascii_digit() || ink == 0 {
+                    // Digits keep the full width (tabular figures); so does an empty glyph.
                     (0, GLYPH_COLS)
                 } else {
                     let first = (0..GLYPH_COLS)

@@ -80,7 +80,7 @@ fn kernel(sigma: f64) -> Vec<f64> {
 /// Convolve a 1-D sequence with a Gaussian of `sigma` bins (zero outside); sigma <= 0
 /// returns a copy.
 pub fn gaussian_smooth_1d(v: &[f64], sigma: f64) -> Vec<f64> {
-    if !(sigma > 0.0) {
+    if sigma.is_nan() || sigma <= 0.0 {
         return v.to_vec();
     }
     let k = kernel(sigma);
@@ -100,7 +100,7 @@ pub fn gaussian_smooth_1d(v: &[f64], sigma: f64) -> Vec<f64> {
 
 /// Separable Gaussian smoothing of an `nx` x `ny` grid (row-major, `iy * nx + ix`).
 pub fn gaussian_smooth_2d(v: &[f64], nx: usize, ny: usize, sigma: f64) -> Vec<f64> {
-    if !(sigma > 0.0) || v.len() != nx * ny {
+    if sigma.is_nan() || sigma <= 0.0 || v.len() != nx * ny {
         return v.to_vec();
     }
     let mut rows = Vec::with_capacity(v.len());

@@ -167,12 +167,11 @@ pub fn draw_image_panel(canvas: &mut Canvas, r: Rect, panel: &Panel) {
     }
 }
 
+/// Tick values with their labels.
+type Ticks = Vec<(f64, String)>;
+
 /// Ticks of a panel's extent axes (x ticks, y ticks), fitted to the drawn image box.
-fn extent_axes(
-    panel: &Panel,
-    r: Rect,
-    scale: usize,
-) -> Option<(Axes, Vec<(f64, String)>, Vec<(f64, String)>)> {
+fn extent_axes(panel: &Panel, r: Rect, scale: usize) -> Option<(Axes, Ticks, Ticks)> {
     let e = panel.extent?;
     let a = Axes::new(r, (e[0], e[1]), (e[2], e[3]));
     let xt = a.fitted_x_ticks(scale, 5, 0);
@@ -509,6 +508,6 @@ mod tests {
             Panel::new("all nan", vec![f32::NAN; 4], 2, 2, viridis).with_colour_bar(),
         ]];
         let c = render_grid(&rows, &GridOptions::default()).unwrap();
-        assert!(c.rgb.iter().any(|&p| p == NAN_GREY));
+        assert!(c.rgb.contains(&NAN_GREY));
     }
 }

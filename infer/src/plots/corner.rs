@@ -157,15 +157,11 @@ pub fn render_corner(
     if n == 0 {
         bail!("corner plot: no parameter names given");
     }
-    if let Some(t) = truths {
-        if t.len() != n {
-            bail!("corner plot: {} truth values for {n} parameters", t.len());
-        }
+    if let Some(t) = truths.filter(|t| t.len() != n) {
+        bail!("corner plot: {} truth values for {n} parameters", t.len());
     }
-    if let Some(r) = &opts.ranges {
-        if r.len() != n {
-            bail!("corner plot: {} ranges for {n} parameters", r.len());
-        }
+    if let Some(r) = opts.ranges.as_ref().filter(|r| r.len() != n) {
+        bail!("corner plot: {} ranges for {n} parameters", r.len());
     }
     let prep: Vec<Prepared> = sets.iter().map(|s| prepare(s, n)).collect::<Result<_>>()?;
     let truth = |p: usize| truths.map(|t| t[p]).filter(|v| v.is_finite());

@@ -150,22 +150,19 @@ pub fn lens_fit_panels(rows: &[FitRow], opts: &FitFigureOptions) -> Result<Vec<V
         (false, true) => vec![0, 1, 2, 4],
         (false, false) => vec![0, 1, 2],
     };
-    let mut titled = vec![false; 6];
+    let mut titled = [false; 6];
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let (ny, nx) = (row.ny, row.nx);
         check(row, "observed image", row.observed, ny, nx)?;
         check(row, "model image", row.model, ny, nx)?;
-        if let NoiseSigma::Map(s) = row.sigma {
-            check(row, "noise sigma map", s, ny, nx)?;
-        }
-        if let NoiseSigma::Scalar(s) = row.sigma {
-            if !(s > 0.0 && s.is_finite()) {
-                bail!(
-                    "lens-fit figure, row '{}': noise sigma must be positive and finite, got {s}",
-                    row.label
-                );
-            }
+        match row.sigma {
+            NoiseSigma::Map(s) => check(row, "noise sigma map", s, ny, nx)?,
+            NoiseSigma::Scalar(s) if !(s > 0.0 && s.is_finite()) => bail!(
+                "lens-fit figure, row '{}': noise sigma must be positive and finite, got {s}",
+                row.label
+            ),
+            NoiseSigma::Scalar(_) => {}
         }
         if let Some(t) = row.true_source {
             check(row, "true source", t, row.src_ny, row.src_nx)?;

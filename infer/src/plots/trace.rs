@@ -158,7 +158,7 @@ mod tests {
             c.rgb.iter().any(|&p| p != WHITE && p != BLACK),
             "chains drawn in colour"
         );
-        assert!(c.rgb.iter().any(|&p| p == BLACK));
+        assert!(c.rgb.contains(&BLACK));
         if let Some(d) = std::env::var_os("ARCLIGHT_FIGURE_DIR") {
             c.save(&Path::new(&d).join("trace.png")).unwrap();
         }
