@@ -150,6 +150,7 @@ pub fn runs(root: &std::path::Path, cmd: &RunsCmd) -> Result<String> {
             Ok(compare_runs(&catalog, &found, *json, *only_diff))
         }
         RunsCmd::Ablation { by, json } => {
+            let by = &ablation::resolve_key(&catalog, by);
             let groups = ablation::groups(&catalog, by);
             if *json {
                 return Ok(format!(

@@ -134,7 +134,7 @@ fn compare_marks_differing_keys() {
         "train-20261120T131500",
     ]);
     assert!(
-        out.contains("* latent_dim") && out.contains("  batch_size"),
+        out.contains("* architecture.latent_dim") && out.contains("  batch_size"),
         "{out}"
     );
     assert!(out.contains("keys differ"), "{out}");
@@ -153,18 +153,23 @@ fn compare_marks_differing_keys() {
         .map(|k| k.as_str().unwrap())
         .collect();
     assert!(
-        differing.contains(&"latent_dim") && differing.contains(&"summary.best_val_elbo"),
+        differing.contains(&"architecture.latent_dim")
+            && differing.contains(&"summary.best_val_elbo"),
         "{differing:?}"
     );
     assert!(!differing.contains(&"batch_size"));
-    assert_eq!(v["keys"]["latent_dim"], serde_json::json!(["16", "32"]));
+    assert_eq!(
+        v["keys"]["architecture.latent_dim"],
+        serde_json::json!(["16", "32"])
+    );
     assert!(v["keys"].get("batch_size").is_none());
 }
 
 #[test]
 fn ablation_groups_by_latent_dim() {
     let v = json(&["runs", "ablation", "--json"]);
-    assert_eq!(v["by"], "latent_dim");
+    // `latent_dim` names train-vae's nested architecture.latent_dim
+    assert_eq!(v["by"], "architecture.latent_dim");
     let groups = v["groups"].as_array().unwrap();
     let values: Vec<&str> = groups
         .iter()

@@ -141,7 +141,7 @@ fn training_view_shows_curves_early_stopping_gauge_and_config() {
         &s,
         &[
             "ELBO (train / val)",
-            "1/10",
+            "▶ 1/12",
             "best epoch 19",
             "patience 0 left of 5",
             "epoch 24/30",
@@ -157,7 +157,7 @@ fn training_view_shows_curves_early_stopping_gauge_and_config() {
         &[
             "(stopped early at 24)",
             "learning rate",
-            "latent_dim 16",
+            "architecture.latent_dim 16",
             "test chi2/px 1.22",
             "train_elbo",
             "val_elbo",
@@ -167,10 +167,10 @@ fn training_view_shows_curves_early_stopping_gauge_and_config() {
     // → picks the next logged metric, data-driven from the epoch lines
     press(&mut app, KeyCode::Right);
     let s = render(&app, 120, 30);
-    assert_has(&s, &["2/10", "(epoch)"]);
+    assert_has(&s, &["▶ 2/12", "(epoch)"]);
     press(&mut app, KeyCode::Left);
     press(&mut app, KeyCode::Left);
-    assert_has(&render(&app, 120, 30), &["10/10", "(step)"]);
+    assert_has(&render(&app, 120, 30), &["▶ 12/12", "(step)"]);
     press(&mut app, KeyCode::Esc);
     assert_eq!(app.screen, Screen::List);
 }
@@ -287,7 +287,7 @@ fn compare_overlays_marked_runs_and_highlights_differing_keys() {
         &[
             "val_elbo (epoch)",
             "3 runs",
-            "≠ latent_dim",
+            "≠ architecture.latent_dim",
             "≠ seed",
             "≠ summary.best_val_elbo",
             "  batch_size",
@@ -297,7 +297,7 @@ fn compare_overlays_marked_runs_and_highlights_differing_keys() {
     );
     press(&mut app, KeyCode::Char('d'));
     let s = render(&app, 120, 40);
-    assert_has(&s, &["only differing shown", "≠ latent_dim"]);
+    assert_has(&s, &["only differing shown", "≠ architecture.latent_dim"]);
     assert!(!s.contains("batch_size"), "{s}");
     let small = render(&app, 80, 24);
     assert_has(&small, &["val_elbo (epoch)", "≠ "]);
@@ -311,12 +311,12 @@ fn ablation_groups_training_runs_by_latent_dim_and_other_keys() {
     assert_has(
         &s,
         &[
-            "group by ◀ latent_dim ▶",
+            "group by ◀ architecture.latent_dim ▶",
             "best val ELBO",
             "test chi2/px",
             "s/epoch",
             "train-20261120T131500-ld32",
-            "best val ELBO vs latent_dim",
+            "best val ELBO vs architecture.latent_dim",
         ],
     );
     // group 32: two finished runs, the better one is -1154.8, 60 s per epoch
@@ -333,7 +333,7 @@ fn ablation_groups_training_runs_by_latent_dim_and_other_keys() {
     assert_has(&render(&app, 80, 24), &["latent_dim", "-1243.4"]);
     press(&mut app, KeyCode::Right);
     let s = render(&app, 120, 40);
-    assert!(!s.contains("◀ latent_dim ▶"), "{s}");
+    assert!(!s.contains("◀ architecture.latent_dim ▶"), "{s}");
     assert_has(&s, &["group by ◀ lr ▶"]);
 }
 

@@ -146,7 +146,7 @@ fn drive_the_real_binary_in_tmux() {
     tmux.keys(&["Escape"]);
     tmux.keys(&["Escape"]);
     tmux.keys(&["a"]);
-    tmux.wait_for(&["group by ◀ latent_dim ▶"]);
+    tmux.wait_for(&["group by ◀ architecture.latent_dim ▶"]);
     tmux.keys(&["Escape"]);
 
     // a run appearing while the interface is open shows up on the next refresh

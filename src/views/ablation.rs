@@ -59,19 +59,42 @@ pub fn group_keys(catalog: &Catalog) -> Vec<String> {
         }
     }
     let mut keys: Vec<String> = Vec::new();
-    if values.contains_key(DEFAULT_KEY) {
-        keys.push(DEFAULT_KEY.into());
+    // latent_dim first, wherever the config nests it (train-vae: architecture.latent_dim)
+    if let Some(k) = values.keys().find(|k| is_key(k, DEFAULT_KEY)) {
+        keys.push(k.clone());
     }
     keys.extend(
         values
             .iter()
-            .filter(|(k, v)| v.len() > 1 && k.as_str() != DEFAULT_KEY)
+            .filter(|(k, v)| v.len() > 1 && !is_key(k, DEFAULT_KEY))
             .map(|(k, _)| k.clone()),
     );
     if keys.is_empty() {
         keys.extend(values.keys().cloned());
     }
     keys
+}
+
+/// Whether a flattened config key is `name` itself or ends in `.name`.
+fn is_key(flat: &str, name: &str) -> bool {
+    flat == name || flat.strip_suffix(name).is_some_and(|p| p.ends_with('.'))
+}
+
+/// The flattened config key a user's `--by` names: itself if some training run has it, else
+/// the unique key ending in `.<name>` (`latent_dim` -> `architecture.latent_dim`).
+pub fn resolve_key(catalog: &Catalog, name: &str) -> String {
+    let keys: BTreeSet<String> = train_runs(catalog)
+        .filter_map(|r| r.info.as_ref())
+        .flat_map(|i| format::flatten(&i.config).into_keys())
+        .collect();
+    if keys.contains(name) {
+        return name.to_string();
+    }
+    let hits: Vec<&String> = keys.iter().filter(|k| is_key(k, name)).collect();
+    match hits.as_slice() {
+        [one] => (*one).clone(),
+        _ => name.to_string(),
+    }
 }
 
 /// The key in use: the user's pick if still offered, else the first offered key.

@@ -68,10 +68,15 @@ impl ChartChoice {
                     Some(g) => format!("{name} #{g}"),
                     None => name.clone(),
                 };
+                let points = s.points(width);
+                // the same values logged under two names (best_loss / loss_best): draw once
+                if out.iter().any(|c: &Curve| c.points == points) {
+                    continue;
+                }
                 let color = PALETTE[out.len() % PALETTE.len()];
                 out.push(Curve {
                     name: label,
-                    points: s.points(width),
+                    points,
                     color,
                 });
             }

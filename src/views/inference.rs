@@ -154,6 +154,16 @@ fn summary_line(run: &RunEntry) -> Option<Line<'static>> {
     Some(Line::from(Span::styled(parts.join("   "), style)))
 }
 
+/// A plot path relative to its run directory when it lies inside it (`artifacts/fit.png`), so
+/// it stays short and valid after the experiments folder is moved.
+fn short_path(path: &str, run_id: &str) -> String {
+    let marker = format!("/{run_id}/");
+    match path.find(&marker) {
+        Some(i) => path[i + marker.len()..].to_string(),
+        None => path.to_string(),
+    }
+}
+
 /// The per-parameter posterior table, scrolled by `scroll` rows.
 fn param_table(
     params: &serde_json::Map<String, Value>,
@@ -196,7 +206,13 @@ fn param_table(
             Row::new(cells)
         })
         .collect();
-    let mut widths = vec![Constraint::Length(12)];
+    let name_w = params
+        .keys()
+        .map(|k| k.chars().count())
+        .max()
+        .unwrap_or(5)
+        .clamp(5, 24) as u16;
+    let mut widths = vec![Constraint::Length(name_w)];
     widths.extend(cols.iter().map(|_| Constraint::Length(8)));
     Table::new(rows, widths)
         .header(Row::new(header).style(Style::new().bold().underlined()))
@@ -225,7 +241,11 @@ pub fn draw(app: &App, run: &RunEntry, frame: &mut Frame, area: Rect) {
     let plots: Vec<String> = run
         .summary_at("plots")
         .and_then(Value::as_array)
-        .map(|a| a.iter().map(crate::format::value).collect())
+        .map(|a| {
+            a.iter()
+                .map(|p| short_path(&crate::format::value(p), &run.id))
+                .collect()
+        })
         .unwrap_or_default();
     // plot paths on as few lines as fit (wrapped), without a frame
     let mut plot_text = if plots.is_empty() {
