@@ -81,7 +81,23 @@ fn trained_checkpoint_round_trip_and_mismatch_errors() {
     assert_eq!(meta.data.normalisation, "max");
     assert_eq!(meta.data.provenance["test"], "tiny synthetic set");
 
-    // Mismatches: each a clear error naming the file and the problem.
+    // The inference path of `infer`: loaded with an autodiff device, z on that device with
+    // require_grad; same values as the plain path and a gradient w.r.t. z.
+    let ad = Device::flex().autodiff();
+    let c = load_decoder(&ck, &ad).unwrap();
+    let z = z_batch(4, &ad).require_grad();
+    let y = c.decoder.forward(z.clone());
+    let yv: Vec<f32> = y.clone().into_data().try_to_vec().unwrap();
+    assert_eq!(yv, out(&a.decoder, &device));
+    let g: Vec<f32> = z
+        .grad(&y.square().sum().backward())
+        .unwrap()
+        .into_data()
+        .try_to_vec()
+        .unwrap();
+    assert_eq!(g.len(), 12);
+    assert!(g.iter().all(|v| v.is_finite()) && g.iter().any(|v| *v != 0.0));
+
     let copy = |name: &str| {
         let dst = dir.path().join(name);
         copy_dir(&ck, &dst);
