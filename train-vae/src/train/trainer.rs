@@ -86,9 +86,10 @@ struct Data {
 fn read_data(path: &Path) -> Result<Data> {
     let train = read_split(path, Split::Train)?;
     ensure!(
-        !train.is_empty(),
-        "--data {}: the train split has no images",
-        path.display()
+        train.n >= 2,
+        "--data {}: the train split has {} image(s); training and the latent-prior fit need at least 2",
+        path.display(),
+        train.n
     );
     let validation = read_split(path, Split::Validation)?;
     ensure!(
