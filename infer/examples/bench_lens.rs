@@ -1,5 +1,8 @@
 //! Timings of the lensing forward model (GIGA-Lens reference system, value + gradient):
-//! `cargo run -p infer --example bench_lens [reps]`. See `infer::lens::bench`.
+//! `cargo run -p infer --example bench_lens [reps] [fused|tensor|psf]` (default: all).
+//! See `infer::lens::bench`.
+
+use infer::lens::bench;
 
 fn main() -> anyhow::Result<()> {
     let reps: usize = std::env::args()
@@ -7,14 +10,48 @@ fn main() -> anyhow::Result<()> {
         .map(|s| s.parse())
         .transpose()?
         .unwrap_or(5);
+    let only = std::env::args().nth(2);
+    let rows = match only.as_deref() {
+        None => bench::run_all_cpu(reps)?,
+        Some("fused") => {
+            let sys = bench::ReferenceSystem::new(1)?;
+            vec![
+                bench::bench_fused(&sys, 300, reps)?,
+                bench::bench_fused(&sys, 1, reps * 10)?,
+            ]
+        }
+        Some("tensor") => {
+            let sys = bench::ReferenceSystem::new(1)?;
+            vec![
+                bench::bench_tensor(&sys, 1, reps)?,
+                bench::bench_tensor(&sys, 300, reps.min(3))?,
+            ]
+        }
+        Some("psf") => {
+            let sys = bench::ReferenceSystem::new(1)?;
+            let g = infer::lens::psf::Psf::gaussian(0.08, 0.065, 4.0)?;
+            vec![
+                bench::bench_psf(
+                    &sys,
+                    &sys.psf,
+                    "PSF 13x13 direct conv2d value+grad",
+                    300,
+                    reps,
+                ),
+                bench::bench_psf(&sys, &g, "PSF Gaussian separable value+grad", 300, reps),
+            ]
+        }
+        Some(other) => anyhow::bail!("unknown benchmark group {other:?} (fused, tensor, psf)"),
+    };
     println!(
-        "{:<42} {:>6} {:>14} {:>12}",
-        "benchmark", "batch", "ms/sample", "ms/call"
+        "{:<42} {:>6} {:>10} {:>10} {:>14}",
+        "benchmark", "batch", "ms/sample", "ms/call", "cpu ms/sample"
     );
-    for t in infer::lens::bench::run_all(reps)? {
+    for c in rows {
+        let t = &c.timing;
         println!(
-            "{:<42} {:>6} {:>14.3} {:>12.1}",
-            t.name, t.batch, t.ms_per_sample, t.ms_per_call
+            "{:<42} {:>6} {:>10.3} {:>10.1} {:>14.3}",
+            t.name, t.batch, t.ms_per_sample, t.ms_per_call, c.cpu_ms_per_sample
         );
     }
     Ok(())

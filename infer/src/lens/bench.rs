@@ -49,6 +49,17 @@ pub struct Timing {
     pub ms_per_call: f64,
 }
 
+/// A timing with the process CPU milliseconds per sample (all threads). CPU time is robust to
+/// other load on the machine: on an idle 2-core machine the wall time is about cpu / 2 when
+/// both threads are busy.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CpuTiming {
+    /// Wall-clock figures.
+    pub timing: Timing,
+    /// Mean process CPU milliseconds per sample.
+    pub cpu_ms_per_sample: f64,
+}
+
 /// The reference setup: grid, 13 x 13 Gaussian PSF kernel (sigma = 0.08"), observation with
 /// seeded noise, background variance and Poisson factor.
 pub struct ReferenceSystem {
@@ -129,40 +140,62 @@ impl ReferenceSystem {
     }
 }
 
-fn median_ms(reps: usize, mut f: impl FnMut()) -> f64 {
+/// CPU time of this process (user + system, all threads) in seconds, from `/proc/self/stat`
+/// (clock ticks of 1/100 s); `None` where unavailable.
+pub fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // fields after the parenthesised command name; utime and stime are fields 14 and 15
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// (median wall ms per call, mean CPU ms per call) over `reps` calls after one warm-up.
+fn measure(reps: usize, mut f: impl FnMut()) -> (f64, f64) {
     f();
-    let mut v: Vec<f64> = (0..reps.max(1))
+    let reps = reps.max(1);
+    let cpu0 = process_cpu_seconds();
+    let mut v: Vec<f64> = (0..reps)
         .map(|_| {
             let t = Instant::now();
             f();
             t.elapsed().as_secs_f64() * 1e3
         })
         .collect();
+    let cpu = match (cpu0, process_cpu_seconds()) {
+        (Some(a), Some(b)) => (b - a) * 1e3 / reps as f64,
+        _ => f64::NAN,
+    };
     v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
+    (v[v.len() / 2], cpu)
 }
 
-fn timing(name: &str, batch: usize, ms: f64) -> Timing {
-    Timing {
-        name: name.to_string(),
-        batch,
-        ms_per_sample: ms / batch as f64,
-        ms_per_call: ms,
+fn timing(name: &str, batch: usize, (ms, cpu): (f64, f64)) -> CpuTiming {
+    CpuTiming {
+        timing: Timing {
+            name: name.to_string(),
+            batch,
+            ms_per_sample: ms / batch as f64,
+            ms_per_call: ms,
+        },
+        cpu_ms_per_sample: cpu / batch as f64,
     }
 }
 
 /// Value + gradient of the fused kernel at `batch`.
-pub fn bench_fused(sys: &ReferenceSystem, batch: usize, reps: usize) -> anyhow::Result<Timing> {
+pub fn bench_fused(sys: &ReferenceSystem, batch: usize, reps: usize) -> anyhow::Result<CpuTiming> {
     let model = sys.fused()?;
     let params = sys.batch(batch, 7);
-    let ms = median_ms(reps, || {
+    let ms = measure(reps, || {
         std::hint::black_box(model.value_and_grad(&params));
     });
     Ok(timing("fused value+grad", batch, ms))
 }
 
 /// Value + gradient with plain burn tensor ops on the autodiff flex device (f32).
-pub fn bench_tensor(sys: &ReferenceSystem, batch: usize, reps: usize) -> anyhow::Result<Timing> {
+pub fn bench_tensor(sys: &ReferenceSystem, batch: usize, reps: usize) -> anyhow::Result<CpuTiming> {
     let device = Device::flex().autodiff();
     let params = sys.batch(batch, 7);
     let renderer = Renderer::new(sys.grid.clone(), sys.psf.clone(), &device);
@@ -171,7 +204,7 @@ pub fn bench_tensor(sys: &ReferenceSystem, batch: usize, reps: usize) -> anyhow:
         |v: &[f64]| Tensor::<2>::from_data(TensorData::new(v.to_vec(), [1, v.len()]), &device);
     let obs = row(&sys.obs);
     let bkg = row(&sys.bkg_var);
-    let ms = median_ms(reps, || {
+    let ms = measure(reps, || {
         let cols: Vec<Tensor<1>> = (0..NUM_PARAMS)
             .map(|q| {
                 let c: Vec<f64> = (0..batch).map(|s| params[s * NUM_PARAMS + q]).collect();
@@ -224,13 +257,13 @@ pub fn bench_psf(
     name: &str,
     batch: usize,
     reps: usize,
-) -> Timing {
+) -> CpuTiming {
     let device = Device::flex().autodiff();
     let (ny, nx) = (sys.grid.ny, sys.grid.nx);
     let img: Vec<f32> = (0..batch * ny * nx)
         .map(|i| ((i * 31 % 17) as f32) / 17.0)
         .collect();
-    let ms = median_ms(reps, || {
+    let ms = measure(reps, || {
         let x = Tensor::<3>::from_data(TensorData::new(img.clone(), [batch, ny, nx]), &device)
             .require_grad();
         let y = psf.convolve(x.clone()).powi_scalar(2).sum();
@@ -244,6 +277,11 @@ pub fn bench_psf(
 /// variants at batch 300. `reps` timed repetitions each (the tensor path at batch 300 takes
 /// seconds per call, so it uses `reps.min(3)`).
 pub fn run_all(reps: usize) -> anyhow::Result<Vec<Timing>> {
+    Ok(run_all_cpu(reps)?.into_iter().map(|t| t.timing).collect())
+}
+
+/// [`run_all`] with CPU times.
+pub fn run_all_cpu(reps: usize) -> anyhow::Result<Vec<CpuTiming>> {
     let sys = ReferenceSystem::new(1)?;
     let gaussian = Psf::gaussian(0.08, 0.065, 4.0)?;
     Ok(vec![

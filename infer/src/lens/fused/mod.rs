@@ -22,7 +22,10 @@
 //! where p = 1/(gain t_exp) when Poisson noise is modelled, else 0.
 
 pub mod conv;
+pub mod fastmath;
+pub mod lanes;
 pub mod ray;
+pub mod real;
 
 use anyhow::{Result, ensure};
 use rayon::prelude::*;
@@ -30,10 +33,9 @@ use rayon::prelude::*;
 use super::grid::Grid;
 use super::mass::epl::{SERIES_TOLERANCE, series_terms};
 use super::psf::Psf;
-use ray::{
-    EplCoefficients, EplLens, SersicProfile, epl_value, epl_with_grad, sersic_value,
-    sersic_with_grad,
-};
+use lanes::{SampleModel, block_value, block_with_grad};
+use ray::{EplCoefficients, EplLens, SersicProfile};
+use real::L;
 
 /// Number of parameters per sample.
 pub const NUM_PARAMS: usize = 22;
@@ -183,67 +185,106 @@ impl FusedGigaLens {
         (lens, coef, shear, light, source)
     }
 
-    /// Pooled (pre-PSF) image of one sample, optionally with per-pixel Jacobians.
+    /// Pooled (pre-PSF) image of one sample, optionally with per-pixel Jacobians; dispatches to
+    /// the widest vector instruction set the CPU has.
     fn pooled(&self, p: &[f64], img: &mut [f32], jac: Option<&mut [[f32; NUM_PARAMS]]>) {
-        let (lens, coef, g, light, source) = Self::lens_parts(p);
+        let (lens, coef, shear, light, source) = Self::lens_parts(p);
+        let m = SampleModel {
+            lens: &lens,
+            coef: &coef,
+            shear,
+            light: &light,
+            source: &source,
+        };
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU supports AVX-512F (checked just above).
+                unsafe { self.pooled_avx512(&m, img, jac) };
+                return;
+            }
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+                unsafe { self.pooled_avx2(&m, img, jac) };
+                return;
+            }
+        }
+        self.pooled_blocks(&m, img, jac)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn pooled_avx512(
+        &self,
+        m: &SampleModel,
+        img: &mut [f32],
+        jac: Option<&mut [[f32; NUM_PARAMS]]>,
+    ) {
+        self.pooled_blocks(m, img, jac)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn pooled_avx2(
+        &self,
+        m: &SampleModel,
+        img: &mut [f32],
+        jac: Option<&mut [[f32; NUM_PARAMS]]>,
+    ) {
+        self.pooled_blocks(m, img, jac)
+    }
+
+    /// The ray loop: blocks of `L` rays along each supersampled row, pooled into pixels.
+    #[inline(always)]
+    fn pooled_blocks(
+        &self,
+        m: &SampleModel,
+        img: &mut [f32],
+        mut jac: Option<&mut [[f32; NUM_PARAMS]]>,
+    ) {
         let k = self.grid.supersampling;
         let (nx, ny) = (self.grid.nx, self.grid.ny);
         let wk = nx * k;
         let inv_k2 = 1.0 / (k * k) as f32;
-        match jac {
-            None => {
-                for i in 0..ny {
-                    for j in 0..nx {
-                        let mut acc = 0.0f32;
-                        for a in 0..k {
-                            let row = (i * k + a) * wk + j * k;
-                            for c in 0..k {
-                                let (x, y) = (self.xs[row + c], self.ys[row + c]);
-                                let al = epl_value(&lens, &coef, x, y);
-                                let bx = x - al.re - (g[0] * x + g[1] * y);
-                                let by = y - al.im - (g[1] * x - g[0] * y);
-                                acc += sersic_value(&source, bx, by) + sersic_value(&light, x, y);
+        img.iter_mut().for_each(|v| *v = 0.0);
+        if let Some(j) = jac.as_mut() {
+            j.iter_mut().for_each(|v| *v = [0.0; NUM_PARAMS]);
+        }
+        let mut out = [0.0f32; L];
+        let mut bj = [[0.0f32; L]; NUM_PARAMS];
+        for r in 0..ny * k {
+            let i = r / k;
+            let row = r * wk;
+            let mut c0 = 0;
+            while c0 < wk {
+                let cnt = L.min(wk - c0);
+                let mut xs = [0.0f32; L];
+                let mut ys = [0.0f32; L];
+                for l in 0..L {
+                    let c = row + c0 + l.min(cnt - 1);
+                    xs[l] = self.xs[c];
+                    ys[l] = self.ys[c];
+                }
+                match jac.as_mut() {
+                    Some(j) => {
+                        block_with_grad(m, &xs, &ys, &mut out, &mut bj);
+                        for l in 0..cnt {
+                            let pix = i * nx + (c0 + l) / k;
+                            img[pix] += out[l] * inv_k2;
+                            let jp = &mut j[pix];
+                            for q in 0..NUM_PARAMS {
+                                jp[q] += bj[q][l] * inv_k2;
                             }
                         }
-                        img[i * nx + j] = acc * inv_k2;
+                    }
+                    None => {
+                        block_value(m, &xs, &ys, &mut out);
+                        for l in 0..cnt {
+                            img[i * nx + (c0 + l) / k] += out[l] * inv_k2;
+                        }
                     }
                 }
-            }
-            Some(jac) => {
-                for i in 0..ny {
-                    for j in 0..nx {
-                        let mut acc = 0.0f32;
-                        let mut jp = [0.0f32; NUM_PARAMS];
-                        for a in 0..k {
-                            let row = (i * k + a) * wk + j * k;
-                            for c in 0..k {
-                                let (x, y) = (self.xs[row + c], self.ys[row + c]);
-                                let e = epl_with_grad(&lens, &coef, x, y);
-                                let bx = x - e.alpha.re - (g[0] * x + g[1] * y);
-                                let by = y - e.alpha.im - (g[1] * x - g[0] * y);
-                                let (is, ds) = sersic_with_grad(&source, bx, by);
-                                let (il, dl) = sersic_with_grad(&light, x, y);
-                                acc += is + il;
-                                // dI_s/dalpha = -dI_s/dbeta = +dI_s/dcenter
-                                let (gx, gy) = (ds[5], ds[6]);
-                                for q in 0..6 {
-                                    jp[q] += gx * e.d[q].re + gy * e.d[q].im;
-                                }
-                                jp[6] += gx * x - gy * y;
-                                jp[7] += gx * y + gy * x;
-                                for q in 0..7 {
-                                    jp[8 + q] += dl[q];
-                                    jp[15 + q] += ds[q];
-                                }
-                            }
-                        }
-                        img[i * nx + j] = acc * inv_k2;
-                        for q in 0..NUM_PARAMS {
-                            jp[q] *= inv_k2;
-                        }
-                        jac[i * nx + j] = jp;
-                    }
-                }
+                c0 += L;
             }
         }
     }

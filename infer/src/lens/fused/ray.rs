@@ -1,45 +1,49 @@
-//! Per-ray building blocks of the fused kernel, in f32, each returning its value together with
-//! its exact partial derivatives (hand-derived; checked against burn autodiff in the tests).
+//! Per-ray building blocks of the fused kernel, each returning its value together with its exact
+//! partial derivatives (hand-derived, see `lens/README.md` "Fused kernel"; checked against burn
+//! autodiff in the tests). Generic over [`Real`], so the same code runs on one `f32` or on a
+//! vectorised block of rays ([`super::real::Lanes`]).
 //!
 //! The formulas are the ones of the tensor library (`mass::epl`, `mass::shear`,
 //! `light::sersic`), written for one ray.
 
+use super::real::Real;
+
 /// Minimal complex number for the EPL series.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct C {
+#[derive(Clone, Copy, Debug)]
+pub struct C<T> {
     /// Real part.
-    pub re: f32,
+    pub re: T,
     /// Imaginary part.
-    pub im: f32,
+    pub im: T,
 }
 
-impl C {
+impl<T: Real> C<T> {
     #[inline(always)]
-    pub fn new(re: f32, im: f32) -> Self {
+    pub fn new(re: T, im: T) -> Self {
         Self { re, im }
     }
     #[inline(always)]
-    pub fn mul(self, o: C) -> C {
+    pub fn mul(self, o: C<T>) -> C<T> {
         C::new(
             self.re * o.re - self.im * o.im,
             self.re * o.im + self.im * o.re,
         )
     }
     #[inline(always)]
-    pub fn add(self, o: C) -> C {
+    pub fn add(self, o: C<T>) -> C<T> {
         C::new(self.re + o.re, self.im + o.im)
     }
     #[inline(always)]
-    pub fn sub(self, o: C) -> C {
+    pub fn sub(self, o: C<T>) -> C<T> {
         C::new(self.re - o.re, self.im - o.im)
     }
     #[inline(always)]
-    pub fn scale(self, k: f32) -> C {
+    pub fn scale(self, k: T) -> C<T> {
         C::new(self.re * k, self.im * k)
     }
     /// Multiply by i.
     #[inline(always)]
-    pub fn times_i(self) -> C {
+    pub fn times_i(self) -> C<T> {
         C::new(-self.im, self.re)
     }
 }
@@ -51,7 +55,7 @@ pub struct EplCoefficients {
     pub a: Vec<f32>,
     /// d a_n / d t.
     pub da: Vec<f32>,
-    /// n a_n (coefficients of S'(s) shifted: S' = sum_{n>=1} n a_n s^(n-1)).
+    /// n a_n (S' = sum_{n>=1} n a_n s^(n-1)).
     pub na: Vec<f32>,
 }
 
@@ -81,14 +85,6 @@ impl EplCoefficients {
             na,
         }
     }
-}
-
-/// EPL deflection at one ray with its derivatives with respect to
-/// (theta_e, gamma, e1, e2, center_x, center_y), each a complex number (d alpha_x + i d alpha_y).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct EplRay {
-    pub alpha: C,
-    pub d: [C; 6],
 }
 
 /// Per-lens scalars of the EPL (computed once per sample).
@@ -125,65 +121,103 @@ impl EplLens {
 /// Squared softening of |v| (as `mass::epl::EPS2`, in f32 range).
 const EPS2: f32 = 1e-20;
 
-/// Value only (for the forward image).
-#[inline]
-pub fn epl_value(l: &EplLens, c: &EplCoefficients, x: f32, y: f32) -> C {
-    let dx = x - l.cx;
-    let dy = y - l.cy;
-    let v = C::new((1.0 - l.e1) * dx - l.e2 * dy, (1.0 + l.e1) * dy - l.e2 * dx);
-    let r2 = v.re * v.re + v.im * v.im + EPS2;
-    let inv_r = 1.0 / r2.sqrt();
-    let u = v.scale(inv_r);
-    let u2 = u.mul(u);
-    let s = C::new(l.e1, -l.e2).mul(u2).scale(-1.0);
-    let n = c.a.len() - 1;
-    let mut acc = C::new(c.a[n], 0.0);
-    for k in (0..n).rev() {
-        acc = acc.mul(s);
-        acc.re += c.a[k];
-    }
-    let pref = (l.t * (l.log_pref - 0.5 * r2.ln())).exp();
-    v.mul(acc).scale(pref)
+/// Per-ray quantities of the EPL: offsets, v, |v|^2, u = v/|v|, u^2, s = -conj(eps) u^2.
+#[derive(Clone, Copy, Debug)]
+pub struct EplGeometry<T> {
+    pub dx: T,
+    pub dy: T,
+    pub v: C<T>,
+    pub r2: T,
+    pub inv_r2: T,
+    pub inv_r: T,
+    pub u: C<T>,
+    pub u2: C<T>,
+    pub s: C<T>,
 }
 
-/// Value and derivatives (see the derivation in `lens/README.md`, "Fused kernel").
-#[inline]
-pub fn epl_with_grad(l: &EplLens, c: &EplCoefficients, x: f32, y: f32) -> EplRay {
-    let dx = x - l.cx;
-    let dy = y - l.cy;
-    let (e1, e2, t) = (l.e1, l.e2, l.t);
-    let v = C::new((1.0 - e1) * dx - e2 * dy, (1.0 + e1) * dy - e2 * dx);
-    let r2 = v.re * v.re + v.im * v.im + EPS2;
-    let inv_r2 = 1.0 / r2;
+/// First stage of the EPL at one ray (or block).
+#[inline(always)]
+pub fn epl_geometry<T: Real>(l: &EplLens, x: T, y: T) -> EplGeometry<T> {
+    let sp = T::splat;
+    let dx = x - sp(l.cx);
+    let dy = y - sp(l.cy);
+    let v = C::new(
+        sp(1.0 - l.e1) * dx - sp(l.e2) * dy,
+        sp(1.0 + l.e1) * dy - sp(l.e2) * dx,
+    );
+    let r2 = v.re * v.re + v.im * v.im + sp(EPS2);
+    let inv_r2 = sp(1.0) / r2;
     let inv_r = inv_r2.sqrt();
     let u = v.scale(inv_r);
     let u2 = u.mul(u);
-    let ebar = C::new(e1, -e2);
-    let s = ebar.mul(u2).scale(-1.0);
-    // Horner for S, S_t and S' together.
-    let n = c.a.len() - 1;
-    let mut sv = C::new(c.a[n], 0.0);
-    let mut st = C::new(c.da[n], 0.0);
-    let mut sp = C::new(c.na[n], 0.0);
-    for k in (0..n).rev() {
-        sv = sv.mul(s);
-        sv.re += c.a[k];
-        st = st.mul(s);
-        st.re += c.da[k];
-        if k >= 1 {
-            sp = sp.mul(s);
-            sp.re += c.na[k];
-        }
+    let s = C::new(sp(-l.e1), sp(l.e2)).mul(u2);
+    EplGeometry {
+        dx,
+        dy,
+        v,
+        r2,
+        inv_r2,
+        inv_r,
+        u,
+        u2,
+        s,
     }
-    let log_r2 = r2.ln();
-    let a_pref = (t * (l.log_pref - 0.5 * log_r2)).exp();
-    let vs = v.mul(sv);
-    let alpha = vs.scale(a_pref);
-    let avsp = v.mul(sp).scale(a_pref); // A v S'
+}
+
+/// Horner evaluation of sum_{k <= n} coefs[k] s^k.
+#[inline(always)]
+pub fn horner<T: Real>(coefs: &[f32], n: usize, s: C<T>) -> C<T> {
+    let mut acc = C::new(T::splat(coefs[n]), T::splat(0.0));
+    for k in (0..n).rev() {
+        acc = acc.mul(s);
+        acc.re = acc.re + T::splat(coefs[k]);
+    }
+    acc
+}
+
+/// EPL deflection (value only).
+#[inline(always)]
+pub fn epl_value<T: Real>(l: &EplLens, c: &EplCoefficients, x: T, y: T) -> C<T> {
+    let g = epl_geometry(l, x, y);
+    let sv = horner(&c.a, c.a.len() - 1, g.s);
+    let pref = (T::splat(l.t) * (T::splat(l.log_pref) - T::splat(0.5) * g.r2.ln())).exp();
+    g.v.mul(sv).scale(pref)
+}
+
+/// EPL deflection and its derivatives with respect to
+/// (theta_e, gamma, e1, e2, center_x, center_y), each complex (d alpha_x + i d alpha_y).
+#[derive(Clone, Copy, Debug)]
+pub struct EplRay<T> {
+    pub alpha: C<T>,
+    pub d: [C<T>; 6],
+}
+
+/// Value and derivatives.
+#[inline(always)]
+pub fn epl_with_grad<T: Real>(l: &EplLens, c: &EplCoefficients, x: T, y: T) -> EplRay<T> {
+    let g = epl_geometry(l, x, y);
+    let n = c.a.len() - 1;
+    let sv = horner(&c.a, n, g.s);
+    let st = horner(&c.da, n, g.s);
+    let spp = if n >= 1 {
+        horner(&c.na[1..], n - 1, g.s)
+    } else {
+        C::new(T::splat(0.0), T::splat(0.0))
+    };
+    let sp = T::splat;
+    let (e1, e2, t) = (sp(l.e1), sp(l.e2), sp(l.t));
+    let (v, u, u2, inv_r, inv_r2) = (g.v, g.u, g.u2, g.inv_r, g.inv_r2);
+    let (dx, dy) = (g.dx, g.dy);
+    let ebar = C::new(e1, -e2);
+    let log_r2 = g.r2.ln();
+    let log_core = sp(l.log_pref) - sp(0.5) * log_r2;
+    let a_pref = (t * log_core).exp();
+    let alpha = v.mul(sv).scale(a_pref);
+    let avsp = v.mul(spp).scale(a_pref); // A v S'
     // d alpha / d v_re and d v_im
-    let m2eu = ebar.mul(u).scale(-2.0 * inv_r); // -2 ebar u / |v|
-    let ds_re = m2eu.mul(C::new(1.0, 0.0).sub(v.scale(v.re * inv_r2)));
-    let ds_im = m2eu.mul(C::new(0.0, 1.0).sub(v.scale(v.im * inv_r2)));
+    let m2eu = ebar.mul(u).scale(sp(-2.0) * inv_r); // -2 conj(eps) u / |v|
+    let ds_re = m2eu.mul(C::new(sp(1.0), sp(0.0)).sub(v.scale(v.re * inv_r2)));
+    let ds_im = m2eu.mul(C::new(sp(0.0), sp(1.0)).sub(v.scale(v.im * inv_r2)));
     let a_s = sv.scale(a_pref);
     let d_vre = alpha
         .scale(-t * v.re * inv_r2)
@@ -193,25 +227,24 @@ pub fn epl_with_grad(l: &EplLens, c: &EplCoefficients, x: f32, y: f32) -> EplRay
         .scale(-t * v.im * inv_r2)
         .add(a_s.times_i())
         .add(avsp.mul(ds_im));
-    let d_x = d_vre.scale(1.0 - e1).sub(d_vim.scale(e2));
-    let d_y = d_vim.scale(1.0 + e1).sub(d_vre.scale(e2));
-    let d_theta = alpha.scale(t * l.inv_theta_e);
-    let d_t = alpha
-        .scale(l.log_pref - 0.5 * log_r2)
-        .add(v.mul(st).scale(a_pref));
+    let d_x = d_vre.scale(sp(1.0 - l.e1)).sub(d_vim.scale(e2));
+    let d_y = d_vim.scale(sp(1.0 + l.e1)).sub(d_vre.scale(e2));
+    let d_theta = alpha.scale(sp(l.t * l.inv_theta_e));
+    let d_t = alpha.scale(log_core).add(v.mul(st).scale(a_pref));
     let d_e1 = d_vim
         .scale(dy)
         .sub(d_vre.scale(dx))
-        .add(alpha.scale(-t * e1 * l.inv_d))
+        .add(alpha.scale(sp(-l.t * l.e1 * l.inv_d)))
         .sub(avsp.mul(u2));
     let d_e2 = d_vre
         .scale(-dy)
         .sub(d_vim.scale(dx))
-        .add(alpha.scale(-t * e2 * l.inv_d))
+        .add(alpha.scale(sp(-l.t * l.e2 * l.inv_d)))
         .add(avsp.mul(u2.times_i()));
+    let m1 = sp(-1.0);
     EplRay {
         alpha,
-        d: [d_theta, d_t, d_e1, d_e2, d_x.scale(-1.0), d_y.scale(-1.0)],
+        d: [d_theta, d_t, d_e1, d_e2, d_x.scale(m1), d_y.scale(m1)],
     }
 }
 
@@ -257,53 +290,58 @@ impl SersicProfile {
 /// Floor on R^2 (as `light::sersic::R2_FLOOR`).
 const R2_FLOOR: f32 = 1e-10;
 
-#[inline]
-fn sersic_r2(p: &SersicProfile, dx: f32, dy: f32) -> (f32, f32, f32) {
-    let x2 = dx * dx;
-    let y2 = dy * dy;
-    let num = p.one_plus_c2 * (x2 + y2) - 2.0 * p.e1 * (x2 - y2) - 4.0 * p.e2 * dx * dy;
-    (num * p.inv_d, x2, y2)
-}
-
 /// Sersic value only.
-#[inline]
-pub fn sersic_value(p: &SersicProfile, x: f32, y: f32) -> f32 {
-    let (r2, _, _) = sersic_r2(p, x - p.cx, y - p.cy);
-    let r2 = r2.max(R2_FLOOR);
-    let l = 0.5 * r2.ln() - p.log_r;
-    let pw = (l * p.inv_n).exp();
-    p.amp * (-p.bn * (pw - 1.0)).exp()
+#[inline(always)]
+pub fn sersic_value<T: Real>(p: &SersicProfile, x: T, y: T) -> T {
+    let sp = T::splat;
+    let dx = x - sp(p.cx);
+    let dy = y - sp(p.cy);
+    let (x2, y2) = (dx * dx, dy * dy);
+    let num = sp(p.one_plus_c2) * (x2 + y2) - sp(2.0 * p.e1) * (x2 - y2) - sp(4.0 * p.e2) * dx * dy;
+    let r2 = (num * sp(p.inv_d)).max_s(R2_FLOOR);
+    let l = sp(0.5) * r2.ln() - sp(p.log_r);
+    let pw = (l * sp(p.inv_n)).exp();
+    sp(p.amp) * (sp(-p.bn) * (pw - sp(1.0))).exp()
 }
 
 /// Sersic value and derivatives with respect to
 /// (amp, R_sersic, n_sersic, e1, e2, center_x, center_y); the derivative with respect to the
 /// evaluation point (x, y) is minus the centre derivatives.
-#[inline]
-pub fn sersic_with_grad(p: &SersicProfile, x: f32, y: f32) -> (f32, [f32; 7]) {
-    let dx = x - p.cx;
-    let dy = y - p.cy;
-    let (r2raw, x2, y2) = sersic_r2(p, dx, dy);
-    let floored = r2raw < R2_FLOOR;
-    let r2 = if floored { R2_FLOOR } else { r2raw };
-    let l = 0.5 * r2.ln() - p.log_r;
-    let pw = (l * p.inv_n).exp();
-    let e = (-p.bn * (pw - 1.0)).exp();
-    let i = p.amp * e;
-    // dI/dp = -I b_n;  dp/dL = p/n
-    let di_dl = -i * p.bn * pw * p.inv_n;
-    let d_amp = e;
-    let d_r = -di_dl * p.inv_r;
-    let d_n = -i * (p.dbn * (pw - 1.0) - p.bn * pw * l * p.inv_n * p.inv_n);
-    let (d_e1, d_e2, d_cx, d_cy) = if floored {
-        (0.0, 0.0, 0.0, 0.0)
-    } else {
-        let g = di_dl * 0.5 / r2; // dI/dR^2
-        let r2xy = x2 + y2;
-        let dr2_dx = (2.0 * p.one_plus_c2 * dx - 4.0 * p.e1 * dx - 4.0 * p.e2 * dy) * p.inv_d;
-        let dr2_dy = (2.0 * p.one_plus_c2 * dy + 4.0 * p.e1 * dy - 4.0 * p.e2 * dx) * p.inv_d;
-        let dr2_de1 = (2.0 * p.e1 * r2xy - 2.0 * (x2 - y2)) * p.inv_d + 2.0 * p.e1 * r2 * p.inv_d;
-        let dr2_de2 = (2.0 * p.e2 * r2xy - 4.0 * dx * dy) * p.inv_d + 2.0 * p.e2 * r2 * p.inv_d;
-        (g * dr2_de1, g * dr2_de2, -g * dr2_dx, -g * dr2_dy)
-    };
-    (i, [d_amp, d_r, d_n, d_e1, d_e2, d_cx, d_cy])
+#[inline(always)]
+pub fn sersic_with_grad<T: Real>(p: &SersicProfile, x: T, y: T) -> (T, [T; 7]) {
+    let sp = T::splat;
+    let dx = x - sp(p.cx);
+    let dy = y - sp(p.cy);
+    let (x2, y2) = (dx * dx, dy * dy);
+    let num = sp(p.one_plus_c2) * (x2 + y2) - sp(2.0 * p.e1) * (x2 - y2) - sp(4.0 * p.e2) * dx * dy;
+    let r2raw = num * sp(p.inv_d);
+    let keep = r2raw.step(R2_FLOOR); // 0 where R^2 is floored: no gradient through R^2
+    let r2 = r2raw.max_s(R2_FLOOR);
+    let l = sp(0.5) * r2.ln() - sp(p.log_r);
+    let pw = (l * sp(p.inv_n)).exp();
+    let e = (sp(-p.bn) * (pw - sp(1.0))).exp();
+    let i = sp(p.amp) * e;
+    // dI/dL = -I b_n p / n
+    let di_dl = -i * sp(p.bn * p.inv_n) * pw;
+    let d_r = -di_dl * sp(p.inv_r);
+    let d_n = -i * (sp(p.dbn) * (pw - sp(1.0)) - sp(p.bn * p.inv_n * p.inv_n) * pw * l);
+    let g = keep * di_dl * sp(0.5) / r2; // dI/dR^2
+    let gd = g * sp(p.inv_d);
+    let r2xy = x2 + y2;
+    let dr2_dx = sp(2.0 * p.one_plus_c2 - 4.0 * p.e1) * dx - sp(4.0 * p.e2) * dy;
+    let dr2_dy = sp(2.0 * p.one_plus_c2 + 4.0 * p.e1) * dy - sp(4.0 * p.e2) * dx;
+    let dr2_de1 = sp(2.0 * p.e1) * (r2xy + r2) - sp(2.0) * (x2 - y2);
+    let dr2_de2 = sp(2.0 * p.e2) * (r2xy + r2) - sp(4.0) * dx * dy;
+    (
+        i,
+        [
+            e,
+            d_r,
+            d_n,
+            gd * dr2_de1,
+            gd * dr2_de2,
+            -gd * dr2_dx,
+            -gd * dr2_dy,
+        ],
+    )
 }
