@@ -1,14 +1,22 @@
 //! The interactive event loop: draw, wait for a key or the next refresh tick (~500 ms), repeat.
 //!
 //! The terminal is restored on every exit path: normal quit and errors through a drop guard,
-//! panics through the hook installed by `ratatui::try_init` (which restores, then runs the
-//! previous hook so the panic message is printed on a sane terminal).
+//! panics through a panic hook that turns mouse reporting off and then runs the hook installed
+//! by `ratatui::try_init` (which leaves raw mode and the alternate screen before the panic
+//! message is printed, so the message lands on a sane terminal).
+//!
+//! Fault injection for the end-to-end test: with `ARCLIGHT_PANIC_AFTER_DRAW=1` in the
+//! environment the loop panics right after the first frame, so the test can check that a
+//! panic, too, leaves the terminal usable.
 
 use crate::app::App;
 use crate::views;
 use anyhow::{Context, Result};
 use ratatui::DefaultTerminal;
-use ratatui::crossterm::event::{self, Event, MouseEventKind};
+use ratatui::crossterm::event::{
+    self, DisableMouseCapture, EnableMouseCapture, Event, MouseEventKind,
+};
+use ratatui::crossterm::execute;
 use std::io::IsTerminal;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -16,11 +24,15 @@ use std::time::{Duration, Instant};
 /// Interval between rescans of the experiments folder and polls of tailed metrics.
 pub const TICK: Duration = Duration::from_millis(500);
 
-/// Restores the terminal when dropped (normal exit and `?` error returns).
+/// Environment variable that makes the loop panic after the first frame (test hook).
+pub const PANIC_ENV: &str = "ARCLIGHT_PANIC_AFTER_DRAW";
+
+/// Restores the terminal when dropped (normal exit, `?` error returns, unwinding).
 struct RestoreGuard;
 
 impl Drop for RestoreGuard {
     fn drop(&mut self) {
+        let _ = execute!(std::io::stdout(), DisableMouseCapture);
         ratatui::restore();
     }
 }
@@ -35,11 +47,14 @@ pub fn run(root: &Path) -> Result<()> {
     let mut app = App::new(root);
     let mut terminal = ratatui::try_init().context("cannot put the terminal into raw mode")?;
     let _guard = RestoreGuard;
+    let ratatui_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = execute!(std::io::stdout(), DisableMouseCapture);
+        ratatui_hook(info);
+    }));
     // Mouse wheel scrolling; failure to enable it is harmless.
-    let _ = ratatui::crossterm::execute!(std::io::stdout(), event::EnableMouseCapture);
-    let result = event_loop(&mut terminal, &mut app);
-    let _ = ratatui::crossterm::execute!(std::io::stdout(), event::DisableMouseCapture);
-    result
+    let _ = execute!(std::io::stdout(), EnableMouseCapture);
+    event_loop(&mut terminal, &mut app)
 }
 
 fn event_loop(terminal: &mut DefaultTerminal, app: &mut App) -> Result<()> {
@@ -48,6 +63,9 @@ fn event_loop(terminal: &mut DefaultTerminal, app: &mut App) -> Result<()> {
         terminal
             .draw(|f| views::draw(app, f))
             .context("cannot draw to the terminal")?;
+        if std::env::var_os(PANIC_ENV).is_some() {
+            panic!("{PANIC_ENV} is set: panicking after the first frame");
+        }
         let timeout = if app.loading() {
             Duration::ZERO
         } else {

@@ -22,8 +22,11 @@ impl Tmux {
                 "this end-to-end test needs tmux on PATH: install it (apt-get install -y tmux) and rerun"
             ),
         }
+        // one server per test (the tests of this file run as threads of one process)
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let t = Tmux {
-            socket: format!("arclight-e2e-{}", std::process::id()),
+            socket: format!("arclight-e2e-{}-{n}", std::process::id()),
         };
         let out = t.run(&[
             "new-session",
@@ -61,6 +64,12 @@ impl Tmux {
         // give the program time to read each key on its own (a lone Esc must not merge
         // with the next key into an Alt sequence)
         std::thread::sleep(Duration::from_millis(150));
+    }
+
+    /// A tmux format variable of the pane (`alternate_on`, `mouse_any_flag`, ...).
+    fn flag(&self, name: &str) -> String {
+        let out = self.run(&["display", "-p", "-t", "e2e", &format!("#{{{name}}}")]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
     fn screen(&self) -> String {
@@ -101,27 +110,55 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-#[test]
-fn drive_the_real_binary_in_tmux() {
+/// The shell line run in the pane: arclight on a copy of the fixtures, then its exit code and
+/// the terminal state (`stty -a`) once it has exited. Returns (pane command, root, stty file).
+fn pane_command(env: &str) -> (String, tempfile::TempDir, std::path::PathBuf) {
     let root = tempfile::tempdir().unwrap();
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/experiments");
-    copy_dir(&fixtures, root.path());
+    copy_dir(&fixtures(), root.path());
     let state = root.path().join("stty.txt");
-    let command = format!(
-        "'{}' --root '{}'; echo EXITED=$?; stty -a > '{}'; echo STTY-SAVED; sleep 60",
+    let cmd = format!(
+        "{env} '{}' --root '{}'; echo EXITED=$?; stty -a > '{}'; echo STTY-SAVED; sleep 60",
         env!("CARGO_BIN_EXE_arclight"),
         root.path().display(),
         state.display()
     );
-    let tmux = Tmux::start(100, 30, &command);
+    (cmd, root, state)
+}
+
+fn fixtures() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/experiments")
+}
+
+/// Alternate screen left, mouse reporting off, and the line discipline back in cooked mode.
+fn assert_restored(tmux: &Tmux, stty_file: &Path) {
+    assert_eq!(tmux.flag("alternate_on"), "0", "alternate screen not left");
+    assert_eq!(tmux.flag("mouse_any_flag"), "0", "mouse reporting left on");
+    let stty = std::fs::read_to_string(stty_file).unwrap();
+    let flags: Vec<&str> = stty.split_whitespace().collect();
+    for flag in ["icanon", "echo", "isig"] {
+        assert!(
+            flags.contains(&flag),
+            "terminal left in raw mode ({flag} off):\n{stty}"
+        );
+    }
+}
+
+#[test]
+fn drive_the_real_binary_in_tmux() {
+    let (cmd, root, state) = pane_command("");
+    let tmux = Tmux::start(100, 30, &cmd);
 
     let s = tmux.wait_for(&["10 runs, 0 running", "train-20261120T131500-ld32"]);
     assert!(s.contains("interrupted") && s.contains("unreadable"), "{s}");
     assert_eq!(
-        tmux.run(&["display", "-p", "-t", "e2e", "#{alternate_on}"])
-            .stdout,
-        b"1\n",
-        "TUI should use the alternate screen"
+        tmux.flag("alternate_on"),
+        "1",
+        "the interface should use the alternate screen"
+    );
+    assert_eq!(
+        tmux.flag("mouse_any_flag"),
+        "1",
+        "the interface should ask for mouse events"
     );
 
     tmux.keys(&["?"]);
@@ -151,7 +188,7 @@ fn drive_the_real_binary_in_tmux() {
 
     // a run appearing while the interface is open shows up on the next refresh
     copy_dir(
-        &fixtures.join("train-20261120T101500-ld16"),
+        &fixtures().join("train-20261120T101500-ld16"),
         &root.path().join("train-20261122T000000-fresh"),
     );
     tmux.wait_for(&["11 runs", "train-20261122T000000-fresh"]);
@@ -162,18 +199,15 @@ fn drive_the_real_binary_in_tmux() {
         !s.contains("arclight ·"),
         "the interface should be gone after q:\n{s}"
     );
-    assert_eq!(
-        tmux.run(&["display", "-p", "-t", "e2e", "#{alternate_on}"])
-            .stdout,
-        b"0\n",
-        "alternate screen not left"
-    );
-    let stty = std::fs::read_to_string(&state).unwrap();
-    let flags: Vec<&str> = stty.split_whitespace().collect();
-    for flag in ["icanon", "echo", "isig"] {
-        assert!(
-            flags.contains(&flag),
-            "terminal left in raw mode ({flag} off):\n{stty}"
-        );
-    }
+    assert_restored(&tmux, &state);
+}
+
+#[test]
+fn a_panic_restores_the_terminal_too() {
+    let (cmd, _root, state) = pane_command(&format!("{}=1", arclight::tui::PANIC_ENV));
+    let tmux = Tmux::start(100, 30, &cmd);
+    // the panic message lands on the normal screen, then the shell carries on
+    let s = tmux.wait_for(&["EXITED=101", "STTY-SAVED"]);
+    assert!(s.contains("panicking after the first frame"), "{s}");
+    assert_restored(&tmux, &state);
 }
