@@ -30,7 +30,7 @@
 //! ```
 
 use crate::model::{Decoder, Encoder, Vae, VaeConfig};
-use crate::train::prior::LatentPrior;
+pub use crate::train::prior::LatentPrior;
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use burn::module::Module;
 use burn::store::{BurnpackStore, ModuleSnapshot};
@@ -110,7 +110,7 @@ pub struct CheckpointMeta {
 }
 
 /// A decoder ready for inference, with its latent prior. Returned by [`load_decoder`].
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct LoadedDecoder {
     /// mu_d(z), in validation mode (BatchNorm uses its running statistics), on the inner
     /// (non-autodiff) device. For gradients w.r.t. z, put z on the autodiff device with
