@@ -530,6 +530,10 @@ fn last_time(path: &Path) -> Option<f64> {
     last
 }
 
+/// Longest metrics line [`MetricsTail`] buffers while waiting for its newline; longer ones are
+/// counted as unreadable and skipped, so junk without newlines cannot exhaust memory.
+pub const MAX_LINE_BYTES: usize = 16 << 20;
+
 /// Incremental reader of a growing `metrics.jsonl`: each [`MetricsTail::poll`] reads only the
 /// bytes appended since the last call and returns the complete lines among them. A partial last
 /// line is kept for the next poll; lines that are not JSON objects are counted, not fatal.
@@ -539,6 +543,8 @@ pub struct MetricsTail {
     offset: u64,
     pending: Vec<u8>,
     len_seen: u64,
+    /// Inside a line longer than [`MAX_LINE_BYTES`]: drop bytes up to its newline.
+    skipping: bool,
     /// Lines that could not be parsed so far.
     pub bad_lines: usize,
 }
@@ -550,6 +556,7 @@ impl MetricsTail {
             offset: 0,
             pending: Vec::new(),
             len_seen: 0,
+            skipping: false,
             bad_lines: 0,
         }
     }
@@ -583,6 +590,7 @@ impl MetricsTail {
         if len < self.offset {
             self.offset = 0;
             self.pending.clear();
+            self.skipping = false;
             self.bad_lines = 0;
             reset = true;
         }
@@ -596,10 +604,25 @@ impl MetricsTail {
         let mut out = Vec::new();
         let cut = match self.pending.iter().rposition(|&b| b == b'\n') {
             Some(i) => i + 1,
-            None => return Ok((out, reset)),
+            None => {
+                // A "line" with no end in sight (binary junk): count it once, keep no bytes.
+                if self.pending.len() > MAX_LINE_BYTES {
+                    self.pending.clear();
+                    if !self.skipping {
+                        self.bad_lines += 1;
+                    }
+                    self.skipping = true;
+                }
+                return Ok((out, reset));
+            }
         };
         let complete: Vec<u8> = self.pending.drain(..cut).collect();
-        for line in complete.split(|&b| b == b'\n') {
+        for (k, line) in complete.split(|&b| b == b'\n').enumerate() {
+            if k == 0 && self.skipping {
+                // the end of an over-long line already counted
+                self.skipping = false;
+                continue;
+            }
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
@@ -680,6 +703,16 @@ mod tests {
             }
         }
         assert_eq!(n, 2);
+        // a newline-free run of junk longer than MAX_LINE_BYTES is dropped, not buffered
+        let junk = run.dir().join("junk.jsonl");
+        std::fs::write(&junk, vec![b'x'; MAX_LINE_BYTES + 10]).unwrap();
+        let mut jt = MetricsTail::new(&junk);
+        assert!(jt.poll().unwrap().0.is_empty());
+        assert_eq!((jt.bad_lines, jt.pending.len()), (1, 0));
+        let mut f = std::fs::OpenOptions::new().append(true).open(&junk).unwrap();
+        f.write_all(b"xxx\n{\"kind\":\"ok\"}\n").unwrap();
+        let (lines, _) = jt.poll().unwrap();
+        assert_eq!((lines.len(), jt.bad_lines), (1, 1));
         run.finish(json!({"best": 1})).unwrap();
         let info = RunInfo::load(run.dir()).unwrap();
         assert_eq!(info.status, Status::Done);
