@@ -3,7 +3,7 @@
 //! or prints them as tables / JSON (`arclight runs ...`).
 //!
 //! - [`store`]: run discovery, incremental reloading, metrics tailing and downsampling;
-//! - [`query`]: list filtering and sorting; [`format`]: number/time/JSON cell formatting;
+//! - [`query`]: list filtering and sorting; [`format`](mod@format): number/time/JSON cell formatting;
 //! - [`app`]: UI state and key handling; [`views`]: one renderer per screen; [`tui`]: event loop;
 //! - [`cli`]: command-line parsing and the `runs` subcommands.
 
