@@ -346,10 +346,14 @@ impl Axes {
     }
 }
 
-/// Shared tick fitting: the largest tick count (<= `max_ticks`) whose labels, each
+/// Shared tick fitting. Candidates are the nice ticks for every count from 3 `max_ticks`
+/// down to 2, each also thinned to the multiples of twice its step (keeping round values such as
+/// 1.48, 1.52 when 1.48, 1.50, 1.52 would crowd); labels sticking out of [lo_px, hi_px] by
+/// more than `overhang` are dropped. A candidate fits when its labels, each
 /// `half_extent(label)` pixels either side of its tick along the axis, stay `gap` pixels
-/// apart; labels sticking out of [lo_px, hi_px] by more than `overhang` are dropped. If even
-/// two ticks do not fit, the middle one of the sparsest set is kept alone.
+/// apart. The fitting candidate with the most ticks (at most `max_ticks`) wins, then the one
+/// with the shortest labels, then an unthinned one; if none has two ticks, the middle tick
+/// of the sparsest set is kept alone.
 #[allow(clippy::too_many_arguments)]
 fn fit_ticks(
     lim: (f64, f64),
@@ -361,8 +365,23 @@ fn fit_ticks(
     half_extent: impl Fn(&str) -> f64,
     gap: f64,
 ) -> Vec<(f64, String)> {
+    let fits = |c: &[(f64, String)]| {
+        c.windows(2).all(|w| {
+            let d = (to_px(w[1].0) - to_px(w[0].0)).abs();
+            d >= half_extent(&w[0].1) + half_extent(&w[1].1) + gap
+        })
+    };
+    // Preference: more ticks, then shorter labels, then an unthinned nice step; on full ties
+    // the denser nice step (found first) stays.
+    let score = |c: &[(f64, String)], k: usize| {
+        let longest = c.iter().map(|(_, s)| s.chars().count()).max().unwrap_or(0);
+        (c.len(), usize::MAX - longest, (k == 1) as u8)
+    };
+    let mut best: Vec<(f64, String)> = Vec::new();
+    let mut best_score = (0, 0, 0);
     let mut sparsest: Vec<(f64, String)> = Vec::new();
-    for n in (2..=max_ticks.max(2)).rev() {
+    let max_ticks = max_ticks.max(2);
+    for n in (2..=3 * max_ticks).rev() {
         let cand: Vec<(f64, String)> = ticks::ticks_with_labels(lim.0, lim.1, n)
             .into_iter()
             .filter(|(v, s)| {
@@ -370,16 +389,33 @@ fn fit_ticks(
                 p - e >= (lo_px - overhang) as f64 && p + e <= (hi_px + overhang) as f64
             })
             .collect();
-        let fits = cand.windows(2).all(|w| {
-            let d = (to_px(w[1].0) - to_px(w[0].0)).abs();
-            d >= half_extent(&w[0].1) + half_extent(&w[1].1) + gap
-        });
-        if fits && !cand.is_empty() {
-            return cand;
+        if cand.is_empty() {
+            continue;
         }
-        if !cand.is_empty() {
+        // Thinning keeps the multiples of twice the step (0, 0.2, 0.4 from a 0.1 step).
+        let step = ticks::tick_step(lim.0, lim.1, n);
+        let even = |v: f64| ((v / step).round() as i64).rem_euclid(2) == 0;
+        for k in 1..=2usize {
+            let thinned: Vec<(f64, String)> = cand
+                .iter()
+                .filter(|(v, _)| k == 1 || even(*v))
+                .cloned()
+                .collect();
+            if thinned.is_empty() || thinned.len() > max_ticks || !fits(&thinned) {
+                continue;
+            }
+            let sc = score(&thinned, k);
+            if sc > best_score {
+                best_score = sc;
+                best = thinned;
+            }
+        }
+        if n <= max_ticks {
             sparsest = cand;
         }
+    }
+    if best.len() >= 2 {
+        return best;
     }
     if sparsest.len() > 1 {
         let mid = sparsest.len() / 2;
@@ -417,6 +453,16 @@ mod tests {
                 assert!(d > need, "scale {scale}: {t:?}");
             }
         }
+    }
+
+    #[test]
+    fn crowded_ticks_are_thinned_to_keep_two_round_labels() {
+        // 1.46..1.55 on 200 px at scale 2: 1.48, 1.50, 1.52, 1.54 crowd, 1.50 alone is poor;
+        // every other tick of the 0.02 step fits.
+        let a = Axes::new(Rect::new(0, 0, 200, 200), (1.46, 1.55), (0.0, 1.0));
+        let t = a.fitted_x_ticks(2, 5, 3);
+        assert!(t.len() >= 2, "{t:?}");
+        assert!(t.iter().all(|(_, s)| s.len() == 4), "two decimals: {t:?}");
     }
 
     #[test]
