@@ -35,8 +35,6 @@ use anyhow::{Context, Result, anyhow, bail, ensure};
 use burn::module::Module;
 use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::Device;
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -194,7 +192,7 @@ pub fn load_decoder(dir: &Path, device: &Device) -> Result<LoadedDecoder> {
 
 /// The decoder of checkpoint `dir` in training mode (on `device`), for further training.
 pub fn load_decoder_weights(dir: &Path, meta: &CheckpointMeta, device: &Device) -> Result<Decoder> {
-    let mut decoder = Decoder::new(&meta.architecture, &mut StdRng::seed_from_u64(0), device);
+    let mut decoder = Decoder::placeholder(&meta.architecture, device);
     load_weights(
         &mut decoder,
         &dir.join(&meta.files.decoder),
@@ -214,7 +212,7 @@ pub fn load_vae(dir: &Path, device: &Device) -> Result<(Vae, CheckpointMeta)> {
         )
     })?;
     let decoder = load_decoder_weights(dir, &meta, device)?;
-    let mut encoder = Encoder::new(&meta.architecture, &mut StdRng::seed_from_u64(0), device);
+    let mut encoder = Encoder::placeholder(&meta.architecture, device);
     load_weights(&mut encoder, &dir.join(enc_name), &meta.architecture)?;
     Ok((Vae { encoder, decoder }, meta))
 }

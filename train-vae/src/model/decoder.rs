@@ -17,7 +17,7 @@
 
 use super::config::VaeConfig;
 use super::encoder::batch_norm;
-use super::init::{INIT_STD, normal_param};
+use super::init::{INIT_STD, WeightSource, normal_param};
 use burn::module::Module;
 use burn::nn::conv::{ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{BatchNorm, Initializer};
@@ -42,7 +42,7 @@ pub struct Decoder {
 }
 
 fn deconv(
-    rng: &mut StdRng,
+    rng: &mut WeightSource<'_>,
     c_in: usize,
     c_out: usize,
     stride: usize,
@@ -63,6 +63,15 @@ fn deconv(
 impl Decoder {
     /// A freshly initialised decoder (Appendix D initialisation, see [`super::init`]).
     pub fn new(config: &VaeConfig, rng: &mut StdRng, device: &Device) -> Decoder {
+        Self::build(config, &mut WeightSource::Random(rng), device)
+    }
+
+    /// A decoder of the right shape whose weights are placeholders, to load a checkpoint into.
+    pub fn placeholder(config: &VaeConfig, device: &Device) -> Decoder {
+        Self::build(config, &mut WeightSource::Placeholder, device)
+    }
+
+    fn build(config: &VaeConfig, rng: &mut WeightSource<'_>, device: &Device) -> Decoder {
         let [w1, w2, w3, w4] = config.widths;
         Decoder {
             deconv1: deconv(rng, config.latent_dim, w4, 1, 0, device),

@@ -14,7 +14,7 @@
 //! which the analytic KL term needs anyway (eq. 4) and which keeps sigma_e positive.
 
 use super::config::VaeConfig;
-use super::init::{INIT_STD, constant_param, normal_param};
+use super::init::{INIT_STD, WeightSource, constant_param, normal_param};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, PaddingConfig2d};
@@ -58,7 +58,7 @@ impl Encoding {
 
 /// An unbiased `k x k` convolution with the given stride and symmetric padding, weights N(0, 0.02).
 pub(crate) fn conv(
-    rng: &mut StdRng,
+    rng: &mut WeightSource<'_>,
     c_in: usize,
     c_out: usize,
     stride: usize,
@@ -76,14 +76,18 @@ pub(crate) fn conv(
 }
 
 /// BatchNorm2d with PyTorch's defaults (eps 1e-5, momentum 0.1), gamma ~ N(1, 0.02), beta = 0.
-pub(crate) fn batch_norm(rng: &mut StdRng, channels: usize, device: &Device) -> BatchNorm {
+pub(crate) fn batch_norm(
+    rng: &mut WeightSource<'_>,
+    channels: usize,
+    device: &Device,
+) -> BatchNorm {
     let mut bn = BatchNormConfig::new(channels).init(device);
     bn.gamma = normal_param(rng, [channels], 1.0, INIT_STD, device);
     bn.beta = constant_param([channels], 0.0, device);
     bn
 }
 
-fn head(rng: &mut StdRng, d_in: usize, d_out: usize, device: &Device) -> Linear {
+fn head(rng: &mut WeightSource<'_>, d_in: usize, d_out: usize, device: &Device) -> Linear {
     let mut l = LinearConfig::new(d_in, d_out)
         .with_initializer(Initializer::Zeros)
         .init(device);
@@ -96,6 +100,15 @@ fn head(rng: &mut StdRng, d_in: usize, d_out: usize, device: &Device) -> Linear 
 impl Encoder {
     /// A freshly initialised encoder (Appendix D initialisation, see [`super::init`]).
     pub fn new(config: &VaeConfig, rng: &mut StdRng, device: &Device) -> Encoder {
+        Self::build(config, &mut WeightSource::Random(rng), device)
+    }
+
+    /// An encoder of the right shape whose weights are placeholders, to load a checkpoint into.
+    pub fn placeholder(config: &VaeConfig, device: &Device) -> Encoder {
+        Self::build(config, &mut WeightSource::Placeholder, device)
+    }
+
+    fn build(config: &VaeConfig, rng: &mut WeightSource<'_>, device: &Device) -> Encoder {
         let [w1, w2, w3, w4] = config.widths;
         Encoder {
             conv1: conv(rng, 1, w1, 2, 1, device),

@@ -21,18 +21,31 @@ use rand_distr::StandardNormal;
 /// Standard deviation of the DCGAN initialisation ("0.02", Appendix D).
 pub const INIT_STD: f64 = 0.02;
 
-/// A trainable parameter of `shape` with entries `mean + std * N(0, 1)`.
+/// Where the initial weights of a new network come from.
+pub enum WeightSource<'a> {
+    /// The Appendix D initialisation, drawn from this RNG.
+    Random(&'a mut StdRng),
+    /// Placeholders (each distribution's mean, no random draws) for a network whose weights are
+    /// about to be loaded from a checkpoint.
+    Placeholder,
+}
+
+/// A trainable parameter of `shape` with entries `mean + std * N(0, 1)` (or `mean` for a
+/// placeholder).
 pub fn normal_param<const D: usize>(
-    rng: &mut StdRng,
+    src: &mut WeightSource<'_>,
     shape: [usize; D],
     mean: f64,
     std: f64,
     device: &Device,
 ) -> Param<Tensor<D>> {
     let n: usize = shape.iter().product();
-    let values: Vec<f32> = (0..n)
-        .map(|_| (mean + std * rng.sample::<f64, _>(StandardNormal)) as f32)
-        .collect();
+    let values: Vec<f32> = match src {
+        WeightSource::Random(rng) => (0..n)
+            .map(|_| (mean + std * rng.sample::<f64, _>(StandardNormal)) as f32)
+            .collect(),
+        WeightSource::Placeholder => vec![mean as f32; n],
+    };
     Param::from_data(TensorData::new(values, shape), device)
 }
 

@@ -37,6 +37,14 @@ impl Vae {
         Vae { encoder, decoder }
     }
 
+    /// A VAE of the right shape whose weights are placeholders, to load a checkpoint into.
+    pub fn placeholder(config: &VaeConfig, device: &Device) -> Vae {
+        Vae {
+            encoder: Encoder::placeholder(config, device),
+            decoder: Decoder::placeholder(config, device),
+        }
+    }
+
     /// Encode `x` `[B,1,64,64]`, draw z^(j) = mu_e + eps^(j) sigma_e (eq. C2) with the given
     /// standard-normal `eps` `[M*B, D]` (sample-major), and decode every z^(j).
     pub fn forward(&self, x: Tensor<4>, eps: Tensor<2>) -> VaeOutput {

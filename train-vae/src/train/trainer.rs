@@ -152,7 +152,7 @@ pub fn train(config: TrainConfig, resume: Option<ResumeState>) -> Result<TrainOu
     let (vae, optim, progress) = match &resume {
         Some(st) => {
             let dir = config.out.join(TRAINING_DIR);
-            let mut vae = Vae::new(&config.architecture, 0, &ad);
+            let mut vae = Vae::placeholder(&config.architecture, &ad);
             checkpoint::load_weights(&mut vae, &dir.join(VAE_FILE), &config.architecture)
                 .context("--resume: cannot restore the model of the last complete epoch")?;
             let opt_path = dir.join(OPTIMIZER_FILE);
