@@ -41,6 +41,7 @@ fn main() -> anyhow::Result<()> {
                 bench::bench_psf(&sys, &g, "PSF Gaussian separable value+grad", 300, reps),
             ]
         }
+        Some("pixelated") => vec![bench::bench_pixelated_source(1, reps)?],
         Some(other) => anyhow::bail!("unknown benchmark group {other:?} (fused, tensor, psf)"),
     };
     println!(

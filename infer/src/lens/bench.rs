@@ -273,6 +273,76 @@ pub fn bench_psf(
     timing(name, batch, ms)
 }
 
+/// The lensing part of the VAE-source model of Chianese et al. (256 x 256 over 10", Gaussian PSF
+/// of 0.05", no supersampling): EPL + shear, a 64 x 64 source image placed with
+/// `source::pixelated` (bilinear), value + gradient w.r.t. the lens parameters, the source
+/// position and amplitude, and every source pixel (what the decoder's backward needs), with
+/// plain burn tensor ops on flex + autodiff. The decoder itself is not included.
+pub fn bench_pixelated_source(batch: usize, reps: usize) -> anyhow::Result<CpuTiming> {
+    use crate::source::pixelated::PixelatedSource;
+    let device = Device::flex().autodiff();
+    let grid = Grid::new(256, 256, 10.0 / 256.0, 1)?;
+    let psf = Psf::gaussian(0.05, grid.pixel_scale, 4.0)?;
+    let renderer = Renderer::new(grid.clone(), psf, &device);
+    let n = grid.num_pixels();
+    let stamp: Vec<f64> = (0..64 * 64)
+        .map(|i| {
+            let (r, c) = ((i / 64) as f64 - 31.5, (i % 64) as f64 - 31.5);
+            (-(r * r + 0.5 * c * c) / 120.0).exp()
+        })
+        .collect();
+    let obs = Tensor::<2>::from_data(TensorData::new(vec![0.1f64; n], [1, n]), &device);
+    let ms = measure(reps, || {
+        let full = |v: f64| {
+            Tensor::<1>::from_data(TensorData::new(vec![v; batch], [batch]), &device).require_grad()
+        };
+        let p: Vec<Tensor<1>> = [
+            1.2, 2.0, 0.1, -0.05, 0.02, -0.01, 0.03, 0.01, 0.05, -0.03, 1.0,
+        ]
+        .iter()
+        .map(|&v| full(v))
+        .collect();
+        let image = Tensor::<3>::from_data(TensorData::new(stamp.clone(), [1, 64, 64]), &device)
+            .require_grad();
+        let mass = MassModel::new(vec![
+            MassComponent::Epl(Epl {
+                theta_e: p[0].clone(),
+                gamma: p[1].clone(),
+                e1: p[2].clone(),
+                e2: p[3].clone(),
+                center_x: p[4].clone(),
+                center_y: p[5].clone(),
+            }),
+            MassComponent::Shear(Shear {
+                gamma1: p[6].clone(),
+                gamma2: p[7].clone(),
+            }),
+        ]);
+        let src = PixelatedSource {
+            image: image.clone(),
+            pixel_scale: 0.03,
+            x_src: p[8].clone(),
+            y_src: p[9].clone(),
+            amp: p[10].clone(),
+        };
+        let model = renderer.render(&mass, &src, None).reshape([batch, n]);
+        let ll = (obs.clone() - model)
+            .powi_scalar(2)
+            .sum()
+            .mul_scalar(-0.5 / 0.01);
+        let g = ll.backward();
+        std::hint::black_box(image.grad(&g));
+        for t in &p {
+            std::hint::black_box(t.grad(&g));
+        }
+    });
+    Ok(timing(
+        "pixelated source 256x256 tensor value+grad",
+        batch,
+        ms,
+    ))
+}
+
 /// Run every benchmark: fused and tensor value+gradient at batch 300 and 1, and the PSF
 /// variants at batch 300. `reps` timed repetitions each (the tensor path at batch 300 takes
 /// seconds per call, so it uses `reps.min(3)`).

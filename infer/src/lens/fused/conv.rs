@@ -105,3 +105,50 @@ mod tests {
         }
     }
 }
+
+/// A PSF kernel in the form the fused kernels apply it: two 1-D passes for a separable
+/// (Gaussian) PSF, one 2-D pass otherwise.
+#[derive(Clone, Debug)]
+pub enum Kernel {
+    /// 1-D kernel applied along rows then columns.
+    Separable(Vec<f32>),
+    /// Full 2-D kernel `[kh, kw]`.
+    Full(usize, usize, Vec<f32>),
+}
+
+impl Kernel {
+    /// The kernel of a PSF.
+    pub fn of(psf: &crate::lens::psf::Psf) -> Self {
+        match psf {
+            crate::lens::psf::Psf::Gaussian { kernel_1d, .. } => {
+                Kernel::Separable(kernel_1d.iter().map(|&v| v as f32).collect())
+            }
+            other => {
+                let (kh, kw, k) = other.kernel_2d();
+                Kernel::Full(kh, kw, k.into_iter().map(|v| v as f32).collect())
+            }
+        }
+    }
+
+    /// `out = K * img` (`tmp` is scratch of the same size).
+    pub fn apply(&self, img: &[f32], h: usize, w: usize, tmp: &mut [f32], out: &mut [f32]) {
+        match self {
+            Kernel::Separable(k) => {
+                convolve(img, h, w, k, 1, k.len(), tmp);
+                convolve(tmp, h, w, k, k.len(), 1, out);
+            }
+            Kernel::Full(kh, kw, k) => convolve(img, h, w, k, *kh, *kw, out),
+        }
+    }
+
+    /// `g_in = K^T g_out` (`tmp` is scratch of the same size).
+    pub fn adjoint(&self, g_out: &[f32], h: usize, w: usize, tmp: &mut [f32], g_in: &mut [f32]) {
+        match self {
+            Kernel::Separable(k) => {
+                convolve_adjoint(g_out, h, w, k, k.len(), 1, tmp);
+                convolve_adjoint(tmp, h, w, k, 1, k.len(), g_in);
+            }
+            Kernel::Full(kh, kw, k) => convolve_adjoint(g_out, h, w, k, *kh, *kw, g_in),
+        }
+    }
+}

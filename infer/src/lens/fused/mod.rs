@@ -24,16 +24,19 @@
 pub mod conv;
 pub mod fastmath;
 pub mod lanes;
+pub mod noise;
 pub mod ray;
 pub mod real;
 
-use anyhow::{Result, ensure};
+use anyhow::Result;
 use rayon::prelude::*;
 
 use super::grid::Grid;
 use super::mass::epl::{SERIES_TOLERANCE, series_terms};
 use super::psf::Psf;
+use conv::Kernel;
 use lanes::{SampleModel, block_value, block_with_grad};
+use noise::PixelNoise;
 use ray::{EplCoefficients, EplLens, SersicProfile};
 use real::L;
 
@@ -72,13 +75,8 @@ pub struct FusedGigaLens {
     grid: Grid,
     xs: Vec<f32>,
     ys: Vec<f32>,
-    kh: usize,
-    kw: usize,
-    kernel: Vec<f32>,
-    obs: Vec<f32>,
-    bkg_var: Vec<f32>,
-    weight: Vec<f32>,
-    poisson: f32,
+    kernel: Kernel,
+    noise: PixelNoise,
 }
 
 /// Per-sample scratch buffers.
@@ -88,6 +86,7 @@ struct Scratch {
     model: Vec<f32>,
     g_model: Vec<f32>,
     g_img: Vec<f32>,
+    tmp: Vec<f32>,
 }
 
 impl FusedGigaLens {
@@ -103,50 +102,13 @@ impl FusedGigaLens {
         poisson: Option<f64>,
         mask: Option<&[bool]>,
     ) -> Result<Self> {
-        let n = grid.num_pixels();
-        ensure!(
-            obs.len() == n,
-            "fused model: observation has {} pixels, grid has {n}",
-            obs.len()
-        );
-        ensure!(
-            bkg_var.len() == n,
-            "fused model: background variance has {} pixels, grid has {n}",
-            bkg_var.len()
-        );
-        ensure!(
-            bkg_var.iter().all(|v| v.is_finite() && *v > 0.0),
-            "fused model: background variance must be positive and finite"
-        );
-        if let Some(p) = poisson {
-            ensure!(
-                p.is_finite() && p >= 0.0,
-                "fused model: 1/(gain t_exp) = {p} must be >= 0"
-            );
-        }
-        let weight: Vec<f32> = match mask {
-            Some(m) => {
-                ensure!(
-                    m.len() == n,
-                    "fused model: mask has {} pixels, grid has {n}",
-                    m.len()
-                );
-                m.iter().map(|&b| if b { 1.0 } else { 0.0 }).collect()
-            }
-            None => vec![1.0; n],
-        };
+        let noise = PixelNoise::new(grid.num_pixels(), obs, bkg_var, poisson, mask)?;
         let (xs, ys) = grid.super_coords_host();
-        let (kh, kw, k) = psf.kernel_2d();
         Ok(Self {
             xs: xs.into_iter().map(|v| v as f32).collect(),
             ys: ys.into_iter().map(|v| v as f32).collect(),
-            kh,
-            kw,
-            kernel: k.into_iter().map(|v| v as f32).collect(),
-            obs: obs.iter().map(|&v| v as f32).collect(),
-            bkg_var: bkg_var.iter().map(|&v| v as f32).collect(),
-            weight,
-            poisson: poisson.unwrap_or(0.0) as f32,
+            kernel: Kernel::of(psf),
+            noise,
             grid,
         })
     }
@@ -164,6 +126,7 @@ impl FusedGigaLens {
             model: vec![0.0; n],
             g_model: vec![0.0; n],
             g_img: vec![0.0; n],
+            tmp: vec![0.0; n],
         }
     }
 
@@ -294,81 +257,25 @@ impl FusedGigaLens {
         assert_eq!(p.len(), NUM_PARAMS);
         let mut s = self.scratch();
         self.pooled(p, &mut s.img, None);
-        conv::convolve(
-            &s.img,
-            self.grid.ny,
-            self.grid.nx,
-            &self.kernel,
-            self.kh,
-            self.kw,
-            &mut s.model,
-        );
+        self.kernel
+            .apply(&s.img, self.grid.ny, self.grid.nx, &mut s.tmp, &mut s.model);
         s.model.iter().map(|&v| v as f64).collect()
-    }
-
-    /// Log-likelihood and dlogL/dM of a model image (into `g_model`).
-    fn likelihood(&self, model: &[f32], g_model: Option<&mut [f32]>) -> f64 {
-        let ln2pi = (2.0 * std::f64::consts::PI).ln();
-        let mut ll = 0.0f64;
-        let pz = self.poisson;
-        match g_model {
-            None => {
-                for i in 0..model.len() {
-                    let w = self.weight[i];
-                    if w == 0.0 {
-                        continue;
-                    }
-                    let var = self.bkg_var[i] + model[i] * pz;
-                    let r = self.obs[i] - model[i];
-                    ll += (r * r / var) as f64 + (var as f64).ln() + ln2pi;
-                }
-            }
-            Some(g) => {
-                for i in 0..model.len() {
-                    let w = self.weight[i];
-                    if w == 0.0 {
-                        g[i] = 0.0;
-                        continue;
-                    }
-                    let var = self.bkg_var[i] + model[i] * pz;
-                    let r = self.obs[i] - model[i];
-                    let iv = 1.0 / var;
-                    ll += (r * r * iv) as f64 + (var as f64).ln() + ln2pi;
-                    g[i] = r * iv + 0.5 * pz * (r * r * iv * iv - iv);
-                }
-            }
-        }
-        -0.5 * ll
     }
 
     fn one_value(&self, p: &[f64], s: &mut Scratch) -> f64 {
         self.pooled(p, &mut s.img, None);
-        conv::convolve(
-            &s.img,
-            self.grid.ny,
-            self.grid.nx,
-            &self.kernel,
-            self.kh,
-            self.kw,
-            &mut s.model,
-        );
-        self.likelihood(&s.model, None)
+        self.kernel
+            .apply(&s.img, self.grid.ny, self.grid.nx, &mut s.tmp, &mut s.model);
+        self.noise.eval(&s.model, None)
     }
 
     fn one_value_and_grad(&self, p: &[f64], s: &mut Scratch, grad: &mut [f64]) -> f64 {
         let (ny, nx) = (self.grid.ny, self.grid.nx);
         self.pooled(p, &mut s.img, Some(&mut s.jac));
-        conv::convolve(&s.img, ny, nx, &self.kernel, self.kh, self.kw, &mut s.model);
-        let ll = self.likelihood(&s.model, Some(&mut s.g_model));
-        conv::convolve_adjoint(
-            &s.g_model,
-            ny,
-            nx,
-            &self.kernel,
-            self.kh,
-            self.kw,
-            &mut s.g_img,
-        );
+        self.kernel.apply(&s.img, ny, nx, &mut s.tmp, &mut s.model);
+        let ll = self.noise.eval(&s.model, Some(&mut s.g_model));
+        self.kernel
+            .adjoint(&s.g_model, ny, nx, &mut s.tmp, &mut s.g_img);
         let mut acc = [0.0f64; NUM_PARAMS];
         for (gi, jp) in s.g_img.iter().zip(&s.jac) {
             let gi = *gi as f64;
