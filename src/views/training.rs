@@ -96,9 +96,11 @@ fn early_stopping(run: &RunEntry) -> String {
     let done = m
         .and_then(|m| m.last_f64("epoch", "epoch"))
         .or_else(|| run.summary_f64("epochs"));
+    // train-vae records the verdict; otherwise fewer epochs than planned means it stopped early
+    let stopped = run.summary_at("stopped_early").and_then(|v| v.as_bool());
     if run.status == Some(Status::Done)
         && let (Some(d), Some(p)) = (done, planned_epochs(run))
-        && d < p
+        && stopped.unwrap_or(d < p)
     {
         s.push_str(&format!(" (stopped early at {})", format::num(d)));
     }
@@ -126,6 +128,7 @@ fn now_rows(run: &RunEntry) -> Vec<(String, String)> {
         ("images/s".into(), format::opt(step("images_per_s"))),
         ("train ELBO".into(), format::opt(epoch("train_elbo"))),
         ("val ELBO".into(), format::opt(epoch("val_elbo"))),
+        ("val chi2/px".into(), format::opt(epoch("val_chi2_per_pixel"))),
         (
             "epoch time".into(),
             epoch("epoch_s").map(format::duration).unwrap_or_default(),
