@@ -228,7 +228,7 @@ pub fn render_corner(
         text::label_size(&opts.title, ls).1 as i64 + 3 * gap
     };
 
-    let left = margin + if n > 1 { name_h + 2 * gap + ytick_w } else { 0 };
+    let left = margin + if n > 1 { name_h + 3 * gap + ytick_w } else { 0 };
     let top = margin + title_h;
     let grid_w = n as i64 * panel + (n as i64 - 1) * gap;
     let bottom = Axes::x_tick_label_height(s) + 2 * gap + name_h + margin;
@@ -411,7 +411,7 @@ pub fn render_corner(
                 ax.x_label(&mut canvas, y, &label(j), ls);
             }
             if j == 0 && i > 0 {
-                ax.y_label(&mut canvas, left - ytick_w - gap, &label(i), ls);
+                ax.y_label(&mut canvas, left - ytick_w - 2 * gap, &label(i), ls);
             }
             layout.axes[i][j] = Some(ax);
         }
