@@ -41,7 +41,7 @@ pub struct TrainArgs {
     /// Decoder standard deviation sigma_d, eq. (1) [default: 0.02 = 1/50].
     #[arg(long)]
     pub sigma_d: Option<f64>,
-    /// Adam learning rate [default: 1e-4; the paper used 1e-6]. With --resume it replaces the
+    /// Adam learning rate [default: 1e-5; the paper used 1e-6; 1e-4 diverges on the paper's network]. With --resume it replaces the
     /// stored one (e.g. to continue with a smaller rate after a NaN loss).
     #[arg(long)]
     pub lr: Option<f64>,
