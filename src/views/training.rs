@@ -107,7 +107,7 @@ fn early_stopping(run: &RunEntry) -> String {
     s
 }
 
-/// Latest figures of the step and epoch lines, plus final summary figures.
+/// Latest figures of the step and epoch lines, plus final summary figures (absent ones left out).
 fn now_rows(run: &RunEntry) -> Vec<(String, String)> {
     let m = run.metrics();
     let step = |k: &str| m.and_then(|m| m.last_f64("step", k));
@@ -145,6 +145,8 @@ fn now_rows(run: &RunEntry) -> Vec<(String, String)> {
     if let Some(c) = run.summary_at("checkpoint").and_then(|v| v.as_str()) {
         rows.push(("checkpoint".into(), c.to_string()));
     }
+    // figures this run does not log take no room
+    rows.retain(|(_, v)| !matches!(v.trim(), "" | "/"));
     rows
 }
 
