@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 
 /// The temporary sibling used while `path` is being written (`<name>.tmp-<pid>`).
 pub fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
 
@@ -49,7 +52,10 @@ where
             .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display())),
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
-            Err(e.context(format!("writing {} failed; nothing was written there", path.display())))
+            Err(e.context(format!(
+                "writing {} failed; nothing was written there",
+                path.display()
+            )))
         }
     }
 }
@@ -59,7 +65,9 @@ where
 pub fn replace_dir(src: &Path, dst: &Path) -> Result<()> {
     let old = dst.with_file_name(format!(
         ".{}.old-{}",
-        dst.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        dst.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         std::process::id()
     ));
     let had_old = dst.exists();
@@ -71,7 +79,8 @@ pub fn replace_dir(src: &Path, dst: &Path) -> Result<()> {
         if had_old {
             let _ = std::fs::rename(&old, dst);
         }
-        return Err(e).with_context(|| format!("cannot move {} to {}", src.display(), dst.display()));
+        return Err(e)
+            .with_context(|| format!("cannot move {} to {}", src.display(), dst.display()));
     }
     if had_old {
         let _ = std::fs::remove_dir_all(&old);

@@ -36,7 +36,11 @@ impl DeviceChoice {
 
     /// Names of the devices compiled into this binary.
     pub fn available() -> &'static [&'static str] {
-        if cfg!(feature = "tch") { &["flex", "tch"] } else { &["flex"] }
+        if cfg!(feature = "tch") {
+            &["flex", "tch"]
+        } else {
+            &["flex"]
+        }
     }
 }
 

@@ -7,10 +7,10 @@
 pub mod atomic;
 pub mod device;
 pub mod fits;
+pub mod plot;
 pub mod png;
 pub mod progress;
 pub mod record;
-pub mod plot;
 pub mod text;
 
 pub use atomic::{write_atomic, write_json_atomic};

@@ -13,7 +13,11 @@ pub struct Canvas {
 
 impl Canvas {
     pub fn new(width: usize, height: usize, background: [u8; 3]) -> Self {
-        Canvas { width, height, rgb: vec![background; width * height] }
+        Canvas {
+            width,
+            height,
+            rgb: vec![background; width * height],
+        }
     }
 
     pub fn set(&mut self, x: usize, y: usize, c: [u8; 3]) {
@@ -58,8 +62,11 @@ impl Canvas {
             *p = image::Rgb(self.rgb[i]);
         }
         let mut bytes = Vec::new();
-        buf.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
-            .with_context(|| format!("encoding PNG {}", path.display()))?;
+        buf.write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .with_context(|| format!("encoding PNG {}", path.display()))?;
         crate::atomic::write_atomic(path, &bytes)
     }
 }
@@ -72,8 +79,13 @@ pub fn grey(v: f32) -> [u8; 3] {
 
 /// A perceptually ordered dark-blue -> yellow map (viridis-like, 5 anchor points).
 pub fn viridis(v: f32) -> [u8; 3] {
-    const A: [[f32; 3]; 5] =
-        [[68., 1., 84.], [59., 82., 139.], [33., 145., 140.], [94., 201., 98.], [253., 231., 37.]];
+    const A: [[f32; 3]; 5] = [
+        [68., 1., 84.],
+        [59., 82., 139.],
+        [33., 145., 140.],
+        [94., 201., 98.],
+        [253., 231., 37.],
+    ];
     let x = v.clamp(0.0, 1.0) * 4.0;
     let i = (x.floor() as usize).min(3);
     let f = x - i as f32;
@@ -95,7 +107,8 @@ pub fn diverging(v: f32) -> [u8; 3] {
 
 /// Read a PNG (any colour type) as grey-scale f32 in [0, 1], row-major.
 pub fn read_grey(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
-    let img = image::open(path).with_context(|| format!("{}: not a readable PNG image", path.display()))?;
+    let img = image::open(path)
+        .with_context(|| format!("{}: not a readable PNG image", path.display()))?;
     let g = img.to_luma32f();
     let (w, h) = (g.width() as usize, g.height() as usize);
     Ok((h, w, g.into_raw()))
