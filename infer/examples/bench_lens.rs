@@ -41,7 +41,11 @@ fn main() -> anyhow::Result<()> {
                 bench::bench_psf(&sys, &g, "PSF Gaussian separable value+grad", 300, reps),
             ]
         }
-        Some("pixelated") => vec![bench::bench_pixelated_source(1, reps)?],
+        Some("pixelated") => vec![
+            bench::bench_pixelated_source(1, reps)?,
+            bench::bench_fused_placed(1, reps * 4)?,
+            bench::bench_fused_placed(16, reps)?,
+        ],
         Some(other) => anyhow::bail!("unknown benchmark group {other:?} (fused, tensor, psf)"),
     };
     println!(

@@ -716,3 +716,171 @@ fn fused_kernel_matches_burn_autodiff() {
         assert!((a - r).abs() < 1e-5 * r.abs().max(1.0), "{a} vs {r}");
     }
 }
+
+#[test]
+fn fused_placed_image_matches_burn_autodiff() {
+    use infer::lens::fused::placed::{FusedPlacedImage, NUM_PLACED_PARAMS};
+    use infer::source::placed::PlacedImage;
+    let (hs, ws) = (10, 8);
+    let grid = Grid::new(22, 20, 0.1, 2).unwrap();
+    let n = grid.num_pixels();
+    let src: Vec<f64> = (0..2 * hs * ws)
+        .map(|i| {
+            let (s, r, c) = (i / (hs * ws), (i / ws) % hs, i % ws);
+            let (dr, dc) = (r as f64 - 4.5, c as f64 - 3.0 - s as f64);
+            (-(dr * dr + 0.7 * dc * dc) / 6.0).exp() + 0.05 * ((i * 13 % 7) as f64)
+        })
+        .collect();
+    let obs: Vec<f64> = (0..n).map(|i| 0.2 + 0.3 * weights(n)[i]).collect();
+    let bkg: Vec<f64> = vec![0.05; n];
+    let mask: Vec<bool> = (0..n).map(|i| i % 13 != 5).collect();
+    let batch: Vec<f64> = vec![
+        0.9, 2.1, 0.1, -0.05, 0.03, -0.02, 0.02, -0.01, 0.05, -0.08, 0.6, 1.3, // sample 0
+        1.0, 1.9, 0.0, 0.0, -0.04, 0.01, -0.03, 0.02, -0.1, 0.04, 0.8,
+        0.7, // sample 1 (q = 1)
+    ];
+    let b = 2;
+    for (psf, poisson) in [
+        (Psf::gaussian(0.12, 0.1, 3.0).unwrap(), None),
+        (
+            Psf::pixelated(3, 3, vec![0.1, 0.5, 0.2, 0.0, 1.0, 0.3, 0.05, 0.2, 0.4]).unwrap(),
+            Some(0.02),
+        ),
+    ] {
+        let fused = FusedPlacedImage::new(
+            grid.clone(),
+            &psf,
+            (hs, ws),
+            &obs,
+            &bkg,
+            poisson,
+            Some(&mask),
+        )
+        .unwrap();
+        let src32: Vec<f32> = src.iter().map(|&v| v as f32).collect();
+        let (vals, grads, g_img) = fused.value_and_grad(&batch, &src32);
+        let vals_only = fused.log_likelihood(&batch, &src32);
+
+        let ad = ad_device();
+        let cols: Vec<Tensor<1>> = (0..NUM_PLACED_PARAMS)
+            .map(|q| {
+                t1(
+                    &(0..b)
+                        .map(|s| batch[s * NUM_PLACED_PARAMS + q])
+                        .collect::<Vec<_>>(),
+                    &ad,
+                )
+                .require_grad()
+            })
+            .collect();
+        let image =
+            Tensor::<3>::from_data(TensorData::new(src.clone(), [b, hs, ws]), &ad).require_grad();
+        let p = |i: usize| cols[i].clone();
+        let mass = MassModel::new(vec![
+            MassComponent::Epl(Epl {
+                theta_e: p(0),
+                gamma: p(1),
+                e1: p(2),
+                e2: p(3),
+                center_x: p(4),
+                center_y: p(5),
+            }),
+            MassComponent::Shear(Shear {
+                gamma1: p(6),
+                gamma2: p(7),
+            }),
+        ]);
+        let source = PlacedImage {
+            image: image.clone(),
+            x_src: p(8),
+            y_src: p(9),
+            s: p(10),
+            i: p(11),
+        };
+        let model = Renderer::new(grid.clone(), psf.clone(), &ad)
+            .render(&mass, &source, None)
+            .reshape([b, n]);
+        let ll = burn_log_likelihood(
+            model,
+            &t2(&obs, 1, &ad),
+            &t2(&bkg, 1, &ad),
+            poisson.unwrap_or(0.0),
+            &t2(
+                &mask
+                    .iter()
+                    .map(|&m| if m { 1.0 } else { 0.0 })
+                    .collect::<Vec<_>>(),
+                1,
+                &ad,
+            ),
+        );
+        let ref_vals = host_any(ll.clone());
+        let g = ll.sum().backward();
+        let ref_img = host_any(image.grad(&g).unwrap());
+        for s in 0..b {
+            let rel = (vals[s] - ref_vals[s]).abs() / ref_vals[s].abs();
+            assert!(
+                rel < 1e-5,
+                "sample {s}: fused {} vs burn {}",
+                vals[s],
+                ref_vals[s]
+            );
+            assert!((vals[s] - vals_only[s]).abs() < 1e-6 * vals[s].abs());
+            let scale = (0..NUM_PLACED_PARAMS)
+                .map(|q| host_any(cols[q].grad(&g).unwrap())[s].abs())
+                .fold(0.0, f64::max);
+            for q in 0..NUM_PLACED_PARAMS {
+                let r = host_any(cols[q].grad(&g).unwrap())[s];
+                let a = grads[s * NUM_PLACED_PARAMS + q];
+                assert!(
+                    (a - r).abs() <= 1e-4 * r.abs() + 1e-5 * scale,
+                    "sample {s} parameter {q}: fused {a} vs autodiff {r}"
+                );
+            }
+        }
+        let img_scale = ref_img.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        assert!(img_scale > 0.0);
+        for (i, (a, r)) in g_img.iter().zip(&ref_img).enumerate() {
+            assert!(
+                (*a as f64 - r).abs() <= 1e-4 * r.abs() + 1e-5 * img_scale,
+                "image pixel {i}: fused {a} vs autodiff {r}"
+            );
+        }
+        // The forward image equals the tensor render.
+        let d = f64_device();
+        let one: Vec<Tensor<1>> = batch[..NUM_PLACED_PARAMS]
+            .iter()
+            .map(|&v| t1(&[v], &d))
+            .collect();
+        let q = |i: usize| one[i].clone();
+        let mass = MassModel::new(vec![
+            MassComponent::Epl(Epl {
+                theta_e: q(0),
+                gamma: q(1),
+                e1: q(2),
+                e2: q(3),
+                center_x: q(4),
+                center_y: q(5),
+            }),
+            MassComponent::Shear(Shear {
+                gamma1: q(6),
+                gamma2: q(7),
+            }),
+        ]);
+        let img0 =
+            Tensor::<3>::from_data(TensorData::new(src[..hs * ws].to_vec(), [1, hs, ws]), &d);
+        let source = PlacedImage {
+            image: img0,
+            x_src: q(8),
+            y_src: q(9),
+            s: q(10),
+            i: q(11),
+        };
+        let want =
+            host_any(Renderer::new(grid.clone(), psf.clone(), &d).render(&mass, &source, None));
+        let got = fused.render(&batch[..NUM_PLACED_PARAMS], &src32[..hs * ws]);
+        for (a, r) in got.iter().zip(&want) {
+            assert!((a - r).abs() < 1e-5 * r.abs().max(1.0), "{a} vs {r}");
+        }
+    }
+}

@@ -343,6 +343,44 @@ pub fn bench_pixelated_source(batch: usize, reps: usize) -> anyhow::Result<CpuTi
     ))
 }
 
+/// The same 256 x 256 placed-image model through the fused kernel
+/// [`crate::lens::fused::placed::FusedPlacedImage`]: value + gradient w.r.t. the 12 parameters
+/// and the 64 x 64 source pixels (decoder excluded).
+pub fn bench_fused_placed(batch: usize, reps: usize) -> anyhow::Result<CpuTiming> {
+    use crate::lens::fused::placed::{FusedPlacedImage, NUM_PLACED_PARAMS};
+    let grid = Grid::new(256, 256, 10.0 / 256.0, 1)?;
+    let psf = Psf::gaussian(0.05, grid.pixel_scale, 4.0)?;
+    let n = grid.num_pixels();
+    let stamp: Vec<f32> = (0..64 * 64)
+        .map(|i| {
+            let (r, c) = ((i / 64) as f32 - 31.5, (i % 64) as f32 - 31.5);
+            (-(r * r + 0.5 * c * c) / 120.0).exp()
+        })
+        .collect();
+    let model = FusedPlacedImage::new(
+        grid,
+        &psf,
+        (64, 64),
+        &vec![0.1; n],
+        &vec![0.01; n],
+        None,
+        None,
+    )?;
+    let one = [
+        1.2, 2.0, 0.1, -0.05, 0.02, -0.01, 0.03, 0.01, 0.05, -0.03, 5.0, 1.0,
+    ];
+    let params: Vec<f64> = (0..batch).flat_map(|_| one).collect();
+    assert_eq!(params.len(), batch * NUM_PLACED_PARAMS);
+    let ms = measure(reps, || {
+        std::hint::black_box(model.value_and_grad(&params, &stamp));
+    });
+    Ok(timing(
+        "pixelated source 256x256 fused value+grad",
+        batch,
+        ms,
+    ))
+}
+
 /// Run every benchmark: fused and tensor value+gradient at batch 300 and 1, and the PSF
 /// variants at batch 300. `reps` timed repetitions each (the tensor path at batch 300 takes
 /// seconds per call, so it uses `reps.min(3)`).

@@ -25,6 +25,7 @@ pub mod conv;
 pub mod fastmath;
 pub mod lanes;
 pub mod noise;
+pub mod placed;
 pub mod ray;
 pub mod real;
 

@@ -1,0 +1,422 @@
+//! Fused value-and-gradient kernel for the lens model of Chianese et al. 2020: EPL + external
+//! shear deflecting the rays onto a pixel image placed on the source plane (eq. 17, with the
+//! conventions of `source::placed`: the image spans [x_src - s, x_src + s] x [y_src - s, y_src + s],
+//! pixel centres at the centres of equal cells, row 0 at the top, bilinear, zero outside),
+//! supersampling, PSF and the Gaussian likelihood (GIGA-Lens eq. 6).
+//!
+//! Besides d logL / d(lens, x_src, y_src, s, i) it returns d logL / d(image pixel), so the source
+//! image can come from the VAE decoder: the caller back-propagates that image gradient through
+//! the decoder with burn (`(d(z) * G).sum().backward()`), which is far cheaper than running the
+//! whole 256 x 256 lens model through autodiff.
+//!
+//! Parameter layout ([`PLACED_PARAM_NAMES`], 12 per sample): EPL (theta_e, gamma, e1, e2,
+//! center_x, center_y), shear (gamma1, gamma2), source placement (x_src, y_src, s, i).
+
+use anyhow::{Result, ensure};
+use rayon::prelude::*;
+
+use super::conv::Kernel;
+use super::noise::PixelNoise;
+use super::ray::{EplCoefficients, EplLens, epl_value, epl_with_grad};
+use super::real::{L, Lanes};
+use crate::lens::grid::Grid;
+use crate::lens::mass::epl::{SERIES_TOLERANCE, series_terms};
+use crate::lens::psf::Psf;
+
+/// Parameters per sample.
+pub const NUM_PLACED_PARAMS: usize = 12;
+
+/// Names of the parameters, in layout order.
+pub const PLACED_PARAM_NAMES: [&str; NUM_PLACED_PARAMS] = [
+    "lens.theta_e",
+    "lens.gamma",
+    "lens.e1",
+    "lens.e2",
+    "lens.center_x",
+    "lens.center_y",
+    "shear.gamma1",
+    "shear.gamma2",
+    "source.x_src",
+    "source.y_src",
+    "source.s",
+    "source.i",
+];
+
+/// Pixel rows per parallel chunk of one sample.
+const ROWS_PER_CHUNK: usize = 32;
+
+/// Observation-side constants of the fused placed-image model.
+#[derive(Clone, Debug)]
+pub struct FusedPlacedImage {
+    grid: Grid,
+    xs: Vec<f32>,
+    ys: Vec<f32>,
+    kernel: Kernel,
+    noise: PixelNoise,
+    hs: usize,
+    ws: usize,
+}
+
+/// Per-sample constants.
+struct Sample {
+    lens: EplLens,
+    coef: EplCoefficients,
+    g1: f32,
+    g2: f32,
+    x_src: f32,
+    y_src: f32,
+    s: f32,
+    amp: f32,
+    /// pixels per arcsec along u (columns) and v (rows): W/(2s), H/(2s)
+    cu: f32,
+    cv: f32,
+    /// zero-padded image, (hs+2) x (ws+2)
+    padded: Vec<f32>,
+}
+
+/// Bilinear sample of the padded image at padded coordinates (up, vp): value, dS/du, dS/dv and
+/// the four (index, weight) pairs.
+#[inline(always)]
+fn bilinear(
+    padded: &[f32],
+    hp: usize,
+    wp: usize,
+    up: f32,
+    vp: f32,
+) -> (f32, f32, f32, [(usize, f32); 4]) {
+    let u0 = up.floor().clamp(-1.0, wp as f32);
+    let v0 = vp.floor().clamp(-1.0, hp as f32);
+    let (fu, fv) = (up - u0, vp - v0);
+    let iu0 = (u0 as i64).clamp(0, wp as i64 - 1) as usize;
+    let iu1 = (u0 as i64 + 1).clamp(0, wp as i64 - 1) as usize;
+    let iv0 = (v0 as i64).clamp(0, hp as i64 - 1) as usize * wp;
+    let iv1 = (v0 as i64 + 1).clamp(0, hp as i64 - 1) as usize * wp;
+    let (i00, i01, i10, i11) = (iv0 + iu0, iv0 + iu1, iv1 + iu0, iv1 + iu1);
+    let (p00, p01, p10, p11) = (padded[i00], padded[i01], padded[i10], padded[i11]);
+    let (gu, gv) = (1.0 - fu, 1.0 - fv);
+    let w = [
+        (i00, gu * gv),
+        (i01, fu * gv),
+        (i10, gu * fv),
+        (i11, fu * fv),
+    ];
+    let s = w[0].1 * p00 + w[1].1 * p01 + w[2].1 * p10 + w[3].1 * p11;
+    let dsdu = gv * (p01 - p00) + fv * (p11 - p10);
+    let dsdv = gu * (p10 - p00) + fu * (p11 - p01);
+    (s, dsdu, dsdv, w)
+}
+
+#[inline(always)]
+fn lane_sum(v: Lanes, cnt: usize) -> f64 {
+    v.0[..cnt].iter().map(|&x| x as f64).sum()
+}
+
+impl FusedPlacedImage {
+    /// Set up the model: `grid`, `psf`, the source image shape `(hs, ws)`, the observation and
+    /// noise as for [`super::FusedGigaLens::new`].
+    pub fn new(
+        grid: Grid,
+        psf: &Psf,
+        source_shape: (usize, usize),
+        obs: &[f64],
+        bkg_var: &[f64],
+        poisson: Option<f64>,
+        mask: Option<&[bool]>,
+    ) -> Result<Self> {
+        let (hs, ws) = source_shape;
+        ensure!(
+            hs > 0 && ws > 0,
+            "fused placed image: source shape {hs}x{ws} must be positive"
+        );
+        let noise = PixelNoise::new(grid.num_pixels(), obs, bkg_var, poisson, mask)?;
+        let (xs, ys) = grid.super_coords_host();
+        Ok(Self {
+            xs: xs.into_iter().map(|v| v as f32).collect(),
+            ys: ys.into_iter().map(|v| v as f32).collect(),
+            kernel: Kernel::of(psf),
+            noise,
+            grid,
+            hs,
+            ws,
+        })
+    }
+
+    /// Source image size (rows, columns).
+    pub fn source_shape(&self) -> (usize, usize) {
+        (self.hs, self.ws)
+    }
+
+    fn sample(&self, p: &[f64], image: &[f32]) -> Sample {
+        let (hs, ws) = (self.hs, self.ws);
+        let (hp, wp) = (hs + 2, ws + 2);
+        let mut padded = vec![0.0f32; hp * wp];
+        for r in 0..hs {
+            padded[(r + 1) * wp + 1..(r + 1) * wp + 1 + ws]
+                .copy_from_slice(&image[r * ws..(r + 1) * ws]);
+        }
+        let f = (p[2] * p[2] + p[3] * p[3]).sqrt();
+        Sample {
+            lens: EplLens::new(p[0], p[1], p[2], p[3], p[4], p[5]),
+            coef: EplCoefficients::new(p[1] - 1.0, series_terms(f, SERIES_TOLERANCE)),
+            g1: p[6] as f32,
+            g2: p[7] as f32,
+            x_src: p[8] as f32,
+            y_src: p[9] as f32,
+            s: p[10] as f32,
+            amp: p[11] as f32,
+            cu: (ws as f64 / (2.0 * p[10])) as f32,
+            cv: (hs as f64 / (2.0 * p[10])) as f32,
+            padded,
+        }
+    }
+
+    /// Source-plane positions of a block of rays, then padded pixel coordinates (up, vp).
+    #[inline(always)]
+    fn coords(
+        &self,
+        sm: &Sample,
+        x: Lanes,
+        y: Lanes,
+        ax: Lanes,
+        ay: Lanes,
+    ) -> (Lanes, Lanes, Lanes, Lanes) {
+        let sp = |v: f32| Lanes([v; L]);
+        let bx = x - ax - (sp(sm.g1) * x + sp(sm.g2) * y);
+        let by = y - ay - (sp(sm.g2) * x - sp(sm.g1) * y);
+        let dbx = bx - sp(sm.x_src);
+        let dby = by - sp(sm.y_src);
+        let up = dbx * sp(sm.cu) + sp(self.ws as f32 / 2.0 + 0.5);
+        let vp = -dby * sp(sm.cv) + sp(self.hs as f32 / 2.0 + 0.5);
+        (dbx, dby, up, vp)
+    }
+
+    fn load(&self, r0: usize, cnt: usize) -> (Lanes, Lanes) {
+        let mut x = [0.0f32; L];
+        let mut y = [0.0f32; L];
+        for l in 0..L {
+            let r = r0 + l.min(cnt - 1);
+            x[l] = self.xs[r];
+            y[l] = self.ys[r];
+        }
+        (Lanes(x), Lanes(y))
+    }
+
+    /// Pixel of ray `r` relative to the first pixel of its chunk.
+    #[inline(always)]
+    fn pixel(&self, r: usize) -> usize {
+        let k = self.grid.supersampling;
+        let wk = self.grid.nx * k;
+        (r / wk / k) * self.grid.nx + (r % wk) / k
+    }
+
+    /// Pooled image rows [i0, i1) into `out` (which holds exactly those rows).
+    fn forward_rows(&self, sm: &Sample, i0: usize, i1: usize, out: &mut [f32]) {
+        let k = self.grid.supersampling;
+        let wk = self.grid.nx * k;
+        let (r_start, r_end) = (i0 * k * wk, i1 * k * wk);
+        let base = i0 * self.grid.nx;
+        let inv_k2 = 1.0 / (k * k) as f32;
+        let (hp, wp) = (self.hs + 2, self.ws + 2);
+        out.iter_mut().for_each(|v| *v = 0.0);
+        let mut r0 = r_start;
+        while r0 < r_end {
+            let cnt = L.min(r_end - r0);
+            let (x, y) = self.load(r0, cnt);
+            let a = epl_value(&sm.lens, &sm.coef, x, y);
+            let (_, _, up, vp) = self.coords(sm, x, y, a.re, a.im);
+            for l in 0..cnt {
+                let (s, _, _, _) = bilinear(&sm.padded, hp, wp, up.0[l], vp.0[l]);
+                out[self.pixel(r0 + l) - base] += sm.amp * s * inv_k2;
+            }
+            r0 += L;
+        }
+    }
+
+    /// Gradient contributions of pixel rows [i0, i1) given dlogL/d(pooled image) `g_img`
+    /// (whole image): (parameter gradient, padded image gradient).
+    fn backward_rows(
+        &self,
+        sm: &Sample,
+        i0: usize,
+        i1: usize,
+        g_img: &[f32],
+    ) -> ([f64; NUM_PLACED_PARAMS], Vec<f32>) {
+        let k = self.grid.supersampling;
+        let wk = self.grid.nx * k;
+        let (r_start, r_end) = (i0 * k * wk, i1 * k * wk);
+        let inv_k2 = 1.0 / (k * k) as f32;
+        let (hp, wp) = (self.hs + 2, self.ws + 2);
+        let mut g_src = vec![0.0f32; hp * wp];
+        let mut grad = [0.0f64; NUM_PLACED_PARAMS];
+        let sp = |v: f32| Lanes([v; L]);
+        let mut r0 = r_start;
+        while r0 < r_end {
+            let cnt = L.min(r_end - r0);
+            let (x, y) = self.load(r0, cnt);
+            let e = epl_with_grad(&sm.lens, &sm.coef, x, y);
+            let (dbx, dby, up, vp) = self.coords(sm, x, y, e.alpha.re, e.alpha.im);
+            let mut gu = [0.0f32; L];
+            let mut gv = [0.0f32; L];
+            let mut g_amp = 0.0f64;
+            for l in 0..cnt {
+                let g = g_img[self.pixel(r0 + l)] * inv_k2;
+                let (s, dsdu, dsdv, w) = bilinear(&sm.padded, hp, wp, up.0[l], vp.0[l]);
+                g_amp += (g * s) as f64;
+                let ga = g * sm.amp;
+                gu[l] = ga * dsdu;
+                gv[l] = ga * dsdv;
+                for (idx, wt) in w {
+                    g_src[idx] += ga * wt;
+                }
+            }
+            let (gu, gv) = (Lanes(gu), Lanes(gv));
+            // beta derivatives: du/dbx = cu, dv/dby = -cv; alpha = theta - beta - shear part
+            let gbx = gu * sp(sm.cu);
+            let gby = -(gv * sp(sm.cv));
+            let (gax, gay) = (-gbx, -gby);
+            for q in 0..6 {
+                grad[q] += lane_sum(gax * e.d[q].re + gay * e.d[q].im, cnt);
+            }
+            grad[6] += lane_sum(gax * x - gay * y, cnt);
+            grad[7] += lane_sum(gax * y + gay * x, cnt);
+            grad[8] += lane_sum(-gbx, cnt);
+            grad[9] += lane_sum(-gby, cnt);
+            // du/ds = -dbx cu / s, dv/ds = dby cv / s
+            let inv_s = sp(1.0 / sm.s);
+            grad[10] += lane_sum(
+                (-(gu * dbx * sp(sm.cu)) + gv * dby * sp(sm.cv)) * inv_s,
+                cnt,
+            );
+            grad[11] += g_amp;
+            r0 += L;
+        }
+        (grad, g_src)
+    }
+
+    fn chunks(&self) -> Vec<(usize, usize)> {
+        let ny = self.grid.ny;
+        (0..ny.div_ceil(ROWS_PER_CHUNK))
+            .map(|c| (c * ROWS_PER_CHUNK, ((c + 1) * ROWS_PER_CHUNK).min(ny)))
+            .collect()
+    }
+
+    fn pooled(&self, sm: &Sample) -> Vec<f32> {
+        let nx = self.grid.nx;
+        let mut img = vec![0.0f32; self.grid.num_pixels()];
+        img.par_chunks_mut(ROWS_PER_CHUNK * nx)
+            .zip(self.chunks())
+            .for_each(|(out, (i0, i1))| {
+                self.forward_rows(sm, i0, i1, out);
+            });
+        img
+    }
+
+    fn image_of<'a>(&self, images: &'a [f32], s: usize) -> &'a [f32] {
+        let n = self.hs * self.ws;
+        if images.len() == n {
+            images
+        } else {
+            &images[s * n..(s + 1) * n]
+        }
+    }
+
+    fn check(&self, params: &[f64], images: &[f32]) -> usize {
+        assert_eq!(
+            params.len() % NUM_PLACED_PARAMS,
+            0,
+            "params must be B x {NUM_PLACED_PARAMS}"
+        );
+        let b = params.len() / NUM_PLACED_PARAMS;
+        let n = self.hs * self.ws;
+        assert!(
+            images.len() == n || images.len() == b * n,
+            "images must be 1 or B = {b} source images of {}x{}",
+            self.hs,
+            self.ws
+        );
+        b
+    }
+
+    /// Noise-free model image (row-major `[ny, nx]`) of one parameter vector and source image.
+    pub fn render(&self, p: &[f64], image: &[f32]) -> Vec<f64> {
+        self.check(p, image);
+        let sm = self.sample(p, image);
+        let (ny, nx) = (self.grid.ny, self.grid.nx);
+        let img = self.pooled(&sm);
+        let mut tmp = vec![0.0; ny * nx];
+        let mut model = vec![0.0; ny * nx];
+        self.kernel.apply(&img, ny, nx, &mut tmp, &mut model);
+        model.into_iter().map(|v| v as f64).collect()
+    }
+
+    /// Log-likelihoods of a batch (`params` B x 12; `images` one shared or B source images).
+    pub fn log_likelihood(&self, params: &[f64], images: &[f32]) -> Vec<f64> {
+        let b = self.check(params, images);
+        (0..b)
+            .into_par_iter()
+            .map(|s| {
+                let p = &params[s * NUM_PLACED_PARAMS..(s + 1) * NUM_PLACED_PARAMS];
+                let sm = self.sample(p, self.image_of(images, s));
+                let (ny, nx) = (self.grid.ny, self.grid.nx);
+                let img = self.pooled(&sm);
+                let (mut tmp, mut model) = (vec![0.0; ny * nx], vec![0.0; ny * nx]);
+                self.kernel.apply(&img, ny, nx, &mut tmp, &mut model);
+                self.noise.eval(&model, None)
+            })
+            .collect()
+    }
+
+    /// Log-likelihoods, their gradients with respect to the 12 parameters (`[B x 12]`) and with
+    /// respect to every source pixel (`[B x hs x ws]`, one image per sample even when the input
+    /// image is shared).
+    pub fn value_and_grad(&self, params: &[f64], images: &[f32]) -> (Vec<f64>, Vec<f64>, Vec<f32>) {
+        let b = self.check(params, images);
+        let (ny, nx) = (self.grid.ny, self.grid.nx);
+        let (hs, ws) = (self.hs, self.ws);
+        let wp = ws + 2;
+        let per: Vec<(f64, [f64; NUM_PLACED_PARAMS], Vec<f32>)> = (0..b)
+            .into_par_iter()
+            .map(|s| {
+                let p = &params[s * NUM_PLACED_PARAMS..(s + 1) * NUM_PLACED_PARAMS];
+                let sm = self.sample(p, self.image_of(images, s));
+                let img = self.pooled(&sm);
+                let (mut tmp, mut model) = (vec![0.0; ny * nx], vec![0.0; ny * nx]);
+                self.kernel.apply(&img, ny, nx, &mut tmp, &mut model);
+                let mut g_model = vec![0.0; ny * nx];
+                let ll = self.noise.eval(&model, Some(&mut g_model));
+                let mut g_img = vec![0.0; ny * nx];
+                self.kernel.adjoint(&g_model, ny, nx, &mut tmp, &mut g_img);
+                let parts: Vec<([f64; NUM_PLACED_PARAMS], Vec<f32>)> = self
+                    .chunks()
+                    .into_par_iter()
+                    .map(|(i0, i1)| self.backward_rows(&sm, i0, i1, &g_img))
+                    .collect();
+                let mut grad = [0.0f64; NUM_PLACED_PARAMS];
+                let mut g_pad = vec![0.0f32; (hs + 2) * wp];
+                for (g, gs) in parts {
+                    for q in 0..NUM_PLACED_PARAMS {
+                        grad[q] += g[q];
+                    }
+                    for (a, v) in g_pad.iter_mut().zip(gs) {
+                        *a += v;
+                    }
+                }
+                let mut g_src = vec![0.0f32; hs * ws];
+                for r in 0..hs {
+                    g_src[r * ws..(r + 1) * ws]
+                        .copy_from_slice(&g_pad[(r + 1) * wp + 1..(r + 1) * wp + 1 + ws]);
+                }
+                (ll, grad, g_src)
+            })
+            .collect();
+        let mut values = Vec::with_capacity(b);
+        let mut grads = Vec::with_capacity(b * NUM_PLACED_PARAMS);
+        let mut g_images = Vec::with_capacity(b * hs * ws);
+        for (ll, g, gi) in per {
+            values.push(ll);
+            grads.extend_from_slice(&g);
+            g_images.extend(gi);
+        }
+        (values, grads, g_images)
+    }
+}
