@@ -5,6 +5,7 @@
 //!
 //! tmux is required (CI installs it); without it this test fails with instructions.
 
+use arclight_core::record::{Run, RunKind, RunSpec};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -192,6 +193,37 @@ fn drive_the_real_binary_in_tmux() {
         &root.path().join("train-20261122T000000-fresh"),
     );
     tmux.wait_for(&["11 runs", "train-20261122T000000-fresh"]);
+
+    // a live run (this test process stands in for train-vae): lines appended while it is shown
+    // appear within a refresh
+    let spec = RunSpec {
+        kind: RunKind::Train,
+        name: "live",
+        config: serde_json::json!({"epochs": 3, "patience": 2}),
+        device: "flex".into(),
+        seed: None,
+    };
+    let mut run = Run::create(root.path(), spec).unwrap();
+    run.log(
+        "epoch",
+        serde_json::json!({"epoch": 1, "val_elbo": -901.5, "best_epoch": 1, "patience_left": 2}),
+    )
+    .unwrap();
+    tmux.wait_for(&["12 runs, 1 running"]);
+    tmux.keys(&["/"]);
+    tmux.keys(&["live"]);
+    tmux.keys(&["Enter"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(&["epoch 1/3", "-901.5"]);
+    run.log(
+        "epoch",
+        serde_json::json!({"epoch": 2, "val_elbo": -777.5, "best_epoch": 2, "patience_left": 2}),
+    )
+    .unwrap();
+    tmux.wait_for(&["epoch 2/3", "-777.5", "best epoch 2"]);
+    run.finish(serde_json::json!({"best_val_elbo": -777.5, "best_epoch": 2, "epochs": 2}))
+        .unwrap();
+    tmux.wait_for(&["done", "0 running"]);
 
     tmux.keys(&["q"]);
     let s = tmux.wait_for(&["EXITED=0", "STTY-SAVED"]);
