@@ -46,6 +46,21 @@ pub fn grid_of(spec: &ModelSpec) -> Result<Grid> {
     )
 }
 
+/// The factor that turns a model file's Sersic `amp` into the renderer's units.
+///
+/// Model files give Sersic amplitudes in lenstronomy's convention, which GIGA-Lens eq. (8) uses:
+/// `amp` is the surface brightness at R_sersic in counts/s per arcsec^2, and an image pixel holds
+/// that surface brightness integrated over the pixel, i.e. times the pixel area (lenstronomy's
+/// `Numerics` flux scaling `deltaPix^2`; the GIGA-Lens simulator's `conversion_factor =
+/// det(pix2angle)` applied after pooling). The renderer works in counts/s per image pixel (the
+/// unit of the observation, of `sigma_bkg` in eq. 6 and of the VAE source's intensity `i`), so
+/// the Sersic amplitude is multiplied by `pixel_scale^2` (0.004225 for GIGA-Lens's 0.065").
+/// Without it the eq. (8) amplitudes make images ~237x too bright (arc S/N ~ 2e4 instead of
+/// ~100) and a posterior too sharp for multistart MAP to find its mode.
+pub fn sersic_amp_scale(spec: &ModelSpec) -> f64 {
+    spec.grid.pixel_scale * spec.grid.pixel_scale
+}
+
 /// A fixed source image (e.g. a real galaxy stamp), shared by the batch.
 #[derive(Clone, Debug)]
 pub struct FixedImage {
@@ -145,6 +160,7 @@ impl ForwardModel {
             slots: &self.slots,
             batch: theta.dims()[0],
             device: &self.device,
+            sersic_amp_scale: sersic_amp_scale(&self.spec),
         };
         let mass = MassModel::new(
             self.spec
@@ -174,7 +190,8 @@ impl ForwardModel {
     }
 
     /// The source-plane image of the first source on a square grid of `n` pixels spanning
-    /// `half_width` arcsec around the origin, `[B, n, n]` (for figures).
+    /// `half_width` arcsec around the origin, `[B, n, n]` (for figures), in the renderer's units
+    /// (counts/s per image pixel; see [`sersic_amp_scale`]).
     pub fn source_plane(&self, theta: &Tensor<2>, n: usize, half_width: f64) -> Result<Tensor<3>> {
         let b = theta.dims()[0];
         let p = Params {
@@ -182,6 +199,7 @@ impl ForwardModel {
             slots: &self.slots,
             batch: b,
             device: &self.device,
+            sersic_amp_scale: sersic_amp_scale(&self.spec),
         };
         let step = 2.0 * half_width / n as f64;
         let mut xs = Vec::with_capacity(n * n);
@@ -258,6 +276,8 @@ struct Params<'a> {
     slots: &'a Slots,
     batch: usize,
     device: &'a Device,
+    /// [`sersic_amp_scale`] of the model file.
+    sersic_amp_scale: f64,
 }
 
 impl Params<'_> {
@@ -326,7 +346,7 @@ fn mass_component(c: &Component, p: &Params<'_>) -> Result<MassComponent> {
 fn sersic(c: &Component, p: &Params<'_>) -> Result<Sersic> {
     let (e1, e2) = p.ellipticity(c)?;
     Ok(Sersic {
-        amp: p.get(c, "amp")?,
+        amp: p.get(c, "amp")?.mul_scalar(p.sersic_amp_scale),
         r_sersic: p.get(c, "r_sersic")?,
         n_sersic: p.get(c, "n_sersic")?,
         e1,

@@ -6,7 +6,7 @@
 
 use anyhow::Result;
 
-use super::forward::{grid_of, psf_of};
+use super::forward::{grid_of, psf_of, sersic_amp_scale};
 use super::layout::{Slot, Slots};
 use super::observation::Observation;
 use super::spec::{ComponentKind, ModelSpec};
@@ -24,6 +24,10 @@ pub struct FusedLikelihood {
     kernel: FusedGigaLens,
     /// For each of the 22 kernel parameters: a theta column or a constant.
     map: [Slot; NUM_PARAMS],
+    /// Factor from the model file's value to the kernel's, per kernel parameter: the Sersic
+    /// amplitudes get [`sersic_amp_scale`] (surface brightness per arcsec^2 -> counts/s per
+    /// pixel), exactly as the tensor path; 1 elsewhere.
+    scale: [f64; NUM_PARAMS],
     dim: usize,
 }
 
@@ -40,12 +44,16 @@ impl FusedLikelihood {
             return Ok(None);
         }
         let mut map = [Slot::Fixed(0.0); NUM_PARAMS];
+        let mut scale = [1.0; NUM_PARAMS];
         let mut k = 0;
         let roles: [(&super::spec::Component, &[&str]); 4] =
             [(&spec.mass[0], &MASS), (&spec.mass[1], &SHEAR), (&spec.lens_light[0], &SERSIC), (&spec.source[0], &SERSIC)];
         for (c, keys) in roles {
             for key in keys {
                 map[k] = slots.get(&format!("{}.{key}", c.label))?;
+                if *key == "amp" {
+                    scale[k] = sersic_amp_scale(spec);
+                }
                 k += 1;
             }
         }
@@ -57,14 +65,14 @@ impl FusedLikelihood {
         let data: Vec<f64> = obs.data.iter().map(|&v| v as f64).collect();
         let poisson = spec.noise.exposure_time.map(|t| 1.0 / (spec.noise.gain * t));
         let kernel = FusedGigaLens::new(grid_of(spec)?, &psf_of(spec)?, &data, &bkg_var, poisson, Some(&obs.mask))?;
-        Ok(Some(FusedLikelihood { kernel, map, dim: slots.dim }))
+        Ok(Some(FusedLikelihood { kernel, map, scale, dim: slots.dim }))
     }
 
     fn expand(&self, theta: &[f64], batch: usize) -> Vec<f64> {
         let mut p = vec![0.0; batch * NUM_PARAMS];
         for (row, out) in theta.chunks(self.dim).zip(p.chunks_mut(NUM_PARAMS)) {
-            for (o, s) in out.iter_mut().zip(&self.map) {
-                *o = match *s {
+            for ((o, s), f) in out.iter_mut().zip(&self.map).zip(&self.scale) {
+                *o = f * match *s {
                     Slot::Column(j) => row[j],
                     Slot::Fixed(v) => v,
                 };
@@ -93,7 +101,8 @@ impl LogLikelihood for FusedLikelihood {
         for (b, gk) in g22.chunks(NUM_PARAMS).enumerate() {
             for (k, s) in self.map.iter().enumerate() {
                 if let Slot::Column(j) = *s {
-                    grad[b * self.dim + j] += gk[k];
+                    // Chain rule through the unit factor of `expand`.
+                    grad[b * self.dim + j] += gk[k] * self.scale[k];
                 }
             }
         }
