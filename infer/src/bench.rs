@@ -69,14 +69,10 @@ pub fn run(reps: usize) -> Result<()> {
         "figure", "batch", "ms/sample", "ms/call", "vs GIGA-Lens JAX CPU"
     );
     let mut rows = run_all(reps)?;
-    let ck = Path::new(crate::pipeline::problem::DEFAULT_CHECKPOINT);
-    if ck.join("checkpoint.json").exists() {
-        rows.push(bench_vae_model(
-            Path::new("infer/models/chianese2020.toml"),
-            Some(ck),
-            1,
-            reps,
-        )?);
+    let ck = crate::pipeline::problem::default_checkpoint();
+    if ck.join("prior.json").exists() {
+        let model = crate::pipeline::problem::resolve_shipped("infer/models/chianese2020.toml");
+        rows.push(bench_vae_model(&model, Some(&ck), 1, reps)?);
     } else {
         println!(
             "(no {} here: VAE-model figure skipped; run from the repository root)",

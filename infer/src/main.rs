@@ -118,8 +118,9 @@ struct FitArgs {
 
 #[derive(Args)]
 struct DemoArgs {
-    #[arg(long, default_value = "infer/models/demo.toml")]
-    model: PathBuf,
+    /// Model file (default: infer/models/demo.toml of this checkout).
+    #[arg(long)]
+    model: Option<PathBuf>,
     #[arg(long)]
     checkpoint: Option<PathBuf>,
     #[arg(long, default_value_t = 1)]
@@ -224,7 +225,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Demo(a) => {
             let out = run_demo(
                 &DemoOptions {
-                    model: a.model,
+                    model: a.model.unwrap_or_else(|| {
+                        infer::pipeline::problem::resolve_shipped("infer/models/demo.toml")
+                    }),
                     checkpoint: a.checkpoint,
                     seed: a.seed,
                     experiments: a.experiments,

@@ -160,13 +160,14 @@ struct ViArtifact {
 /// Run the pipeline. `device` is the inner device; gradients use its autodiff twin.
 pub fn run_fit(cfg: &FitConfig, target: RunTarget, device: &Device) -> Result<FitOutcome> {
     // Load and check everything before creating a run, so bad input leaves nothing behind.
-    let problem = Problem::load(&cfg.model, cfg.checkpoint.as_deref(), device)?;
+    let spec = crate::model::spec::ModelSpec::load(&cfg.model)?;
     let obs = Observation::load(
         &cfg.obs,
         cfg.noise_map.as_deref(),
         cfg.mask.as_deref(),
-        &problem.spec,
+        &spec,
     )?;
+    let problem = Problem::from_spec(spec, cfg.checkpoint.as_deref(), device)?;
     let truths_path = cfg.truths.clone().or_else(|| {
         let p = cfg
             .obs
@@ -182,7 +183,11 @@ pub fn run_fit(cfg: &FitConfig, target: RunTarget, device: &Device) -> Result<Fi
     let (layout, slots) = problem.layout()?;
     let forward = problem.forward(slots, &device.clone().autodiff())?;
     let likelihood = ModelLikelihood::new(forward, &obs, cfg.fused)?;
-    eprintln!("fit: {} free parameters, gradients by {}", layout.dim(), likelihood.backend());
+    eprintln!(
+        "fit: {} free parameters, gradients by {}",
+        layout.dim(),
+        likelihood.backend()
+    );
     let posterior = Posterior::new(layout.clone(), likelihood)?;
     let names = layout.column_names();
 

@@ -15,6 +15,23 @@ use crate::source::vae::{Decode, VaeCheckpoint};
 /// Default checkpoint of the shipped prior, relative to the working directory.
 pub const DEFAULT_CHECKPOINT: &str = "checkpoints/default";
 
+/// The shipped prior: `checkpoints/default` under the working directory, else the one of the
+/// source tree this binary was built from (so commands work from any folder of a checkout).
+pub fn default_checkpoint() -> PathBuf {
+    resolve_shipped(DEFAULT_CHECKPOINT)
+}
+
+/// `rel` (a path relative to the repository root) if it exists from the working directory, else
+/// the same path in the source tree this binary was built from.
+pub fn resolve_shipped(rel: &str) -> PathBuf {
+    let here = PathBuf::from(rel);
+    if here.exists() {
+        return here;
+    }
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel);
+    if built.exists() { built } else { here }
+}
+
 /// A model file resolved into everything needed to render it.
 pub struct Problem {
     pub spec: ModelSpec,
@@ -42,7 +59,7 @@ impl Problem {
                 let dir = checkpoint
                     .map(Path::to_path_buf)
                     .or_else(|| c.file.clone())
-                    .unwrap_or_else(|| PathBuf::from(DEFAULT_CHECKPOINT));
+                    .unwrap_or_else(default_checkpoint);
                 let ck = VaeCheckpoint::load(&dir, device).with_context(|| {
                     format!("loading the VAE source of {}", spec.path.display())
                 })?;
