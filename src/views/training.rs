@@ -128,7 +128,10 @@ fn now_rows(run: &RunEntry) -> Vec<(String, String)> {
         ("images/s".into(), format::opt(step("images_per_s"))),
         ("train ELBO".into(), format::opt(epoch("train_elbo"))),
         ("val ELBO".into(), format::opt(epoch("val_elbo"))),
-        ("val chi2/px".into(), format::opt(epoch("val_chi2_per_pixel"))),
+        (
+            "val chi2/px".into(),
+            format::opt(epoch("val_chi2_per_pixel")),
+        ),
         (
             "epoch time".into(),
             epoch("epoch_s").map(format::duration).unwrap_or_default(),
