@@ -381,8 +381,9 @@ pub fn bench_fused_placed(batch: usize, reps: usize) -> anyhow::Result<CpuTiming
     ))
 }
 
-/// Run every benchmark: fused and tensor value+gradient at batch 300 and 1, and the PSF
-/// variants at batch 300. `reps` timed repetitions each (the tensor path at batch 300 takes
+/// Run every benchmark: fused and tensor value+gradient at batch 300 and 1, the 256 x 256
+/// placed-image (VAE-source) lens model at batch 1 (tensor and fused), and the PSF variants at
+/// batch 300. `reps` timed repetitions each (the tensor path at batch 300 takes
 /// seconds per call, so it uses `reps.min(3)`).
 pub fn run_all(reps: usize) -> anyhow::Result<Vec<Timing>> {
     Ok(run_all_cpu(reps)?.into_iter().map(|t| t.timing).collect())
@@ -397,6 +398,8 @@ pub fn run_all_cpu(reps: usize) -> anyhow::Result<Vec<CpuTiming>> {
         bench_fused(&sys, 1, reps * 10)?,
         bench_tensor(&sys, 1, reps)?,
         bench_tensor(&sys, 300, reps.min(3))?,
+        bench_pixelated_source(1, reps)?,
+        bench_fused_placed(1, reps * 4)?,
         bench_psf(
             &sys,
             &sys.psf,

@@ -221,3 +221,30 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod fits_tests {
+    use super::*;
+
+    #[test]
+    fn kernel_from_fits_is_normalised_and_bad_kernels_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("psf.fits");
+        let k: Vec<f32> = (0..25).map(|i| 1.0 + (i % 5) as f32).collect();
+        arclight_core::fits::write_image_f32(&good, 5, 5, &k, &[]).unwrap();
+        let p = Psf::from_fits(&good).unwrap();
+        let (ny, nx, kk) = p.kernel_2d();
+        assert_eq!((ny, nx), (5, 5));
+        assert!((kk.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        assert!((kk[1] / kk[0] - 2.0).abs() < 1e-6, "row-major order kept");
+        let even = dir.path().join("even.fits");
+        arclight_core::fits::write_image_f32(&even, 4, 4, &[1.0; 16], &[]).unwrap();
+        let err = format!("{:#}", Psf::from_fits(&even).unwrap_err());
+        assert!(err.contains("even.fits") && err.contains("odd"), "{err}");
+        let missing = format!(
+            "{:#}",
+            Psf::from_fits(&dir.path().join("nope.fits")).unwrap_err()
+        );
+        assert!(missing.contains("nope.fits"), "{missing}");
+    }
+}

@@ -57,3 +57,64 @@ pub fn block_with_grad(
         jac[15 + q] = ds[q].0;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lanes_equal_the_scalar_instantiation() {
+        let lens = EplLens::new(1.1, 2.2, 0.15, -0.1, 0.03, -0.02);
+        let coef = EplCoefficients::new(1.2, 12);
+        let light = SersicProfile::new(3.0, 0.8, 3.5, 0.05, 0.02, 0.01, 0.0);
+        let source = SersicProfile::new(5.0, 0.2, 1.2, -0.1, 0.07, 0.05, 0.1);
+        let m = SampleModel {
+            lens: &lens,
+            coef: &coef,
+            shear: [0.02, -0.01],
+            light: &light,
+            source: &source,
+        };
+        let xs: [f32; L] = std::array::from_fn(|l| -1.3 + 0.033 * l as f32);
+        let ys: [f32; L] = std::array::from_fn(|l| 0.9 - 0.021 * l as f32);
+        let mut out = [0.0; L];
+        let mut jac = [[0.0; L]; NUM_PARAMS];
+        block_with_grad(&m, &xs, &ys, &mut out, &mut jac);
+        let mut val = [0.0; L];
+        block_value(&m, &xs, &ys, &mut val);
+        for l in 0..L {
+            let (x, y) = (xs[l], ys[l]);
+            let e = epl_with_grad(&lens, &coef, x, y);
+            let bx = x - e.alpha.re - (0.02 * x - 0.01 * y);
+            let by = y - e.alpha.im - (-0.01 * x - 0.02 * y);
+            let (is, ds) = sersic_with_grad(&source, bx, by);
+            let (il, dl) = sersic_with_grad(&light, x, y);
+            let close = |a: f32, b: f32| (a - b).abs() <= 1e-5 * b.abs().max(1e-2);
+            assert!(
+                close(out[l], is + il) && close(val[l], is + il),
+                "lane {l}: {} {} {}",
+                out[l],
+                val[l],
+                is + il
+            );
+            for q in 0..7 {
+                assert!(
+                    close(jac[8 + q][l], dl[q]) && close(jac[15 + q][l], ds[q]),
+                    "lane {l} q {q}"
+                );
+            }
+            for q in 0..6 {
+                let want = ds[5] * e.d[q].re + ds[6] * e.d[q].im;
+                assert!(
+                    close(jac[q][l], want),
+                    "lane {l} lens q {q}: {} vs {want}",
+                    jac[q][l]
+                );
+            }
+            // the value-only path agrees with the gradient path
+            let _ = sersic_value(&light, x, y);
+            let a = epl_value(&lens, &coef, x, y);
+            assert!(close(a.re, e.alpha.re) && close(a.im, e.alpha.im));
+        }
+    }
+}
