@@ -127,6 +127,9 @@ struct DemoArgs {
     seed: u64,
     #[arg(long, default_value = "experiments")]
     experiments: PathBuf,
+    /// Folder the mock observation is written to.
+    #[arg(long, default_value = "datasets/mocks")]
+    mocks: PathBuf,
     /// Fewer iterations everywhere (seconds, for smoke tests).
     #[arg(long)]
     quick: bool,
@@ -231,6 +234,7 @@ fn run(cli: Cli) -> Result<()> {
                     checkpoint: a.checkpoint,
                     seed: a.seed,
                     experiments: a.experiments,
+                    mocks: a.mocks,
                     quick: a.quick,
                 },
                 &device,

@@ -19,6 +19,8 @@ pub struct DemoOptions {
     pub checkpoint: Option<PathBuf>,
     pub seed: u64,
     pub experiments: PathBuf,
+    /// Folder for the mock observation (default `datasets/mocks`).
+    pub mocks: PathBuf,
     /// Smaller settings still (for tests): fewer steps everywhere.
     pub quick: bool,
 }
@@ -48,7 +50,8 @@ pub fn demo_config(obs: PathBuf, opts: &DemoOptions) -> FitConfig {
 /// Run the demo; returns the mock's truths and the fit outcome.
 pub fn run_demo(opts: &DemoOptions, device: &Device) -> Result<FitOutcome> {
     let root = opts.experiments.clone();
-    let mock_dir = root.join(format!("mock-demo-seed{}", opts.seed));
+    // Mocks are observations (data), not runs: they go beside the data sets.
+    let mock_dir = opts.mocks.join(format!("demo-seed{}", opts.seed));
     eprintln!(
         "demo: mocking a lens from {} (seed {}) into {}",
         opts.model.display(),
