@@ -74,6 +74,9 @@ struct Sample {
     padded: Vec<f32>,
 }
 
+/// A chunk's gradient: parameters and padded source image.
+type Partial = ([f64; NUM_PLACED_PARAMS], Vec<f32>);
+
 /// Bilinear sample of the padded image at padded coordinates (up, vp): value, dS/du, dS/dv and
 /// the four (index, weight) pairs.
 #[inline(always)]
@@ -190,6 +193,7 @@ impl FusedPlacedImage {
         (dbx, dby, up, vp)
     }
 
+    #[inline(always)]
     fn load(&self, r0: usize, cnt: usize) -> (Lanes, Lanes) {
         let mut x = [0.0f32; L];
         let mut y = [0.0f32; L];
@@ -209,8 +213,37 @@ impl FusedPlacedImage {
         (r / wk / k) * self.grid.nx + (r % wk) / k
     }
 
-    /// Pooled image rows [i0, i1) into `out` (which holds exactly those rows).
+    /// Pooled image rows [i0, i1) into `out` (which holds exactly those rows), compiled for the
+    /// widest vector instruction set the CPU has.
     fn forward_rows(&self, sm: &Sample, i0: usize, i1: usize, out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU supports AVX-512F (checked just above).
+                return unsafe { self.forward_rows_avx512(sm, i0, i1, out) };
+            }
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+                return unsafe { self.forward_rows_avx2(sm, i0, i1, out) };
+            }
+        }
+        self.forward_rows_impl(sm, i0, i1, out)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn forward_rows_avx512(&self, sm: &Sample, i0: usize, i1: usize, out: &mut [f32]) {
+        self.forward_rows_impl(sm, i0, i1, out)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn forward_rows_avx2(&self, sm: &Sample, i0: usize, i1: usize, out: &mut [f32]) {
+        self.forward_rows_impl(sm, i0, i1, out)
+    }
+
+    #[inline(always)]
+    fn forward_rows_impl(&self, sm: &Sample, i0: usize, i1: usize, out: &mut [f32]) {
         let k = self.grid.supersampling;
         let wk = self.grid.nx * k;
         let (r_start, r_end) = (i0 * k * wk, i1 * k * wk);
@@ -234,13 +267,47 @@ impl FusedPlacedImage {
 
     /// Gradient contributions of pixel rows [i0, i1) given dlogL/d(pooled image) `g_img`
     /// (whole image): (parameter gradient, padded image gradient).
-    fn backward_rows(
+    fn backward_rows(&self, sm: &Sample, i0: usize, i1: usize, g_img: &[f32]) -> Partial {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU supports AVX-512F (checked just above).
+                return unsafe { self.backward_rows_avx512(sm, i0, i1, g_img) };
+            }
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+                return unsafe { self.backward_rows_avx2(sm, i0, i1, g_img) };
+            }
+        }
+        self.backward_rows_impl(sm, i0, i1, g_img)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn backward_rows_avx512(
         &self,
         sm: &Sample,
         i0: usize,
         i1: usize,
         g_img: &[f32],
-    ) -> ([f64; NUM_PLACED_PARAMS], Vec<f32>) {
+    ) -> Partial {
+        self.backward_rows_impl(sm, i0, i1, g_img)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn backward_rows_avx2(
+        &self,
+        sm: &Sample,
+        i0: usize,
+        i1: usize,
+        g_img: &[f32],
+    ) -> Partial {
+        self.backward_rows_impl(sm, i0, i1, g_img)
+    }
+
+    #[inline(always)]
+    fn backward_rows_impl(&self, sm: &Sample, i0: usize, i1: usize, g_img: &[f32]) -> Partial {
         let k = self.grid.supersampling;
         let wk = self.grid.nx * k;
         let (r_start, r_end) = (i0 * k * wk, i1 * k * wk);
