@@ -16,7 +16,9 @@ use crate::prob::LogLikelihood;
 /// Parameter keys in the fused layout, per component role.
 const MASS: [&str; 6] = ["theta_e", "gamma", "e1", "e2", "center_x", "center_y"];
 const SHEAR: [&str; 2] = ["gamma1", "gamma2"];
-const SERSIC: [&str; 7] = ["amp", "r_sersic", "n_sersic", "e1", "e2", "center_x", "center_y"];
+const SERSIC: [&str; 7] = [
+    "amp", "r_sersic", "n_sersic", "e1", "e2", "center_x", "center_y",
+];
 
 /// The fused GIGA-Lens likelihood over a model file's free parameters.
 #[derive(Clone)]
@@ -46,8 +48,12 @@ impl FusedLikelihood {
         let mut map = [Slot::Fixed(0.0); NUM_PARAMS];
         let mut scale = [1.0; NUM_PARAMS];
         let mut k = 0;
-        let roles: [(&super::spec::Component, &[&str]); 4] =
-            [(&spec.mass[0], &MASS), (&spec.mass[1], &SHEAR), (&spec.lens_light[0], &SERSIC), (&spec.source[0], &SERSIC)];
+        let roles: [(&super::spec::Component, &[&str]); 4] = [
+            (&spec.mass[0], &MASS),
+            (&spec.mass[1], &SHEAR),
+            (&spec.lens_light[0], &SERSIC),
+            (&spec.source[0], &SERSIC),
+        ];
         for (c, keys) in roles {
             for key in keys {
                 map[k] = slots.get(&format!("{}.{key}", c.label))?;
@@ -63,9 +69,24 @@ impl FusedLikelihood {
             None => vec![spec.noise.sigma_bkg.powi(2); n],
         };
         let data: Vec<f64> = obs.data.iter().map(|&v| v as f64).collect();
-        let poisson = spec.noise.exposure_time.map(|t| 1.0 / (spec.noise.gain * t));
-        let kernel = FusedGigaLens::new(grid_of(spec)?, &psf_of(spec)?, &data, &bkg_var, poisson, Some(&obs.mask))?;
-        Ok(Some(FusedLikelihood { kernel, map, scale, dim: slots.dim }))
+        let poisson = spec
+            .noise
+            .exposure_time
+            .map(|t| 1.0 / (spec.noise.gain * t));
+        let kernel = FusedGigaLens::new(
+            grid_of(spec)?,
+            &psf_of(spec)?,
+            &data,
+            &bkg_var,
+            poisson,
+            Some(&obs.mask),
+        )?;
+        Ok(Some(FusedLikelihood {
+            kernel,
+            map,
+            scale,
+            dim: slots.dim,
+        }))
     }
 
     fn expand(&self, theta: &[f64], batch: usize) -> Vec<f64> {
@@ -84,7 +105,10 @@ impl FusedLikelihood {
     /// Noise-free model images, row-major `[batch, H, W]`.
     pub fn model_images(&self, theta: &[f64], batch: usize) -> Vec<f32> {
         let p = self.expand(theta, batch);
-        p.chunks(NUM_PARAMS).flat_map(|row| self.kernel.render(row)).map(|v| v as f32).collect()
+        p.chunks(NUM_PARAMS)
+            .flat_map(|row| self.kernel.render(row))
+            .map(|v| v as f32)
+            .collect()
     }
 }
 
@@ -93,7 +117,13 @@ impl LogLikelihood for FusedLikelihood {
         self.dim
     }
 
-    fn value_and_grad(&self, theta: &[f64], batch: usize, loglike: &mut [f64], grad: &mut [f64]) -> Result<()> {
+    fn value_and_grad(
+        &self,
+        theta: &[f64],
+        batch: usize,
+        loglike: &mut [f64],
+        grad: &mut [f64],
+    ) -> Result<()> {
         let p = self.expand(theta, batch);
         let (values, g22) = self.kernel.value_and_grad(&p);
         loglike.copy_from_slice(&values);

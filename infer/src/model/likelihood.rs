@@ -249,12 +249,19 @@ impl ModelLikelihood {
         } else {
             None
         };
-        Ok(ModelLikelihood { tensor: LensLikelihood::new(forward, obs)?, fused })
+        Ok(ModelLikelihood {
+            tensor: LensLikelihood::new(forward, obs)?,
+            fused,
+        })
     }
 
     /// Which implementation evaluates gradients ("fused" or "autodiff").
     pub fn backend(&self) -> &'static str {
-        if self.fused.is_some() { "fused" } else { "autodiff" }
+        if self.fused.is_some() {
+            "fused"
+        } else {
+            "autodiff"
+        }
     }
 }
 
@@ -262,7 +269,13 @@ impl LogLikelihood for ModelLikelihood {
     fn dim(&self) -> usize {
         self.tensor.dim()
     }
-    fn value_and_grad(&self, theta: &[f64], batch: usize, loglike: &mut [f64], grad: &mut [f64]) -> Result<()> {
+    fn value_and_grad(
+        &self,
+        theta: &[f64],
+        batch: usize,
+        loglike: &mut [f64],
+        grad: &mut [f64],
+    ) -> Result<()> {
         match &self.fused {
             Some(f) => f.value_and_grad(theta, batch, loglike, grad),
             None => self.tensor.value_and_grad(theta, batch, loglike, grad),
