@@ -27,6 +27,10 @@ pub const TICK: Duration = Duration::from_millis(500);
 /// Environment variable that makes the loop panic after the first frame (test hook).
 pub const PANIC_ENV: &str = "ARCLIGHT_PANIC_AFTER_DRAW";
 
+/// Set by SIGTERM / SIGHUP / SIGINT: the event loop then returns normally, so the guard below
+/// restores the terminal (a `kill` is an exit path too).
+static TERMINATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Restores the terminal when dropped (normal exit, `?` error returns, unwinding).
 struct RestoreGuard;
 
@@ -52,6 +56,8 @@ pub fn run(root: &Path) -> Result<()> {
         let _ = execute!(std::io::stdout(), DisableMouseCapture);
         ratatui_hook(info);
     }));
+    // Only one handler per process can be set; a second `run` keeps the first (same flag).
+    let _ = ctrlc::set_handler(|| TERMINATE.store(true, std::sync::atomic::Ordering::SeqCst));
     // Mouse wheel scrolling; failure to enable it is harmless.
     let _ = execute!(std::io::stdout(), EnableMouseCapture);
     event_loop(&mut terminal, &mut app)
@@ -82,7 +88,7 @@ fn event_loop(terminal: &mut DefaultTerminal, app: &mut App) -> Result<()> {
                 _ => {}
             }
         }
-        if app.quit {
+        if app.quit || TERMINATE.load(std::sync::atomic::Ordering::SeqCst) {
             return Ok(());
         }
         if last_tick.elapsed() >= TICK || app.loading() {

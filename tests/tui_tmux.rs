@@ -9,6 +9,7 @@ mod support;
 
 use arclight_core::record::{Run, RunKind, RunSpec};
 use std::path::Path;
+use std::process::Command;
 use support::{Tmux, copy_dir};
 
 /// The shell line run in the pane: arclight on a copy of the fixtures, then its exit code and
@@ -141,5 +142,25 @@ fn a_panic_restores_the_terminal_too() {
     // the panic message lands on the normal screen, then the shell carries on
     let s = tmux.wait_for(&["EXITED=101", "STTY-SAVED"]);
     assert!(s.contains("panicking after the first frame"), "{s}");
+    assert_restored(&tmux, &state);
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    let (cmd, root, state) = pane_command("");
+    let tmux = Tmux::start(100, 30, &cmd);
+    tmux.wait_for(&["train-"]);
+    // The arclight process of this pane: the one started with this test's unique --root.
+    let pattern = format!("arclight.* {}", root.path().display());
+    let out = Command::new("pkill")
+        .args(["-TERM", "-f", &pattern])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pkill found no arclight process for {pattern}"
+    );
+    let s = tmux.wait_for(&["EXITED=0", "STTY-SAVED"]);
+    assert!(s.contains("EXITED=0"), "{s}");
     assert_restored(&tmux, &state);
 }
