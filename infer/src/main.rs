@@ -7,6 +7,14 @@ use infer::pipeline::fit::{FitConfig, FitOutcome, RunTarget, Stages, run_fit};
 use infer::pipeline::mock::{MockOptions, run_mock};
 use std::path::PathBuf;
 
+/// `println!` that stops quietly when stdout is closed (e.g. piped into `head`) instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 #[derive(Parser)]
 #[command(
     name = "infer",
@@ -167,7 +175,7 @@ fn run(cli: Cli) -> Result<()> {
                 },
                 &device,
             )?;
-            println!(
+            out!(
                 "mock written to {} ({}x{}, S/N {:.1}, sigma_noise {})",
                 r.out.display(),
                 r.ny,
@@ -176,7 +184,7 @@ fn run(cli: Cli) -> Result<()> {
                 r.sigma_noise
             );
             for (k, v) in &r.truths {
-                println!("  {k:<18} {v:>10.4}");
+                out!("  {k:<18} {v:>10.4}");
             }
         }
         Command::Fit(a) => {
@@ -247,14 +255,14 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn print_outcome(out: &FitOutcome) {
-    println!("run record: {}", out.run_dir.display());
+    out!("run record: {}", out.run_dir.display());
     if let Some(c) = out.chi2_dof {
-        println!("MAP chi^2/dof = {c:.3}");
+        out!("MAP chi^2/dof = {c:.3}");
     }
     if let (Some(r), Some(e)) = (out.rhat_max, out.ess_min) {
-        println!("HMC: max R-hat {r:.4}, min ESS {e:.0}");
+        out!("HMC: max R-hat {r:.4}, min ESS {e:.0}");
     }
-    println!(
+    out!(
         "{:<18} {:>10} {:>10} {:>10} {:>8}",
         "parameter", "mean", "std", "truth", "z"
     );
@@ -266,12 +274,12 @@ fn print_outcome(out: &FitOutcome) {
         let z =
             p.z.map(|z| format!("{z:>8.2}"))
                 .unwrap_or_else(|| format!("{:>8}", "-"));
-        println!("{:<18} {:>10.4} {:>10.4} {t} {z}", p.name, p.mean, p.std);
+        out!("{:<18} {:>10.4} {:>10.4} {t} {z}", p.name, p.mean, p.std);
     }
     for p in &out.plots {
-        println!("figure: {}", p.display());
+        out!("figure: {}", p.display());
     }
     for (k, v) in &out.timings {
-        println!("{k}: {v:.1}");
+        out!("{k}: {v:.1}");
     }
 }
