@@ -153,6 +153,11 @@ impl ForwardModel {
         &self.renderer.grid
     }
 
+    /// The VAE decoder of the source, if the model has one.
+    pub fn decoder(&self) -> Option<&Arc<dyn Decode>> {
+        self.decoder.as_ref()
+    }
+
     /// Noise-free model image `[B, H, W]` for theta `[B, P]` (physical units).
     pub fn render(&self, theta: &Tensor<2>) -> Result<Tensor<3>> {
         let p = Params {

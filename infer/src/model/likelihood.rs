@@ -232,35 +232,65 @@ impl LogLikelihood for LensLikelihood {
     }
 }
 
-/// The likelihood `infer fit` uses: the fused kernel when the model file has the GIGA-Lens
-/// shape (see [`super::fused`]), else burn autodiff; the tensor model is always kept for figures
-/// and chi^2.
+/// A hand-written fast path for a model file's likelihood.
+#[derive(Clone)]
+pub enum FusedPath {
+    /// The GIGA-Lens shape, entirely in the fused kernel ([`super::fused`]).
+    GigaLens(super::fused::FusedLikelihood),
+    /// EPL/SIE + shear with a VAE source: the fused placed-image kernel for the lensing and burn
+    /// autodiff for the decoder only ([`super::fused_vae`]).
+    Vae(super::fused_vae::FusedVaeLikelihood),
+}
+
+impl FusedPath {
+    fn lik(&self) -> &dyn LogLikelihood {
+        match self {
+            FusedPath::GigaLens(f) => f,
+            FusedPath::Vae(f) => f,
+        }
+    }
+}
+
+/// The likelihood `infer fit` uses: a fused kernel when the model file has the GIGA-Lens shape
+/// (see [`super::fused`]) or the Chianese et al. VAE-source shape (see [`super::fused_vae`]),
+/// else burn autodiff; the tensor model is always kept for figures and chi^2.
 #[derive(Clone)]
 pub struct ModelLikelihood {
     pub tensor: LensLikelihood,
-    pub fused: Option<super::fused::FusedLikelihood>,
+    pub fused: Option<FusedPath>,
 }
 
 impl ModelLikelihood {
     /// Build both paths; `allow_fused = false` forces the tensor path.
     pub fn new(forward: ForwardModel, obs: &Observation, allow_fused: bool) -> Result<Self> {
-        let fused = if allow_fused {
-            super::fused::FusedLikelihood::try_new(&forward.spec, &forward.slots, obs)?
-        } else {
+        // The tensor path first: it checks the observation against the model grid.
+        let tensor = LensLikelihood::new(forward, obs)?;
+        let fwd = &tensor.forward;
+        let fused = if !allow_fused {
             None
+        } else if let Some(dec) = fwd.decoder() {
+            super::fused_vae::FusedVaeLikelihood::try_new(
+                &fwd.spec,
+                &fwd.slots,
+                obs,
+                dec.clone(),
+                fwd.device(),
+            )?
+            .map(FusedPath::Vae)
+        } else {
+            super::fused::FusedLikelihood::try_new(&fwd.spec, &fwd.slots, obs)?
+                .map(FusedPath::GigaLens)
         };
-        Ok(ModelLikelihood {
-            tensor: LensLikelihood::new(forward, obs)?,
-            fused,
-        })
+        Ok(ModelLikelihood { tensor, fused })
     }
 
-    /// Which implementation evaluates gradients ("fused" or "autodiff").
+    /// Which implementation evaluates gradients: "fused" (all in the kernel), "fused+decoder"
+    /// (lensing in the kernel, the VAE decoder by burn autodiff) or "autodiff".
     pub fn backend(&self) -> &'static str {
-        if self.fused.is_some() {
-            "fused"
-        } else {
-            "autodiff"
+        match self.fused {
+            Some(FusedPath::GigaLens(_)) => "fused",
+            Some(FusedPath::Vae(_)) => "fused+decoder",
+            None => "autodiff",
         }
     }
 }
@@ -277,13 +307,13 @@ impl LogLikelihood for ModelLikelihood {
         grad: &mut [f64],
     ) -> Result<()> {
         match &self.fused {
-            Some(f) => f.value_and_grad(theta, batch, loglike, grad),
+            Some(f) => f.lik().value_and_grad(theta, batch, loglike, grad),
             None => self.tensor.value_and_grad(theta, batch, loglike, grad),
         }
     }
     fn value(&self, theta: &[f64], batch: usize, loglike: &mut [f64]) -> Result<()> {
         match &self.fused {
-            Some(f) => f.value(theta, batch, loglike),
+            Some(f) => f.lik().value(theta, batch, loglike),
             None => self.tensor.value(theta, batch, loglike),
         }
     }

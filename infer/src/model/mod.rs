@@ -3,6 +3,7 @@
 
 pub mod forward;
 pub mod fused;
+pub mod fused_vae;
 pub mod layout;
 pub mod likelihood;
 pub mod observation;
