@@ -6,24 +6,48 @@
 //!   13x13 PSF): value + gradient per sample, fused kernel and burn tensors, batch 300 and 1
 //!   (bar: <= 3 ms per sample at batch 300);
 //! - VAE-source model of Chianese et al. (256x256, Gaussian PSF, decoder of
-//!   `checkpoints/default`): value + gradient at batch 1 (bar: <= 20 ms).
+//!   `checkpoints/default`, else a randomly initialised decoder of the paper's width: the cost
+//!   does not depend on the weights): value + gradient at batch 1 through [`ModelLikelihood`],
+//!   exactly what `infer fit` runs (bar: <= 20 ms).
 
 use anyhow::Result;
-use burn::tensor::Device;
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
 use rand::SeedableRng;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::lens::bench::{Timing, run_all};
-use crate::model::likelihood::LensLikelihood;
+use crate::model::likelihood::ModelLikelihood;
 use crate::model::observation::Observation;
+use crate::model::spec::ModelSpec;
 use crate::pipeline::problem::Problem;
-use crate::prob::LogLikelihood;
+use crate::prob::{LogLikelihood, MvNormal};
+use crate::source::vae::Decode;
+use train_vae::model::{Decoder, VaeConfig};
 
 /// GIGA-Lens on JAX/CPU, value + gradient per sample at batch 300, measured here (ms): low end.
 pub const GIGALENS_MS_PER_SAMPLE: (f64, f64) = (31.0, 147.0);
 
-/// Time value + gradient of the VAE-source model at batch `batch` (median ms per call).
+/// A decoder of the paper's architecture (Table D2, D = 64) with seeded random weights, for
+/// timing when no trained checkpoint is at hand.
+struct RandomPaperDecoder(Decoder);
+
+impl Decode for RandomPaperDecoder {
+    fn latent_dim(&self) -> usize {
+        self.0.latent_dim
+    }
+    fn decode(&self, z: Tensor<2>) -> Tensor<3> {
+        let b = z.dims()[0];
+        let n = VaeConfig::default().image_size;
+        self.0.forward(z).reshape([b, n, n])
+    }
+}
+
+/// Time value + gradient of the VAE-source model at batch `batch` (median ms per call), through
+/// [`ModelLikelihood`] (the fused path when the model has its shape, as in `infer fit`).
+/// `checkpoint`: the trained prior to decode with; `None` for a random paper-width decoder.
 pub fn bench_vae_model(
     model: &Path,
     checkpoint: Option<&Path>,
@@ -31,11 +55,38 @@ pub fn bench_vae_model(
     reps: usize,
 ) -> Result<Timing> {
     let device = Device::flex();
-    let problem = Problem::load(model, checkpoint, &device)?;
+    let (problem, decoder) = match checkpoint {
+        Some(ck) => (Problem::load(model, Some(ck), &device)?, "trained"),
+        None => {
+            let config = VaeConfig::default();
+            let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+            let net = Decoder::new(&config, &mut rng, &device).valid();
+            let d = config.latent_dim;
+            let mut eye = vec![0.0; d * d];
+            (0..d).for_each(|k| eye[k * d + k] = 1.0);
+            let vae = (
+                Arc::new(RandomPaperDecoder(net)) as Arc<dyn Decode>,
+                MvNormal::new(vec![0.0; d], &eye)?,
+                PathBuf::from("(random paper-width decoder)"),
+            );
+            let spec = ModelSpec::load(model)?;
+            let images = vec![None; spec.source.len()];
+            let problem = Problem {
+                spec,
+                vae: Some(vae),
+                images,
+            };
+            (problem, "random")
+        }
+    };
     let (layout, slots) = problem.layout()?;
     let (ny, nx) = (problem.spec.grid.ny, problem.spec.grid.nx);
     let obs = Observation::new(Path::new("bench"), ny, nx, vec![0.1; ny * nx], None, None)?;
-    let lik = LensLikelihood::new(problem.forward(slots, &device.clone().autodiff())?, &obs)?;
+    let lik = ModelLikelihood::new(
+        problem.forward(slots, &device.clone().autodiff())?,
+        &obs,
+        true,
+    )?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(3);
     let theta = layout.sample_prior_physical(&mut rng, batch);
     let d = layout.dim();
@@ -51,7 +102,13 @@ pub fn bench_vae_model(
     times.sort_by(f64::total_cmp);
     let ms = times[times.len() / 2];
     Ok(Timing {
-        name: format!("VAE model {}x{} value+grad ({})", ny, nx, problem.spec.name),
+        name: format!(
+            "VAE model {}x{} value+grad ({}, {decoder} decoder, {})",
+            ny,
+            nx,
+            problem.spec.name,
+            lik.backend()
+        ),
         batch,
         ms_per_sample: ms / batch as f64,
         ms_per_call: ms,
@@ -70,14 +127,15 @@ pub fn run(reps: usize) -> Result<()> {
     );
     let mut rows = run_all(reps)?;
     let ck = crate::pipeline::problem::default_checkpoint();
+    let model = crate::pipeline::problem::resolve_shipped("infer/models/chianese2020.toml");
     if ck.join("prior.json").exists() {
-        let model = crate::pipeline::problem::resolve_shipped("infer/models/chianese2020.toml");
         rows.push(bench_vae_model(&model, Some(&ck), 1, reps)?);
     } else {
         println!(
-            "(no {} here: VAE-model figure skipped; run from the repository root)",
+            "(no trained prior at {}: the VAE-model figure uses a random paper-width decoder)",
             ck.display()
         );
+        rows.push(bench_vae_model(&model, None, 1, reps)?);
     }
     for t in rows {
         let vs = if t.name.contains("VAE") {
