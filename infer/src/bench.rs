@@ -48,15 +48,17 @@ impl Decode for RandomPaperDecoder {
 /// Time value + gradient of the VAE-source model at batch `batch` (median ms per call), through
 /// [`ModelLikelihood`] (the fused path when the model has its shape, as in `infer fit`).
 /// `checkpoint`: the trained prior to decode with; `None` for a random paper-width decoder.
+/// `fused = false` forces the all-autodiff tensor path (for comparison).
 pub fn bench_vae_model(
     model: &Path,
     checkpoint: Option<&Path>,
     batch: usize,
     reps: usize,
+    fused: bool,
 ) -> Result<Timing> {
     let device = Device::flex();
-    let (problem, decoder) = match checkpoint {
-        Some(ck) => (Problem::load(model, Some(ck), &device)?, "trained"),
+    let problem = match checkpoint {
+        Some(ck) => Problem::load(model, Some(ck), &device)?,
         None => {
             let config = VaeConfig::default();
             let mut rng = rand::rngs::StdRng::seed_from_u64(17);
@@ -71,12 +73,11 @@ pub fn bench_vae_model(
             );
             let spec = ModelSpec::load(model)?;
             let images = vec![None; spec.source.len()];
-            let problem = Problem {
+            Problem {
                 spec,
                 vae: Some(vae),
                 images,
-            };
-            (problem, "random")
+            }
         }
     };
     let (layout, slots) = problem.layout()?;
@@ -85,7 +86,7 @@ pub fn bench_vae_model(
     let lik = ModelLikelihood::new(
         problem.forward(slots, &device.clone().autodiff())?,
         &obs,
-        true,
+        fused,
     )?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(3);
     let theta = layout.sample_prior_physical(&mut rng, batch);
@@ -102,13 +103,7 @@ pub fn bench_vae_model(
     times.sort_by(f64::total_cmp);
     let ms = times[times.len() / 2];
     Ok(Timing {
-        name: format!(
-            "VAE model {}x{} value+grad ({}, {decoder} decoder, {})",
-            ny,
-            nx,
-            problem.spec.name,
-            lik.backend()
-        ),
+        name: format!("VAE model {ny}x{nx} value+grad, {}", lik.backend()),
         batch,
         ms_per_sample: ms / batch as f64,
         ms_per_call: ms,
@@ -128,14 +123,22 @@ pub fn run(reps: usize) -> Result<()> {
     let mut rows = run_all(reps)?;
     let ck = crate::pipeline::problem::default_checkpoint();
     let model = crate::pipeline::problem::resolve_shipped("infer/models/chianese2020.toml");
-    if ck.join("prior.json").exists() {
-        rows.push(bench_vae_model(&model, Some(&ck), 1, reps)?);
-    } else {
+    let trained = ck.join("prior.json").exists();
+    if trained {
         println!(
-            "(no trained prior at {}: the VAE-model figure uses a random paper-width decoder)",
+            "(VAE-model figures: chianese2020.toml, decoder of {})",
             ck.display()
         );
-        rows.push(bench_vae_model(&model, None, 1, reps)?);
+    } else {
+        println!(
+            "(VAE-model figures: chianese2020.toml; no trained prior at {}, so a random \
+             paper-width decoder: same cost)",
+            ck.display()
+        );
+    }
+    for fused in [true, false] {
+        let ck = trained.then_some(ck.as_path());
+        rows.push(bench_vae_model(&model, ck, 1, reps, fused)?);
     }
     for t in rows {
         let vs = if t.name.contains("VAE") {
