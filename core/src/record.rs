@@ -709,7 +709,10 @@ mod tests {
         let mut jt = MetricsTail::new(&junk);
         assert!(jt.poll().unwrap().0.is_empty());
         assert_eq!((jt.bad_lines, jt.pending.len()), (1, 0));
-        let mut f = std::fs::OpenOptions::new().append(true).open(&junk).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&junk)
+            .unwrap();
         f.write_all(b"xxx\n{\"kind\":\"ok\"}\n").unwrap();
         let (lines, _) = jt.poll().unwrap();
         assert_eq!((lines.len(), jt.bad_lines), (1, 1));

@@ -264,7 +264,11 @@ fn print_outcome(out: &FitOutcome) {
     }
     out!(
         "{:<18} {:>10} {:>10} {:>10} {:>8}",
-        "parameter", "mean", "std", "truth", "z"
+        "parameter",
+        "mean",
+        "std",
+        "truth",
+        "z"
     );
     for p in out.params.iter().filter(|p| !p.name.contains('[')) {
         let t = p

@@ -7,9 +7,9 @@
 //! - `train`: training loop, early stopping, resume, latent prior fit (x9).
 //! - `checkpoint`: the on-disk checkpoint (decoder + prior load without the encoder).
 
+pub mod bench;
+pub mod checkpoint;
 pub mod data;
+pub mod eval;
 pub mod model;
 pub mod train;
-pub mod checkpoint;
-pub mod bench;
-pub mod eval;

@@ -3,7 +3,11 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "train-vae", version, about = "Prepare galaxy data sets and train the VAE source prior (Chianese et al. 2020)")]
+#[command(
+    name = "train-vae",
+    version,
+    about = "Prepare galaxy data sets and train the VAE source prior (Chianese et al. 2020)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
