@@ -31,19 +31,19 @@ pub fn demo_config(obs: PathBuf, opts: &DemoOptions) -> FitConfig {
     cfg.checkpoint = opts.checkpoint.clone();
     cfg.seed = opts.seed;
     let q = opts.quick;
-    cfg.map_starts = if q { 8 } else { 24 };
-    cfg.map.steps = if q { 60 } else { 300 };
+    cfg.map_starts = if q { 8 } else { 16 };
+    cfg.map.steps = if q { 60 } else { 200 };
     cfg.map.schedule = LrSchedule::ramp(1e-2, 1e-3, cfg.map.steps, 1.0);
-    cfg.vi.steps = if q { 40 } else { 300 };
-    cfg.vi.n_samples = if q { 8 } else { 32 };
+    cfg.vi.steps = if q { 40 } else { 150 };
+    cfg.vi.n_samples = if q { 8 } else { 16 };
     cfg.vi.schedule = LrSchedule::ramp(0.0, 1e-3, cfg.vi.steps / 2, 2.0).then(
         1e-3,
         cfg.vi.steps - cfg.vi.steps / 2,
         1.0,
     );
-    cfg.hmc_chains = if q { 4 } else { 16 };
-    cfg.hmc.n_burn = if q { 20 } else { 150 };
-    cfg.hmc.n_samples = if q { 20 } else { 250 };
+    cfg.hmc_chains = if q { 4 } else { 8 };
+    cfg.hmc.n_burn = if q { 20 } else { 60 };
+    cfg.hmc.n_samples = if q { 20 } else { 100 };
     cfg
 }
 
