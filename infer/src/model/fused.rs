@@ -63,16 +63,7 @@ impl FusedLikelihood {
                 k += 1;
             }
         }
-        let n = obs.ny * obs.nx;
-        let bkg_var: Vec<f64> = match &obs.noise_map {
-            Some(nm) => nm.iter().map(|s| (*s as f64).powi(2)).collect(),
-            None => vec![spec.noise.sigma_bkg.powi(2); n],
-        };
-        let data: Vec<f64> = obs.data.iter().map(|&v| v as f64).collect();
-        let poisson = spec
-            .noise
-            .exposure_time
-            .map(|t| 1.0 / (spec.noise.gain * t));
+        let (data, bkg_var, poisson) = super::fused_vae::noise_inputs(spec, obs);
         let kernel = FusedGigaLens::new(
             grid_of(spec)?,
             &psf_of(spec)?,

@@ -82,7 +82,12 @@ fn e_of_q_phi(q: f64, phi: f64) -> ([f64; 2], [[f64; 2]; 2]) {
 
 /// Observed data, background variance per pixel and Poisson factor 1/(G t_exp) of eq. (6), as
 /// the fused kernels take them.
-fn noise_inputs(spec: &ModelSpec, obs: &Observation) -> (Vec<f64>, Vec<f64>, Option<f64>) {
+/// Observation-side inputs of the fused kernels: data, background variance per pixel (noise map
+/// or sigma_bkg^2), and 1/(gain t_exp) when the Poisson term is on (GIGA-Lens eq. 6).
+pub(crate) fn noise_inputs(
+    spec: &ModelSpec,
+    obs: &Observation,
+) -> (Vec<f64>, Vec<f64>, Option<f64>) {
     let n = obs.ny * obs.nx;
     let bkg_var: Vec<f64> = match &obs.noise_map {
         Some(nm) => nm.iter().map(|s| (*s as f64).powi(2)).collect(),
