@@ -79,3 +79,25 @@ pub(crate) fn eval_checked<D: LogDensity + ?Sized>(
     }
     Ok(bad)
 }
+
+/// A multivariate normal is a log-density on R^D (the test target of every sampler, and the VI
+/// surrogate's own density).
+impl LogDensity for crate::prob::MvNormal {
+    fn dim(&self) -> usize {
+        crate::prob::MvNormal::dim(self)
+    }
+
+    fn value_and_grad(
+        &self,
+        x: &[f64],
+        batch: usize,
+        logp: &mut [f64],
+        grad: &mut [f64],
+    ) -> Result<()> {
+        let d = LogDensity::dim(self);
+        for r in 0..batch {
+            logp[r] = self.log_prob_and_grad(&x[r * d..(r + 1) * d], &mut grad[r * d..(r + 1) * d]);
+        }
+        Ok(())
+    }
+}

@@ -176,27 +176,6 @@ mod pipeline_tests {
     /// draws reproduce the exact mean and covariance within Monte-Carlo error.
     #[test]
     fn vi_preconditioned_hmc_on_a_strongly_scaled_gaussian() {
-        struct Gauss(MvNormal);
-        impl LogDensity for Gauss {
-            fn dim(&self) -> usize {
-                self.0.dim()
-            }
-            fn value_and_grad(
-                &self,
-                x: &[f64],
-                batch: usize,
-                logp: &mut [f64],
-                grad: &mut [f64],
-            ) -> Result<()> {
-                let d = self.dim();
-                for r in 0..batch {
-                    logp[r] = self
-                        .0
-                        .log_prob_and_grad(&x[r * d..(r + 1) * d], &mut grad[r * d..(r + 1) * d]);
-                }
-                Ok(())
-            }
-        }
         let sd = [1e-3, 1.0, 0.05, 0.3, 0.01];
         let corr = |i: usize, j: usize| {
             if i == j {
@@ -209,7 +188,7 @@ mod pipeline_tests {
             .map(|k| corr(k / 5, k % 5) * sd[k / 5] * sd[k % 5])
             .collect();
         let p = MvNormal::new(vec![0.5, -1.0, 2.0, 0.0, 0.1], &cov).unwrap();
-        let target = Gauss(p.clone());
+        let target = p.clone();
         let mut rng = StdRng::seed_from_u64(8);
         let starts: Vec<f64> = (0..5 * 8)
             .map(|k| p.mean()[k % 5] + 0.5 * (rand::RngExt::random::<f64>(&mut rng) - 0.5))

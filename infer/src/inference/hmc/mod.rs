@@ -24,28 +24,6 @@ mod tests {
     use anyhow::Result;
     use rand::{SeedableRng, rngs::StdRng};
 
-    struct Gauss(MvNormal);
-    impl LogDensity for Gauss {
-        fn dim(&self) -> usize {
-            self.0.dim()
-        }
-        fn value_and_grad(
-            &self,
-            x: &[f64],
-            batch: usize,
-            logp: &mut [f64],
-            grad: &mut [f64],
-        ) -> Result<()> {
-            let d = self.dim();
-            for r in 0..batch {
-                logp[r] = self
-                    .0
-                    .log_prob_and_grad(&x[r * d..(r + 1) * d], &mut grad[r * d..(r + 1) * d]);
-            }
-            Ok(())
-        }
-    }
-
     /// Correlated 4-D Gaussian with standard deviations `sd` and correlations up to 0.9.
     fn target(sd: [f64; 4]) -> MvNormal {
         let corr = [
@@ -151,7 +129,7 @@ mod tests {
         let p = target([1.0, 0.001, 0.3, 0.02]);
         let mass = MassMatrix::from_cholesky(p.cholesky().to_vec(), 4).unwrap();
         let init = starts(&p, 16, 1);
-        let draws = sample_hmc(&Gauss(p.clone()), &init, &mass, &opts(2), no_progress).unwrap();
+        let draws = sample_hmc(&p, &init, &mass, &opts(2), no_progress).unwrap();
         check_recovery(&draws, &p, "dense mass");
         check_acceptance(&draws);
         assert_eq!(draws.n_divergent(), 0);
@@ -177,14 +155,7 @@ mod tests {
             n_samples: 1000,
             ..opts(4)
         };
-        let draws = sample_hmc(
-            &Gauss(p.clone()),
-            &init,
-            &MassMatrix::Identity,
-            &o,
-            no_progress,
-        )
-        .unwrap();
+        let draws = sample_hmc(&p, &init, &MassMatrix::Identity, &o, no_progress).unwrap();
         check_recovery(&draws, &p, "identity mass");
         check_acceptance(&draws);
     }
@@ -256,30 +227,18 @@ mod tests {
             ..Default::default()
         };
         let mut seen = Vec::new();
-        sample_hmc(
-            &Gauss(p.clone()),
-            &starts(&p, 2, 0),
-            &MassMatrix::Identity,
-            &o,
-            |pr| {
-                seen.push((pr.stage.to_string(), pr.step, pr.total));
-                Ok(())
-            },
-        )
+        sample_hmc(&p, &starts(&p, 2, 0), &MassMatrix::Identity, &o, |pr| {
+            seen.push((pr.stage.to_string(), pr.step, pr.total));
+            Ok(())
+        })
         .unwrap();
         assert_eq!(seen.len(), 30);
         assert_eq!(seen[9], ("hmc_burn".to_string(), 9, 10));
         assert_eq!(seen[10], ("hmc_sample".to_string(), 0, 20));
-        let e = sample_hmc(
-            &Gauss(p.clone()),
-            &starts(&p, 2, 0),
-            &MassMatrix::Identity,
-            &o,
-            |pr| {
-                anyhow::ensure!(pr.step < 5, "interrupted");
-                Ok(())
-            },
-        )
+        let e = sample_hmc(&p, &starts(&p, 2, 0), &MassMatrix::Identity, &o, |pr| {
+            anyhow::ensure!(pr.step < 5, "interrupted");
+            Ok(())
+        })
         .unwrap_err();
         assert_eq!(e.to_string(), "interrupted");
     }
