@@ -414,3 +414,21 @@ fn tiny_and_huge_terminals_do_not_panic() {
         app.query = Default::default();
     }
 }
+
+/// The title keeps its run counts at 80 columns however deep the experiments root is (CI checks
+/// out under a longer path than a developer's machine); the root is shortened from the left.
+#[test]
+fn title_keeps_counts_with_a_deep_root() {
+    let deep = std::env::temp_dir()
+        .join("a-rather-long-directory-name-for-a-checkout".repeat(3))
+        .join("experiments-root-tail");
+    let mut app = App::new(&deep);
+    app.clock = Some(1_795_400_000);
+    let s = render(&app, 80, 24);
+    let title = s.lines().next().unwrap();
+    assert!(title.contains("0 runs, 0 running"), "{title}");
+    assert!(
+        title.contains("…") && title.contains("experiments-root-tail"),
+        "{title}"
+    );
+}

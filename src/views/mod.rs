@@ -30,7 +30,7 @@ pub fn draw(app: &App, frame: &mut Frame) {
     ])
     .areas(frame.area());
     frame.render_widget(
-        Paragraph::new(title_line(app)).style(Style::new().reversed()),
+        Paragraph::new(title_line(app, title.width as usize)).style(Style::new().reversed()),
         title,
     );
     match &app.screen {
@@ -59,7 +59,9 @@ pub fn draw(app: &App, frame: &mut Frame) {
     }
 }
 
-fn title_line(app: &App) -> Line<'static> {
+/// The title bar: screen, run counts, then the experiments root, shortened from the left
+/// (`…/tail`) so the counts stay visible however deep the root is.
+fn title_line(app: &App, width: usize) -> Line<'static> {
     let runs = app.catalog.runs();
     let running = runs
         .iter()
@@ -72,14 +74,29 @@ fn title_line(app: &App) -> Line<'static> {
         Screen::Ablation => "ablation".to_string(),
     };
     let mut text = format!(
-        " arclight · {screen} · {} · {} runs, {running} running",
-        app.catalog.root().display(),
+        " arclight · {screen} · {} runs, {running} running",
         runs.len()
     );
     if !app.marked.is_empty() {
         text.push_str(&format!(", {} marked", app.marked.len()));
     }
+    let root = app.catalog.root().display().to_string();
+    let room = width.saturating_sub(text.chars().count() + 3);
+    if room >= 8 {
+        text.push_str(" · ");
+        text.push_str(&shorten_left(&root, room));
+    }
     Line::from(text)
+}
+
+/// `s` if it fits in `max` characters, else `…` and its last `max - 1` characters.
+fn shorten_left(s: &str, max: usize) -> String {
+    let n = s.chars().count();
+    if n <= max {
+        return s.to_string();
+    }
+    let tail: String = s.chars().skip(n - (max - 1)).collect();
+    format!("…{tail}")
 }
 
 fn hint_line(app: &App) -> Line<'static> {
