@@ -48,6 +48,70 @@ impl<T: LogDensity + ?Sized> LogDensity for &T {
     }
 }
 
+/// `density` seen through the affine map `x = shift + L y` (L lower triangular): same log-density (the
+/// Jacobian is constant), gradient `L^T grad_x`. With L a Cholesky factor of a covariance estimate this
+/// whitens the target, so optimisers with one learning rate treat every direction alike.
+pub struct Affine<'a, D: ?Sized> {
+    inner: &'a D,
+    shift: Vec<f64>,
+    chol: Vec<f64>,
+}
+
+impl<'a, D: LogDensity + ?Sized> Affine<'a, D> {
+    pub fn new(inner: &'a D, shift: Vec<f64>, chol: Vec<f64>) -> Result<Self> {
+        let d = inner.dim();
+        ensure!(
+            shift.len() == d && chol.len() == d * d,
+            "affine map: shift has {} values and factor {} entries for dimension {d}",
+            shift.len(),
+            chol.len()
+        );
+        Ok(Self { inner, shift, chol })
+    }
+
+    /// `shift + L y`.
+    pub fn to_outer(&self, y: &[f64]) -> Vec<f64> {
+        let d = self.shift.len();
+        let mut x = vec![0.0; d];
+        crate::prob::linalg::lower_mul(&self.chol, d, y, &mut x);
+        for (xi, s) in x.iter_mut().zip(&self.shift) {
+            *xi += s;
+        }
+        x
+    }
+}
+
+impl<D: LogDensity + ?Sized> LogDensity for Affine<'_, D> {
+    fn dim(&self) -> usize {
+        self.shift.len()
+    }
+    fn value_and_grad(
+        &self,
+        y: &[f64],
+        batch: usize,
+        logp: &mut [f64],
+        grad: &mut [f64],
+    ) -> Result<()> {
+        let d = self.shift.len();
+        let x: Vec<f64> = y
+            .chunks(d)
+            .take(batch)
+            .flat_map(|r| self.to_outer(r))
+            .collect();
+        let mut gx = vec![0.0; batch * d];
+        self.inner.value_and_grad(&x, batch, logp, &mut gx)?;
+        for r in 0..batch {
+            crate::prob::linalg::lower_t_mul(
+                &self.chol,
+                d,
+                &gx[r * d..(r + 1) * d],
+                &mut grad[r * d..(r + 1) * d],
+            );
+        }
+        Ok(())
+    }
+}
+
 /// Shape check shared by the algorithms: `x` must hold `batch` rows of `density.dim()` finite-or-not values.
 pub(crate) fn check_batch(dim: usize, x_len: usize, what: &str) -> Result<usize> {
     ensure!(dim > 0, "{what}: the log-density has dimension 0");

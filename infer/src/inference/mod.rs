@@ -8,6 +8,7 @@ pub mod adam;
 pub mod density;
 pub mod diagnostics;
 pub mod hmc;
+pub mod laplace;
 pub mod map;
 pub mod progress;
 pub mod schedule;
@@ -22,7 +23,7 @@ pub use map::{LossTrace, MapOptions, MapResult, multistart_map};
 pub use progress::{Progress, no_progress};
 pub use schedule::{LrSchedule, Ramp};
 pub use summary::{ParamSummary, summarize};
-pub use vi::{ViOptions, ViResult, fit_vi};
+pub use vi::{ViInit, ViOptions, ViResult, fit_vi};
 
 /// The whole GIGA-Lens pipeline (prior draws -> MAP -> VI -> HMC preconditioned by the VI covariance ->
 /// diagnostics) on targets whose answer is known.

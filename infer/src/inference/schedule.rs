@@ -73,6 +73,11 @@ impl LrSchedule {
         Self::ramp(0.0, 1e-3, 500, 2.0)
     }
 
+    /// VI in Laplace-whitened coordinates (unit scales): 0 -(quad, 50)-> 1e-2 -(linear, 250)-> 1e-3.
+    pub fn whitened_vi() -> Self {
+        Self::ramp(0.0, 1e-2, 50, 2.0).then(1e-3, 250, 1.0)
+    }
+
     pub fn validate(&self) -> Result<()> {
         ensure!(
             !self.ramps.is_empty(),

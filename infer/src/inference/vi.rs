@@ -11,8 +11,12 @@
 //! `g_s = grad log p~(u_s)` from one batched `value_and_grad` of the M draws,
 //! `dELBO/dmu = mean_s g_s`, `dELBO/dL_ij = mean_s g_s,i eps_s,j + delta_ij / L_ii` (i >= j). The entropy is
 //! taken in closed form (lower variance than the sampled log q of eq. 18, same expectation).
-//! Defaults follow Table 1: mu(1) = MAP, Sigma(1) = 1e-6 I, K_VI = 1000 iterations of n_VI = 500 draws,
-//! learning rate 0 -(quad, 500)-> 1e-3.
+//! Table 1 starts from mu(1) = MAP, Sigma(1) = 1e-6 I, K_VI = 1000 iterations of n_VI = 500 draws,
+//! learning rate 0 -(quad, 500)-> 1e-3 ([`ViOptions::gigalens_table1`]). The default instead starts
+//! Sigma(1) at the Laplace approximation of the MAP point ([`super::laplace`]): with an `exp` diagonal and
+//! a learning rate of at most 1e-3, Table 1's 1000 steps can widen a coordinate by only a factor ~2, and on
+//! the reference system the fitted widths stayed 2-10x too small. From the Laplace start, 300 iterations
+//! of 100 draws refine the covariance at 1/17 of Table 1's cost.
 //!
 //! Draws whose log-density or gradient is not finite are left out of that iteration's averages (counted in
 //! `n_nonfinite`); an iteration where every draw is non-finite makes no update.
@@ -24,7 +28,9 @@ use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
 use super::adam::{Adam, AdamConfig};
+use super::density::Affine;
 use super::density::{LogDensity, eval_checked};
+use super::laplace::laplace;
 use super::progress::Progress;
 use super::schedule::LrSchedule;
 use crate::prob::linalg;
@@ -41,23 +47,53 @@ pub struct ViOptions {
     /// 0 -(quad, 500)-> 1e-3.
     pub schedule: LrSchedule,
     pub adam: AdamConfig,
-    /// Initial standard deviation of every coordinate (1e-3, i.e. Sigma(1) = 1e-6 I).
+    /// Starting covariance Sigma(1): the Laplace approximation at the initial mean (default) or
+    /// `init_scale^2 I` (Table 1). Laplace falls back to `init_scale^2 I` if the Hessian cannot be formed.
+    pub init: ViInit,
+    /// Initial standard deviation of every coordinate when not starting from Laplace (1e-3, i.e.
+    /// Sigma(1) = 1e-6 I).
     pub init_scale: f64,
     /// Floor added to the Cholesky diagonal (1e-6).
     pub diag_shift: f64,
     pub seed: u64,
 }
 
+/// How VI's covariance starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ViInit {
+    /// Sigma(1) = (-H)^{-1} at the initial mean.
+    Laplace,
+    /// Sigma(1) = init_scale^2 I (GIGA-Lens Table 1).
+    Isotropic,
+}
+
 impl Default for ViOptions {
+    /// Laplace start, 300 iterations of 100 draws (see the module doc for why not Table 1).
     fn default() -> Self {
+        Self {
+            steps: 300,
+            n_samples: 100,
+            schedule: LrSchedule::whitened_vi(),
+            adam: AdamConfig::default(),
+            init: ViInit::Laplace,
+            init_scale: 1e-3,
+            diag_shift: 1e-6,
+            seed: 0,
+        }
+    }
+}
+
+impl ViOptions {
+    /// GIGA-Lens Table 1: Sigma(1) = 1e-6 I, 1000 iterations of 500 draws, learning rate
+    /// 0 -(quad, 500)-> 1e-3.
+    pub fn gigalens_table1() -> Self {
         Self {
             steps: 1000,
             n_samples: 500,
             schedule: LrSchedule::gigalens_vi(),
-            adam: AdamConfig::default(),
-            init_scale: 1e-3,
-            diag_shift: 1e-6,
-            seed: 0,
+            init: ViInit::Isotropic,
+            ..Self::default()
         }
     }
 }
@@ -74,6 +110,9 @@ pub struct ViResult {
     pub elbo: Vec<f64>,
     /// Total number of draws left out because their log-density was not finite.
     pub n_nonfinite: usize,
+    /// A warning about the start (Laplace needed a ridge, or fell back to the isotropic start).
+    #[serde(default)]
+    pub init_note: Option<String>,
 }
 
 impl ViResult {
@@ -112,7 +151,13 @@ fn unpack_chol(theta: &[f64], d: usize, diag_shift: f64, l: &mut [f64]) {
     }
 }
 
-/// Fits q = N(mu, L L^T) to `density`, starting at `init_mean` (the MAP point) with L = init_scale I.
+/// Fits q = N(mu, L L^T) to `density`, starting at `init_mean` (the MAP point).
+///
+/// With [`ViInit::Laplace`] the optimisation runs in the coordinates whitened by the Laplace factor L0,
+/// `x = init_mean + L0 y` ([`Affine`]), from q = N(0, I): every coordinate then has unit scale, so one Adam
+/// learning rate suits parameters whose widths differ by orders of magnitude (in the raw coordinates a
+/// step of 1e-3 is twice the posterior width of a lens-light centre). The result is mapped back,
+/// mu = init_mean + L0 a, L = L0 B.
 ///
 /// Calls `progress` after every iteration with stage "vi" and metrics `lr`, `elbo` (this iteration's
 /// estimate), `elbo_avg` (mean of the last 50 estimates), `nonfinite` (draws dropped in this iteration).
@@ -120,7 +165,7 @@ pub fn fit_vi<D, F>(
     density: &D,
     init_mean: &[f64],
     opts: &ViOptions,
-    mut progress: F,
+    progress: F,
 ) -> Result<ViResult>
 where
     D: LogDensity + ?Sized,
@@ -145,14 +190,56 @@ where
         opts.diag_shift
     );
     opts.schedule.validate()?;
+    if opts.init == ViInit::Isotropic {
+        return optimise(density, init_mean, opts.init_scale, 0.0, opts, progress);
+    }
+    let lap = match laplace(density, init_mean) {
+        Ok(lap) => lap,
+        Err(e) => {
+            let mut r = optimise(density, init_mean, opts.init_scale, 0.0, opts, progress)?;
+            r.init_note = Some(format!(
+                "VI: no Laplace start ({e:#}); started from {:e} I",
+                opts.init_scale * opts.init_scale
+            ));
+            return Ok(r);
+        }
+    };
+    let white = Affine::new(density, init_mean.to_vec(), lap.chol.clone())?;
+    // The entropy is taken in y; in x it is larger by log|det L0| (the log-density is unchanged).
+    let log_det = 0.5 * linalg::log_det_from_cholesky(&lap.chol, d);
+    let mut r = optimise(&white, &vec![0.0; d], 1.0, log_det, opts, progress)?;
+    r.mean = white.to_outer(&r.mean);
+    r.chol = linalg::lower_matmul(&lap.chol, &r.chol, d);
+    if lap.ridge > 0.0 {
+        r.init_note = Some(format!(
+            "VI: the Hessian at the start is not negative definite; Laplace start with a ridge of {:e}",
+            lap.ridge
+        ));
+    }
+    Ok(r)
+}
 
+/// The optimisation loop of [`fit_vi`] from N(init_mean, init_scale^2 I); `entropy_offset` is added to
+/// the reported ELBO (the log-determinant of a whitening map).
+fn optimise<D, F>(
+    density: &D,
+    init_mean: &[f64],
+    init_scale: f64,
+    entropy_offset: f64,
+    opts: &ViOptions,
+    mut progress: F,
+) -> Result<ViResult>
+where
+    D: LogDensity + ?Sized,
+    F: FnMut(&Progress) -> Result<()>,
+{
+    let d = density.dim();
     let n_off = d * (d - 1) / 2;
     let n_theta = 2 * d + n_off;
     let mut theta = vec![0.0; n_theta];
     theta[..d].copy_from_slice(init_mean);
-    let rho0 = (opts.init_scale - opts.diag_shift).ln();
+    let rho0 = (init_scale - opts.diag_shift).ln();
     theta[d..2 * d].fill(rho0);
-
     let s = opts.n_samples;
     let mut rng = StdRng::seed_from_u64(opts.seed);
     let mut adam = Adam::new(opts.adam, n_theta);
@@ -164,7 +251,7 @@ where
     let mut loss_grad = vec![0.0; n_theta];
     let mut elbo_trace = Vec::with_capacity(opts.steps);
     let mut n_nonfinite = 0;
-    let entropy_const = d as f64 * (0.5 + HALF_LN_2PI);
+    let entropy_const = d as f64 * (0.5 + HALF_LN_2PI) + entropy_offset;
 
     for step in 0..opts.steps {
         unpack_chol(&theta, d, opts.diag_shift, &mut l);
@@ -239,6 +326,7 @@ where
         chol: l,
         elbo: elbo_trace,
         n_nonfinite,
+        init_note: None,
     })
 }
 
@@ -276,11 +364,30 @@ mod tests {
             steps: 3000,
             n_samples: 64,
             schedule: LrSchedule::ramp(0.0, 2e-2, 200, 2.0).then(2e-4, 2800, 1.0),
+            init: ViInit::Isotropic,
             init_scale: 0.01,
             seed: 1,
             ..Default::default()
         };
         let res = fit_vi(&p, &[0.0, 0.0, 0.0, 0.0], &opts, no_progress).unwrap();
+        assert_recovers(&p, &res);
+    }
+
+    /// The default (Laplace start in whitened coordinates, 300 iterations of 100 draws) from the mode, as
+    /// after MAP, reaches the same accuracy at a tenth of the cost.
+    #[test]
+    fn laplace_start_recovers_a_correlated_gaussian_with_defaults() {
+        let p = target();
+        let opts = ViOptions {
+            seed: 2,
+            ..Default::default()
+        };
+        let res = fit_vi(&p, p.mean(), &opts, no_progress).unwrap();
+        assert!(res.init_note.is_none(), "{:?}", res.init_note);
+        assert_recovers(&p, &res);
+    }
+
+    fn assert_recovers(p: &MvNormal, res: &ViResult) {
         let cov = p.covariance();
         let got = res.covariance();
         let sd: Vec<f64> = (0..4).map(|i| cov[i * 4 + i].sqrt()).collect();

@@ -67,6 +67,17 @@ pub fn lower_t_solve(l: &[f64], n: usize, b: &mut [f64]) {
     }
 }
 
+/// `A B` for lower-triangular `A` and `B` (the product is lower triangular).
+pub fn lower_matmul(a: &[f64], b: &[f64], n: usize) -> Vec<f64> {
+    let mut c = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..=i {
+            c[i * n + j] = (j..=i).map(|k| a[i * n + k] * b[k * n + j]).sum();
+        }
+    }
+    c
+}
+
 /// `L L^T` as a dense row-major matrix (the covariance of a Cholesky factor).
 pub fn lower_outer(l: &[f64], n: usize) -> Vec<f64> {
     let mut c = vec![0.0; n * n];

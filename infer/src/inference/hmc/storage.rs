@@ -13,6 +13,9 @@ pub struct WarmupTrace {
     pub mean_accept: Vec<f64>,
     /// Divergent transitions during burn-in (all chains).
     pub n_divergent: usize,
+    /// Times the mass matrix was re-estimated from the pooled chains.
+    #[serde(default)]
+    pub mass_updates: usize,
 }
 
 /// Draws of the sampling phase.

@@ -1,0 +1,218 @@
+//! The Laplace approximation at a mode: `Sigma = (-H)^{-1}` with `H` the Hessian of the log-density
+//! (in unconstrained space). It starts VI (and so the HMC mass matrix) close to the answer instead of at
+//! GIGA-Lens' `Sigma(1) = 1e-6 I` (Table 1), from which VI with an `exp` Cholesky diagonal and a learning
+//! rate of at most 1e-3 can grow a standard deviation by only a factor ~2 in 1000 steps: on the reference
+//! system that left the VI widths 2-10x too small and the HMC mass matrix badly scaled.
+//!
+//! `H` comes from central differences of the analytic gradient, column j from `g(x + h_j e_j)` and
+//! `g(x - h_j e_j)`, all 2P points in one batched call, then symmetrised. The steps are scaled to the
+//! posterior: a first pass with `h_j = h0 max(1, |x_j|)` estimates `sigma_j = (-H_jj)^{-1/2}`, a second uses
+//! `h_j = 0.1 sigma_j`, so parameters whose widths differ by orders of magnitude (a light centre to 1e-4",
+//! an amplitude to 10 counts) are all resolved. If `-H` is not positive definite (not at a mode, or a flat
+//! direction) a ridge `lambda I`, growing from 1e-8 of the largest diagonal, is added until it is.
+
+use anyhow::{Result, bail, ensure};
+
+use super::density::LogDensity;
+use crate::prob::linalg;
+
+/// The Gaussian `N(mode, Sigma)` of the Laplace approximation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Laplace {
+    pub dim: usize,
+    /// Negative Hessian `-H` (the precision), symmetrised, row-major, before any ridge.
+    pub precision: Vec<f64>,
+    /// Lower Cholesky factor of `Sigma = (-H + ridge I)^{-1}`.
+    pub chol: Vec<f64>,
+    /// The ridge that had to be added to make `-H` positive definite (0 at a proper mode).
+    pub ridge: f64,
+}
+
+/// Hessian of `density` at `x` by central differences of its gradient with per-coordinate steps `h`.
+pub fn hessian_fd<D: LogDensity + ?Sized>(density: &D, x: &[f64], h: &[f64]) -> Result<Vec<f64>> {
+    let d = density.dim();
+    ensure!(
+        x.len() == d && h.len() == d,
+        "Hessian: point has {} values and {} steps, the log-density has dimension {d}",
+        x.len(),
+        h.len()
+    );
+    let mut pts = Vec::with_capacity(2 * d * d);
+    for j in 0..d {
+        for sign in [1.0, -1.0] {
+            let mut p = x.to_vec();
+            p[j] += sign * h[j];
+            pts.extend_from_slice(&p);
+        }
+    }
+    let mut logp = vec![0.0; 2 * d];
+    let mut grad = vec![0.0; 2 * d * d];
+    density.value_and_grad(&pts, 2 * d, &mut logp, &mut grad)?;
+    if let Some(j) = (0..2 * d)
+        .find(|&r| !(logp[r].is_finite() && grad[r * d..(r + 1) * d].iter().all(|g| g.is_finite())))
+    {
+        bail!(
+            "Hessian: the log-density is not finite at the difference point {} of coordinate {}",
+            j % 2,
+            j / 2
+        );
+    }
+    let mut hess = vec![0.0; d * d];
+    for j in 0..d {
+        let plus = &grad[(2 * j) * d..(2 * j + 1) * d];
+        let minus = &grad[(2 * j + 1) * d..(2 * j + 2) * d];
+        for i in 0..d {
+            hess[i * d + j] = (plus[i] - minus[i]) / (2.0 * h[j]);
+        }
+    }
+    for i in 0..d {
+        for j in 0..i {
+            let s = 0.5 * (hess[i * d + j] + hess[j * d + i]);
+            hess[i * d + j] = s;
+            hess[j * d + i] = s;
+        }
+    }
+    Ok(hess)
+}
+
+/// Laplace approximation of `density` at `mode` (see the module doc for the steps and the ridge).
+pub fn laplace<D: LogDensity + ?Sized>(density: &D, mode: &[f64]) -> Result<Laplace> {
+    let d = density.dim();
+    let h0: Vec<f64> = mode.iter().map(|v| 1e-4 * v.abs().max(1.0)).collect();
+    let first = hessian_fd(density, mode, &h0)?;
+    let h: Vec<f64> = (0..d)
+        .map(|j| {
+            let c = -first[j * d + j];
+            if c.is_finite() && c > 0.0 {
+                (0.1 / c.sqrt()).min(h0[j] * 100.0)
+            } else {
+                h0[j]
+            }
+        })
+        .collect();
+    let hess = hessian_fd(density, mode, &h)?;
+    let precision: Vec<f64> = hess.iter().map(|v| -v).collect();
+    let max_diag = (0..d)
+        .map(|i| precision[i * d + i].abs())
+        .fold(0.0, f64::max);
+    ensure!(
+        max_diag.is_finite() && max_diag > 0.0,
+        "Laplace: the Hessian at the mode is zero or not finite"
+    );
+    let mut ridge = 0.0;
+    let prec_chol = loop {
+        let mut a = precision.clone();
+        for i in 0..d {
+            a[i * d + i] += ridge;
+        }
+        match linalg::cholesky(&a, d) {
+            Ok(c) => break c,
+            Err(_) if ridge < max_diag => {
+                ridge = if ridge == 0.0 {
+                    1e-8 * max_diag
+                } else {
+                    ridge * 10.0
+                }
+            }
+            Err(e) => bail!("Laplace: -H is not positive definite even with a ridge: {e}"),
+        }
+    };
+    // Sigma = C^{-T} C^{-1} for precision = C C^T: column j of Sigma solves C C^T s = e_j.
+    let mut cov = vec![0.0; d * d];
+    let mut col = vec![0.0; d];
+    for j in 0..d {
+        col.fill(0.0);
+        col[j] = 1.0;
+        linalg::lower_solve(&prec_chol, d, &mut col);
+        linalg::lower_t_solve(&prec_chol, d, &mut col);
+        for i in 0..d {
+            cov[i * d + j] = col[i];
+        }
+    }
+    for i in 0..d {
+        for j in 0..i {
+            let s = 0.5 * (cov[i * d + j] + cov[j * d + i]);
+            cov[i * d + j] = s;
+            cov[j * d + i] = s;
+        }
+    }
+    let chol = linalg::cholesky(&cov, d).map_err(|e| {
+        anyhow::anyhow!("Laplace: covariance (-H)^-1 is not positive definite: {e}")
+    })?;
+    Ok(Laplace {
+        dim: d,
+        precision,
+        chol,
+        ridge,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prob::prior::MvNormal;
+
+    /// On a Gaussian the Laplace approximation is exact: the covariance is recovered from the gradient
+    /// alone, with scales from 1e-4 to 30 (the spread of a lens model's unconstrained widths).
+    #[test]
+    fn recovers_a_gaussian_covariance_across_scales() {
+        let s = [1e-4, 0.05, 2.0, 30.0];
+        let rho = [
+            [1.0, 0.6, -0.3, 0.0],
+            [0.6, 1.0, 0.2, 0.4],
+            [-0.3, 0.2, 1.0, 0.1],
+            [0.0, 0.4, 0.1, 1.0],
+        ];
+        let mut cov = vec![0.0; 16];
+        for i in 0..4 {
+            for j in 0..4 {
+                cov[i * 4 + j] = rho[i][j] * s[i] * s[j];
+            }
+        }
+        let mean = vec![1e-3, -0.5, 3.0, 250.0];
+        let target = MvNormal::new(mean.clone(), &cov).unwrap();
+        let lap = laplace(&target, &mean).unwrap();
+        assert_eq!(lap.ridge, 0.0);
+        let got = linalg::lower_outer(&lap.chol, 4);
+        for i in 0..4 {
+            for j in 0..4 {
+                let want = cov[i * 4 + j];
+                let tol = 1e-6 * s[i] * s[j];
+                assert!(
+                    (got[i * 4 + j] - want).abs() < tol,
+                    "Sigma[{i}][{j}] = {}, want {want}",
+                    got[i * 4 + j]
+                );
+            }
+        }
+    }
+
+    /// Away from a mode (a saddle direction) the ridge makes the factor exist rather than failing.
+    #[test]
+    fn indefinite_hessian_gets_a_ridge() {
+        struct Saddle;
+        impl LogDensity for Saddle {
+            fn dim(&self) -> usize {
+                2
+            }
+            fn value_and_grad(
+                &self,
+                x: &[f64],
+                b: usize,
+                lp: &mut [f64],
+                g: &mut [f64],
+            ) -> Result<()> {
+                for r in 0..b {
+                    let (u, v) = (x[2 * r], x[2 * r + 1]);
+                    lp[r] = -0.5 * u * u + 0.5 * 1e-3 * v * v;
+                    g[2 * r] = -u;
+                    g[2 * r + 1] = 1e-3 * v;
+                }
+                Ok(())
+            }
+        }
+        let lap = laplace(&Saddle, &[0.0, 0.0]).unwrap();
+        assert!(lap.ridge > 1e-3 && lap.ridge <= 1.0, "ridge {}", lap.ridge);
+        assert!(lap.chol.iter().all(|v| v.is_finite()));
+    }
+}
