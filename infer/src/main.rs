@@ -2,9 +2,11 @@
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
+use infer::inference::MapOptions;
 use infer::pipeline::demo::{DemoOptions, run_demo};
 use infer::pipeline::fit::{FitConfig, FitOutcome, RunTarget, Stages, run_fit};
 use infer::pipeline::mock::{MockOptions, run_mock};
+use infer::pipeline::study::{StudyConfig, StudyTarget, run_study};
 use std::path::PathBuf;
 
 /// `println!` that stops quietly when stdout is closed (e.g. piped into `head`) instead of panicking.
@@ -37,6 +39,9 @@ enum Command {
     Fit(FitArgs),
     /// Mock a lens with the shipped prior and fit it (the README's main job).
     Demo(DemoArgs),
+    /// Recovery study: mock n systems from the model's simulation distributions and fit each
+    /// (GIGA-Lens Sec. 3, Table 2).
+    Study(StudyArgs),
     /// Speed figures of the lens model (value + gradient per sample).
     Bench(BenchArgs),
 }
@@ -95,19 +100,34 @@ struct FitArgs {
     name: String,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    #[command(flatten)]
+    settings: FitSettings,
+}
+
+/// Pipeline settings shared by `fit` and `study`.
+#[derive(Args)]
+struct FitSettings {
     /// Stages to run, comma-separated subset of map,vi,hmc.
     #[arg(long, default_value = "map,vi,hmc")]
     stages: String,
+    /// Start from these settings: `arclight` (default: Laplace-started VI of 300 x 100 draws, HMC with
+    /// warm-up mass-matrix adaptation and L = 10) or `table1` (GIGA-Lens Table 1 exactly: VI from 1e-6 I, 1000 x
+    /// 500 draws; HMC preconditioned by VI alone). The flags below override either.
+    #[arg(long, default_value = "arclight", value_parser = ["arclight", "table1"])]
+    preset: String,
     /// MAP starts n_MAP (GIGA-Lens Table 1: 300).
     #[arg(long, default_value_t = 300)]
     map_starts: usize,
     /// MAP Adam iterations K_MAP (300).
     #[arg(long)]
     map_steps: Option<usize>,
-    /// VI iterations K_VI (1000).
+    /// Newton-polish the best N MAP starts (5; table1: 0).
+    #[arg(long)]
+    polish_starts: Option<usize>,
+    /// VI iterations K_VI (300; Table 1: 1000).
     #[arg(long)]
     vi_steps: Option<usize>,
-    /// VI draws per iteration n_VI (500).
+    /// VI draws per iteration n_VI (100; Table 1: 500).
     #[arg(long)]
     vi_samples: Option<usize>,
     /// HMC chains n_HMC (50).
@@ -119,9 +139,72 @@ struct FitArgs {
     /// HMC recorded draws n_sample (750).
     #[arg(long)]
     hmc_samples: Option<usize>,
-    /// Leapfrog steps L (5).
+    /// Mean leapfrog steps L (10; table1: 5).
     #[arg(long)]
     hmc_leapfrog: Option<usize>,
+}
+
+impl FitSettings {
+    fn apply(&self, cfg: &mut FitConfig) -> Result<()> {
+        cfg.stages = Stages::parse(&self.stages)?;
+        if self.preset == "table1" {
+            cfg.vi = infer::inference::ViOptions::gigalens_table1();
+            cfg.hmc.adapt_mass = false;
+            cfg.hmc.n_leapfrog = 5;
+            cfg.polish_starts = 0;
+        }
+        cfg.map_starts = self.map_starts;
+        if let Some(s) = self.map_steps {
+            cfg.map = MapOptions {
+                keep_traces: cfg.map.keep_traces,
+                ..MapOptions::with_steps(s)
+            };
+        }
+        if let Some(s) = self.polish_starts {
+            cfg.polish_starts = s;
+        }
+        if let Some(s) = self.vi_steps {
+            cfg.vi = cfg.vi.clone().with_steps(s);
+        }
+        if let Some(s) = self.vi_samples {
+            cfg.vi.n_samples = s;
+        }
+        cfg.hmc_chains = self.hmc_chains;
+        if let Some(s) = self.hmc_burn {
+            cfg.hmc.n_burn = s;
+        }
+        if let Some(s) = self.hmc_samples {
+            cfg.hmc.n_samples = s;
+        }
+        if let Some(s) = self.hmc_leapfrog {
+            cfg.hmc.n_leapfrog = s;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Args)]
+struct StudyArgs {
+    /// Model file whose simulation distributions the mocks are drawn from.
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Number of mock systems (GIGA-Lens: 100).
+    #[arg(long, default_value_t = 100)]
+    n: usize,
+    /// System i uses seed + i for its mock and its fit.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Continue the interrupted study in this directory.
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    #[arg(long, default_value = "experiments")]
+    experiments: PathBuf,
+    #[arg(long, default_value = "recovery")]
+    name: String,
+    #[command(flatten)]
+    settings: FitSettings,
 }
 
 #[derive(Args)]
@@ -194,33 +277,7 @@ fn run(cli: Cli) -> Result<()> {
             cfg.mask = a.mask;
             cfg.truths = a.truths;
             cfg.seed = a.seed;
-            cfg.stages = Stages::parse(&a.stages)?;
-            cfg.map_starts = a.map_starts;
-            if let Some(s) = a.map_steps {
-                cfg.map.steps = s;
-                cfg.map.schedule = infer::inference::LrSchedule::ramp(1e-2, 1e-3, s, 1.0);
-            }
-            if let Some(s) = a.vi_steps {
-                cfg.vi.steps = s;
-                cfg.vi.schedule = infer::inference::LrSchedule::ramp(0.0, 1e-3, s / 2, 2.0).then(
-                    1e-3,
-                    s - s / 2,
-                    1.0,
-                );
-            }
-            if let Some(s) = a.vi_samples {
-                cfg.vi.n_samples = s;
-            }
-            cfg.hmc_chains = a.hmc_chains;
-            if let Some(s) = a.hmc_burn {
-                cfg.hmc.n_burn = s;
-            }
-            if let Some(s) = a.hmc_samples {
-                cfg.hmc.n_samples = s;
-            }
-            if let Some(s) = a.hmc_leapfrog {
-                cfg.hmc.n_leapfrog = s;
-            }
+            a.settings.apply(&mut cfg)?;
             cfg.device = device_choice.to_string();
             let target = match (a.resume, a.out) {
                 (Some(dir), _) => RunTarget::Resume(dir),
@@ -248,6 +305,57 @@ fn run(cli: Cli) -> Result<()> {
                 &device,
             )?;
             print_outcome(&out);
+        }
+        Command::Study(a) => {
+            let mut fit = FitConfig::new(PathBuf::new(), a.model.clone());
+            a.settings.apply(&mut fit)?;
+            fit.device = device_choice.to_string();
+            let cfg = StudyConfig {
+                model: a.model,
+                checkpoint: a.checkpoint,
+                n_systems: a.n,
+                seed: a.seed,
+                fit,
+            };
+            let target = match a.resume {
+                Some(dir) => StudyTarget::Resume(dir),
+                None => StudyTarget::New {
+                    root: a.experiments,
+                    name: a.name,
+                },
+            };
+            let out = run_study(&cfg, target, &device)?;
+            out!("study record: {}", out.run_dir.display());
+            out!(
+                "{} systems fitted, {} failed",
+                out.systems.len(),
+                out.n_failed
+            );
+            out!(
+                "{:<18} {:>11} {:>7} {:>6} {:>6} {:>7} {:>7} {:>8} {:>8}",
+                "parameter",
+                "mean error",
+                "mu_z",
+                "sd_z",
+                "cov68",
+                "<R-hat>",
+                "max R",
+                "<ESS>",
+                "min ESS"
+            );
+            for (k, r) in &out.table {
+                out!(
+                    "{k:<18} {:>11.4} {:>7.2} {:>6.2} {:>6.2} {:>7.4} {:>7.4} {:>8.0} {:>8.0}",
+                    r.mean_error,
+                    r.mu_z,
+                    r.sd_z,
+                    r.coverage_68,
+                    r.rhat_mean,
+                    r.rhat_max,
+                    r.ess_mean,
+                    r.ess_min
+                );
+            }
         }
         Command::Bench(a) => infer::bench::run(a.reps)?,
     }

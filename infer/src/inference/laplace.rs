@@ -75,11 +75,12 @@ pub fn hessian_fd<D: LogDensity + ?Sized>(density: &D, x: &[f64], h: &[f64]) -> 
     Ok(hess)
 }
 
-/// Laplace approximation of `density` at `mode` (see the module doc for the steps and the ridge).
-pub fn laplace<D: LogDensity + ?Sized>(density: &D, mode: &[f64]) -> Result<Laplace> {
+/// Hessian at `x` with steps scaled to the local widths: a first pass with `h_j = 1e-4 max(1, |x_j|)`,
+/// then `h_j = 0.1 (-H_jj)^{-1/2}` from it.
+pub fn hessian_scaled<D: LogDensity + ?Sized>(density: &D, x: &[f64]) -> Result<Vec<f64>> {
     let d = density.dim();
-    let h0: Vec<f64> = mode.iter().map(|v| 1e-4 * v.abs().max(1.0)).collect();
-    let first = hessian_fd(density, mode, &h0)?;
+    let h0: Vec<f64> = x.iter().map(|v| 1e-4 * v.abs().max(1.0)).collect();
+    let first = hessian_fd(density, x, &h0)?;
     let h: Vec<f64> = (0..d)
         .map(|j| {
             let c = -first[j * d + j];
@@ -90,7 +91,13 @@ pub fn laplace<D: LogDensity + ?Sized>(density: &D, mode: &[f64]) -> Result<Lapl
             }
         })
         .collect();
-    let hess = hessian_fd(density, mode, &h)?;
+    hessian_fd(density, x, &h)
+}
+
+/// Laplace approximation of `density` at `mode` (see the module doc for the steps and the ridge).
+pub fn laplace<D: LogDensity + ?Sized>(density: &D, mode: &[f64]) -> Result<Laplace> {
+    let d = density.dim();
+    let hess = hessian_scaled(density, mode)?;
     let precision: Vec<f64> = hess.iter().map(|v| -v).collect();
     let max_diag = (0..d)
         .map(|i| precision[i * d + i].abs())

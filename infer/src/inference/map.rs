@@ -41,6 +41,17 @@ impl Default for MapOptions {
     }
 }
 
+impl MapOptions {
+    /// Table 1's schedule (1e-2 -(linear)-> 1e-3) stretched over `steps` iterations.
+    pub fn with_steps(steps: usize) -> Self {
+        Self {
+            steps,
+            schedule: LrSchedule::ramp(1e-2, 1e-3, steps, 1.0),
+            ..Self::default()
+        }
+    }
+}
+
 /// The loss trajectory `-log p~(u_k)` of one start (Fig. 5).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LossTrace {

@@ -85,6 +85,25 @@ impl Default for ViOptions {
 }
 
 impl ViOptions {
+    /// This start's schedule stretched over `steps` iterations: for the Laplace start 0 -(quad,
+    /// steps/6)-> 1e-2 -(linear)-> 1e-3; for the isotropic start 0 -(quad, steps/2)-> 1e-3, then flat.
+    pub fn with_steps(mut self, steps: usize) -> Self {
+        self.steps = steps;
+        self.schedule = match self.init {
+            ViInit::Laplace => LrSchedule::ramp(0.0, 1e-2, (steps / 6).max(1), 2.0).then(
+                1e-3,
+                steps - steps / 6,
+                1.0,
+            ),
+            ViInit::Isotropic => LrSchedule::ramp(0.0, 1e-3, (steps / 2).max(1), 2.0).then(
+                1e-3,
+                steps - steps / 2,
+                1.0,
+            ),
+        };
+        self
+    }
+
     /// GIGA-Lens Table 1: Sigma(1) = 1e-6 I, 1000 iterations of 500 draws, learning rate
     /// 0 -(quad, 500)-> 1e-3.
     pub fn gigalens_table1() -> Self {

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use super::fit::{FitConfig, FitOutcome, RunTarget, run_fit};
 use super::mock::{MockOptions, run_mock};
-use crate::inference::schedule::LrSchedule;
+use crate::inference::MapOptions;
 
 /// Options of the demo.
 #[derive(Clone, Debug)]
@@ -32,15 +32,12 @@ pub fn demo_config(obs: PathBuf, opts: &DemoOptions) -> FitConfig {
     cfg.seed = opts.seed;
     let q = opts.quick;
     cfg.map_starts = if q { 8 } else { 16 };
-    cfg.map.steps = if q { 60 } else { 200 };
-    cfg.map.schedule = LrSchedule::ramp(1e-2, 1e-3, cfg.map.steps, 1.0);
-    cfg.vi.steps = if q { 40 } else { 150 };
+    cfg.map = MapOptions {
+        keep_traces: cfg.map.keep_traces,
+        ..MapOptions::with_steps(if q { 60 } else { 200 })
+    };
+    cfg.vi = cfg.vi.clone().with_steps(if q { 40 } else { 150 });
     cfg.vi.n_samples = if q { 8 } else { 16 };
-    cfg.vi.schedule = LrSchedule::ramp(0.0, 1e-3, cfg.vi.steps / 2, 2.0).then(
-        1e-3,
-        cfg.vi.steps - cfg.vi.steps / 2,
-        1.0,
-    );
     cfg.hmc_chains = if q { 4 } else { 8 };
     cfg.hmc.n_burn = if q { 20 } else { 60 };
     cfg.hmc.n_samples = if q { 20 } else { 100 };

@@ -1,5 +1,6 @@
 //! The commands of `infer`, as library functions: `mock` (simulate an observation), `fit`
-//! (MAP -> VI -> HMC with a run record), `demo` (both, on the shipped prior) and the figures.
+//! (MAP -> VI -> HMC with a run record), `demo` (both, on the shipped prior), `study` (many mocks
+//! fitted, GIGA-Lens Table 2) and the figures.
 
 pub mod demo;
 pub mod figures;
@@ -7,4 +8,5 @@ pub mod fit;
 pub mod mock;
 pub mod problem;
 pub mod snr;
+pub mod study;
 pub mod summary;
