@@ -410,6 +410,11 @@ fn stages(
                 for row in init.chunks_mut(dim) {
                     q.sample_into(&mut rng, row);
                 }
+                let redrawn =
+                    finite_starts(post, &mut init, &v.mean, |row| q.sample_into(&mut rng, row))?;
+                if redrawn > 0 {
+                    run.log("hmc_init", json!({"redrawn": redrawn}))?;
+                }
                 (MassMatrix::from_cholesky(v.chol.clone(), dim)?, init)
             }
             (None, Some(m)) => {
@@ -570,6 +575,45 @@ fn stages(
         plots,
         timings,
     })
+}
+
+/// Chains must start where the log-density is finite: a draw of the VI surrogate can land outside
+/// (its Gaussian tails reach where the model breaks down). Such rows are redrawn up to 20 times, then
+/// set to `fallback` (the VI mean). Returns how many rows needed a redraw.
+fn finite_starts<D: crate::inference::LogDensity + ?Sized>(
+    density: &D,
+    x: &mut [f64],
+    fallback: &[f64],
+    mut redraw: impl FnMut(&mut [f64]),
+) -> Result<usize> {
+    let d = density.dim();
+    let n = x.len() / d;
+    let mut logp = vec![0.0; n];
+    let mut grad = vec![0.0; n * d];
+    let mut redrawn = 0;
+    for attempt in 0..=20 {
+        density.value_and_grad(x, n, &mut logp, &mut grad)?;
+        let bad: Vec<usize> = (0..n)
+            .filter(|&r| {
+                !(logp[r].is_finite() && grad[r * d..(r + 1) * d].iter().all(|g| g.is_finite()))
+            })
+            .collect();
+        if bad.is_empty() {
+            break;
+        }
+        if attempt == 0 {
+            redrawn = bad.len();
+        }
+        for r in bad {
+            let row = &mut x[r * d..(r + 1) * d];
+            if attempt < 20 {
+                redraw(row);
+            } else {
+                row.copy_from_slice(fallback);
+            }
+        }
+    }
+    Ok(redrawn)
 }
 
 fn finite(v: f64) -> Value {
