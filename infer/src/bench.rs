@@ -55,8 +55,9 @@ pub fn bench_vae_model(
     batch: usize,
     reps: usize,
     fused: bool,
+    device: &Device,
 ) -> Result<Timing> {
-    let device = Device::flex();
+    let device = device.clone();
     let problem = match checkpoint {
         Some(ck) => Problem::load(model, Some(ck), &device)?,
         None => {
@@ -111,7 +112,8 @@ pub fn bench_vae_model(
 }
 
 /// Print every figure.
-pub fn run(reps: usize) -> Result<()> {
+/// All figures; the VAE-model rows decode on `device` (the lensing kernels are host code).
+pub fn run(reps: usize, device: &Device) -> Result<()> {
     println!(
         "infer bench (median of {reps} repetitions; RAYON_NUM_THREADS={})",
         std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into())
@@ -138,7 +140,7 @@ pub fn run(reps: usize) -> Result<()> {
     }
     for fused in [true, false] {
         let ck = trained.then_some(ck.as_path());
-        rows.push(bench_vae_model(&model, ck, 1, reps, fused)?);
+        rows.push(bench_vae_model(&model, ck, 1, reps, fused, device)?);
     }
     for t in rows {
         let vs = if t.name.contains("VAE") {

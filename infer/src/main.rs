@@ -357,7 +357,7 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
         }
-        Command::Bench(a) => infer::bench::run(a.reps)?,
+        Command::Bench(a) => infer::bench::run(a.reps, &device)?,
     }
     Ok(())
 }
