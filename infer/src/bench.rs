@@ -158,5 +158,47 @@ pub fn run(reps: usize, device: &Device) -> Result<()> {
         );
     }
     println!("bars: GIGA-Lens model <= 3 ms/sample at batch 300; VAE model <= 20 ms at batch 1");
+    psf_crossover(reps);
     Ok(())
+}
+
+/// PSF convolution + adjoint per image in the fused kernels, direct loop against FFT, for square
+/// kernels of growing size on the two papers' grids: where `fft::FFT_MIN_TAPS` comes from.
+fn psf_crossover(reps: usize) {
+    use crate::lens::fused::conv::{convolve, convolve_adjoint};
+    use crate::lens::fused::fft::{FFT_MIN_TAPS, FftConv};
+    println!(
+        "PSF convolution + adjoint per image (fused kernels), ms: direct / FFT (FFT used from {} taps)",
+        FFT_MIN_TAPS
+    );
+    for n in [80usize, 256] {
+        let mut line = format!("  {n}x{n}:");
+        for kn in [13usize, 17, 21, 25, 31, 41] {
+            let k: Vec<f32> = (0..kn * kn).map(|i| 1.0 + (i as f32 * 0.3).sin()).collect();
+            let x: Vec<f32> = (0..n * n).map(|i| (i as f32 * 0.01).cos()).collect();
+            let (mut a, mut b) = (vec![0.0; n * n], vec![0.0; n * n]);
+            let time = |f: &mut dyn FnMut()| {
+                let mut v: Vec<f64> = (0..reps.max(3))
+                    .map(|_| {
+                        let t = Instant::now();
+                        f();
+                        t.elapsed().as_secs_f64() * 1e3
+                    })
+                    .collect();
+                v.sort_by(f64::total_cmp);
+                v[v.len() / 2]
+            };
+            let direct = time(&mut || {
+                convolve(&x, n, n, &k, kn, kn, &mut a);
+                convolve_adjoint(&a, n, n, &k, kn, kn, &mut b);
+            });
+            let fc = FftConv::new(&k, kn, kn, n, n);
+            let fft = time(&mut || {
+                fc.convolve(&x, &mut a);
+                fc.adjoint(&a, &mut b);
+            });
+            line.push_str(&format!("  {kn}x{kn} {direct:.2}/{fft:.2}"));
+        }
+        println!("{line}");
+    }
 }

@@ -107,25 +107,32 @@ mod tests {
 }
 
 /// A PSF kernel in the form the fused kernels apply it: two 1-D passes for a separable
-/// (Gaussian) PSF, one 2-D pass otherwise.
+/// (Gaussian) PSF, one direct 2-D pass for a small pixelated kernel, FFT for a large one.
 #[derive(Clone, Debug)]
 pub enum Kernel {
     /// 1-D kernel applied along rows then columns.
     Separable(Vec<f32>),
     /// Full 2-D kernel `[kh, kw]`.
     Full(usize, usize, Vec<f32>),
+    /// Full 2-D kernel of at least [`super::fft::FFT_MIN_TAPS`] taps, prepared for FFT.
+    Fft(Box<super::fft::FftConv>),
 }
 
 impl Kernel {
-    /// The kernel of a PSF.
-    pub fn of(psf: &crate::lens::psf::Psf) -> Self {
+    /// The kernel of a PSF, for images of `h` x `w` pixels.
+    pub fn of(psf: &crate::lens::psf::Psf, h: usize, w: usize) -> Self {
         match psf {
             crate::lens::psf::Psf::Gaussian { kernel_1d, .. } => {
                 Kernel::Separable(kernel_1d.iter().map(|&v| v as f32).collect())
             }
             other => {
                 let (kh, kw, k) = other.kernel_2d();
-                Kernel::Full(kh, kw, k.into_iter().map(|v| v as f32).collect())
+                let k: Vec<f32> = k.into_iter().map(|v| v as f32).collect();
+                if kh * kw >= super::fft::FFT_MIN_TAPS {
+                    Kernel::Fft(Box::new(super::fft::FftConv::new(&k, kh, kw, h, w)))
+                } else {
+                    Kernel::Full(kh, kw, k)
+                }
             }
         }
     }
@@ -138,6 +145,7 @@ impl Kernel {
                 convolve(tmp, h, w, k, k.len(), 1, out);
             }
             Kernel::Full(kh, kw, k) => convolve(img, h, w, k, *kh, *kw, out),
+            Kernel::Fft(f) => f.convolve(img, out),
         }
     }
 
@@ -149,6 +157,7 @@ impl Kernel {
                 convolve_adjoint(tmp, h, w, k, 1, k.len(), g_in);
             }
             Kernel::Full(kh, kw, k) => convolve_adjoint(g_out, h, w, k, *kh, *kw, g_in),
+            Kernel::Fft(f) => f.adjoint(g_out, g_in),
         }
     }
 }

@@ -23,6 +23,7 @@
 
 pub mod conv;
 pub mod fastmath;
+pub mod fft;
 pub mod lanes;
 pub mod noise;
 pub mod placed;
@@ -108,7 +109,7 @@ impl FusedGigaLens {
         Ok(Self {
             xs: xs.into_iter().map(|v| v as f32).collect(),
             ys: ys.into_iter().map(|v| v as f32).collect(),
-            kernel: Kernel::of(psf),
+            kernel: Kernel::of(psf, grid.ny, grid.nx),
             noise,
             grid,
         })

@@ -136,7 +136,7 @@ impl FusedPlacedImage {
         Ok(Self {
             xs: xs.into_iter().map(|v| v as f32).collect(),
             ys: ys.into_iter().map(|v| v as f32).collect(),
-            kernel: Kernel::of(psf),
+            kernel: Kernel::of(psf, grid.ny, grid.nx),
             noise,
             grid,
             hs,
