@@ -252,3 +252,31 @@ fn unknown_options_are_rejected() {
     let (ok, err) = run(infer().args(["--device", "cuda9", "bench"]));
     assert!(!ok && err.contains("cuda9"), "{err}");
 }
+
+/// `infer study`: no systems, a missing model file, or resuming something that is not a study are
+/// clear errors that leave no (new) run record.
+#[test]
+fn study_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = dir.path().join("exp");
+    let study = |extra: &[&str], model: &Path| {
+        let mut c = infer();
+        c.args(["study", "--model"])
+            .arg(model)
+            .arg("--experiments")
+            .arg(&exp)
+            .args(extra);
+        c
+    };
+    let model = models().join("gigalens2022.toml");
+    let (ok, err) = run(&mut study(&["--n", "0"], &model));
+    assert!(!ok && err.contains("--n"), "{err}");
+    let (ok, err) = run(&mut study(&["--n", "1"], &dir.path().join("none.toml")));
+    assert!(!ok && err.contains("none.toml"), "{err}");
+    assert_no_runs(&exp);
+    // A fit record is not a study: refused without touching it.
+    let fake = dir.path().join("fit-x");
+    std::fs::create_dir_all(&fake).unwrap();
+    let (ok, err) = run(&mut study(&["--resume", fake.to_str().unwrap()], &model));
+    assert!(!ok && err.contains("fit-x"), "{err}");
+}

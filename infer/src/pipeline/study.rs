@@ -203,24 +203,28 @@ pub fn run_study(cfg: &StudyConfig, target: StudyTarget, device: &Device) -> Res
     }
     // Check the model file before creating anything.
     crate::model::spec::ModelSpec::load(&cfg.model)?;
+    // A resumed study continues with its recorded settings; read them before touching the record.
+    let cfg: StudyConfig = match &target {
+        StudyTarget::New { .. } => cfg.clone(),
+        StudyTarget::Resume(dir) => {
+            let info = arclight_core::record::RunInfo::load(dir)?;
+            serde_json::from_value(info.config).with_context(|| {
+                format!("{}: run.json config is not a study config", dir.display())
+            })?
+        }
+    };
     let mut run = match &target {
         StudyTarget::New { root, name } => Run::create(
             root,
             RunSpec {
                 kind: RunKind::Study,
                 name,
-                config: serde_json::to_value(cfg)?,
+                config: serde_json::to_value(&cfg)?,
                 device: cfg.fit.device.clone(),
                 seed: Some(cfg.seed),
             },
         )?,
         StudyTarget::Resume(dir) => Run::resume(dir)?,
-    };
-    let cfg: StudyConfig = match &target {
-        StudyTarget::New { .. } => cfg.clone(),
-        // A resumed study continues with its recorded settings.
-        StudyTarget::Resume(_) => serde_json::from_value(run.info().config.clone())
-            .context("the study's run.json config is not a study config")?,
     };
     match systems_loop(&cfg, &mut run, device) {
         Ok(out) => Ok(out),
