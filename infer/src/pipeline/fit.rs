@@ -479,16 +479,17 @@ fn stages(
     if let Some((draws, physical)) = &draws_for_plots {
         let diag = diagnose(draws);
         summaries = summarize(names, physical, dim, &diag, &|n| truth_of(truths, n));
-        rhat_max = Some(
-            diag.iter()
-                .map(|d| d.rhat)
-                .fold(f64::NEG_INFINITY, f64::max),
-        );
-        ess_min = Some(
-            diag.iter()
-                .map(|d| d.ess_bulk.min(d.ess_tail))
-                .fold(f64::INFINITY, f64::min),
-        );
+        // R-hat needs at least two (split) chains: with one chain it is NaN and reported as absent.
+        let r = diag
+            .iter()
+            .map(|d| d.rhat)
+            .fold(f64::NEG_INFINITY, f64::max);
+        rhat_max = r.is_finite().then_some(r);
+        let e = diag
+            .iter()
+            .map(|d| d.ess_bulk.min(d.ess_tail))
+            .fold(f64::INFINITY, f64::min);
+        ess_min = e.is_finite().then_some(e);
         run.log(
             "hmc_done",
             json!({"divergences": draws.n_divergent(), "accept": draws.mean_accept(), "step_size": draws.adapted_step_size,
