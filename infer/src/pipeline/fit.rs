@@ -593,12 +593,9 @@ fn finite_starts<D: crate::inference::LogDensity + ?Sized>(
     let mut grad = vec![0.0; n * d];
     let mut redrawn = 0;
     for attempt in 0..=20 {
-        density.value_and_grad(x, n, &mut logp, &mut grad)?;
-        let bad: Vec<usize> = (0..n)
-            .filter(|&r| {
-                !(logp[r].is_finite() && grad[r * d..(r + 1) * d].iter().all(|g| g.is_finite()))
-            })
-            .collect();
+        // eval_checked sets logp = -inf on every row whose value or gradient is not finite.
+        crate::inference::density::eval_checked(density, x, n, &mut logp, &mut grad)?;
+        let bad: Vec<usize> = (0..n).filter(|&r| !logp[r].is_finite()).collect();
         if bad.is_empty() {
             break;
         }
