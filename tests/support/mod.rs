@@ -75,7 +75,7 @@ impl Tmux {
 
     /// Wait until the screen shows every needle (10 s at most).
     pub fn wait_for(&self, needles: &[&str]) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let s = self.screen();
             if needles.iter().all(|n| s.contains(n)) {
