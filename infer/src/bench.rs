@@ -24,6 +24,7 @@ use crate::model::observation::Observation;
 use crate::model::spec::ModelSpec;
 use crate::pipeline::problem::Problem;
 use crate::prob::{LogLikelihood, MvNormal};
+use crate::source::folded_decoder::FoldedDecoder;
 use crate::source::vae::Decode;
 use train_vae::model::{Decoder, VaeConfig};
 
@@ -32,7 +33,7 @@ pub const GIGALENS_MS_PER_SAMPLE: (f64, f64) = (31.0, 147.0);
 
 /// A decoder of the paper's architecture (Table D2, D = 64) with seeded random weights, for
 /// timing when no trained checkpoint is at hand.
-struct RandomPaperDecoder(Decoder);
+struct RandomPaperDecoder(Decoder, FoldedDecoder);
 
 impl Decode for RandomPaperDecoder {
     fn latent_dim(&self) -> usize {
@@ -43,18 +44,33 @@ impl Decode for RandomPaperDecoder {
         let n = VaeConfig::default().image_size;
         self.0.forward(z).reshape([b, n, n])
     }
+    fn folded(&self) -> Option<&FoldedDecoder> {
+        Some(&self.1)
+    }
+}
+
+/// Which implementation a VAE-model timing uses.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum VaePath {
+    /// What `infer fit` runs on flex: the fused lens kernel and the folded host decoder.
+    Folded,
+    /// The fused lens kernel with the decoder on burn autodiff (what `--device tch` runs).
+    BurnDecoder,
+    /// Everything on burn autodiff.
+    Autodiff,
 }
 
 /// Time value + gradient of the VAE-source model at batch `batch` (median ms per call), through
 /// [`ModelLikelihood`] (the fused path when the model has its shape, as in `infer fit`).
 /// `checkpoint`: the trained prior to decode with; `None` for a random paper-width decoder.
-/// `fused = false` forces the all-autodiff tensor path (for comparison).
+/// `path` picks the implementation: the default (fused kernel + folded host decoder), the fused
+/// kernel with the decoder on burn autodiff, or the all-autodiff tensor path (for comparison).
 pub fn bench_vae_model(
     model: &Path,
     checkpoint: Option<&Path>,
     batch: usize,
     reps: usize,
-    fused: bool,
+    path: VaePath,
     device: &Device,
 ) -> Result<Timing> {
     let device = device.clone();
@@ -68,7 +84,10 @@ pub fn bench_vae_model(
             let mut eye = vec![0.0; d * d];
             (0..d).for_each(|k| eye[k * d + k] = 1.0);
             let vae = (
-                Arc::new(RandomPaperDecoder(net)) as Arc<dyn Decode>,
+                Arc::new(RandomPaperDecoder(
+                    net.clone(),
+                    FoldedDecoder::from_decoder(&net, config.image_size)?,
+                )) as Arc<dyn Decode>,
                 MvNormal::new(vec![0.0; d], &eye)?,
                 PathBuf::from("(random paper-width decoder)"),
             );
@@ -87,8 +106,9 @@ pub fn bench_vae_model(
     let lik = ModelLikelihood::new(
         problem.forward(slots, &device.clone().autodiff())?,
         &obs,
-        fused,
-    )?;
+        path != VaePath::Autodiff,
+    )?
+    .with_folded_decoder(path == VaePath::Folded);
     let mut rng = rand::rngs::StdRng::seed_from_u64(3);
     let theta = layout.sample_prior_physical(&mut rng, batch);
     let d = layout.dim();
@@ -138,9 +158,9 @@ pub fn run(reps: usize, device: &Device) -> Result<()> {
             ck.display()
         );
     }
-    for fused in [true, false] {
+    for path in [VaePath::Folded, VaePath::BurnDecoder, VaePath::Autodiff] {
         let ck = trained.then_some(ck.as_path());
-        rows.push(bench_vae_model(&model, ck, 1, reps, fused, device)?);
+        rows.push(bench_vae_model(&model, ck, 1, reps, path, device)?);
     }
     for t in rows {
         let vs = if t.name.contains("VAE") {

@@ -1,12 +1,13 @@
-//! The fused VAE-source likelihood (placed-image lens kernel + decoder on burn autodiff) and the
-//! all-autodiff tensor likelihood agree on the demo model (EPL, e1/e2), a (q, phi) variant and
-//! an SIE variant: values, gradients of every lens/placement parameter and of every latent column,
-//! and the model images, on the default f32 device, with a small random decoder.
+//! The fused VAE-source likelihood (placed-image lens kernel + decoder, folded on the host or on
+//! burn autodiff) and the all-autodiff tensor likelihood agree on the demo model (EPL, e1/e2), a
+//! (q, phi) variant and an SIE variant: values, gradients of every lens/placement parameter and of
+//! every latent column, and the model images, on the default f32 device, with a small random
+//! decoder.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 use infer::model::forward::ForwardModel;
 use infer::model::layout;
@@ -14,18 +15,19 @@ use infer::model::likelihood::{FusedPath, ModelLikelihood};
 use infer::model::observation::Observation;
 use infer::model::spec::ModelSpec;
 use infer::prob::{LogLikelihood, MvNormal};
+use infer::source::folded_decoder::FoldedDecoder;
 use infer::source::vae::Decode;
 use rand::SeedableRng;
 use train_vae::model::{Decoder, VaeConfig};
 
 const LATENT: usize = 8;
 
-/// A small randomly initialised decoder (validation mode), its output rescaled to order one so
-/// that the lensed source dominates the 80x80 image: the Appendix D initialisation (std 0.02)
-/// alone gives images of ~1e-5.
+/// A small randomly initialised decoder (validation mode), its last layer's weights rescaled so
+/// the output is of order one and the lensed source dominates the 80x80 image: the Appendix D
+/// initialisation (std 0.02) alone gives images of ~1e-5. Also folded for the host path.
 struct ScaledDecoder {
     net: Decoder,
-    scale: f64,
+    folded: FoldedDecoder,
 }
 
 impl ScaledDecoder {
@@ -48,10 +50,10 @@ impl ScaledDecoder {
             .iter::<f32>()
             .fold(0.0f32, |m, v| m.max(v.abs()));
         assert!(peak > 0.0, "random decoder gives a blank image");
-        ScaledDecoder {
-            net,
-            scale: 1.0 / peak as f64,
-        }
+        let mut net = net;
+        net.deconv5.weight = Param::from_tensor(net.deconv5.weight.val() / peak as f64);
+        let folded = FoldedDecoder::from_decoder(&net, 64).unwrap();
+        ScaledDecoder { net, folded }
     }
 }
 
@@ -61,10 +63,10 @@ impl Decode for ScaledDecoder {
     }
     fn decode(&self, z: Tensor<2>) -> Tensor<3> {
         let b = z.dims()[0];
-        self.net
-            .forward(z)
-            .reshape([b, 64, 64])
-            .mul_scalar(self.scale)
+        self.net.forward(z).reshape([b, 64, 64])
+    }
+    fn folded(&self) -> Option<&FoldedDecoder> {
+        Some(&self.folded)
     }
 }
 
@@ -102,6 +104,12 @@ fn sie_text() -> String {
 }
 
 fn check(text: &str, name: &str, seed: u64) {
+    for folded in [true, false] {
+        check_path(text, name, seed, folded);
+    }
+}
+
+fn check_path(text: &str, name: &str, seed: u64, folded: bool) {
     let dev = Device::flex();
     let ad = dev.clone().autodiff();
     let spec = ModelSpec::parse(text, Path::new(name)).unwrap();
@@ -133,9 +141,16 @@ fn check(text: &str, name: &str, seed: u64) {
         .map(|(i, v)| v + 0.05 * ((i as f32 * 1.7).sin()))
         .collect();
     let obs = Observation::new(Path::new("mem"), ny, nx, noisy, None, None).unwrap();
-    let fused = ModelLikelihood::new(fwd.clone(), &obs, true).unwrap();
+    let fused = ModelLikelihood::new(fwd.clone(), &obs, true)
+        .unwrap()
+        .with_folded_decoder(folded);
     let tensor = ModelLikelihood::new(fwd, &obs, false).unwrap();
-    assert_eq!(fused.backend(), "fused+decoder", "{name}");
+    let expected = if folded {
+        "fused+folded decoder"
+    } else {
+        "fused+burn decoder"
+    };
+    assert_eq!(fused.backend(), expected, "{name}");
     assert_eq!(tensor.backend(), "autodiff");
 
     let b = 3;

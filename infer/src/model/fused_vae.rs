@@ -26,6 +26,7 @@ use super::observation::Observation;
 use super::spec::{Component, ComponentKind, ModelSpec};
 use crate::lens::fused::placed::{FusedPlacedImage, NUM_PLACED_PARAMS};
 use crate::prob::LogLikelihood;
+use crate::source::folded_decoder::FoldedDecoder;
 use crate::source::vae::Decode;
 
 /// Kernel slots of the EPL ellipticity (e1, e2) in [`crate::lens::fused::placed::PLACED_PARAM_NAMES`].
@@ -59,6 +60,8 @@ pub struct FusedVaeLikelihood {
     /// Autodiff device (gradients) and its inner device (values).
     device: Device,
     inner: Device,
+    /// Decode on the host with [`FoldedDecoder`] (burn-flex devices with a folded checkpoint).
+    folded_decoder: bool,
 }
 
 fn value_of(s: Slot, row: &[f64]) -> f64 {
@@ -178,12 +181,13 @@ impl FusedVaeLikelihood {
         .with_context(|| format!("{}: fused VAE-source likelihood", obs.path.display()))?;
         Ok(Some(FusedVaeLikelihood {
             kernel,
-            decoder,
             map,
             ellipticity,
             latent,
             dim: slots.dim,
             device: device.clone(),
+            folded_decoder: decoder.folded().is_some() && inner == Device::flex(),
+            decoder,
             inner,
         }))
     }
@@ -220,6 +224,9 @@ impl FusedVaeLikelihood {
 
     /// Decoded source images of theta rows (values only), row-major `[batch, H, W]`.
     pub fn source_images(&self, theta: &[f64], batch: usize) -> Vec<f32> {
+        if let Some(folded) = self.host_decoder() {
+            return folded.decode(&self.latents_f32(theta, batch), batch);
+        }
         let z = self.latents(theta, batch, &self.inner);
         self.decoder.decode(z).into_data().iter::<f32>().collect()
     }
@@ -256,6 +263,70 @@ impl FusedVaeLikelihood {
         }
     }
 
+    /// ln L, d ln L / d(12 kernel parameters) and d ln L / dz of `rows` theta rows with the
+    /// decoder on burn autodiff: d ln L / dz = d/dz sum(d(z) * G), G a constant for burn.
+    fn burn_value_and_grad(
+        &self,
+        th: &[f64],
+        rows: usize,
+        p: &[f64],
+        (hs, ws): (usize, usize),
+    ) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+        let z = self.latents(th, rows, &self.device).require_grad();
+        let images = self.decoder.decode(z.clone());
+        ensure!(
+            images.dims() == [rows, hs, ws],
+            "decoder returned images {:?}, expected [{rows}, {hs}, {ws}]",
+            images.dims()
+        );
+        let host: Vec<f32> = images.clone().inner().into_data().iter::<f32>().collect();
+        let (values, g12, g_pixels) = self.kernel.value_and_grad(p, &host);
+        let g = Tensor::<3>::from_data(TensorData::new(g_pixels, [rows, hs, ws]), &self.device);
+        let grads = (images * g).sum().backward();
+        let gz: Vec<f64> = z
+            .grad(&grads)
+            .context("no gradient reached the latent z through the decoder")?
+            .into_data()
+            .iter::<f64>()
+            .collect();
+        Ok((values, g12, gz))
+    }
+
+    /// The host decoder, when the checkpoint has one and the device is burn-flex (on other
+    /// devices the decoder stays on that device).
+    fn host_decoder(&self) -> Option<&FoldedDecoder> {
+        if self.folded_decoder {
+            self.decoder.folded()
+        } else {
+            None
+        }
+    }
+
+    /// Decode with burn autodiff even where the host decoder would be used (for comparisons and
+    /// benches).
+    pub fn with_folded_decoder(mut self, on: bool) -> Self {
+        self.folded_decoder = on && self.decoder.folded().is_some();
+        self
+    }
+
+    /// Whether the decoder runs folded on the host ([`FoldedDecoder`]) or on burn autodiff.
+    pub fn decoder_path(&self) -> &'static str {
+        if self.host_decoder().is_some() {
+            "folded host decoder"
+        } else {
+            "burn autodiff decoder"
+        }
+    }
+
+    /// The latent columns of theta rows, row-major `[rows, D]` in f32.
+    fn latents_f32(&self, theta: &[f64], rows: usize) -> Vec<f32> {
+        theta
+            .chunks(self.dim)
+            .take(rows)
+            .flat_map(|row| row[self.latent.clone()].iter().map(|&v| v as f32))
+            .collect()
+    }
+
     fn is_q_phi(&self) -> bool {
         matches!(self.ellipticity, Ellipticity::QPhi { .. })
     }
@@ -280,26 +351,18 @@ impl LogLikelihood for FusedVaeLikelihood {
             let end = (start + DECODE_CHUNK).min(batch);
             let rows = end - start;
             let th = &theta[start * dim..end * dim];
-            let z = self.latents(th, rows, &self.device).require_grad();
-            let images = self.decoder.decode(z.clone());
-            ensure!(
-                images.dims() == [rows, hs, ws],
-                "decoder returned images {:?}, expected [{rows}, {hs}, {ws}]",
-                images.dims()
-            );
-            let host: Vec<f32> = images.clone().inner().into_data().iter::<f32>().collect();
             let p = self.expand(th, rows);
-            let (values, g12, g_pixels) = self.kernel.value_and_grad(&p, &host);
+            let (values, g12, gz) = match self.host_decoder() {
+                Some(folded) => {
+                    // host decoder: forward with a tape, kernel, hand-written VJP
+                    let tape = folded.forward(&self.latents_f32(th, rows), rows);
+                    let (values, g12, g_pixels) = self.kernel.value_and_grad(&p, tape.images());
+                    let gz = folded.vjp(&tape, &g_pixels);
+                    (values, g12, gz.into_iter().map(f64::from).collect())
+                }
+                None => self.burn_value_and_grad(th, rows, &p, (hs, ws))?,
+            };
             loglike[start..end].copy_from_slice(&values);
-            // d ln L / dz = d/dz sum(d(z) * G): G is a constant for burn.
-            let g = Tensor::<3>::from_data(TensorData::new(g_pixels, [rows, hs, ws]), &self.device);
-            let grads = (images * g).sum().backward();
-            let gz: Vec<f64> = z
-                .grad(&grads)
-                .context("no gradient reached the latent z through the decoder")?
-                .into_data()
-                .iter::<f64>()
-                .collect();
             let d = self.latent.len();
             for r in 0..rows {
                 let out = &mut grad[(start + r) * dim..(start + r + 1) * dim];

@@ -237,8 +237,8 @@ impl LogLikelihood for LensLikelihood {
 pub enum FusedPath {
     /// The GIGA-Lens shape, entirely in the fused kernel ([`super::fused`]).
     GigaLens(super::fused::FusedLikelihood),
-    /// EPL/SIE + shear with a VAE source: the fused placed-image kernel for the lensing and burn
-    /// autodiff for the decoder only ([`super::fused_vae`]).
+    /// EPL/SIE + shear with a VAE source: the fused placed-image kernel for the lensing, the
+    /// decoder folded on the host or on burn autodiff ([`super::fused_vae`]).
     Vae(super::fused_vae::FusedVaeLikelihood),
 }
 
@@ -284,14 +284,27 @@ impl ModelLikelihood {
         Ok(ModelLikelihood { tensor, fused })
     }
 
-    /// Which implementation evaluates gradients: "fused" (all in the kernel), "fused+decoder"
-    /// (lensing in the kernel, the VAE decoder by burn autodiff) or "autodiff".
+    /// Which implementation evaluates gradients: "fused" (all in the kernel),
+    /// "fused+folded decoder" (lensing in the kernel, the VAE decoder folded on the host),
+    /// "fused+burn decoder" (the decoder by burn autodiff) or "autodiff".
     pub fn backend(&self) -> &'static str {
-        match self.fused {
+        match &self.fused {
             Some(FusedPath::GigaLens(_)) => "fused",
-            Some(FusedPath::Vae(_)) => "fused+decoder",
+            Some(FusedPath::Vae(f)) if f.decoder_path().starts_with("folded") => {
+                "fused+folded decoder"
+            }
+            Some(FusedPath::Vae(_)) => "fused+burn decoder",
             None => "autodiff",
         }
+    }
+
+    /// Keep the VAE decoder on burn autodiff even where the folded host decoder would be used
+    /// (`on = false`), for comparisons.
+    pub fn with_folded_decoder(mut self, on: bool) -> Self {
+        if let Some(FusedPath::Vae(f)) = self.fused.take() {
+            self.fused = Some(FusedPath::Vae(f.with_folded_decoder(on)));
+        }
+        self
     }
 }
 

@@ -6,6 +6,7 @@
 //!   intensity i) lives in its own adapter and reuses [`bilinear::sample`].
 
 pub mod bilinear;
+pub mod folded_decoder;
 pub mod pixelated;
 pub mod placed;
 pub mod sersic;

@@ -3,6 +3,7 @@
 //! `z [B, D]` in, images `[B, 64, 64]` out, differentiable w.r.t. z on an autodiff device. The
 //! decoded image is then placed on the source plane by [`super::placed::PlacedImage`] (eq. 17).
 
+use super::folded_decoder::FoldedDecoder;
 use burn::tensor::Tensor;
 
 /// A differentiable map from latent vectors to source images.
@@ -11,6 +12,11 @@ pub trait Decode: Send + Sync {
     fn latent_dim(&self) -> usize;
     /// Images `[B, H, W]` (row 0 = top) for latents `z [B, D]`, on z's device.
     fn decode(&self, z: Tensor<2>) -> Tensor<3>;
+    /// The same decoder folded for host evaluation with a hand-written vector-Jacobian product
+    /// ([`FoldedDecoder`]), when it has one: the fused likelihood then skips burn autodiff.
+    fn folded(&self) -> Option<&FoldedDecoder> {
+        None
+    }
 }
 
 /// A `train-vae` checkpoint as a source model: its decoder (weights constant, BatchNorm in
@@ -18,6 +24,7 @@ pub trait Decode: Send + Sync {
 pub struct VaeCheckpoint {
     loaded: train_vae::checkpoint::LoadedDecoder,
     image_size: usize,
+    folded: FoldedDecoder,
 }
 
 impl VaeCheckpoint {
@@ -26,7 +33,13 @@ impl VaeCheckpoint {
     pub fn load(dir: &std::path::Path, device: &burn::tensor::Device) -> anyhow::Result<Self> {
         let loaded = train_vae::checkpoint::load_decoder(dir, &device.clone().inner())?;
         let image_size = loaded.meta.architecture.image_size;
-        Ok(Self { loaded, image_size })
+        let folded = FoldedDecoder::from_decoder(&loaded.decoder, image_size)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+        Ok(Self {
+            loaded,
+            image_size,
+            folded,
+        })
     }
 
     /// The latent prior as a multivariate normal (mean, Cholesky factor of the scaled covariance).
@@ -52,5 +65,9 @@ impl Decode for VaeCheckpoint {
             .decoder
             .forward(z)
             .reshape([b, self.image_size, self.image_size])
+    }
+
+    fn folded(&self) -> Option<&FoldedDecoder> {
+        Some(&self.folded)
     }
 }
