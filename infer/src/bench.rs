@@ -131,6 +131,43 @@ pub fn bench_vae_model(
     })
 }
 
+/// PyTorch 2.9 CPU on this machine, decoder forward + backward w.r.t. z (the `train-vae bench`
+/// workloads W2 at batch 1 and W3 at batch 64), ms; from the shared reference measurements.
+pub const PYTORCH_DECODER_MS: [(usize, f64); 2] = [(1, 8.5), (64, 209.0)];
+
+/// Time the folded host decoder ([`FoldedDecoder`]) of the paper's architecture (random weights:
+/// same cost) on the `train-vae bench` W2/W3 workload: forward, then the VJP of sum(d(z)^2)
+/// (G = 2 d(z)). Median ms per call.
+pub fn bench_folded_decoder(batch: usize, reps: usize) -> Result<Timing> {
+    let config = VaeConfig::default();
+    let device = Device::flex();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+    let net = Decoder::new(&config, &mut rng, &device).valid();
+    let folded = FoldedDecoder::from_decoder(&net, config.image_size)?;
+    let z: Vec<f32> = (0..batch * config.latent_dim)
+        .map(|i| ((i as f32) * 0.37).sin())
+        .collect();
+    let mut times = Vec::new();
+    for rep in 0..reps + 2 {
+        let t0 = Instant::now();
+        let tape = folded.forward(&z, batch);
+        let g: Vec<f32> = tape.images().iter().map(|v| 2.0 * v).collect();
+        let gz = folded.vjp(&tape, &g);
+        std::hint::black_box(gz);
+        if rep >= 2 {
+            times.push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let ms = times[times.len() / 2];
+    Ok(Timing {
+        name: "decoder forward + VJP, folded host decoder".into(),
+        batch,
+        ms_per_sample: ms / batch as f64,
+        ms_per_call: ms,
+    })
+}
+
 /// Print every figure.
 /// All figures; the VAE-model rows decode on `device` (the lensing kernels are host code).
 pub fn run(reps: usize, device: &Device) -> Result<()> {
@@ -158,9 +195,20 @@ pub fn run(reps: usize, device: &Device) -> Result<()> {
             ck.display()
         );
     }
+    let ck = trained.then_some(ck.as_path());
     for path in [VaePath::Folded, VaePath::BurnDecoder, VaePath::Autodiff] {
-        let ck = trained.then_some(ck.as_path());
         rows.push(bench_vae_model(&model, ck, 1, reps, path, device)?);
+    }
+    // the batched calls of multistart MAP and many-chain HMC
+    for batch in [16, 64] {
+        rows.push(bench_vae_model(
+            &model,
+            ck,
+            batch,
+            reps,
+            VaePath::Folded,
+            device,
+        )?);
     }
     for t in rows {
         let vs = if t.name.contains("VAE") {
@@ -178,6 +226,17 @@ pub fn run(reps: usize, device: &Device) -> Result<()> {
         );
     }
     println!("bars: GIGA-Lens model <= 3 ms/sample at batch 300; VAE model <= 20 ms at batch 1");
+    for (batch, torch_ms) in PYTORCH_DECODER_MS {
+        let t = bench_folded_decoder(batch, reps.max(10))?;
+        println!(
+            "{:<52} {:>6} {:>12.3} {:>12.2} {:>22}",
+            t.name,
+            t.batch,
+            t.ms_per_sample,
+            t.ms_per_call,
+            format!("PyTorch {torch_ms} ms: x{:.2}", t.ms_per_call / torch_ms)
+        );
+    }
     psf_crossover(reps);
     Ok(())
 }

@@ -4,8 +4,8 @@
 //! Each stage writes its result into the run's `artifacts/` as soon as it ends (`map.json`,
 //! `vi.json`, `samples.h5`); `--resume <run dir>` reloads finished stages and continues with the
 //! first unfinished one. Stages can be skipped (`--stages map,vi`): a later stage then starts from
-//! the best available earlier result (HMC without VI uses a diagonal mass matrix from the prior
-//! scale and chains started around the MAP point).
+//! the best available earlier result (HMC without VI is preconditioned by, and starts from draws
+//! of, the Laplace approximation at the MAP point).
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
@@ -418,18 +418,21 @@ fn stages(
                 (MassMatrix::from_cholesky(v.chol.clone(), dim)?, init)
             }
             (None, Some(m)) => {
-                let scales = vec![1e-2; dim];
-                let mut init = Vec::with_capacity(cfg.hmc_chains * dim);
-                for _ in 0..cfg.hmc_chains {
-                    init.extend(m.best_u.iter().map(|u| {
-                        u + 1e-3
-                            * rand_distr::Distribution::<f64>::sample(
-                                &rand_distr::StandardNormal,
-                                &mut rng,
-                            )
-                    }));
+                // no VI: the Laplace approximation at the MAP point preconditions and seeds
+                let lap = crate::inference::laplace::laplace(post, &m.best_u)?;
+                run.log("hmc_init", json!({"laplace_ridge": lap.ridge}))?;
+                let q = MvNormal::from_cholesky(m.best_u.clone(), lap.chol.clone())?;
+                let mut init = vec![0.0; cfg.hmc_chains * dim];
+                for row in init.chunks_mut(dim) {
+                    q.sample_into(&mut rng, row);
                 }
-                (MassMatrix::from_scales(scales)?, init)
+                let redrawn = finite_starts(post, &mut init, &m.best_u, |row| {
+                    q.sample_into(&mut rng, row)
+                })?;
+                if redrawn > 0 {
+                    run.log("hmc_init", json!({"redrawn": redrawn}))?;
+                }
+                (MassMatrix::from_cholesky(lap.chol, dim)?, init)
             }
             (None, None) => bail!("HMC needs a starting point: run the map or vi stage first"),
         };
