@@ -22,7 +22,8 @@ use super::problem::Problem;
 use super::summary::{ParamSummary, physical_draws, summarize, write_samples};
 use crate::inference::hmc::{HmcDraws, HmcOptions, MassMatrix, sample_hmc};
 use crate::inference::{
-    MapOptions, NewtonOptions, ViOptions, diagnose, fit_vi, multistart_map, newton_polish,
+    LbfgsOptions, MapOptions, NewtonOptions, ViOptions, diagnose, fit_vi, lbfgs_ascent,
+    multistart_map, newton_polish,
 };
 use crate::model::likelihood::ModelLikelihood;
 use crate::model::observation::Observation;
@@ -305,15 +306,19 @@ fn stages(
             )
         })?;
         pb.finish_and_clear();
-        // Newton polish of the best few distinct starts (see inference::newton for why).
+        // Polish of the best few starts: Levenberg-Marquardt Newton steps, then L-BFGS (see
+        // inference::newton and inference::lbfgs for why both).
         let mut best_u = res.best().to_vec();
         let mut best_logp = res.best_logp();
         let adam_logp = best_logp;
+        let mut newton_best = f64::NEG_INFINITY;
         for &i in res.order.iter().take(cfg.polish_starts) {
             if !res.logp[i].is_finite() {
                 continue;
             }
             let p = newton_polish(post, res.point(i), &NewtonOptions::default())?;
+            newton_best = newton_best.max(p.logp);
+            let p = lbfgs_ascent(post, &p.x, &LbfgsOptions::default())?;
             if p.logp > best_logp {
                 best_logp = p.logp;
                 best_u = p.x;
@@ -322,7 +327,8 @@ fn stages(
         if cfg.polish_starts > 0 {
             run.log(
                 "map_polish",
-                json!({"adam_logp": finite(adam_logp), "polished_logp": finite(best_logp), "starts": cfg.polish_starts}),
+                json!({"adam_logp": finite(adam_logp), "newton_logp": finite(newton_best),
+                       "polished_logp": finite(best_logp), "starts": cfg.polish_starts}),
             )?;
         }
         let best_theta = to_physical(layout, &best_u);
