@@ -124,6 +124,9 @@ struct FitSettings {
     /// Newton-polish the best N MAP starts (5; table1: 0).
     #[arg(long)]
     polish_starts: Option<usize>,
+    /// Maximum L-BFGS iterations of the polish, per start (2000).
+    #[arg(long)]
+    polish_iters: Option<usize>,
     /// VI iterations K_VI (300; Table 1: 1000).
     #[arg(long)]
     vi_steps: Option<usize>,
@@ -162,6 +165,9 @@ impl FitSettings {
         }
         if let Some(s) = self.polish_starts {
             cfg.polish_starts = s;
+        }
+        if let Some(n) = self.polish_iters {
+            cfg.lbfgs.max_iter = n;
         }
         if let Some(s) = self.vi_steps {
             cfg.vi = cfg.vi.clone().with_steps(s);

@@ -24,7 +24,7 @@ use super::density::LogDensity;
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LbfgsOptions {
-    /// Maximum iterations (400).
+    /// Maximum iterations (2000).
     pub max_iter: usize,
     /// Number of (s, y) pairs kept (10).
     pub memory: usize,
@@ -37,7 +37,7 @@ pub struct LbfgsOptions {
 impl Default for LbfgsOptions {
     fn default() -> Self {
         Self {
-            max_iter: 400,
+            max_iter: 2000,
             memory: 10,
             tol: 1e-3,
             patience: 5,

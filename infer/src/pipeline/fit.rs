@@ -86,6 +86,9 @@ pub struct FitConfig {
     /// Newton-polish the best this-many MAP starts (0 = Table 1's Adam result as is).
     #[serde(default = "default_polish")]
     pub polish_starts: usize,
+    /// The L-BFGS stage of the polish.
+    #[serde(default)]
+    pub lbfgs: LbfgsOptions,
     /// Number of HMC chains n_HMC (GIGA-Lens: 50).
     pub hmc_chains: usize,
     pub hmc: HmcOptions,
@@ -119,6 +122,7 @@ impl FitConfig {
             map: MapOptions::default(),
             vi: ViOptions::default(),
             polish_starts: default_polish(),
+            lbfgs: LbfgsOptions::default(),
             hmc_chains: 50,
             hmc: HmcOptions::default(),
             device: "flex".into(),
@@ -312,13 +316,15 @@ fn stages(
         let mut best_logp = res.best_logp();
         let adam_logp = best_logp;
         let mut newton_best = f64::NEG_INFINITY;
+        let mut lbfgs_iters = Vec::new();
         for &i in res.order.iter().take(cfg.polish_starts) {
             if !res.logp[i].is_finite() {
                 continue;
             }
             let p = newton_polish(post, res.point(i), &NewtonOptions::default())?;
             newton_best = newton_best.max(p.logp);
-            let p = lbfgs_ascent(post, &p.x, &LbfgsOptions::default())?;
+            let p = lbfgs_ascent(post, &p.x, &cfg.lbfgs)?;
+            lbfgs_iters.push(p.iterations);
             if p.logp > best_logp {
                 best_logp = p.logp;
                 best_u = p.x;
@@ -328,7 +334,8 @@ fn stages(
             run.log(
                 "map_polish",
                 json!({"adam_logp": finite(adam_logp), "newton_logp": finite(newton_best),
-                       "polished_logp": finite(best_logp), "starts": cfg.polish_starts}),
+                       "polished_logp": finite(best_logp), "starts": cfg.polish_starts,
+                       "lbfgs_iterations": lbfgs_iters, "time_s": t0.elapsed().as_secs_f64()}),
             )?;
         }
         let best_theta = to_physical(layout, &best_u);
