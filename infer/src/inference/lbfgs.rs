@@ -197,13 +197,7 @@ mod tests {
         fn dim(&self) -> usize {
             self.scales.len()
         }
-        fn value_and_grad(
-            &self,
-            x: &[f64],
-            b: usize,
-            lp: &mut [f64],
-            g: &mut [f64],
-        ) -> Result<()> {
+        fn value_and_grad(&self, x: &[f64], b: usize, lp: &mut [f64], g: &mut [f64]) -> Result<()> {
             let d = self.dim();
             for r in 0..b {
                 let u = Self::rotate(&x[r * d..(r + 1) * d]);

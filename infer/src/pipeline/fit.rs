@@ -579,6 +579,7 @@ fn stages(
         "vi": vi.as_ref().map(|v| json!({"elbo": v.elbo_final})),
         "plots": plots,
         "timings": timings,
+        "backend": post.likelihood().backend(),
         "n_pixels": n_pix,
         "warnings": obs.warnings,
     });
