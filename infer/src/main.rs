@@ -7,6 +7,7 @@ use infer::pipeline::demo::{DemoOptions, run_demo};
 use infer::pipeline::fit::{FitConfig, FitOutcome, RunTarget, Stages, run_fit};
 use infer::pipeline::mock::{MockOptions, run_mock};
 use infer::pipeline::study::{StudyConfig, StudyTarget, run_study};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// `println!` that stops quietly when stdout is closed (e.g. piped into `head`) instead of panicking.
@@ -376,23 +377,47 @@ fn print_outcome(out: &FitOutcome) {
     if let (Some(r), Some(e)) = (out.rhat_max, out.ess_min) {
         out!("HMC: max R-hat {r:.4}, min ESS {e:.0}");
     }
+    let has_rhat = out.params.iter().any(|p| p.rhat.is_finite());
+    // vector blocks (the VAE latent z) are summarised in one line each, not row by row
+    let mut blocks: BTreeMap<&str, (usize, f64, f64)> = BTreeMap::new();
+    for p in out.params.iter().filter(|p| p.name.contains('[')) {
+        let name = p.name.split('[').next().unwrap_or(&p.name);
+        let b = blocks.entry(name).or_insert((0, 1.0, f64::INFINITY));
+        b.0 += 1;
+        b.1 = b.1.max(p.rhat);
+        b.2 = b.2.min(p.ess_bulk);
+    }
     out!(
-        "{:<18} {:>10} {:>10} {:>10} {:>8}",
+        "{:<18} {:>10} {:>10} {:>10} {:>8} {:>8} {:>7}",
         "parameter",
         "mean",
         "std",
         "truth",
-        "z"
+        "z",
+        "R-hat",
+        "ESS"
     );
+    let opt = |v: Option<f64>, w: usize, prec: usize| {
+        v.filter(|v| v.is_finite())
+            .map(|v| format!("{v:>w$.prec$}"))
+            .unwrap_or_else(|| format!("{:>w$}", "-"))
+    };
     for p in out.params.iter().filter(|p| !p.name.contains('[')) {
-        let t = p
-            .truth
-            .map(|t| format!("{t:>10.4}"))
-            .unwrap_or_else(|| format!("{:>10}", "-"));
-        let z =
-            p.z.map(|z| format!("{z:>8.2}"))
-                .unwrap_or_else(|| format!("{:>8}", "-"));
-        out!("{:<18} {:>10.4} {:>10.4} {t} {z}", p.name, p.mean, p.std);
+        out!(
+            "{:<18} {:>10.4} {:>10.4} {} {} {} {}",
+            p.name,
+            p.mean,
+            p.std,
+            opt(p.truth, 10, 4),
+            opt(p.z, 8, 2),
+            opt(has_rhat.then_some(p.rhat), 8, 3),
+            opt(has_rhat.then_some(p.ess_bulk), 7, 0)
+        );
+    }
+    for (name, (n, rhat, ess)) in &blocks {
+        if has_rhat {
+            out!("{name} ({n} components): max R-hat {rhat:.3}, min bulk ESS {ess:.0}");
+        }
     }
     for p in &out.plots {
         out!("figure: {}", p.display());

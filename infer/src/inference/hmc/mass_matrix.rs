@@ -60,6 +60,19 @@ impl MassMatrix {
         Ok(Self::Dense { dim, chol })
     }
 
+    /// Sigma = M^{-1} as a dense row-major `dim x dim` matrix.
+    pub fn covariance(&self, dim: usize) -> Vec<f64> {
+        let mut cov = vec![0.0; dim * dim];
+        match self {
+            MassMatrix::Identity => (0..dim).for_each(|i| cov[i * dim + i] = 1.0),
+            MassMatrix::Diagonal { scale } => {
+                (0..dim).for_each(|i| cov[i * dim + i] = scale[i] * scale[i])
+            }
+            MassMatrix::Dense { chol, .. } => cov = linalg::lower_outer(chol, dim),
+        }
+        cov
+    }
+
     /// From per-parameter standard deviations.
     pub fn from_scales(scale: Vec<f64>) -> Result<Self> {
         ensure!(
@@ -190,22 +203,38 @@ impl CovarianceEstimator {
 
     /// The sample covariance shrunk towards its own diagonal, `(n Sigma + 5 diag Sigma) / (n + 5)` (Stan
     /// shrinks towards 1e-3 I; the diagonal keeps the shrinkage target on each parameter's own scale,
-    /// which matters when widths span 1e-4 to 1e1), as a dense mass matrix. `None` with fewer than
-    /// `10 dim` draws (a dense estimate from fewer is noisier than the VI covariance it would replace:
-    /// the 76-parameter demo with 8 chains keeps its VI matrix) or if it is not positive definite.
-    pub fn mass_matrix(&self) -> Option<MassMatrix> {
+    /// which matters when widths span 1e-4 to 1e1), as a dense mass matrix.
+    ///
+    /// With fewer than `10 dim` draws a dense estimate alone is noisier than the metric it would
+    /// replace, so it is pooled with the current metric `prior` (its covariance counted as
+    /// `10 dim - n` pseudo-draws, a conjugate inverse-Wishart-style update): `Sigma_new =
+    /// (n Sigma + (10 dim - n) Sigma_current) / (10 dim)`. The between-chain spread the draws carry
+    /// still widens directions the current metric has too narrow (the 76-parameter VAE model with
+    /// 8 chains: 168 pooled draws per window). `None` with fewer than `dim + 1` draws or if the result
+    /// is not positive definite.
+    pub fn mass_matrix(&self, prior: &MassMatrix) -> Option<MassMatrix> {
         let d = self.dim;
-        if self.n < 10 * d {
+        if self.n <= d {
             return None;
         }
         let n = self.n as f64;
+        let full = (10 * d) as f64;
+        let (w_sample, prior_cov) = if n >= full {
+            (1.0, None)
+        } else {
+            (n / full, Some(prior.covariance(d)))
+        };
         let mut cov = vec![0.0; d * d];
         for i in 0..d {
             for j in 0..=i {
                 let c = self.m2[i * d + j] / (n - 1.0);
                 let shrunk = if i == j { c } else { c * n / (n + 5.0) };
-                cov[i * d + j] = shrunk;
-                cov[j * d + i] = shrunk;
+                let v = match &prior_cov {
+                    Some(p) => w_sample * shrunk + (1.0 - w_sample) * p[i * d + j],
+                    None => shrunk,
+                };
+                cov[i * d + j] = v;
+                cov[j * d + i] = v;
             }
         }
         MassMatrix::from_covariance(&cov, d).ok()
@@ -276,7 +305,7 @@ mod tests {
         };
         let mut rng = StdRng::seed_from_u64(3);
         let mut est = CovarianceEstimator::new(2);
-        assert!(est.mass_matrix().is_none());
+        assert!(est.mass_matrix(&MassMatrix::Identity).is_none());
         let n = 50_000;
         for _ in 0..n {
             let z: [f64; 2] = [rng.sample(StandardNormal), rng.sample(StandardNormal)];
@@ -284,7 +313,8 @@ mod tests {
             linalg::lower_mul(chol, 2, &z, &mut x);
             est.add(&[x[0] + 10.0, x[1] - 1.0]);
         }
-        let Some(MassMatrix::Dense { chol: got, .. }) = est.mass_matrix() else {
+        let Some(MassMatrix::Dense { chol: got, .. }) = est.mass_matrix(&MassMatrix::Identity)
+        else {
             panic!("no estimate")
         };
         let back = linalg::lower_outer(&got, 2);
@@ -299,5 +329,56 @@ mod tests {
         }
         est.reset();
         assert_eq!(est.count(), 0);
+    }
+
+    /// With fewer than 10 dim draws the estimate is pooled with the current metric, which counts as
+    /// 10 dim - n pseudo-draws: with n = 5 dim the result is halfway between the two.
+    #[test]
+    fn few_draws_are_pooled_with_the_current_metric() {
+        let d = 3;
+        let mut est = CovarianceEstimator::new(d);
+        let mut rng = StdRng::seed_from_u64(4);
+        let draws: Vec<[f64; 3]> = (0..5 * d)
+            .map(|_| {
+                [
+                    3.0 * rng.sample::<f64, _>(StandardNormal),
+                    0.1 * rng.sample::<f64, _>(StandardNormal),
+                    rng.sample::<f64, _>(StandardNormal),
+                ]
+            })
+            .collect();
+        for x in &draws {
+            est.add(x);
+        }
+        let n = draws.len() as f64;
+        let mean: Vec<f64> = (0..d)
+            .map(|k| draws.iter().map(|x| x[k]).sum::<f64>() / n)
+            .collect();
+        let var =
+            |k: usize| draws.iter().map(|x| (x[k] - mean[k]).powi(2)).sum::<f64>() / (n - 1.0);
+        let prior = MassMatrix::from_scales(vec![1.0, 1.0, 2.0]).unwrap();
+        let got = est.mass_matrix(&prior).unwrap().covariance(d);
+        for (k, p) in [1.0, 1.0, 4.0].iter().enumerate() {
+            let want = 0.5 * var(k) + 0.5 * p;
+            assert!(
+                (got[k * d + k] - want).abs() < 1e-12,
+                "{k}: {} vs {want}",
+                got[k * d + k]
+            );
+        }
+        // enough draws: the sample alone
+        let mut many = CovarianceEstimator::new(d);
+        for _ in 0..10 {
+            for x in &draws {
+                many.add(x);
+            }
+        }
+        let alone = many.mass_matrix(&prior).unwrap().covariance(d);
+        assert!((alone[0] - var(0) * (n - 1.0) / n * (10.0 * n) / (10.0 * n - 1.0)).abs() < 1e-9);
+        // too few draws for a dense estimate
+        let mut two = CovarianceEstimator::new(d);
+        two.add(&draws[0]);
+        two.add(&draws[1]);
+        assert!(two.mass_matrix(&prior).is_none());
     }
 }

@@ -5,7 +5,8 @@
 //!
 //! Beyond Table 1, the dense mass matrix is re-estimated during burn-in (on by default, `adapt_mass`):
 //! the pooled draws of all chains over two windows of the adaptation phase, `[0.1, 0.3)` and
-//! `[0.3, 0.65)` of it, each replace M^{-1} by their (shrunk) covariance, and dual averaging restarts
+//! `[0.3, 0.65)` of it, each replace M^{-1} by their (shrunk) covariance, pooled with the current
+//! metric when a window holds fewer than 10 dim draws (see `CovarianceEstimator`), and dual averaging restarts
 //! from the current step size; the last 35% adapts the step size alone (a shorter final phase left the
 //! averaged step visibly below the target acceptance). GIGA-Lens relies on the VI
 //! covariance alone (Sec. 2.5.1 mentions on-the-fly adaptation, Sountsov & Hoffman 2021, as future work);
@@ -239,7 +240,7 @@ where
                 pooled.add(state.row(i));
             }
             if it + 1 == end {
-                if let Some(m) = pooled.mass_matrix() {
+                if let Some(m) = pooled.mass_matrix(&mass) {
                     mass = m;
                     da = DualAveraging::new(da.current(), opts.dual_averaging);
                     out.warmup.mass_updates += 1;
