@@ -377,7 +377,9 @@ fn print_outcome(out: &FitOutcome) {
     if let (Some(r), Some(e)) = (out.rhat_max, out.ess_min) {
         out!("HMC: max R-hat {r:.4}, min ESS {e:.0}");
     }
+    // R-hat needs two chains, ESS one: after MAP or VI alone neither exists
     let has_rhat = out.params.iter().any(|p| p.rhat.is_finite());
+    let has_ess = out.params.iter().any(|p| p.ess_bulk.is_finite());
     // vector blocks (the VAE latent z) are summarised in one line each, not row by row
     let mut blocks: BTreeMap<&str, (usize, f64, f64)> = BTreeMap::new();
     for p in out.params.iter().filter(|p| p.name.contains('[')) {
@@ -411,12 +413,17 @@ fn print_outcome(out: &FitOutcome) {
             opt(p.truth, 10, 4),
             opt(p.z, 8, 2),
             opt(has_rhat.then_some(p.rhat), 8, 3),
-            opt(has_rhat.then_some(p.ess_bulk), 7, 0)
+            opt(has_ess.then_some(p.ess_bulk), 7, 0)
         );
     }
     for (name, (n, rhat, ess)) in &blocks {
-        if has_rhat {
-            out!("{name} ({n} components): max R-hat {rhat:.3}, min bulk ESS {ess:.0}");
+        if has_ess {
+            let rhat = if has_rhat {
+                format!("max R-hat {rhat:.3}, ")
+            } else {
+                String::new()
+            };
+            out!("{name} ({n} components): {rhat}min bulk ESS {ess:.0}");
         }
     }
     for p in &out.plots {
