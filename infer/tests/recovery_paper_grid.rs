@@ -13,37 +13,17 @@
 //! not (R-hat up to ~2): the latent block is a nuisance here, so only the lens block's R-hat is
 //! checked.
 
-use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod support;
 
-fn models() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("models")
-}
-
-fn read_json(p: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
-}
+use support::run_study;
 
 #[test]
 fn study_on_the_paper_grid_covers_every_lens_truth() {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_infer"))
-        .env("ARCLIGHT_QUIET", "1")
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
-        .args(["study", "--model"])
-        .arg(models().join("chianese2020.toml"))
-        .args([
-            "--n",
-            "1",
-            "--seed",
-            "1",
-            "--name",
-            "paper",
-            "--experiments",
-        ])
-        .arg(tmp.path())
-        .args([
+    let study = run_study(
+        "chianese2020.toml",
+        1,
+        1,
+        &[
             "--map-starts",
             "32",
             "--map-steps",
@@ -60,26 +40,17 @@ fn study_on_the_paper_grid_covers_every_lens_truth() {
             "100",
             "--hmc-samples",
             "100",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "study failed:\n{stdout}\n{stderr}");
-    let run = std::fs::read_dir(tmp.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("study-")
-        })
-        .expect("a study run directory");
-    let summary = read_json(&run.join("summary.json"));
-    assert_eq!(summary["fits"], 1, "{stderr}\n{summary}");
-    let fit = read_json(&run.join("systems/000/fit/summary.json"));
+        ],
+    );
+    assert_eq!(
+        study.summary["fits"], 1,
+        "{}\n{}",
+        study.stderr, study.summary
+    );
+    let fit = study.fit(0);
     assert_eq!(fit["backend"], "fused+folded decoder", "{fit}");
+    // the study prints its Table-2 summary
+    assert!(study.stdout.contains("lens.theta_e") && study.stdout.contains("mu_z"));
     let chi2 = fit["chi2_dof"].as_f64().unwrap();
     assert!(chi2 < 1.1, "MAP chi2/dof {chi2}");
     let params = fit["params"].as_object().unwrap();

@@ -331,79 +331,90 @@ fn tap_range(
     (i0, o0, count)
 }
 
+/// For each kernel tap (kh, kw), row-major, the runs of one image it connects: (offset in the
+/// input plane, offset in the output plane, length), input pixels consecutive, output pixels
+/// `stride` apart. Shared by the scatter ([`col2im`]) and its adjoint ([`im2col`]).
+fn tap_runs(layer: &Layer) -> Vec<Vec<(usize, usize, usize)>> {
+    let (k, s, p) = (layer.k, layer.stride, layer.pad);
+    let mut taps = Vec::with_capacity(k * k);
+    for kh in 0..k {
+        let (iy0, oy0, ny) = tap_range(layer.h_in, layer.h_out, s, kh, p);
+        for kw in 0..k {
+            let (ix0, ox0, nx) = tap_range(layer.w_in, layer.w_out, s, kw, p);
+            let runs = (0..ny)
+                .filter(|_| nx > 0)
+                .map(|t| {
+                    (
+                        (iy0 + t) * layer.w_in + ix0,
+                        (oy0 + t * s) * layer.w_out + ox0,
+                        nx,
+                    )
+                })
+                .collect();
+            taps.push(runs);
+        }
+    }
+    taps
+}
+
 /// The layer output `[c_out, B, h_out, w_out]` from its GEMM columns
 /// `[c_out k k, B h_in w_in]`: scatter-add the taps, add the bias, apply the activation.
 fn col2im(layer: &Layer, cols: &[f32], batch: usize) -> Vec<f32> {
-    let (hi, wi, ho, wo, k, s, p) = (
-        layer.h_in,
-        layer.w_in,
-        layer.h_out,
-        layer.w_out,
-        layer.k,
+    let (in_plane, out_plane, s) = (
+        layer.h_in * layer.w_in,
+        layer.h_out * layer.w_out,
         layer.stride,
-        layer.pad,
     );
-    let n = batch * hi * wi;
-    let plane = batch * ho * wo;
-    let mut out = vec![0.0f32; layer.c_out * plane];
-    out.par_chunks_mut(plane).enumerate().for_each(|(co, dst)| {
-        dst.iter_mut().for_each(|v| *v = layer.bias[co]);
-        for kh in 0..k {
-            let (iy0, oy0, ny) = tap_range(hi, ho, s, kh, p);
-            for kw in 0..k {
-                let (ix0, ox0, nx) = tap_range(wi, wo, s, kw, p);
-                let row = &cols[((co * k + kh) * k + kw) * n..][..n];
+    let n = batch * in_plane;
+    let taps = tap_runs(layer);
+    let mut out = vec![0.0f32; layer.c_out * batch * out_plane];
+    out.par_chunks_mut(batch * out_plane)
+        .enumerate()
+        .for_each(|(co, dst)| {
+            dst.iter_mut().for_each(|v| *v = layer.bias[co]);
+            for (tap, runs) in taps.iter().enumerate() {
+                let row = &cols[(co * taps.len() + tap) * n..][..n];
                 for b in 0..batch {
-                    for t in 0..ny {
-                        let src = &row[b * hi * wi + (iy0 + t) * wi + ix0..];
-                        let dst_row = &mut dst[b * ho * wo + (oy0 + t * s) * wo + ox0..];
-                        for u in 0..nx {
-                            dst_row[u * s] += src[u];
+                    for &(i0, o0, len) in runs {
+                        let src = &row[b * in_plane + i0..][..len];
+                        let dst = &mut dst[b * out_plane + o0..];
+                        for (u, v) in src.iter().enumerate() {
+                            dst[u * s] += v;
                         }
                     }
                 }
             }
-        }
-        match layer.act {
-            Act::Relu => dst.iter_mut().for_each(|v| *v = v.max(0.0)),
-            Act::Tanh => dst.iter_mut().for_each(|v| *v = v.tanh()),
-        }
-    });
+            match layer.act {
+                Act::Relu => dst.iter_mut().for_each(|v| *v = v.max(0.0)),
+                Act::Tanh => dst.iter_mut().for_each(|v| *v = v.tanh()),
+            }
+        });
     out
 }
 
 /// The adjoint of the tap scatter: `gcols[(co, kh, kw), (b, iy, ix)]` = the output gradient at
 /// the pixel tap (kh, kw) of input pixel (iy, ix) reaches, zero where it falls outside.
 fn im2col(layer: &Layer, grad: &[f32], batch: usize, gcols: &mut [f32]) {
-    let (hi, wi, ho, wo, k, s, p) = (
-        layer.h_in,
-        layer.w_in,
-        layer.h_out,
-        layer.w_out,
-        layer.k,
+    let (in_plane, out_plane, s) = (
+        layer.h_in * layer.w_in,
+        layer.h_out * layer.w_out,
         layer.stride,
-        layer.pad,
     );
-    let n = batch * hi * wi;
-    let plane = batch * ho * wo;
+    let n = batch * in_plane;
+    let taps = tap_runs(layer);
     gcols[..layer.m() * n]
-        .par_chunks_mut(k * k * n)
+        .par_chunks_mut(taps.len() * n)
         .enumerate()
         .for_each(|(co, rows)| {
-            let src = &grad[co * plane..][..plane];
-            for kh in 0..k {
-                let (iy0, oy0, ny) = tap_range(hi, ho, s, kh, p);
-                for kw in 0..k {
-                    let (ix0, ox0, nx) = tap_range(wi, wo, s, kw, p);
-                    let row = &mut rows[(kh * k + kw) * n..][..n];
-                    row.iter_mut().for_each(|v| *v = 0.0);
-                    for b in 0..batch {
-                        for t in 0..ny {
-                            let dst = &mut row[b * hi * wi + (iy0 + t) * wi + ix0..];
-                            let from = &src[b * ho * wo + (oy0 + t * s) * wo + ox0..];
-                            for u in 0..nx {
-                                dst[u] = from[u * s];
-                            }
+            let src = &grad[co * batch * out_plane..][..batch * out_plane];
+            for (tap, runs) in taps.iter().enumerate() {
+                let row = &mut rows[tap * n..][..n];
+                row.iter_mut().for_each(|v| *v = 0.0);
+                for b in 0..batch {
+                    for &(i0, o0, len) in runs {
+                        let from = &src[b * out_plane + o0..];
+                        for (u, v) in row[b * in_plane + i0..][..len].iter_mut().enumerate() {
+                            *v = from[u * s];
                         }
                     }
                 }
