@@ -350,7 +350,14 @@ fn run(cli: Cli) -> Result<()> {
                 "<ESS>",
                 "min ESS"
             );
+            // vector blocks (the VAE latent z) in one line each; every row is in summary.json
+            let mut blocks: BTreeMap<&str, Vec<&infer::pipeline::study::TableRow>> =
+                BTreeMap::new();
             for (k, r) in &out.table {
+                if let Some((block, _)) = k.split_once('[') {
+                    blocks.entry(block).or_default().push(r);
+                    continue;
+                }
                 out!(
                     "{k:<18} {:>11.4} {:>7.2} {:>6.2} {:>6.2} {:>7.4} {:>7.4} {:>8.0} {:>8.0}",
                     r.mean_error,
@@ -361,6 +368,31 @@ fn run(cli: Cli) -> Result<()> {
                     r.rhat_max,
                     r.ess_mean,
                     r.ess_min
+                );
+            }
+            for (block, rows) in blocks {
+                let n = rows.len() as f64;
+                let cov68 = rows.iter().map(|r| r.coverage_68).sum::<f64>() / n;
+                let mu_z = rows.iter().map(|r| r.mu_z.abs()).fold(0.0, f64::max);
+                // a non-finite diagnostic anywhere (no usable draws) shows as NaN, never as converged
+                let all_finite = |v: &dyn Fn(&&infer::pipeline::study::TableRow) -> f64| {
+                    rows.iter().map(v).all(f64::is_finite)
+                };
+                let rhat = if all_finite(&|r| r.rhat_max) {
+                    rows.iter()
+                        .map(|r| r.rhat_max)
+                        .fold(f64::NEG_INFINITY, f64::max)
+                } else {
+                    f64::NAN
+                };
+                let ess = if all_finite(&|r| r.ess_min) {
+                    rows.iter().map(|r| r.ess_min).fold(f64::INFINITY, f64::min)
+                } else {
+                    f64::NAN
+                };
+                out!(
+                    "{block} ({} components): cov68 {cov68:.2}, max |mu_z| {mu_z:.2}, max R-hat {rhat:.4}, min ESS {ess:.0}",
+                    rows.len()
                 );
             }
         }
@@ -384,10 +416,21 @@ fn print_outcome(out: &FitOutcome) {
     let mut blocks: BTreeMap<&str, (usize, f64, f64)> = BTreeMap::new();
     for p in out.params.iter().filter(|p| p.name.contains('[')) {
         let name = p.name.split('[').next().unwrap_or(&p.name);
-        let b = blocks.entry(name).or_insert((0, 1.0, f64::INFINITY));
+        let b = blocks
+            .entry(name)
+            .or_insert((0, f64::NEG_INFINITY, f64::INFINITY));
         b.0 += 1;
-        b.1 = b.1.max(p.rhat);
-        b.2 = b.2.min(p.ess_bulk);
+        // NaN (a component without a usable diagnostic) stays NaN: never shown as converged
+        b.1 = if p.rhat.is_nan() || b.1.is_nan() {
+            f64::NAN
+        } else {
+            b.1.max(p.rhat)
+        };
+        b.2 = if p.ess_bulk.is_nan() || b.2.is_nan() {
+            f64::NAN
+        } else {
+            b.2.min(p.ess_bulk)
+        };
     }
     out!(
         "{:<18} {:>10} {:>10} {:>10} {:>8} {:>8} {:>7}",

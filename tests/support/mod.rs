@@ -73,7 +73,7 @@ impl Tmux {
         String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "e2e"]).stdout).into_owned()
     }
 
-    /// Wait until the screen shows every needle (10 s at most).
+    /// Wait until the screen shows every needle (30 s at most).
     pub fn wait_for(&self, needles: &[&str]) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {

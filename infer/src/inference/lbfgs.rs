@@ -137,8 +137,8 @@ pub fn lbfgs_ascent<D: LogDensity + ?Sized>(
             if pairs.is_empty() {
                 break; // not even a short gradient step helps: at the mode within rounding
             }
+            // the curvature memory misled the search: retry along the gradient
             pairs.clear();
-            stalled += 1;
             continue;
         }
         let gain = lp[0] - logp;

@@ -69,6 +69,13 @@ pub struct FusedVaeLikelihood {
     folded_decoder: bool,
 }
 
+/// Whether `decoder` has a folded host twin of the shape the kernel was built for.
+fn folded_fits(decoder: &dyn Decode, latent_dim: usize, (hs, ws): (usize, usize)) -> bool {
+    decoder
+        .folded()
+        .is_some_and(|f| f.latent_dim() == latent_dim && f.image_size() == hs && hs == ws)
+}
+
 fn value_of(s: Slot, row: &[f64]) -> f64 {
     match s {
         Slot::Column(j) => row[j],
@@ -184,6 +191,8 @@ impl FusedVaeLikelihood {
             Some(&obs.mask),
         )
         .with_context(|| format!("{}: fused VAE-source likelihood", obs.path.display()))?;
+        let folded_decoder =
+            folded_fits(decoder.as_ref(), latent.len(), (hs, ws)) && inner == Device::flex();
         Ok(Some(FusedVaeLikelihood {
             kernel,
             map,
@@ -191,7 +200,7 @@ impl FusedVaeLikelihood {
             latent,
             dim: slots.dim,
             device: device.clone(),
-            folded_decoder: decoder.folded().is_some() && inner == Device::flex(),
+            folded_decoder,
             decoder,
             inner,
         }))
@@ -230,7 +239,14 @@ impl FusedVaeLikelihood {
     /// Decoded source images of theta rows (values only), row-major `[batch, H, W]`.
     pub fn source_images(&self, theta: &[f64], batch: usize) -> Vec<f32> {
         if let Some(folded) = self.host_decoder() {
-            return folded.decode(&self.latents_f32(theta, batch), batch);
+            // in chunks, as value_and_grad: the activations of a whole batch can be large
+            let mut out = Vec::new();
+            for start in (0..batch).step_by(DECODE_CHUNK) {
+                let rows = (start + DECODE_CHUNK).min(batch) - start;
+                let th = &theta[start * self.dim..];
+                out.extend(folded.decode(&self.latents_f32(th, rows), rows));
+            }
+            return out;
         }
         let z = self.latents(theta, batch, &self.inner);
         self.decoder.decode(z).into_data().iter::<f32>().collect()
@@ -307,10 +323,14 @@ impl FusedVaeLikelihood {
         }
     }
 
-    /// Decode with burn autodiff even where the host decoder would be used (for comparisons and
-    /// benches).
+    /// `on = false`: decode with burn autodiff even where the host decoder would be used (for
+    /// comparisons and benches); `on = true` restores the default choice (flex device, a folded
+    /// decoder of the right shape).
     pub fn with_folded_decoder(mut self, on: bool) -> Self {
-        self.folded_decoder = on && self.decoder.folded().is_some();
+        let (hs, ws) = self.kernel.source_shape();
+        self.folded_decoder = on
+            && self.inner == Device::flex()
+            && folded_fits(self.decoder.as_ref(), self.latent.len(), (hs, ws));
         self
     }
 

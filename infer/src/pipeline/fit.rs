@@ -5,7 +5,8 @@
 //! `vi.json`, `samples.h5`); `--resume <run dir>` reloads finished stages and continues with the
 //! first unfinished one. Stages can be skipped (`--stages map,vi`): a later stage then starts from
 //! the best available earlier result (HMC without VI is preconditioned by, and starts from draws
-//! of, the Laplace approximation at the MAP point).
+//! of, the Laplace approximation at the MAP point; a small diagonal around it if the Hessian there
+//! is not negative definite).
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
@@ -317,6 +318,7 @@ fn stages(
         let adam_logp = best_logp;
         let mut newton_best = f64::NEG_INFINITY;
         let mut lbfgs_iters = Vec::new();
+        let t_polish = Instant::now();
         for &i in res.order.iter().take(cfg.polish_starts) {
             if !res.logp[i].is_finite() {
                 continue;
@@ -335,7 +337,7 @@ fn stages(
                 "map_polish",
                 json!({"adam_logp": finite(adam_logp), "newton_logp": finite(newton_best),
                        "polished_logp": finite(best_logp), "starts": cfg.polish_starts,
-                       "lbfgs_iterations": lbfgs_iters, "time_s": t0.elapsed().as_secs_f64()}),
+                       "lbfgs_iterations": lbfgs_iters, "time_s": t_polish.elapsed().as_secs_f64()}),
             )?;
         }
         let best_theta = to_physical(layout, &best_u);
@@ -431,21 +433,45 @@ fn stages(
                 (MassMatrix::from_cholesky(v.chol.clone(), dim)?, init)
             }
             (None, Some(m)) => {
-                // no VI: the Laplace approximation at the MAP point preconditions and seeds
-                let lap = crate::inference::laplace::laplace(post, &m.best_u)?;
-                run.log("hmc_init", json!({"laplace_ridge": lap.ridge}))?;
-                let q = MvNormal::from_cholesky(m.best_u.clone(), lap.chol.clone())?;
-                let mut init = vec![0.0; cfg.hmc_chains * dim];
-                for row in init.chunks_mut(dim) {
-                    q.sample_into(&mut rng, row);
+                // no VI: the Laplace approximation at the MAP point preconditions and seeds; if the
+                // Hessian there is unusable (not finite, or needed a ridge: a saddle or flat
+                // direction whose width it cannot tell), a small diagonal around the MAP point
+                let laplace = crate::inference::laplace::laplace(post, &m.best_u)
+                    .ok()
+                    .filter(|l| l.ridge == 0.0);
+                run.log(
+                    "hmc_init",
+                    json!({"from": if laplace.is_some() { "laplace" } else { "map_diagonal" }}),
+                )?;
+                match laplace {
+                    Some(lap) => {
+                        let q = MvNormal::from_cholesky(m.best_u.clone(), lap.chol.clone())?;
+                        let mut init = vec![0.0; cfg.hmc_chains * dim];
+                        for row in init.chunks_mut(dim) {
+                            q.sample_into(&mut rng, row);
+                        }
+                        let redrawn = finite_starts(post, &mut init, &m.best_u, |row| {
+                            q.sample_into(&mut rng, row)
+                        })?;
+                        if redrawn > 0 {
+                            run.log("hmc_init", json!({"redrawn": redrawn}))?;
+                        }
+                        (MassMatrix::from_cholesky(lap.chol, dim)?, init)
+                    }
+                    None => {
+                        let mut init = Vec::with_capacity(cfg.hmc_chains * dim);
+                        for _ in 0..cfg.hmc_chains {
+                            init.extend(m.best_u.iter().map(|u| {
+                                u + 1e-3
+                                    * rand_distr::Distribution::<f64>::sample(
+                                        &rand_distr::StandardNormal,
+                                        &mut rng,
+                                    )
+                            }));
+                        }
+                        (MassMatrix::from_scales(vec![1e-2; dim])?, init)
+                    }
                 }
-                let redrawn = finite_starts(post, &mut init, &m.best_u, |row| {
-                    q.sample_into(&mut rng, row)
-                })?;
-                if redrawn > 0 {
-                    run.log("hmc_init", json!({"redrawn": redrawn}))?;
-                }
-                (MassMatrix::from_cholesky(lap.chol, dim)?, init)
             }
             (None, None) => bail!("HMC needs a starting point: run the map or vi stage first"),
         };

@@ -206,7 +206,11 @@ impl FoldedDecoder {
             side = out;
         }
         ensure!(
-            side == image_size && layers.last().is_some_and(|l| l.c_out == 1),
+            layers.last().is_some_and(|l| l.c_out == 1),
+            "decoder's last layer has more than one output channel: not an image decoder"
+        );
+        ensure!(
+            side == image_size,
             "decoder produces {side}x{side} images, the checkpoint says {image_size}"
         );
         Ok(FoldedDecoder {
@@ -229,6 +233,12 @@ impl FoldedDecoder {
     pub fn forward(&self, z: &[f32], batch: usize) -> Tape {
         let d = self.latent_dim;
         assert_eq!(z.len(), batch * d, "z must be [B, D]");
+        if batch == 0 {
+            let acts = std::iter::once(Vec::new())
+                .chain(self.layers.iter().map(|_| Vec::new()))
+                .collect();
+            return Tape { batch, acts };
+        }
         let mut zt = vec![0.0; d * batch];
         for b in 0..batch {
             for j in 0..d {
@@ -264,6 +274,9 @@ impl FoldedDecoder {
     pub fn vjp(&self, tape: &Tape, g: &[f32]) -> Vec<f32> {
         let batch = tape.batch;
         assert_eq!(g.len(), tape.images().len(), "G must match the images");
+        if batch == 0 {
+            return Vec::new();
+        }
         let mut grad = g.to_vec();
         let mut gcols = Vec::new();
         for (l, layer) in self.layers.iter().enumerate().rev() {
@@ -385,7 +398,12 @@ fn col2im(layer: &Layer, cols: &[f32], batch: usize) -> Vec<f32> {
                 }
             }
             match layer.act {
-                Act::Relu => dst.iter_mut().for_each(|v| *v = v.max(0.0)),
+                // NaN stays NaN (f32::max would turn it into 0 and hide a non-finite input)
+                Act::Relu => dst.iter_mut().for_each(|v| {
+                    if *v < 0.0 {
+                        *v = 0.0
+                    }
+                }),
                 Act::Tanh => dst.iter_mut().for_each(|v| *v = v.tanh()),
             }
         });
@@ -550,5 +568,20 @@ mod tests {
                 ours[j]
             );
         }
+    }
+
+    #[test]
+    fn empty_batches_and_non_finite_latents() {
+        let device = Device::default();
+        let (dec, config) = decoder(&device);
+        let folded = FoldedDecoder::from_decoder(&dec, config.image_size).unwrap();
+        assert!(folded.decode(&[], 0).is_empty());
+        let tape = folded.forward(&[], 0);
+        assert!(folded.vjp(&tape, &[]).is_empty());
+        // a NaN latent must not come out as a finite image (ReLU keeps NaN)
+        let mut z = latents(1, config.latent_dim);
+        z[0] = f32::NAN;
+        let img = folded.decode(&z, 1);
+        assert!(img.iter().any(|v| v.is_nan()));
     }
 }
