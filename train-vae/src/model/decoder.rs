@@ -16,6 +16,7 @@
 //! BatchNorm layers use their running statistics (and not the statistics of a batch of z).
 
 use super::config::VaeConfig;
+use super::conv::conv_transpose2d_layer as block;
 use super::encoder::batch_norm;
 use super::init::{INIT_STD, WeightSource, normal_param};
 use burn::module::Module;
@@ -91,17 +92,18 @@ impl Decoder {
     ///
     /// Panics if the second axis of `z` is not the latent dimension.
     pub fn forward(&self, z: Tensor<2>) -> Tensor<4> {
-        let [b, d] = z.dims();
+        let [_, d] = z.dims();
         assert_eq!(
             d, self.latent_dim,
             "decoder input has {d} latent dimensions, the decoder expects {}",
             self.latent_dim
         );
+        let [b, _] = z.dims();
         let h: Tensor<4> = z.reshape([b, d, 1, 1]);
-        let h = relu(self.bn1.forward(self.deconv1.forward(h)));
-        let h = relu(self.bn2.forward(self.deconv2.forward(h)));
-        let h = relu(self.bn3.forward(self.deconv3.forward(h)));
-        let h = relu(self.bn4.forward(self.deconv4.forward(h)));
-        self.deconv5.forward(h).tanh()
+        let h = relu(self.bn1.forward(block(&self.deconv1, h)));
+        let h = relu(self.bn2.forward(block(&self.deconv2, h)));
+        let h = relu(self.bn3.forward(block(&self.deconv3, h)));
+        let h = relu(self.bn4.forward(block(&self.deconv4, h)));
+        block(&self.deconv5, h).tanh()
     }
 }

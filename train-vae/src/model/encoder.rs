@@ -14,6 +14,7 @@
 //! which the analytic KL term needs anyway (eq. 4) and which keeps sigma_e positive.
 
 use super::config::VaeConfig;
+use super::conv::conv2d_layer as block;
 use super::init::{INIT_STD, WeightSource, constant_param, normal_param};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -126,11 +127,11 @@ impl Encoder {
 
     /// mu_e(x) and log sigma_e(x) for images `x` of shape `[B, 1, 64, 64]`.
     pub fn forward(&self, x: Tensor<4>) -> Encoding {
-        let h = leaky_relu(self.conv1.forward(x), LEAKY_SLOPE);
-        let h = leaky_relu(self.bn2.forward(self.conv2.forward(h)), LEAKY_SLOPE);
-        let h = leaky_relu(self.bn3.forward(self.conv3.forward(h)), LEAKY_SLOPE);
-        let h = leaky_relu(self.bn4.forward(self.conv4.forward(h)), LEAKY_SLOPE);
-        let h = leaky_relu(self.conv5.forward(h), LEAKY_SLOPE);
+        let h = leaky_relu(block(&self.conv1, x), LEAKY_SLOPE);
+        let h = leaky_relu(self.bn2.forward(block(&self.conv2, h)), LEAKY_SLOPE);
+        let h = leaky_relu(self.bn3.forward(block(&self.conv3, h)), LEAKY_SLOPE);
+        let h = leaky_relu(self.bn4.forward(block(&self.conv4, h)), LEAKY_SLOPE);
+        let h = leaky_relu(block(&self.conv5, h), LEAKY_SLOPE);
         let [b, c, _, _] = h.dims();
         let h: Tensor<2> = h.reshape([b, c]);
         Encoding {

@@ -6,6 +6,7 @@
 //! - [`vae`]: both together with the reparametrisation of eq. (C2).
 
 pub mod config;
+pub mod conv;
 pub mod decoder;
 pub mod encoder;
 pub mod init;

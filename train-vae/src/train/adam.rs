@@ -17,6 +17,7 @@
 //! and restored with [`FusedAdam::save`] / [`FusedAdam::load`] for `--resume`.
 
 use anyhow::{Context, Result, bail, ensure};
+use burn::backend::Flex;
 use burn::module::{Module, ModuleMapper, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::{Tensor, TensorData};
@@ -113,7 +114,6 @@ impl FusedAdam {
             adam: self,
             grads,
             lr,
-            containers: Vec::new(),
         };
         module.map(&mut mapper)
     }
@@ -273,20 +273,25 @@ struct Mapper<'a> {
     adam: &'a mut FusedAdam,
     grads: GradientsParams,
     lr: f64,
-    /// Container types of the fields being visited, innermost last (burn passes the type of the
-    /// struct that owns the field: a Conv2d weight is visited inside "Struct:Conv2d").
-    containers: Vec<String>,
+}
+
+/// True when `grad` is stored as the (0, 1) transpose of a contiguous buffer, the layout of
+/// burn's own Conv2d weight gradient (burn-backend `conv2d_weight_grad_no_groups` swaps the dims
+/// of a convolution result). Only burn-flex is inspected; other backends copy as needed.
+fn stored_swapped<const D: usize>(grad: &Tensor<D>) -> bool {
+    D >= 2
+        && !grad
+            .clone()
+            .try_into_primitive::<Flex>()
+            .is_ok_and(|t| t.is_contiguous())
+        && grad
+            .clone()
+            .swap_dims(0, 1)
+            .try_into_primitive::<Flex>()
+            .is_ok_and(|t| t.is_contiguous())
 }
 
 impl ModuleMapper for Mapper<'_> {
-    fn enter_module(&mut self, _name: &str, container_type: &str) {
-        self.containers.push(container_type.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.containers.pop();
-    }
-
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let (id, tensor, mapper) = param.consume();
         let Some(grad) = self.grads.remove::<D>(id) else {
@@ -302,14 +307,13 @@ impl ModuleMapper for Mapper<'_> {
             .try_into_vec()
             .expect("parameters are f32");
         let grad = grad.inner();
-        // burn computes a Conv2d weight gradient as the (0, 1) transpose of a convolution result
-        // (burn-backend conv2d_weight_grad_no_groups): reading it back through the transpose is
-        // a plain copy-free view, where asking for the weight's own order costs a strided copy
-        // (a quarter of a second for the 33.5 M weights of the last encoder convolution). The
-        // update is correct for any layout; only the speed depends on this.
-        let conv_weight = D == 4 && self.containers.last().is_some_and(|c| c == "Struct:Conv2d");
+        // burn computes a Conv2d weight gradient as the (0, 1) transpose of a convolution result:
+        // reading it back through the transpose is a copy-free view, where asking for the
+        // weight's own order costs a strided copy (a quarter of a second for the 33.5 M weights
+        // of the last encoder convolution). The batched-GEMM layers (model::conv) give
+        // contiguous gradients. The update is correct for any layout; only speed depends on this.
         let data;
-        let view = if conv_weight {
+        let view = if stored_swapped(&grad) {
             let dims = shape.dims::<D>();
             data = grad.swap_dims(0, 1).into_data();
             Grad::Swapped {
@@ -383,6 +387,15 @@ mod tests {
                 .collect();
             Tensor::<4>::from_data(TensorData::new(v, [2, 3, 4, 4]), &device)
         };
+        // burn's own convolution stores the weight gradient transposed; the batched-GEMM layer
+        // of model::conv stores it contiguous.
+        let g = a.forward(x(0)).square().sum().backward();
+        assert!(stored_swapped(&a.weight.grad(&g).unwrap()));
+        let g = crate::model::conv::conv2d_layer(&a, x(0))
+            .square()
+            .sum()
+            .backward();
+        assert!(!stored_swapped(&a.weight.grad(&g).unwrap()));
         for k in 0..4 {
             let ga = GradientsParams::from_grads(a.forward(x(k)).square().sum().backward(), &a);
             a = ours.step(1e-2, a, ga);
