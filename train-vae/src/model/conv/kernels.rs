@@ -1,13 +1,15 @@
-//! Host kernels of a 2-D convolution as one GEMM over the whole mini-batch: im2col, col2im,
-//! the NCHW <-> row-matrix transposes, and the GEMM call itself (the `gemm` crate burn-flex
-//! also uses, with its AVX-512 kernels).
+//! Host kernels of a 2-D convolution as GEMMs over the whole mini-batch: im2col, col2im,
+//! the NCHW <-> channel-major permutations, and the GEMM call itself (the `gemm` crate
+//! burn-flex also uses, with its AVX-512 kernels).
 //!
 //! Notation, for a convolution `x [B, C, H, W] -> y [B, C_out, H_out, W_out]` with weight
 //! `[C_out, C, K, K]`: `P = H_out W_out` output pixels per image, the im2col matrix
 //! `cols [B P, C K K]` has one row per output pixel (row `b P + p`) holding the input patch in
-//! the weight's `(c, kh, kw)` order, so that `y_rows [B P, C_out] = cols W_flat^T`.
+//! the weight's `(c, kh, kw)` order, so that `y_cbp [C_out, B P] = W_flat cols^T`, where
+//! `y_cbp` is `y` channel-major ([`nchw_to_cbp`]).
 
 use rayon::prelude::*;
+use std::ops::Range;
 
 /// Shape of a 2-D convolution with a square kernel and the same stride and zero padding on
 /// both axes (all that Tables D1/D2 use).
@@ -113,18 +115,27 @@ impl ConvGeom {
 
 /// The im2col matrix `[B P, C K K]` of `x [B, C, H, W]` (zeros where a patch leaves the image).
 pub fn im2col(g: &ConvGeom, x: &[f32]) -> Vec<f32> {
+    let mut cols = vec![0.0f32; g.rows() * g.patch()];
+    im2col_into(g, x, 0..g.batch, &mut cols);
+    cols
+}
+
+/// The rows of images `images` of the im2col matrix, written into `cols` (`[n P, C K K]` for
+/// `n` images). Only entries inside the image are written: a buffer reused for chunks of the
+/// same geometry keeps the zeros of the padding from its first fill.
+pub fn im2col_into(g: &ConvGeom, x: &[f32], images: Range<usize>, cols: &mut [f32]) {
     assert_eq!(x.len(), g.input_len(), "im2col: input length");
     let (patch, kk, plane) = (g.patch(), g.k * g.k, g.h_in * g.w_in);
-    let mut cols = vec![0.0f32; g.rows() * patch];
+    let cols = &mut cols[..images.len() * g.pixels() * patch];
     if cols.is_empty() {
-        return cols;
+        return;
     }
     let table = g.tap_table();
     // One chunk per output row (b, oy): its w_out patches.
     cols.par_chunks_mut(g.w_out * patch)
         .enumerate()
         .for_each(|(r, chunk)| {
-            let (b, oy) = (r / g.h_out, r % g.h_out);
+            let (b, oy) = (images.start + r / g.h_out, r % g.h_out);
             let image = &x[b * g.c_in * plane..(b + 1) * g.c_in * plane];
             for (ox, row) in chunk.chunks_exact_mut(patch).enumerate() {
                 let taps = &table[oy * g.w_out + ox];
@@ -136,66 +147,74 @@ pub fn im2col(g: &ConvGeom, x: &[f32]) -> Vec<f32> {
                 }
             }
         });
-    cols
 }
 
-/// The adjoint of [`im2col`]: `dx [B, C, H, W]` with every entry of `cols [B P, C K K]` added
-/// to the input pixel it was read from.
-pub fn col2im(g: &ConvGeom, cols: &[f32]) -> Vec<f32> {
-    assert_eq!(cols.len(), g.rows() * g.patch(), "col2im: matrix length");
-    let (patch, kk, plane) = (g.patch(), g.k * g.k, g.h_in * g.w_in);
+/// The adjoint of [`im2col`]: `dx [B, C, H, W]` with every entry of the im2col-shaped matrix
+/// `cols` (`[B P, C K K]`, given by its strides) added to the input pixel it was read from.
+pub fn col2im(g: &ConvGeom, cols: MatRef<'_>) -> Vec<f32> {
     let mut dx = vec![0.0f32; g.input_len()];
+    col2im_add(g, cols, 0..g.batch, &mut dx);
+    dx
+}
+
+/// [`col2im`] of the rows of images `images` (`cols` holds `[n P, C K K]` for those `n`
+/// images), added to `dx`, the whole batch's input gradient.
+pub fn col2im_add(g: &ConvGeom, cols: MatRef<'_>, images: Range<usize>, dx: &mut [f32]) {
+    assert!(
+        cols.fits(images.len() * g.pixels(), g.patch()),
+        "col2im: matrix size"
+    );
+    assert_eq!(dx.len(), g.input_len(), "col2im: gradient length");
+    let (kk, plane) = (g.k * g.k, g.h_in * g.w_in);
+    let dx = &mut dx[images.start * g.c_in * plane..images.end * g.c_in * plane];
     if dx.is_empty() {
-        return dx;
+        return;
     }
     let table = g.tap_table();
     // One chunk per input plane (b, c): it gathers from that channel's columns of its image's rows.
     dx.par_chunks_mut(plane).enumerate().for_each(|(bc, dst)| {
         let (b, c) = (bc / g.c_in, bc % g.c_in);
         for (p, taps) in table.iter().enumerate() {
-            let row = b * g.pixels() + p;
-            let src = &cols[row * patch + c * kk..row * patch + (c + 1) * kk];
+            let base = (b * g.pixels() + p) * cols.rs + c * kk * cols.cs;
             for &(t, i) in taps {
-                dst[i] += src[t];
+                dst[i] += cols.data[base + t * cols.cs];
             }
         }
     });
-    dx
 }
 
-/// `[B, C, P]` (NCHW with the pixels flattened) -> `[B P, C]` (one row per pixel).
-pub fn nchw_to_rows(x: &[f32], batch: usize, channels: usize, pixels: usize) -> Vec<f32> {
+/// `[B, C, P]` (NCHW with the pixels flattened) -> `[C, B P]` (channel-major: one row per
+/// channel, the batch's pixels along it), the layout of the GEMM side of every product.
+pub fn nchw_to_cbp(x: &[f32], batch: usize, channels: usize, pixels: usize) -> Vec<f32> {
     assert_eq!(x.len(), batch * channels * pixels);
-    let mut rows = vec![0.0f32; x.len()];
-    if rows.is_empty() {
-        return rows;
+    let mut y = vec![0.0f32; x.len()];
+    if y.is_empty() {
+        return y;
     }
-    rows.par_chunks_mut(pixels * channels)
-        .zip(x.par_chunks(pixels * channels))
-        .for_each(|(dst, src)| {
-            for c in 0..channels {
-                for p in 0..pixels {
-                    dst[p * channels + c] = src[c * pixels + p];
-                }
+    y.par_chunks_mut(batch * pixels)
+        .enumerate()
+        .for_each(|(c, row)| {
+            for (b, dst) in row.chunks_exact_mut(pixels).enumerate() {
+                let src = (b * channels + c) * pixels;
+                dst.copy_from_slice(&x[src..src + pixels]);
             }
         });
-    rows
+    y
 }
 
-/// `[B P, C]` -> `[B, C, P]`, the inverse of [`nchw_to_rows`].
-pub fn rows_to_nchw(rows: &[f32], batch: usize, channels: usize, pixels: usize) -> Vec<f32> {
-    assert_eq!(rows.len(), batch * channels * pixels);
-    let mut x = vec![0.0f32; rows.len()];
+/// `[C, B P]` -> `[B, C, P]`, the inverse of [`nchw_to_cbp`].
+pub fn cbp_to_nchw(y: &[f32], batch: usize, channels: usize, pixels: usize) -> Vec<f32> {
+    assert_eq!(y.len(), batch * channels * pixels);
+    let mut x = vec![0.0f32; y.len()];
     if x.is_empty() {
         return x;
     }
-    x.par_chunks_mut(pixels * channels)
-        .zip(rows.par_chunks(pixels * channels))
-        .for_each(|(dst, src)| {
-            for p in 0..pixels {
-                for c in 0..channels {
-                    dst[c * pixels + p] = src[p * channels + c];
-                }
+    x.par_chunks_mut(channels * pixels)
+        .enumerate()
+        .for_each(|(b, image)| {
+            for (c, dst) in image.chunks_exact_mut(pixels).enumerate() {
+                let src = (c * batch + b) * pixels;
+                dst.copy_from_slice(&y[src..src + pixels]);
             }
         });
     x
@@ -228,67 +247,75 @@ impl<'a> MatRef<'a> {
         }
     }
 
-    fn t(self) -> Self {
-        MatRef {
-            data: self.data,
-            rs: self.cs,
-            cs: self.rs,
-        }
-    }
-
     fn fits(&self, r: usize, c: usize) -> bool {
         r == 0 || c == 0 || (r - 1) * self.rs + (c - 1) * self.cs < self.data.len()
     }
 }
 
-/// Products whose smaller side is under this many rows run transposed: the `gemm` crate packs
-/// the right-hand side panel by panel and a 32-row product spends most of its time packing
-/// (measured: `[32, 8192] x [8192, 4096]` 23 GFLOP/s, its transpose 70-80 GFLOP/s).
-const THIN: usize = 64;
+/// A row-major destination block: element `(i, j)` is `data[i * rs + j]`.
+pub struct MatMut<'a> {
+    pub data: &'a mut [f32],
+    pub rs: usize,
+}
 
-/// Row-major `dst [m, n] = a [m, k] * b [k, n]`.
-pub fn matmul(m: usize, n: usize, k: usize, a: MatRef<'_>, b: MatRef<'_>, dst: &mut [f32]) {
+impl<'a> MatMut<'a> {
+    /// Row-major `[rows, cols]`.
+    pub fn rows(data: &'a mut [f32], cols: usize) -> Self {
+        MatMut { data, rs: cols }
+    }
+}
+
+/// `dst [m, n] = a [m, k] * b [k, n]`, or `dst += a b` with `accumulate`.
+///
+/// Orientation matters to the `gemm` crate: it packs the right-hand side panel by panel, so a
+/// product with a 32-row destination spends most of its time packing (measured:
+/// `[32, 8192] x [8192, 4096]` 88 ms, the same product as `[4096, 8192] x [8192, 32]` 20 ms),
+/// and a right-hand side stored row-major packs fastest. Callers lay out their products so.
+pub fn matmul(
+    (m, n, k): (usize, usize, usize),
+    a: MatRef<'_>,
+    b: MatRef<'_>,
+    dst: MatMut<'_>,
+    accumulate: bool,
+) {
+    assert!(a.fits(m, k) && b.fits(k, n), "matmul: operand sizes");
     assert!(
-        a.fits(m, k) && b.fits(k, n) && dst.len() >= m * n,
-        "matmul: operand sizes"
+        m == 0 || n == 0 || (n <= dst.rs && (m - 1) * dst.rs + n <= dst.data.len()),
+        "matmul: destination size"
     );
-    if m * n == 0 {
+    if m * n == 0 || (k == 0 && accumulate) {
         return;
     }
     if k == 0 {
-        dst[..m * n].fill(0.0);
+        for i in 0..m {
+            dst.data[i * dst.rs..i * dst.rs + n].fill(0.0);
+        }
         return;
     }
-    // dst^T [n, m] = b^T a^T, written through swapped destination strides.
-    let (m, n, a, b, dst_rs, dst_cs) = if m < THIN && n > m {
-        (n, m, b.t(), a.t(), 1, n)
-    } else {
-        (m, n, a, b, n, 1)
-    };
     let par = if m * n * k >= 1 << 18 {
         gemm::Parallelism::Rayon(0)
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: `fits` above keeps every strided index of a, b in bounds and dst holds m * n
-    // elements addressed by (dst_rs, dst_cs) over the (possibly swapped) m x n; dst does not
-    // alias a or b (distinct borrows).
+    // SAFETY: `fits` above keeps every strided index of a and b in bounds and the destination
+    // check keeps (i, j) -> i rs + j inside dst.data; dst does not alias a or b (distinct
+    // borrows).
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
-            dst_cs as isize,
-            dst_rs as isize,
-            false,
+            dst.data.as_mut_ptr(),
+            1,
+            dst.rs as isize,
+            accumulate,
             a.data.as_ptr(),
             a.cs as isize,
             a.rs as isize,
             b.data.as_ptr(),
             b.cs as isize,
             b.rs as isize,
-            0.0,
+            if accumulate { 1.0 } else { 0.0 },
             1.0,
             false,
             false,
@@ -299,27 +326,48 @@ pub fn matmul(m: usize, n: usize, k: usize, a: MatRef<'_>, b: MatRef<'_>, dst: &
 }
 
 /// The three products of a convolution, on host slices (NCHW tensors, weight `[C_out, C, K, K]`).
+///
+/// The GEMM side of each keeps the output channels as rows (`[C_out, B P]`, [`nchw_to_cbp`]),
+/// which puts the long side first in every layer of Tables D1/D2 (encoder block 5: 4096 x 32).
+/// The batch is processed in chunks of images whose im2col block holds at most
+/// [`conv::CHUNK_ELEMS`] floats: one scratch buffer per call, reused and warm in cache, where a
+/// whole-batch im2col matrix (33 MB for encoder block 2) is a fresh mapping whose page faults
+/// cost about as much as filling it.
 pub mod conv {
     use super::*;
 
-    /// `y [B, C_out, H_out, W_out] = conv(x, w)`.
-    pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32]) -> Vec<f32> {
-        assert_eq!(w.len(), g.weight_len(), "conv forward: weight length");
-        let cols = im2col(g, x);
-        let mut y_rows = vec![0.0f32; g.rows() * g.c_out];
-        matmul(
-            g.rows(),
-            g.c_out,
-            g.patch(),
-            MatRef::rows(&cols, g.patch()),
-            MatRef::transposed(w, g.patch()),
-            &mut y_rows,
-        );
-        drop(cols);
-        rows_to_nchw(&y_rows, g.batch, g.c_out, g.pixels())
+    /// Scratch size of one im2col chunk, floats (8 MB).
+    pub const CHUNK_ELEMS: usize = 1 << 21;
+
+    /// The image ranges of the chunks.
+    fn chunks(g: &ConvGeom) -> impl Iterator<Item = Range<usize>> + use<> {
+        let per = (CHUNK_ELEMS / (g.pixels() * g.patch()).max(1)).clamp(1, g.batch.max(1));
+        let batch = g.batch;
+        (0..batch.div_ceil(per)).map(move |i| i * per..((i + 1) * per).min(batch))
     }
 
-    /// `dL/dx [B, C, H, W]` from `dy [B, C_out, H_out, W_out]`: `col2im(dy_rows w_flat)`.
+    /// `y [B, C_out, H_out, W_out] = conv(x, w)`: `y_cbp = w_flat cols^T`.
+    pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32]) -> Vec<f32> {
+        assert_eq!(w.len(), g.weight_len(), "conv forward: weight length");
+        let (rows, patch, pix) = (g.rows(), g.patch(), g.pixels());
+        let mut y = vec![0.0f32; g.output_len()];
+        let mut cols = Vec::new();
+        for images in chunks(g) {
+            let n = images.len() * pix;
+            cols.resize(n * patch, 0.0);
+            im2col_into(g, x, images.clone(), &mut cols);
+            let dst = MatMut {
+                data: &mut y[images.start * pix..],
+                rs: rows,
+            };
+            let (a, b) = (MatRef::rows(w, patch), MatRef::transposed(&cols, patch));
+            matmul((g.c_out, n, patch), a, b, dst, false);
+        }
+        cbp_to_nchw(&y, g.batch, g.c_out, pix)
+    }
+
+    /// `dL/dx [B, C, H, W]` from `dy [B, C_out, H_out, W_out]`: `col2im(dy_cbp^T w_flat)`, the
+    /// im2col-shaped product computed with its long side first.
     pub fn input_grad(g: &ConvGeom, dy: &[f32], w: &[f32]) -> Vec<f32> {
         assert_eq!(
             dy.len(),
@@ -327,37 +375,70 @@ pub mod conv {
             "conv input grad: output-gradient length"
         );
         assert_eq!(w.len(), g.weight_len(), "conv input grad: weight length");
-        let dy_rows = nchw_to_rows(dy, g.batch, g.c_out, g.pixels());
-        let mut dcols = vec![0.0f32; g.rows() * g.patch()];
-        matmul(
-            g.rows(),
-            g.patch(),
-            g.c_out,
-            MatRef::rows(&dy_rows, g.c_out),
-            MatRef::rows(w, g.patch()),
-            &mut dcols,
-        );
-        col2im(g, &dcols)
+        let dy = nchw_to_cbp(dy, g.batch, g.c_out, g.pixels());
+        let (rows, patch, pix) = (g.rows(), g.patch(), g.pixels());
+        let mut dx = vec![0.0f32; g.input_len()];
+        let mut dcols = Vec::new();
+        for images in chunks(g) {
+            let n = images.len() * pix;
+            dcols.resize(n * patch, 0.0);
+            // The block of dy_cbp for these images: [C_out, n] with row stride B P.
+            let block = &dy[images.start * pix..];
+            if n >= patch {
+                // [n, C K K] = block^T w_flat
+                let a = MatRef {
+                    data: block,
+                    rs: 1,
+                    cs: rows,
+                };
+                let dst = MatMut::rows(&mut dcols, patch);
+                matmul((n, patch, g.c_out), a, MatRef::rows(w, patch), dst, false);
+                col2im_add(g, MatRef::rows(&dcols, patch), images, &mut dx);
+            } else {
+                // [C K K, n] = w_flat^T block
+                let b = MatRef {
+                    data: block,
+                    rs: rows,
+                    cs: 1,
+                };
+                let dst = MatMut::rows(&mut dcols, n);
+                let a = MatRef::transposed(w, patch);
+                matmul((patch, n, g.c_out), a, b, dst, false);
+                col2im_add(g, MatRef::transposed(&dcols, n), images, &mut dx);
+            }
+        }
+        dx
     }
 
-    /// `dL/dw [C_out, C, K, K] = dy_rows^T cols(x)`.
+    /// `dL/dw [C_out, C, K, K] = dy_cbp cols(x)`, summed over the chunks.
     pub fn weight_grad(g: &ConvGeom, x: &[f32], dy: &[f32]) -> Vec<f32> {
         assert_eq!(
             dy.len(),
             g.output_len(),
             "conv weight grad: output-gradient length"
         );
-        let cols = im2col(g, x);
-        let dy_rows = nchw_to_rows(dy, g.batch, g.c_out, g.pixels());
+        let dy = nchw_to_cbp(dy, g.batch, g.c_out, g.pixels());
+        let (rows, patch, pix) = (g.rows(), g.patch(), g.pixels());
         let mut dw = vec![0.0f32; g.weight_len()];
-        matmul(
-            g.c_out,
-            g.patch(),
-            g.rows(),
-            MatRef::transposed(&dy_rows, g.c_out),
-            MatRef::rows(&cols, g.patch()),
-            &mut dw,
-        );
+        let mut cols = Vec::new();
+        for (i, images) in chunks(g).enumerate() {
+            let n = images.len() * pix;
+            cols.resize(n * patch, 0.0);
+            im2col_into(g, x, images.clone(), &mut cols);
+            let a = MatRef {
+                data: &dy[images.start * pix..],
+                rs: rows,
+                cs: 1,
+            };
+            let dst = MatMut::rows(&mut dw, patch);
+            matmul(
+                (g.c_out, patch, n),
+                a,
+                MatRef::rows(&cols, patch),
+                dst,
+                i > 0,
+            );
+        }
         dw
     }
 }
@@ -421,7 +502,8 @@ mod tests {
         a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum()
     }
 
-    /// Shapes of Tables D1/D2 (narrowed) plus odd ones: non-square, stride 1, thin products.
+    /// Shapes of Tables D1/D2 (narrowed) plus odd ones: non-square, stride 1, thin products,
+    /// several chunks.
     fn geometries() -> Vec<ConvGeom> {
         [
             ([3, 2, 8, 8], 5, 4, 2, 1),
@@ -429,6 +511,10 @@ mod tests {
             ([1, 4, 6, 10], 3, 4, 2, 1),
             ([2, 3, 5, 7], 2, 3, 1, 1),
             ([70, 3, 4, 4], 80, 4, 1, 0),
+            ([3, 6, 4, 4], 90, 4, 1, 0),
+            // Two chunks (8 images of 256 x 1024, then 1), the input gradient in both
+            // orientations (2048 rows >= 1024 columns, then 256 < 1024).
+            ([9, 64, 32, 32], 2, 4, 2, 1),
         ]
         .into_iter()
         .map(|(s, co, k, st, p)| ConvGeom::new(s, co, k, st, p).unwrap())
@@ -471,19 +557,29 @@ mod tests {
             let x = random(&mut rng, g.input_len());
             let c = random(&mut rng, g.rows() * g.patch());
             let lhs = dot(&im2col(&g, &x), &c);
-            let rhs = dot(&x, &col2im(&g, &c));
+            let rhs = dot(&x, &col2im(&g, MatRef::rows(&c, g.patch())));
+            // The same matrix stored transposed.
+            let ct: Vec<f32> = (0..c.len())
+                .map(|i| c[(i % g.rows()) * g.patch() + i / g.rows()])
+                .collect();
+            let rhs_t = dot(&x, &col2im(&g, MatRef::transposed(&ct, g.rows())));
+            assert!((rhs - rhs_t).abs() < 1e-3, "{g:?}: transposed storage");
             assert!((lhs - rhs).abs() < 1e-3, "{g:?}: {lhs} vs {rhs}");
         }
     }
 
     #[test]
-    fn thin_products_match_either_orientation() {
+    fn products_of_strided_operands() {
         let mut rng = StdRng::seed_from_u64(4);
-        for (m, n, k) in [(3, 200, 17), (200, 3, 17), (40, 40, 5), (1, 1, 300)] {
+        for (m, n, k) in [
+            (3, 200, 17),
+            (200, 3, 17),
+            (40, 40, 5),
+            (1, 1, 300),
+            (4, 5, 0),
+        ] {
             let a = random(&mut rng, m * k);
             let b = random(&mut rng, k * n);
-            let mut got = vec![0.0; m * n];
-            matmul(m, n, k, MatRef::rows(&a, k), MatRef::rows(&b, n), &mut got);
             let want: Vec<f32> = (0..m * n)
                 .map(|ij| {
                     (0..k)
@@ -491,7 +587,30 @@ mod tests {
                         .sum()
                 })
                 .collect();
+            let mut got = vec![1.0; m * n];
+            let (ar, br) = (MatRef::rows(&a, k), MatRef::rows(&b, n));
+            matmul((m, n, k), ar, br, MatMut::rows(&mut got, n), false);
             close(&got, &want, 1e-5);
+            // The same operands stored transposed.
+            let at: Vec<f32> = (0..m * k).map(|i| a[(i % m) * k + i / m]).collect();
+            let bt: Vec<f32> = (0..k * n).map(|i| b[(i % k) * n + i / k]).collect();
+            let mut got = vec![1.0; m * n];
+            let (atr, btr) = (MatRef::transposed(&at, m), MatRef::transposed(&bt, k));
+            matmul((m, n, k), atr, btr, MatMut::rows(&mut got, n), false);
+            close(&got, &want, 1e-5);
+            // Accumulating into a block of a wider destination (row stride n + 3).
+            let mut wide = vec![1.0; m * (n + 3)];
+            let dst = MatMut {
+                data: &mut wide,
+                rs: n + 3,
+            };
+            matmul((m, n, k), ar, br, dst, true);
+            for i in 0..m {
+                let row = &wide[i * (n + 3)..(i + 1) * (n + 3)];
+                let want_row: Vec<f32> = want[i * n..(i + 1) * n].iter().map(|v| v + 1.0).collect();
+                close(&row[..n], &want_row, 1e-5);
+                assert!(row[n..].iter().all(|v| *v == 1.0), "outside the block");
+            }
         }
     }
 
@@ -499,8 +618,9 @@ mod tests {
     fn layout_transposes_invert_each_other() {
         let mut rng = StdRng::seed_from_u64(5);
         let x = random(&mut rng, 3 * 4 * 5);
-        let rows = nchw_to_rows(&x, 3, 4, 5);
-        assert_eq!(rows[(1 * 5 + 2) * 4 + 3], x[(1 * 4 + 3) * 5 + 2]);
-        assert_eq!(rows_to_nchw(&rows, 3, 4, 5), x);
+        // [B = 3, C = 4, P = 5]: element (b 1, c 3, p 2).
+        let y = nchw_to_cbp(&x, 3, 4, 5);
+        assert_eq!(y[(3 * 3 + 1) * 5 + 2], x[(1 * 4 + 3) * 5 + 2]);
+        assert_eq!(cbp_to_nchw(&y, 3, 4, 5), x);
     }
 }
