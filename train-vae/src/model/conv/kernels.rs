@@ -149,6 +149,42 @@ pub fn im2col_into(g: &ConvGeom, x: &[f32], images: Range<usize>, cols: &mut [f3
         });
 }
 
+/// The transposed im2col matrix of images `images`, `[C K K, n P]` row-major (one row per
+/// input channel and kernel tap), written into `cols_t`; every entry is written (padding as 0).
+/// As the right-hand side of `W_flat [C_out, C K K] x cols_t` it packs faster than a transposed
+/// view of [`im2col`] (measured 28 vs 37 ms for encoder block 2 at batch 32).
+pub fn im2col_t_into(g: &ConvGeom, x: &[f32], images: Range<usize>, cols_t: &mut [f32]) {
+    assert_eq!(x.len(), g.input_len(), "im2col: input length");
+    let (kk, plane, pix) = (g.k * g.k, g.h_in * g.w_in, g.pixels());
+    let n = images.len() * pix;
+    let cols_t = &mut cols_t[..g.patch() * n];
+    if cols_t.is_empty() {
+        return;
+    }
+    // source[t * P + p]: the in-plane index tap t of output pixel p reads, or None (padding).
+    let mut source = vec![None; kk * pix];
+    for (p, taps) in g.tap_table().iter().enumerate() {
+        for &(t, i) in taps {
+            source[t * pix + p] = Some(i);
+        }
+    }
+    // One chunk per input channel: its K K rows.
+    cols_t
+        .par_chunks_mut(kk * n)
+        .enumerate()
+        .for_each(|(c, rows)| {
+            for (t, row) in rows.chunks_exact_mut(n).enumerate() {
+                let src = &source[t * pix..(t + 1) * pix];
+                for (j, b) in images.clone().enumerate() {
+                    let plane_x = &x[(b * g.c_in + c) * plane..(b * g.c_in + c + 1) * plane];
+                    for (dst, s) in row[j * pix..(j + 1) * pix].iter_mut().zip(src) {
+                        *dst = s.map_or(0.0, |i| plane_x[i]);
+                    }
+                }
+            }
+        });
+}
+
 /// The adjoint of [`im2col`]: `dx [B, C, H, W]` with every entry of the im2col-shaped matrix
 /// `cols` (`[B P, C K K]`, given by its strides) added to the input pixel it was read from.
 pub fn col2im(g: &ConvGeom, cols: MatRef<'_>) -> Vec<f32> {
@@ -346,21 +382,22 @@ pub mod conv {
         (0..batch.div_ceil(per)).map(move |i| i * per..((i + 1) * per).min(batch))
     }
 
-    /// `y [B, C_out, H_out, W_out] = conv(x, w)`: `y_cbp = w_flat cols^T`.
+    /// `y [B, C_out, H_out, W_out] = conv(x, w)`: `y_cbp = w_flat cols^T` (with `cols^T` built
+    /// directly, [`im2col_t_into`]).
     pub fn forward(g: &ConvGeom, x: &[f32], w: &[f32]) -> Vec<f32> {
         assert_eq!(w.len(), g.weight_len(), "conv forward: weight length");
         let (rows, patch, pix) = (g.rows(), g.patch(), g.pixels());
         let mut y = vec![0.0f32; g.output_len()];
-        let mut cols = Vec::new();
+        let mut cols_t = Vec::new();
         for images in chunks(g) {
             let n = images.len() * pix;
-            cols.resize(n * patch, 0.0);
-            im2col_into(g, x, images.clone(), &mut cols);
+            cols_t.resize(n * patch, 0.0);
+            im2col_t_into(g, x, images.clone(), &mut cols_t);
             let dst = MatMut {
                 data: &mut y[images.start * pix..],
                 rs: rows,
             };
-            let (a, b) = (MatRef::rows(w, patch), MatRef::transposed(&cols, patch));
+            let (a, b) = (MatRef::rows(w, patch), MatRef::rows(&cols_t, n));
             matmul((g.c_out, n, patch), a, b, dst, false);
         }
         cbp_to_nchw(&y, g.batch, g.c_out, pix)
@@ -547,6 +584,26 @@ mod tests {
             let tol = 1e-4 * target.abs().max(1.0);
             assert!((dot(&dx, &x) - target).abs() < tol, "{g:?}: <dx, x>");
             assert!((dot(&dw, &w) - target).abs() < tol, "{g:?}: <dw, w>");
+        }
+    }
+
+    #[test]
+    fn transposed_im2col_is_the_transpose() {
+        let mut rng = StdRng::seed_from_u64(6);
+        for g in geometries() {
+            let x = random(&mut rng, g.input_len());
+            let cols = im2col(&g, &x);
+            // Images 1.. only (a chunk not starting at 0), into a buffer of garbage.
+            let images = 1.min(g.batch)..g.batch;
+            let n = images.len() * g.pixels();
+            let mut cols_t = vec![f32::NAN; g.patch() * n];
+            im2col_t_into(&g, &x, images.clone(), &mut cols_t);
+            for r in 0..n {
+                for j in 0..g.patch() {
+                    let want = cols[(images.start * g.pixels() + r) * g.patch() + j];
+                    assert_eq!(cols_t[j * n + r], want, "{g:?}: row {r}, column {j}");
+                }
+            }
         }
     }
 
