@@ -403,8 +403,8 @@ pub mod conv {
         cbp_to_nchw(&y, g.batch, g.c_out, pix)
     }
 
-    /// `dL/dx [B, C, H, W]` from `dy [B, C_out, H_out, W_out]`: `col2im(dy_cbp^T w_flat)`, the
-    /// im2col-shaped product computed with its long side first.
+    /// `dL/dx [B, C, H, W]` from `dy [B, C_out, H_out, W_out]`: `col2im(dy_rows w_flat)`, the
+    /// im2col-shaped product computed with its long side first, both operands row-major.
     pub fn input_grad(g: &ConvGeom, dy: &[f32], w: &[f32]) -> Vec<f32> {
         assert_eq!(
             dy.len(),
@@ -412,35 +412,33 @@ pub mod conv {
             "conv input grad: output-gradient length"
         );
         assert_eq!(w.len(), g.weight_len(), "conv input grad: weight length");
-        let dy = nchw_to_cbp(dy, g.batch, g.c_out, g.pixels());
-        let (rows, patch, pix) = (g.rows(), g.patch(), g.pixels());
+        let (patch, pix, co) = (g.patch(), g.pixels(), g.c_out);
         let mut dx = vec![0.0f32; g.input_len()];
-        let mut dcols = Vec::new();
+        let (mut dcols, mut block) = (Vec::new(), Vec::new());
         for images in chunks(g) {
             let n = images.len() * pix;
             dcols.resize(n * patch, 0.0);
-            // The block of dy_cbp for these images: [C_out, n] with row stride B P.
-            let block = &dy[images.start * pix..];
+            block.resize(n * co, 0.0);
+            let dy_images = &dy[images.start * co * pix..images.end * co * pix];
             if n >= patch {
-                // [n, C K K] = block^T w_flat
-                let a = MatRef {
-                    data: block,
-                    rs: 1,
-                    cs: rows,
-                };
+                // [n, C K K] = dy_rows w_flat, dy_rows [n, C_out] (one row per output pixel)
+                for (j, image) in dy_images.chunks_exact(co * pix).enumerate() {
+                    for (o, plane) in image.chunks_exact(pix).enumerate() {
+                        for (p, v) in plane.iter().enumerate() {
+                            block[(j * pix + p) * co + o] = *v;
+                        }
+                    }
+                }
                 let dst = MatMut::rows(&mut dcols, patch);
-                matmul((n, patch, g.c_out), a, MatRef::rows(w, patch), dst, false);
+                let (a, b) = (MatRef::rows(&block, co), MatRef::rows(w, patch));
+                matmul((n, patch, co), a, b, dst, false);
                 col2im_add(g, MatRef::rows(&dcols, patch), images, &mut dx);
             } else {
-                // [C K K, n] = w_flat^T block
-                let b = MatRef {
-                    data: block,
-                    rs: rows,
-                    cs: 1,
-                };
+                // [C K K, n] = w_flat^T dy_cbp, dy_cbp [C_out, n] (channel-major)
+                let cbp = nchw_to_cbp(dy_images, images.len(), co, pix);
                 let dst = MatMut::rows(&mut dcols, n);
-                let a = MatRef::transposed(w, patch);
-                matmul((patch, n, g.c_out), a, b, dst, false);
+                let (a, b) = (MatRef::transposed(w, patch), MatRef::rows(&cbp, n));
+                matmul((patch, n, co), a, b, dst, false);
                 col2im_add(g, MatRef::transposed(&dcols, n), images, &mut dx);
             }
         }
