@@ -122,6 +122,11 @@ struct FitSettings {
     /// MAP Adam iterations K_MAP (300).
     #[arg(long)]
     map_steps: Option<usize>,
+    /// Successive-halving rounds of the MAP starts (0: off, as in GIGA-Lens). With R rounds the worse half of
+    /// the running starts stops after each of the first R of R + 1 equal segments: 2N starts cost about what N
+    /// cost without halving.
+    #[arg(long)]
+    map_halving: Option<usize>,
     /// Newton-polish the best N MAP starts (5; table1: 0).
     #[arg(long)]
     polish_starts: Option<usize>,
@@ -163,6 +168,9 @@ impl FitSettings {
                 keep_traces: cfg.map.keep_traces,
                 ..MapOptions::with_steps(s)
             };
+        }
+        if let Some(r) = self.map_halving {
+            cfg.map.halving_rounds = r;
         }
         if let Some(s) = self.polish_starts {
             cfg.polish_starts = s;
