@@ -114,6 +114,7 @@ impl FusedAdam {
             adam: self,
             grads,
             lr,
+            containers: Vec::new(),
         };
         module.map(&mut mapper)
     }
@@ -273,25 +274,40 @@ struct Mapper<'a> {
     adam: &'a mut FusedAdam,
     grads: GradientsParams,
     lr: f64,
+    /// Container types of the fields being visited, innermost last (burn passes the type of the
+    /// struct that owns the field: a Conv2d weight is visited inside "Struct:Conv2d").
+    containers: Vec<String>,
 }
 
 /// True when `grad` is stored as the (0, 1) transpose of a contiguous buffer, the layout of
 /// burn's own Conv2d weight gradient (burn-backend `conv2d_weight_grad_no_groups` swaps the dims
-/// of a convolution result). Only burn-flex is inspected; other backends copy as needed.
-fn stored_swapped<const D: usize>(grad: &Tensor<D>) -> bool {
-    D >= 2
-        && !grad
-            .clone()
-            .try_into_primitive::<Flex>()
-            .is_ok_and(|t| t.is_contiguous())
-        && grad
-            .clone()
-            .swap_dims(0, 1)
-            .try_into_primitive::<Flex>()
-            .is_ok_and(|t| t.is_contiguous())
+/// of a convolution result). On burn-flex the layout is read off the tensor (the batch-GEMM
+/// layers of `model::conv` give contiguous gradients); other backends run burn's convolution, so
+/// a Conv2d weight's gradient is taken to be swapped there (`in_conv2d`).
+fn stored_swapped<const D: usize>(grad: &Tensor<D>, in_conv2d: bool) -> bool {
+    match grad.clone().try_into_primitive::<Flex>() {
+        Ok(t) => {
+            D >= 2
+                && !t.is_contiguous()
+                && grad
+                    .clone()
+                    .swap_dims(0, 1)
+                    .try_into_primitive::<Flex>()
+                    .is_ok_and(|t| t.is_contiguous())
+        }
+        Err(_) => D == 4 && in_conv2d,
+    }
 }
 
 impl ModuleMapper for Mapper<'_> {
+    fn enter_module(&mut self, _name: &str, container_type: &str) {
+        self.containers.push(container_type.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.containers.pop();
+    }
+
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let (id, tensor, mapper) = param.consume();
         let Some(grad) = self.grads.remove::<D>(id) else {
@@ -313,7 +329,8 @@ impl ModuleMapper for Mapper<'_> {
         // of the last encoder convolution). The batched-GEMM layers (model::conv) give
         // contiguous gradients. The update is correct for any layout; only speed depends on this.
         let data;
-        let view = if stored_swapped(&grad) {
+        let in_conv2d = self.containers.last().is_some_and(|c| c == "Struct:Conv2d");
+        let view = if stored_swapped(&grad, in_conv2d) {
             let dims = shape.dims::<D>();
             data = grad.swap_dims(0, 1).into_data();
             Grad::Swapped {
@@ -390,12 +407,12 @@ mod tests {
         // burn's own convolution stores the weight gradient transposed; the batched-GEMM layer
         // of model::conv stores it contiguous.
         let g = a.forward(x(0)).square().sum().backward();
-        assert!(stored_swapped(&a.weight.grad(&g).unwrap()));
+        assert!(stored_swapped(&a.weight.grad(&g).unwrap(), false));
         let g = crate::model::conv::conv2d_layer(&a, x(0))
             .square()
             .sum()
             .backward();
-        assert!(!stored_swapped(&a.weight.grad(&g).unwrap()));
+        assert!(!stored_swapped(&a.weight.grad(&g).unwrap(), true));
         for k in 0..4 {
             let ga = GradientsParams::from_grads(a.forward(x(k)).square().sum().backward(), &a);
             a = ours.step(1e-2, a, ga);
