@@ -201,7 +201,7 @@ fn on_flex(x: &Tensor<4>, w: &Tensor<4>, g: ConvGeom, dir: Direction) -> Option<
     None
 }
 
-/// A contiguous f32 copy-free view of a flex tensor (copies only if strided).
+/// The tensor as contiguous f32 (copied only when strided); `None` for other dtypes.
 fn contiguous_f32(t: &FlexTensor) -> Option<FlexTensor> {
     (t.dtype() == DType::F32).then(|| t.to_contiguous())
 }
