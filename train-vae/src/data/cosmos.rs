@@ -7,13 +7,12 @@
 //! Sersic fits with lower-case column names (`sersicfit` 8 values, `fit_status` 5,
 //! `viable_sersic`, `hlr` 3). See `datasets/cosmos-example/README.md`.
 //!
-//! Only table columns are read here (whole columns: array columns come back flattened,
-//! rows x repeat); stamps are read by the `prepare` pipeline, one open file per GAL_FILENAME.
+//! Only table columns are read here, through `arclight_core::fits::table` (whole columns: array
+//! columns come back flattened, rows x repeat; buffers sized from cfitsio's column description); stamps are read by the `prepare` pipeline, one open file per GAL_FILENAME.
 
 use super::cuts::SersicFit;
-use anyhow::{Context, Result, anyhow, bail};
-use fitsio::FitsFile;
-use fitsio::hdu::{FitsHdu, HduInfo};
+use anyhow::{Context, Result, bail};
+use arclight_core::fits::table::Table;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -79,94 +78,33 @@ pub fn companion_fits_path(catalog: &Path) -> Option<PathBuf> {
     Some(catalog.with_file_name(format!("{stem}_fits.fits")))
 }
 
-/// Open HDU 1 of `path` as a binary table: the file handle, HDU, column names and row count.
-fn open_table(path: &Path) -> Result<(FitsFile, FitsHdu, Vec<String>, usize)> {
+/// Open HDU 1 of `path`, the catalog table.
+fn open_table(path: &Path) -> Result<Table> {
     let mut f = arclight_core::fits::open(path)?;
-    let n = f
-        .num_hdus()
-        .map_err(|e| anyhow!("{}: cannot count HDUs ({e})", path.display()))?;
+    let n = arclight_core::fits::num_hdus(&mut f, path)?;
     if n < 2 {
         bail!(
             "{}: no table in HDU 1 (the file has {n} HDU): truncated, or not a GalSim catalog",
             path.display()
         );
     }
-    let hdu = f
-        .hdu(1)
-        .map_err(|e| anyhow!("{}: cannot open HDU 1 ({e})", path.display()))?;
-    let (cols, rows) = match &hdu.info {
-        HduInfo::TableInfo {
-            column_descriptions,
-            num_rows,
-        } => (
-            column_descriptions.iter().map(|c| c.name.clone()).collect(),
-            *num_rows,
-        ),
-        _ => bail!(
-            "{}: HDU 1 is not a table, not a GalSim catalog",
-            path.display()
-        ),
-    };
-    Ok((f, hdu, cols, rows))
-}
-
-/// The actual spelling of column `name` (case-insensitive), if present.
-fn find_col<'a>(cols: &'a [String], name: &str) -> Option<&'a str> {
-    cols.iter()
-        .find(|c| c.eq_ignore_ascii_case(name))
-        .map(|s| s.as_str())
-}
-
-/// Read a whole numeric column; `repeat` values per row (array columns come back flat).
-fn read_num<T: fitsio::tables::ReadsCol + Clone>(
-    f: &mut FitsFile,
-    hdu: &FitsHdu,
-    path: &Path,
-    cols: &[String],
-    name: &str,
-    rows: usize,
-    repeat: usize,
-) -> Result<Vec<T>> {
-    let real = find_col(cols, name)
-        .ok_or_else(|| anyhow!("{}: column {name} is missing", path.display()))?;
-    let v: Vec<T> = hdu.read_col(f, real).map_err(|e| {
-        anyhow!(
-            "{}: cannot read column {name}, file truncated or corrupt? ({e})",
-            path.display()
-        )
-    })?;
-    if v.len() != rows * repeat {
-        bail!(
-            "{}: column {name} has {} values, expected {rows} rows x {repeat}",
-            path.display(),
-            v.len()
-        );
-    }
-    Ok(v)
+    drop(f);
+    Table::open(path, 1).with_context(|| format!("{}: not a GalSim catalog", path.display()))
 }
 
 /// Read a catalog and its companion fit file (when present).
 pub fn read_catalog(path: &Path) -> Result<Catalog> {
-    let (mut f, hdu, cols, n) = open_table(path)?;
-    let ident: Vec<i64> = read_num(&mut f, &hdu, path, &cols, "IDENT", n, 1)?;
-    let gal_hdu: Vec<i64> = read_num(&mut f, &hdu, path, &cols, "GAL_HDU", n, 1)?;
-    let noise_variance: Vec<f64> = read_num(&mut f, &hdu, path, &cols, "NOISE_VARIANCE", n, 1)?;
-    let pixel_scale: Vec<f64> = match find_col(&cols, "PIXEL_SCALE") {
-        Some(_) => read_num(&mut f, &hdu, path, &cols, "PIXEL_SCALE", n, 1)?,
+    let mut t = open_table(path)?;
+    let n = t.num_rows;
+    let ident = t.read_i64("IDENT", 1)?;
+    let gal_hdu = t.read_i64("GAL_HDU", 1)?;
+    let noise_variance = t.read_f64("NOISE_VARIANCE", 1)?;
+    let pixel_scale = match t.column("PIXEL_SCALE") {
+        Some(_) => t.read_f64("PIXEL_SCALE", 1)?,
         None => vec![0.03; n],
     };
-    let fname_col = find_col(&cols, "GAL_FILENAME")
-        .ok_or_else(|| anyhow!("{}: column GAL_FILENAME is missing", path.display()))?;
-    let names: Vec<String> = hdu
-        .read_col(&mut f, fname_col)
-        .map_err(|e| anyhow!("{}: cannot read column GAL_FILENAME ({e})", path.display()))?;
-    if names.len() != n {
-        bail!(
-            "{}: column GAL_FILENAME has {} values, expected {n}",
-            path.display(),
-            names.len()
-        );
-    }
+    let names = t.read_strings("GAL_FILENAME")?;
+    drop(t);
     let mut rows = Vec::with_capacity(n);
     for i in 0..n {
         let name = names[i]
@@ -196,7 +134,6 @@ pub fn read_catalog(path: &Path) -> Result<Catalog> {
             pixel_scale: pixel_scale[i],
         });
     }
-    drop(f);
     let fits = match companion_fits_path(path) {
         Some(p) if p.exists() => read_fit_file(&p, &rows)?,
         _ => FitInfo::NoFile,
@@ -215,19 +152,19 @@ pub fn read_catalog(path: &Path) -> Result<Catalog> {
 
 /// Read the Sersic fits of a `_fits.fits` companion, matched to catalog rows by IDENT.
 pub fn read_fit_file(path: &Path, rows: &[CatalogRow]) -> Result<FitInfo> {
-    let (mut f, hdu, cols, n) = open_table(path)?;
-    if find_col(&cols, "sersicfit").is_none() || find_col(&cols, "fit_status").is_none() {
+    let mut t = open_table(path)?;
+    if t.column("sersicfit").is_none() || t.column("fit_status").is_none() {
         return Ok(FitInfo::NoSersicColumns(path.to_path_buf()));
     }
-    let ident: Vec<i64> = read_num(&mut f, &hdu, path, &cols, "IDENT", n, 1)?;
-    let status: Vec<i64> = read_num(&mut f, &hdu, path, &cols, "fit_status", n, 5)?;
-    let params: Vec<f64> = read_num(&mut f, &hdu, path, &cols, "sersicfit", n, 8)?;
-    let viable: Option<Vec<i64>> = match find_col(&cols, "viable_sersic") {
-        Some(_) => Some(read_num(&mut f, &hdu, path, &cols, "viable_sersic", n, 1)?),
+    let ident = t.read_i64("IDENT", 1)?;
+    let status = t.read_i64("fit_status", 5)?;
+    let params = t.read_f64("sersicfit", 8)?;
+    let viable = match t.column("viable_sersic") {
+        Some(_) => Some(t.read_i64("viable_sersic", 1)?),
         None => None,
     };
-    let hlr: Option<Vec<f64>> = match find_col(&cols, "hlr") {
-        Some(_) => Some(read_num(&mut f, &hdu, path, &cols, "hlr", n, 3)?),
+    let hlr = match t.column("hlr") {
+        Some(_) => Some(t.read_f64("hlr", 3)?),
         None => None,
     };
     let by_ident: HashMap<i64, usize> = ident.iter().enumerate().map(|(i, &id)| (id, i)).collect();

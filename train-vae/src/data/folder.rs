@@ -12,8 +12,7 @@
 
 use super::cuts::RawStamp;
 use super::preprocess::border_sigma;
-use anyhow::{Context, Result, anyhow, bail};
-use fitsio::hdu::HduInfo;
+use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 
 /// Cutout kinds recognised by extension.
@@ -82,18 +81,11 @@ pub fn read_cutout(path: &Path, ident: i64, noise_sigma: Option<f64>) -> Result<
 /// The first 2-D image HDU with pixels (HDU 0 is often an empty primary).
 fn read_first_image(path: &Path) -> Result<(usize, usize, Vec<f64>)> {
     let mut f = arclight_core::fits::open(path)?;
-    let n = f
-        .num_hdus()
-        .map_err(|e| anyhow!("{}: cannot count HDUs ({e})", path.display()))?;
+    let n = arclight_core::fits::num_hdus(&mut f, path)?;
     for i in 0..n {
-        let h = f
-            .hdu(i)
-            .map_err(|e| anyhow!("{}: cannot open HDU {i} ({e})", path.display()))?;
-        if let HduInfo::ImageInfo { shape, .. } = &h.info {
-            if shape.len() == 2 && shape[0] > 0 && shape[1] > 0 {
-                let im = arclight_core::fits::read_image_from(&mut f, path, i)?;
-                return Ok((im.ny, im.nx, im.data));
-            }
+        if arclight_core::fits::image_shape(&mut f, path, i)?.is_some() {
+            let im = arclight_core::fits::read_image_from(&mut f, path, i)?;
+            return Ok((im.ny, im.nx, im.data));
         }
     }
     bail!("{}: no 2-D image HDU in this FITS file", path.display())

@@ -2,6 +2,8 @@
 //! binary, and writers for small GalSim-layout catalogs and multi-HDU image files.
 #![allow(dead_code)]
 
+pub mod fits_bytes;
+
 use fitsio::FitsFile;
 use fitsio::images::{ImageDescription, ImageType};
 use fitsio::tables::{ColumnDataType, ColumnDescription};

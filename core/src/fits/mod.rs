@@ -6,9 +6,11 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use fitsio::FitsFile;
-use fitsio::hdu::HduInfo;
 use fitsio::images::{ImageDescription, ImageType};
 use std::path::Path;
+
+pub mod raw;
+pub mod table;
 
 /// A 2-D image read from FITS.
 #[derive(Clone, Debug, PartialEq)]
@@ -48,49 +50,123 @@ pub fn read_image_f32(path: &Path, hdu: usize) -> Result<Image<f32>> {
     })
 }
 
+/// The `(ny, nx)` of HDU `hdu` when it is a non-empty 2-D image, `None` for any other HDU.
+pub fn image_shape(f: &mut FitsFile, path: &Path, hdu: usize) -> Result<Option<(usize, usize)>> {
+    if raw::move_to(f, path, hdu)? != raw::HduKind::Image {
+        return Ok(None);
+    }
+    let fp = raw::handle(f);
+    let (mut naxis, mut status) = (0, 0);
+    let mut naxes = [0 as fitsio::sys::LONGLONG; 2];
+    // SAFETY: plain out-parameters; `naxes` holds the 2 axes asked for.
+    unsafe {
+        fitsio::sys::ffgidm(fp, &mut naxis, &mut status);
+        if naxis == 2 {
+            fitsio::sys::ffgiszll(fp, 2, naxes.as_mut_ptr(), &mut status);
+        }
+    }
+    raw::check(status, path, || {
+        format!("HDU {hdu}: cannot read the image header")
+    })?;
+    Ok(
+        (naxis == 2 && naxes[0] > 0 && naxes[1] > 0)
+            .then(|| (naxes[1] as usize, naxes[0] as usize)),
+    )
+}
+
+/// Number of HDUs in an open file.
+pub fn num_hdus(f: &mut FitsFile, path: &Path) -> Result<usize> {
+    raw::num_hdus(f, path)
+}
+
+/// Largest image read (pixels): a header asking for more is refused before any allocation.
+const MAX_PIXELS: usize = 1 << 28;
+
 /// Read image HDU `hdu` from an already open file (for reading many stamps from one file).
+///
+/// The size comes from cfitsio's own reading of NAXISn; it is checked against the bytes the file
+/// holds before the buffer is allocated, so a corrupt header cannot cause a huge allocation.
 pub fn read_image_from(f: &mut FitsFile, path: &Path, hdu: usize) -> Result<Image<f64>> {
-    let n = f
-        .num_hdus()
-        .map_err(|e| anyhow!("{}: cannot count HDUs ({e})", path.display()))?;
-    if hdu >= n {
+    let kind = raw::move_to(f, path, hdu)?;
+    if kind != raw::HduKind::Image {
         bail!(
-            "{}: HDU {hdu} does not exist (the file has {n} HDUs)",
+            "{}: HDU {hdu} is {}, not an image",
+            path.display(),
+            kind.name()
+        );
+    }
+    let fp = raw::handle(f);
+    let (mut naxis, mut bitpix, mut status) = (0, 0, 0);
+    // SAFETY: plain out-parameters on the current HDU.
+    unsafe {
+        fitsio::sys::ffgidm(fp, &mut naxis, &mut status);
+        fitsio::sys::ffgidt(fp, &mut bitpix, &mut status);
+    }
+    raw::check(status, path, || {
+        format!("HDU {hdu}: cannot read the image header")
+    })?;
+    if naxis != 2 {
+        bail!(
+            "{}: HDU {hdu} is a {naxis}-D image, expected 2-D",
             path.display()
         );
     }
-    let h = f
-        .hdu(hdu)
-        .map_err(|e| anyhow!("{}: cannot open HDU {hdu} ({e})", path.display()))?;
-    let shape = match &h.info {
-        HduInfo::ImageInfo { shape, .. } => shape.clone(),
-        _ => bail!("{}: HDU {hdu} is not an image", path.display()),
-    };
-    if shape.len() != 2 {
-        bail!(
-            "{}: HDU {hdu} is a {}-D image, expected 2-D",
-            path.display(),
-            shape.len()
-        );
-    }
-    let (ny, nx) = (shape[0], shape[1]);
+    let mut naxes = [0 as fitsio::sys::LONGLONG; 2];
+    // SAFETY: `naxes` holds the 2 axes asked for.
+    unsafe { fitsio::sys::ffgiszll(fp, 2, naxes.as_mut_ptr(), &mut status) };
+    raw::check(status, path, || {
+        format!("HDU {hdu}: cannot read the image size")
+    })?;
+    let (nx, ny) = (naxes[0].max(0) as usize, naxes[1].max(0) as usize);
     if ny == 0 || nx == 0 {
         bail!("{}: HDU {hdu} is an empty image", path.display());
     }
-    let data: Vec<f64> = h.read_image(f).map_err(|e| {
-        anyhow!(
-            "{}: HDU {hdu}: cannot read pixels, file truncated or corrupt? ({e})",
-            path.display()
-        )
-    })?;
-    if data.len() != ny * nx {
-        bail!(
-            "{}: HDU {hdu}: expected {} pixels, read {}",
-            path.display(),
-            ny * nx,
-            data.len()
-        );
+    let npix = ny
+        .checked_mul(nx)
+        .filter(|&n| n <= MAX_PIXELS)
+        .ok_or_else(|| {
+            anyhow!(
+                "{}: HDU {hdu}: a {nx} x {ny} image is larger than arclight reads",
+                path.display()
+            )
+        })?;
+    // SAFETY: plain call on the current HDU.
+    let compressed = unsafe { fitsio::sys::fits_is_compressed_image(fp, &mut status) } != 0;
+    if !compressed {
+        let (mut head, mut data, mut end) = (0, 0, 0);
+        // SAFETY: plain out-parameters.
+        unsafe { fitsio::sys::ffghadll(fp, &mut head, &mut data, &mut end, &mut status) };
+        raw::check(status, path, || {
+            format!("HDU {hdu}: cannot locate the pixels")
+        })?;
+        let need = data as u64 + npix as u64 * (bitpix.unsigned_abs() as u64 / 8);
+        let have = raw::file_len(path);
+        if need > have {
+            bail!(
+                "{}: HDU {hdu}: the header declares {nx} x {ny} pixels of BITPIX {bitpix} but the \
+                 file ends {} bytes early: truncated?",
+                path.display(),
+                need - have
+            );
+        }
     }
+    let mut data = vec![0.0f64; npix];
+    // SAFETY: `data` holds exactly the `npix` elements requested.
+    unsafe {
+        fitsio::sys::ffgpvd(
+            fp,
+            0,
+            1,
+            npix as fitsio::sys::LONGLONG,
+            f64::NAN,
+            data.as_mut_ptr(),
+            &mut 0, // anynul: cfitsio writes it when it meets a null
+            &mut status,
+        )
+    };
+    raw::check(status, path, || {
+        format!("HDU {hdu}: cannot read pixels, file truncated or corrupt?")
+    })?;
     Ok(Image { ny, nx, data })
 }
 
@@ -203,6 +279,18 @@ mod tests {
         std::fs::write(&t, &bytes[..2880 + 10]).unwrap();
         let e = format!("{:#}", read_image_f32(&t, 0).unwrap_err());
         assert!(e.contains("trunc.fits"), "{e}");
+    }
+
+    #[test]
+    fn nan_pixels_read_as_nan() {
+        // cfitsio reports null pixels through `anynul`; a null pointer there crashed the reader.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("nan.fits");
+        let mut data = vec![1.0f32; 12];
+        data[5] = f32::NAN;
+        write_image_f32(&p, 3, 4, &data, &[]).unwrap();
+        let im = read_image_f32(&p, 0).unwrap();
+        assert!(im.data[5].is_nan() && im.data[4] == 1.0);
     }
 
     #[test]
