@@ -19,7 +19,7 @@ use infer::lens::light::{Sersic, SurfaceBrightness};
 use infer::lens::mass::epl::{self, Epl, SERIES_TOLERANCE, series_terms};
 use infer::lens::mass::sie::sie_deflection;
 use infer::lens::mass::{MassComponent, MassModel, Shear};
-use infer::lens::psf::Psf;
+use infer::lens::psf::{Psf, PsfOrder};
 use infer::lens::render::Renderer;
 use infer::source::bilinear;
 use infer::source::pixelated::PixelatedSource;
@@ -606,7 +606,18 @@ fn burn_log_likelihood(
 }
 
 #[test]
-fn fused_kernel_matches_burn_autodiff() {
+fn fused_kernel_matches_burn_autodiff_psf_on_subgrid() {
+    fused_kernel_matches_burn_autodiff(PsfOrder::default());
+}
+
+#[test]
+fn fused_kernel_matches_burn_autodiff_psf_on_pixels() {
+    fused_kernel_matches_burn_autodiff(PsfOrder::Pixel);
+}
+
+/// The fused kernel against the tensor library under burn autodiff, with the PSF applied at
+/// `order` (an asymmetric, non-square pixelated kernel on a supersampled grid).
+fn fused_kernel_matches_burn_autodiff(order: PsfOrder) {
     use infer::lens::fused::{FusedGigaLens, NUM_PARAMS};
     let grid = Grid::new(20, 18, 0.13, 2).unwrap();
     let psf = Psf::pixelated(
@@ -623,7 +634,7 @@ fn fused_kernel_matches_burn_autodiff() {
     let truth: Vec<Tensor<1>> = GIGA_PARAMS.iter().map(|&v| t1(&[v], &d)).collect();
     let clean = host(render_from(
         &truth,
-        &Renderer::new(grid.clone(), psf.clone(), &d),
+        &Renderer::with_order(grid.clone(), psf.clone(), order, &d),
     ));
     let obs: Vec<f64> = clean
         .iter()
@@ -633,8 +644,16 @@ fn fused_kernel_matches_burn_autodiff() {
     let bkg: Vec<f64> = (0..n).map(|i| 0.04 + 0.01 * ((i % 7) as f64)).collect();
     let mask: Vec<bool> = (0..n).map(|i| i % 11 != 3).collect();
     let poisson = 0.01;
-    let fused =
-        FusedGigaLens::new(grid.clone(), &psf, &obs, &bkg, Some(poisson), Some(&mask)).unwrap();
+    let fused = FusedGigaLens::new(
+        grid.clone(),
+        &psf,
+        order,
+        &obs,
+        &bkg,
+        Some(poisson),
+        Some(&mask),
+    )
+    .unwrap();
 
     // Three parameter vectors: perturbed truth, a round lens (e1 = e2 = 0), a flattened one.
     let mut batch = Vec::new();
@@ -669,7 +688,10 @@ fn fused_kernel_matches_burn_autodiff() {
             .require_grad()
         })
         .collect();
-    let model = render_from(&cols, &Renderer::new(grid.clone(), psf.clone(), &ad));
+    let model = render_from(
+        &cols,
+        &Renderer::with_order(grid.clone(), psf.clone(), order, &ad),
+    );
     let ll = burn_log_likelihood(
         model,
         &t2(&obs, 1, &ad),
@@ -797,7 +819,7 @@ fn fused_placed_image_matches_burn_autodiff() {
             s: p(10),
             i: p(11),
         };
-        let model = Renderer::new(grid.clone(), psf.clone(), &ad)
+        let model = Renderer::with_order(grid.clone(), psf.clone(), PsfOrder::Pixel, &ad)
             .render(&mass, &source, None)
             .reshape([b, n]);
         let ll = burn_log_likelihood(
@@ -876,8 +898,10 @@ fn fused_placed_image_matches_burn_autodiff() {
             s: q(10),
             i: q(11),
         };
-        let want =
-            host_any(Renderer::new(grid.clone(), psf.clone(), &d).render(&mass, &source, None));
+        let want = host_any(
+            Renderer::with_order(grid.clone(), psf.clone(), PsfOrder::Pixel, &d)
+                .render(&mass, &source, None),
+        );
         let got = fused.render(&batch[..NUM_PLACED_PARAMS], &src32[..hs * ws]);
         for (a, r) in got.iter().zip(&want) {
             assert!((a - r).abs() < 1e-5 * r.abs().max(1.0), "{a} vs {r}");

@@ -24,7 +24,7 @@ use super::fused::{FusedGigaLens, NUM_PARAMS};
 use super::grid::Grid;
 use super::light::Sersic;
 use super::mass::{Epl, MassComponent, MassModel, Shear};
-use super::psf::Psf;
+use super::psf::{Psf, PsfOrder};
 use super::render::Renderer;
 
 /// Truth of the reference system (lenstronomy starting-guide values used by GIGA-Lens Fig. 1,
@@ -93,6 +93,7 @@ impl ReferenceSystem {
         let clean = FusedGigaLens::new(
             grid.clone(),
             &psf,
+            PsfOrder::default(),
             &vec![0.0; n],
             &vec![bkg * bkg; n],
             None,
@@ -119,6 +120,7 @@ impl ReferenceSystem {
         FusedGigaLens::new(
             self.grid.clone(),
             &self.psf,
+            PsfOrder::default(),
             &self.obs,
             &self.bkg_var,
             Some(self.poisson),

@@ -91,7 +91,8 @@ impl ForwardModel {
         decoder: Option<Arc<dyn Decode>>,
         images: &[Option<FixedImage>],
     ) -> Result<Self> {
-        let renderer = Renderer::new(grid_of(&spec)?, psf_of(&spec)?, device);
+        let renderer =
+            Renderer::with_order(grid_of(&spec)?, psf_of(&spec)?, spec.psf_order, device);
         if spec.vae_source().is_some() != decoder.is_some() {
             bail!(
                 "{}: a VAE source needs a decoder and only a VAE source takes one",
@@ -131,9 +132,10 @@ impl ForwardModel {
     /// The same model on another device (e.g. the inner device for values without gradients).
     pub fn to_device(&self, device: &Device) -> Self {
         let mut m = self.clone();
-        m.renderer = Renderer::new(
+        m.renderer = Renderer::with_order(
             self.renderer.grid.clone(),
             self.renderer.psf.clone(),
+            self.renderer.order,
             device,
         );
         m.fixed_images = self

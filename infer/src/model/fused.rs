@@ -67,6 +67,7 @@ impl FusedLikelihood {
         let kernel = FusedGigaLens::new(
             grid_of(spec)?,
             &psf_of(spec)?,
+            spec.psf_order,
             &data,
             &bkg_var,
             poisson,

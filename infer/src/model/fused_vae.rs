@@ -136,7 +136,13 @@ impl FusedVaeLikelihood {
         let (Some(lens), Some(shear), Some(latent)) = (lens, shear, slots.latent.clone()) else {
             return Ok(None);
         };
-        let shape_ok = spec.mass.len() == 2
+        // The fused placed-image kernel convolves on the pixel grid only: a supersampled grid
+        // convolved on its sub-pixels takes the tensor path (the fit summary names the backend).
+        let subgrid_psf = spec.grid.supersample > 1
+            && !matches!(spec.psf, super::spec::PsfSpec::None)
+            && matches!(spec.psf_order, crate::lens::psf::PsfOrder::SubGrid { .. });
+        let shape_ok = !subgrid_psf
+            && spec.mass.len() == 2
             && spec.lens_light.is_empty()
             && spec.source.len() == 1
             && spec.source[0].kind == ComponentKind::Vae;

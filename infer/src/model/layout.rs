@@ -56,6 +56,18 @@ pub fn prior_of(d: &Dist) -> Option<Prior> {
 /// Build the layout (priors + bijectors) and the slots of `spec`. `latent_prior` is required
 /// exactly when the model has a VAE source.
 pub fn build(spec: &ModelSpec, latent_prior: Option<MvNormal>) -> Result<(ParamLayout, Slots)> {
+    let (layout, slots) = build_any(spec, latent_prior)?;
+    if slots.dim == 0 {
+        bail!(
+            "{}: every parameter is fixed: nothing to infer",
+            spec.path.display()
+        );
+    }
+    Ok((layout, slots))
+}
+
+/// [`build`] without requiring a free parameter (a mock may pin every parameter).
+fn build_any(spec: &ModelSpec, latent_prior: Option<MvNormal>) -> Result<(ParamLayout, Slots)> {
     let mut layout = ParamLayout::new();
     let mut slots = Slots::default();
     for p in spec.params() {
@@ -88,12 +100,6 @@ pub fn build(spec: &ModelSpec, latent_prior: Option<MvNormal>) -> Result<(ParamL
         (None, None) => {}
     }
     slots.dim = layout.dim();
-    if slots.dim == 0 {
-        bail!(
-            "{}: every parameter is fixed: nothing to infer",
-            spec.path.display()
-        );
-    }
     Ok((layout, slots))
 }
 
@@ -114,7 +120,7 @@ pub fn build_sim(spec: &ModelSpec, latent_prior: Option<MvNormal>) -> Result<(Pa
             };
         }
     }
-    build(&sim, latent_prior)
+    build_any(&sim, latent_prior)
 }
 
 #[cfg(test)]

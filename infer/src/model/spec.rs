@@ -316,6 +316,8 @@ pub struct ModelSpec {
     pub name: String,
     pub grid: GridSpec,
     pub psf: PsfSpec,
+    /// Where the PSF acts on a supersampled grid (`[psf] convolution`, `subgrid_iterations`).
+    pub psf_order: crate::lens::psf::PsfOrder,
     pub noise: NoiseSpec,
     pub mass: Vec<Component>,
     pub lens_light: Vec<Component>,
@@ -384,10 +386,24 @@ impl ModelSpec {
             supersample,
         };
 
+        let psf_order = psf_order_of(root.get("psf"), &f)?;
         let psf = match root.get("psf") {
             None => PsfSpec::None,
             Some(Value::Table(t)) => {
-                check_keys(t, &["type", "sigma", "fwhm", "file", "hdu"], &f, "psf.")?;
+                check_keys(
+                    t,
+                    &[
+                        "type",
+                        "sigma",
+                        "fwhm",
+                        "file",
+                        "hdu",
+                        "convolution",
+                        "subgrid_iterations",
+                    ],
+                    &f,
+                    "psf.",
+                )?;
                 match t.get("type").and_then(Value::as_str).unwrap_or("gaussian") {
                     "none" => PsfSpec::None,
                     "gaussian" => {
@@ -499,6 +515,7 @@ impl ModelSpec {
             name,
             grid,
             psf,
+            psf_order,
             noise,
             mass,
             lens_light,
@@ -722,6 +739,29 @@ fn table<'a>(root: &'a toml::Table, key: &str, f: &str) -> Result<&'a toml::Tabl
         .ok_or_else(|| anyhow!("{f}: [{key}] section is missing"))?
         .as_table()
         .ok_or_else(|| anyhow!("{f}: {key} must be a table"))
+}
+
+/// `[psf] convolution = "subgrid" | "pixel"` (default "subgrid") and `subgrid_iterations`.
+fn psf_order_of(psf: Option<&Value>, f: &str) -> Result<crate::lens::psf::PsfOrder> {
+    use crate::lens::psf::{PsfOrder, subgrid::GIGALENS_ITERATIONS};
+    let Some(Value::Table(t)) = psf else {
+        return Ok(PsfOrder::default());
+    };
+    let iterations = opt_int(t, "subgrid_iterations", f, "psf")?.unwrap_or(GIGALENS_ITERATIONS);
+    match t.get("convolution") {
+        None => Ok(PsfOrder::SubGrid { iterations }),
+        Some(Value::String(v)) if v == "subgrid" => Ok(PsfOrder::SubGrid { iterations }),
+        Some(Value::String(v)) if v == "pixel" => {
+            if t.contains_key("subgrid_iterations") {
+                bail!("{f}: psf.subgrid_iterations applies only to convolution = \"subgrid\"");
+            }
+            Ok(PsfOrder::Pixel)
+        }
+        Some(v) => bail!(
+            "{f}: psf.convolution = {v}: expected \"subgrid\" (convolve on the supersampled grid, \
+             then average; the default) or \"pixel\" (average, then convolve)"
+        ),
+    }
 }
 
 fn opt_float(t: &toml::Table, key: &str, f: &str, sec: &str) -> Result<Option<f64>> {

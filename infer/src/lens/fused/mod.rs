@@ -35,7 +35,7 @@ use rayon::prelude::*;
 
 use super::grid::Grid;
 use super::mass::epl::{SERIES_TOLERANCE, series_terms};
-use super::psf::Psf;
+use super::psf::{Psf, PsfOrder};
 use conv::Kernel;
 use lanes::{SampleModel, block_value, block_with_grad};
 use noise::PixelNoise;
@@ -78,10 +78,13 @@ pub struct FusedGigaLens {
     xs: Vec<f32>,
     ys: Vec<f32>,
     kernel: Kernel,
+    /// The PSF acts on the sub-pixel grid (then sub-pixels are averaged) rather than on pixels.
+    subgrid: bool,
     noise: PixelNoise,
 }
 
-/// Per-sample scratch buffers.
+/// Per-sample scratch buffers. `img`, `jac`, `g_img`, `tmp` and `fine` live on the grid the
+/// PSF acts on (sub-pixels or pixels); `model` and `g_model` on the image pixels.
 struct Scratch {
     img: Vec<f32>,
     jac: Vec<[f32; NUM_PARAMS]>,
@@ -89,16 +92,18 @@ struct Scratch {
     g_model: Vec<f32>,
     g_img: Vec<f32>,
     tmp: Vec<f32>,
+    fine: Vec<f32>,
 }
 
 impl FusedGigaLens {
     /// Set up the model for `grid` (any supersampling), `psf`, the observed image `obs`
     /// (row-major `[ny, nx]`), the per-pixel background variance `bkg_var` (sigma_bkg^2; one value
     /// per pixel, so a noise map fits), `poisson` = 1/(gain t_exp) or `None`, and an optional mask
-    /// (true = pixel used).
+    /// (true = pixel used). `order` says where the PSF acts on a supersampled grid.
     pub fn new(
         grid: Grid,
         psf: &Psf,
+        order: PsfOrder,
         obs: &[f64],
         bkg_var: &[f64],
         poisson: Option<f64>,
@@ -106,13 +111,72 @@ impl FusedGigaLens {
     ) -> Result<Self> {
         let noise = PixelNoise::new(grid.num_pixels(), obs, bkg_var, poisson, mask)?;
         let (xs, ys) = grid.super_coords_host();
+        let sub = super::render::subgrid_psf(psf, &grid, order);
+        let kernel = match &sub {
+            Some(k) => {
+                let s = grid.supersampling;
+                Kernel::of(k, grid.ny * s, grid.nx * s)
+            }
+            None => Kernel::of(psf, grid.ny, grid.nx),
+        };
         Ok(Self {
             xs: xs.into_iter().map(|v| v as f32).collect(),
             ys: ys.into_iter().map(|v| v as f32).collect(),
-            kernel: Kernel::of(psf, grid.ny, grid.nx),
+            kernel,
+            subgrid: sub.is_some(),
             noise,
             grid,
         })
+    }
+
+    /// Rows and columns of the grid the PSF acts on.
+    fn blur_shape(&self) -> (usize, usize) {
+        let s = if self.subgrid {
+            self.grid.supersampling
+        } else {
+            1
+        };
+        (self.grid.ny * s, self.grid.nx * s)
+    }
+
+    /// `model = pool(K * img)` (sub-grid) or `K * img` (pixel grid).
+    fn blur(&self, img: &[f32], tmp: &mut [f32], fine: &mut [f32], model: &mut [f32]) {
+        let (h, w) = self.blur_shape();
+        if !self.subgrid {
+            self.kernel.apply(img, h, w, tmp, model);
+            return;
+        }
+        self.kernel.apply(img, h, w, tmp, fine);
+        let k = self.grid.supersampling;
+        let nx = self.grid.nx;
+        let inv = 1.0 / (k * k) as f32;
+        model.iter_mut().for_each(|v| *v = 0.0);
+        for r in 0..h {
+            let row = &fine[r * w..(r + 1) * w];
+            let out = &mut model[(r / k) * nx..(r / k + 1) * nx];
+            for (c, v) in row.iter().enumerate() {
+                out[c / k] += v * inv;
+            }
+        }
+    }
+
+    /// The adjoint of [`Self::blur`]: `g_img = K^T pool^T g_model`.
+    fn blur_adjoint(&self, g_model: &[f32], tmp: &mut [f32], fine: &mut [f32], g_img: &mut [f32]) {
+        let (h, w) = self.blur_shape();
+        if !self.subgrid {
+            self.kernel.adjoint(g_model, h, w, tmp, g_img);
+            return;
+        }
+        let k = self.grid.supersampling;
+        let nx = self.grid.nx;
+        let inv = 1.0 / (k * k) as f32;
+        for r in 0..h {
+            let src = &g_model[(r / k) * nx..(r / k + 1) * nx];
+            for (c, v) in fine[r * w..(r + 1) * w].iter_mut().enumerate() {
+                *v = src[c / k] * inv;
+            }
+        }
+        self.kernel.adjoint(fine, h, w, tmp, g_img);
     }
 
     /// The grid.
@@ -122,13 +186,16 @@ impl FusedGigaLens {
 
     fn scratch(&self) -> Scratch {
         let n = self.grid.num_pixels();
+        let (h, w) = self.blur_shape();
+        let m = h * w;
         Scratch {
-            img: vec![0.0; n],
-            jac: vec![[0.0; NUM_PARAMS]; n],
+            img: vec![0.0; m],
+            jac: vec![[0.0; NUM_PARAMS]; m],
             model: vec![0.0; n],
             g_model: vec![0.0; n],
-            g_img: vec![0.0; n],
-            tmp: vec![0.0; n],
+            g_img: vec![0.0; m],
+            tmp: vec![0.0; m],
+            fine: vec![0.0; if self.subgrid { m } else { 0 }],
         }
     }
 
@@ -210,7 +277,9 @@ impl FusedGigaLens {
         let k = self.grid.supersampling;
         let (nx, ny) = (self.grid.nx, self.grid.ny);
         let wk = nx * k;
-        let inv_k2 = 1.0 / (k * k) as f32;
+        // On the sub-grid every ray is its own "pixel" (weight 1); else k x k rays average.
+        let (pk, out_w) = if self.subgrid { (1, wk) } else { (k, nx) };
+        let inv_k2 = 1.0 / (pk * pk) as f32;
         img.iter_mut().for_each(|v| *v = 0.0);
         if let Some(j) = jac.as_mut() {
             j.iter_mut().for_each(|v| *v = [0.0; NUM_PARAMS]);
@@ -218,7 +287,7 @@ impl FusedGigaLens {
         let mut out = [0.0f32; L];
         let mut bj = [[0.0f32; L]; NUM_PARAMS];
         for r in 0..ny * k {
-            let i = r / k;
+            let i = r / pk;
             let row = r * wk;
             let mut c0 = 0;
             while c0 < wk {
@@ -234,7 +303,7 @@ impl FusedGigaLens {
                     Some(j) => {
                         block_with_grad(m, &xs, &ys, &mut out, &mut bj);
                         for l in 0..cnt {
-                            let pix = i * nx + (c0 + l) / k;
+                            let pix = i * out_w + (c0 + l) / pk;
                             img[pix] += out[l] * inv_k2;
                             let jp = &mut j[pix];
                             for q in 0..NUM_PARAMS {
@@ -245,7 +314,7 @@ impl FusedGigaLens {
                     None => {
                         block_value(m, &xs, &ys, &mut out);
                         for l in 0..cnt {
-                            img[i * nx + (c0 + l) / k] += out[l] * inv_k2;
+                            img[i * out_w + (c0 + l) / pk] += out[l] * inv_k2;
                         }
                     }
                 }
@@ -259,25 +328,21 @@ impl FusedGigaLens {
         assert_eq!(p.len(), NUM_PARAMS);
         let mut s = self.scratch();
         self.pooled(p, &mut s.img, None);
-        self.kernel
-            .apply(&s.img, self.grid.ny, self.grid.nx, &mut s.tmp, &mut s.model);
+        self.blur(&s.img, &mut s.tmp, &mut s.fine, &mut s.model);
         s.model.iter().map(|&v| v as f64).collect()
     }
 
     fn one_value(&self, p: &[f64], s: &mut Scratch) -> f64 {
         self.pooled(p, &mut s.img, None);
-        self.kernel
-            .apply(&s.img, self.grid.ny, self.grid.nx, &mut s.tmp, &mut s.model);
+        self.blur(&s.img, &mut s.tmp, &mut s.fine, &mut s.model);
         self.noise.eval(&s.model, None)
     }
 
     fn one_value_and_grad(&self, p: &[f64], s: &mut Scratch, grad: &mut [f64]) -> f64 {
-        let (ny, nx) = (self.grid.ny, self.grid.nx);
         self.pooled(p, &mut s.img, Some(&mut s.jac));
-        self.kernel.apply(&s.img, ny, nx, &mut s.tmp, &mut s.model);
+        self.blur(&s.img, &mut s.tmp, &mut s.fine, &mut s.model);
         let ll = self.noise.eval(&s.model, Some(&mut s.g_model));
-        self.kernel
-            .adjoint(&s.g_model, ny, nx, &mut s.tmp, &mut s.g_img);
+        self.blur_adjoint(&s.g_model, &mut s.tmp, &mut s.fine, &mut s.g_img);
         let mut acc = [0.0f64; NUM_PARAMS];
         for (gi, jp) in s.g_img.iter().zip(&s.jac) {
             let gi = *gi as f64;

@@ -116,7 +116,8 @@ fn lane_sum(v: Lanes, cnt: usize) -> f64 {
 
 impl FusedPlacedImage {
     /// Set up the model: `grid`, `psf`, the source image shape `(hs, ws)`, the observation and
-    /// noise as for [`super::FusedGigaLens::new`].
+    /// noise as for [`super::FusedGigaLens::new`]. The PSF acts on the image pixels after
+    /// averaging ([`crate::lens::psf::PsfOrder::Pixel`]); sub-grid convolution takes the tensor path.
     pub fn new(
         grid: Grid,
         psf: &Psf,

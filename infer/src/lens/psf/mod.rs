@@ -16,10 +16,33 @@
 
 use std::path::Path;
 
+pub mod subgrid;
+
 use anyhow::{Context, Result, ensure};
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Tensor, TensorData};
+
+/// Where the PSF acts on a supersampled grid (model file `[psf] convolution`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PsfOrder {
+    /// Convolve the supersampled image with the kernel re-sampled to the sub-pixel grid, then
+    /// average sub-pixels (the GIGA-Lens simulator; lenstronomy `supersampling_convolution=True`).
+    /// A pixelated kernel is re-sampled by lenstronomy's `subgrid_kernel` with `iterations`
+    /// corrections (GIGA-Lens: 100, lenstronomy's `PSF` class: 5).
+    SubGrid { iterations: usize },
+    /// Average sub-pixels first, then convolve on the image grid (lenstronomy's default, cheaper;
+    /// exact only when the image is smooth on the pixel scale).
+    Pixel,
+}
+
+impl Default for PsfOrder {
+    fn default() -> Self {
+        PsfOrder::SubGrid {
+            iterations: subgrid::GIGALENS_ITERATIONS,
+        }
+    }
+}
 
 /// A point-spread function.
 #[derive(Clone, Debug, PartialEq)]
@@ -30,6 +53,8 @@ pub enum Psf {
     Gaussian {
         /// Standard deviation in arcsec.
         sigma: f64,
+        /// Truncation radius in units of sigma.
+        truncate: f64,
         /// Normalised 1-D kernel, odd length, centre in the middle.
         kernel_1d: Vec<f64>,
     },
@@ -71,6 +96,7 @@ impl Psf {
         k.iter_mut().for_each(|v| *v /= s);
         Ok(Psf::Gaussian {
             sigma,
+            truncate,
             kernel_1d: k,
         })
     }
@@ -105,6 +131,44 @@ impl Psf {
             .with_context(|| format!("reading PSF kernel {}", path.display()))?;
         Self::pixelated(img.ny, img.nx, img.data)
             .with_context(|| format!("PSF kernel {}", path.display()))
+    }
+
+    /// The kernel on a grid `k` times finer than `pixel_scale` (unit sum): a Gaussian sampled at
+    /// the sub-pixel centres with the same truncation, a pixelated kernel re-sampled by
+    /// [`subgrid::subgrid_kernel`].
+    pub fn on_subgrid(&self, k: usize, pixel_scale: f64, iterations: usize) -> Psf {
+        if k <= 1 {
+            return self.clone();
+        }
+        match self {
+            Psf::None => Psf::None,
+            Psf::Gaussian {
+                sigma, truncate, ..
+            } => Psf::gaussian(*sigma, pixel_scale / k as f64, *truncate)
+                .expect("a valid Gaussian stays valid on a finer grid"),
+            Psf::Pixelated { ny, nx, kernel } => {
+                // lenstronomy's algorithm takes square kernels: pad a non-square one with zeros
+                // (the same PSF) to its larger side.
+                let n = (*ny).max(*nx);
+                let (oy, ox) = ((n - ny) / 2, (n - nx) / 2);
+                let mut square = vec![0.0; n * n];
+                for i in 0..*ny {
+                    square[(i + oy) * n + ox..(i + oy) * n + ox + nx]
+                        .copy_from_slice(&kernel[i * nx..(i + 1) * nx]);
+                }
+                let sub = subgrid::subgrid_kernel(
+                    &subgrid::KernelGrid {
+                        ny: n,
+                        nx: n,
+                        values: square,
+                    },
+                    k,
+                    iterations,
+                );
+                Psf::pixelated(sub.ny, sub.nx, sub.values)
+                    .expect("the sub-grid kernel is odd-sized, finite and sums to 1")
+            }
+        }
     }
 
     /// The full 2-D kernel, row-major, with its shape (a Gaussian as the outer product).
