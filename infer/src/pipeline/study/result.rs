@@ -409,6 +409,57 @@ fn read_opt_json(path: &Path) -> Result<Option<Value>> {
 mod tests {
     use super::*;
 
+    /// A fit that ended with an error after its MAP: the MAP stage is ok (its chi^2/dof is kept), VI
+    /// failed with the error, HMC and the summary were not reached, and the system is flagged for it.
+    /// A failed mock reaches no fit stage at all.
+    #[test]
+    fn stage_outcomes_from_the_artifacts_a_fit_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mock, fit) = (dir.path().join("mock"), dir.path().join("fit"));
+        std::fs::create_dir_all(fit.join("artifacts")).unwrap();
+        std::fs::write(
+            fit.join("artifacts/map.json"),
+            r#"{"chi2": 200.0, "dof": 100, "time_s": 2.5}"#,
+        )
+        .unwrap();
+        let run = |mock_outcome: StageOutcome, err: Option<&str>| {
+            collect(&SystemRun {
+                study_id: "s",
+                index: 2,
+                seed: 9,
+                mock_dir: &mock,
+                fit_dir: &fit,
+                mock: mock_outcome,
+                fit_error: err.map(String::from),
+                stages: Stages::ALL,
+                wall_s: 3.0,
+                threads: 1,
+            })
+            .unwrap()
+        };
+        let r = run(StageOutcome::ok(Some(0.1)), Some("VI: ELBO is NaN"));
+        let st = |k: &str| r.stages[k].status;
+        assert_eq!(
+            [st("mock"), st("map"), st("vi"), st("hmc"), st("summary")],
+            [
+                StageStatus::Ok,
+                StageStatus::Ok,
+                StageStatus::Failed,
+                StageStatus::NotReached,
+                StageStatus::NotReached
+            ]
+        );
+        assert_eq!(r.stages["map"].time_s, Some(2.5));
+        assert_eq!(r.chi2_dof, Some(2.0));
+        let why: Vec<&str> = r.flags.iter().map(|f| f.message.as_str()).collect();
+        assert_eq!(why[0], "stage vi failed: VI: ELBO is NaN");
+        assert!(why[1].starts_with("MAP chi^2/dof 2.000 outside 1 +- 0.707"), "{why:?}");
+        let r = run(StageOutcome::failed("no such PSF".into(), None), None);
+        assert_eq!(r.stages["mock"].status, StageStatus::Failed);
+        assert_eq!(r.stages["vi"].status, StageStatus::NotReached);
+        assert_eq!(r.flags[0].message, "stage mock failed: no such PSF");
+    }
+
     /// Draws 0, 1, ..., 9 against truth 6.5: mean 4.5, sd sqrt(110/12), median 4.5, 50% interval
     /// [q(0.25), q(0.75)] = [2.25, 6.75]; thinned to 5 draws (0, 2, 4, 6, 8) the truth ranks 4th.
     #[test]

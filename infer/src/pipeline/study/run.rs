@@ -237,18 +237,20 @@ fn run_system(
         .with_context(|| format!("--seed {} + system {i} overflows", cfg.seed))?;
     let (mock_dir, fit_dir) = (sys_dir.join("mock"), sys_dir.join("fit"));
     let t0 = Instant::now();
-    let mock = match run_mock(
-        &MockOptions {
-            model: cfg.model.clone(),
-            seed,
-            out: mock_dir.clone(),
-            checkpoint: cfg.checkpoint.clone(),
-            sigma_noise: None,
-            source_image: None,
-            source_half_width: None,
-        },
-        device,
-    ) {
+    let mock = match guarded(|| {
+        run_mock(
+            &MockOptions {
+                model: cfg.model.clone(),
+                seed,
+                out: mock_dir.clone(),
+                checkpoint: cfg.checkpoint.clone(),
+                sigma_noise: None,
+                source_image: None,
+                source_half_width: None,
+            },
+            device,
+        )
+    }) {
         Ok(_) => StageOutcome::ok(Some(t0.elapsed().as_secs_f64())),
         Err(e) => StageOutcome::failed(format!("{e:#}"), Some(t0.elapsed().as_secs_f64())),
     };
@@ -259,7 +261,7 @@ fn run_system(
         fit.model = cfg.model.clone();
         fit.checkpoint = cfg.checkpoint.clone();
         fit.seed = seed;
-        run_fit(&fit, RunTarget::At(fit_dir.clone()), device)
+        guarded(|| run_fit(&fit, RunTarget::At(fit_dir.clone()), device))
             .err()
             .map(|e| format!("{e:#}"))
     } else {
@@ -285,6 +287,23 @@ fn run_system(
         )?;
     }
     Ok(r)
+}
+
+/// Run one stage of a system, turning a panic into its error: one system that trips an assertion
+/// deep in a kernel is a failed (flagged) result, not the end of a shard that would hit it again on
+/// every resume.
+fn guarded<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            bail!("panicked: {msg}")
+        }
+    }
 }
 
 /// `infer study summarize`: merge the shard directories `dirs` into `out` (a run record of kind
@@ -354,5 +373,24 @@ pub fn run_summarize(dirs: &[PathBuf], out: &Path) -> Result<(StudySummary, Stri
             let _ = run.fail(&format!("{e:#}"));
             Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_stage_is_an_error_of_that_stage() {
+        let e = guarded::<()>(|| panic!("index 7 out of range")).unwrap_err();
+        assert_eq!(e.to_string(), "panicked: index 7 out of range");
+        let e = guarded::<()>(|| panic!("{} chains", 3)).unwrap_err();
+        assert_eq!(e.to_string(), "panicked: 3 chains");
+        assert_eq!(guarded(|| Ok(5)).unwrap(), 5);
+        assert_eq!(
+            record_flags(&[(3, "R-hat 1.02 >= 1.01 (a)".into())], 10),
+            ["1 of 10 systems flagged: 3 (R-hat 1.02 >= 1.01 (a))"]
+        );
+        assert!(record_flags(&[], 10).is_empty());
     }
 }
