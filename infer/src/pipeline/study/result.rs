@@ -453,7 +453,10 @@ mod tests {
         assert_eq!(r.chi2_dof, Some(2.0));
         let why: Vec<&str> = r.flags.iter().map(|f| f.message.as_str()).collect();
         assert_eq!(why[0], "stage vi failed: VI: ELBO is NaN");
-        assert!(why[1].starts_with("MAP chi^2/dof 2.000 outside 1 +- 0.707"), "{why:?}");
+        assert!(
+            why[1].starts_with("MAP chi^2/dof 2.000 outside 1 +- 0.707"),
+            "{why:?}"
+        );
         let r = run(StageOutcome::failed("no such PSF".into(), None), None);
         assert_eq!(r.stages["mock"].status, StageStatus::Failed);
         assert_eq!(r.stages["vi"].status, StageStatus::NotReached);
