@@ -20,10 +20,9 @@ pub fn pin_threads(n: usize) -> Result<()> {
         .num_threads(n)
         .thread_name(|i| format!("worker-{i}"))
         .build_global()
+        && rayon::current_num_threads() != n
     {
-        if rayon::current_num_threads() != n {
-            bail!("--threads {n}: cannot size the worker pool: {e}");
-        }
+        bail!("--threads {n}: cannot size the worker pool: {e}");
     }
     Ok(())
 }

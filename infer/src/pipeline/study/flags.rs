@@ -115,7 +115,9 @@ pub fn check(r: &SystemResult, hmc: bool) -> Vec<Flag> {
     }
     if let (Some(c), Some(dof)) = (r.chi2_dof, r.dof) {
         let tol = chi2_tolerance(dof);
-        if !((c - 1.0).abs() <= tol) {
+        // NaN (no finite chi^2) is outside too
+        let within = (c - 1.0).abs() <= tol;
+        if !within {
             out.push(flag(
                 "chi2",
                 format!(
