@@ -57,9 +57,10 @@ pub const KINDS: [RunKind; 5] = [
     RunKind::Eval,
 ];
 /// Status labels a filter can cycle through (see [`RunEntry::status_label`]).
-pub const STATUSES: [&str; 6] = [
+pub const STATUSES: [&str; 7] = [
     "running",
     "done",
+    "flagged",
     "failed",
     "interrupted",
     "unreadable",

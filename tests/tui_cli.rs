@@ -218,3 +218,49 @@ fn bad_queries_fail_with_a_clear_message() {
         !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("needs a terminal")
     );
 }
+
+/// A done study whose `run.json` carries flags is listed as `flagged` (never plainly `done`), its
+/// headline gives the first reason, and the status filter finds it.
+#[test]
+fn flagged_runs_are_listed_as_flagged() {
+    let root = tempfile::tempdir().unwrap();
+    let id = "study-20261121T150000-recovery";
+    let dir = root.path().join(id);
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["run.json", "summary.json"] {
+        std::fs::copy(fixtures().join(id).join(f), dir.join(f)).unwrap();
+    }
+    std::fs::write(dir.join("metrics.jsonl"), "").unwrap();
+    let list = |extra: &[&str]| -> Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_arclight"))
+            .arg("--root")
+            .arg(root.path())
+            .args(["runs", "list", "--json"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    assert_eq!(list(&[])[0]["status"], "done");
+    arclight_core::record::set_flags(
+        &dir,
+        vec![
+            "2 of 20 systems flagged: 3 (R-hat 1.04 >= 1.01), 7 (stage hmc failed)".into(),
+            "second".into(),
+        ],
+    )
+    .unwrap();
+    let v = list(&[]);
+    assert_eq!(v[0]["status"], "flagged");
+    assert_eq!(
+        v[0]["headline"],
+        "flagged: 2 of 20 systems flagged: 3 (R-hat 1.04 >= 1.01), 7 (stage hmc failed) (+1 more)"
+    );
+    assert_eq!(list(&["--status", "flagged"]).as_array().unwrap().len(), 1);
+    assert!(list(&["--status", "done"]).as_array().unwrap().is_empty());
+}

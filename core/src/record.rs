@@ -122,9 +122,18 @@ pub struct RunInfo {
     /// Number of times the run was resumed.
     #[serde(default)]
     pub resumed: u32,
+    /// Why a run's results should not be trusted as they are (e.g. a study system whose chains did not
+    /// converge): a `done` run with flags is shown as `flagged`, never as plainly done.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
 }
 
 impl RunInfo {
+    /// Whether the run ended `done` but carries flags (results to be looked at, not trusted blindly).
+    pub fn is_flagged(&self) -> bool {
+        self.status == Status::Done && !self.flags.is_empty()
+    }
+
     /// The status a reader should show: `running` with a vanished process is `interrupted`.
     pub fn effective_status(&self) -> Status {
         if self.status == Status::Running && !pid_alive(self.pid) {
@@ -323,6 +332,7 @@ impl Run {
             progress: Progress::default(),
             error: None,
             resumed: 0,
+            flags: Vec::new(),
         };
         let metrics = open_append(&dir.join("metrics.jsonl"))?;
         let run = Run {
@@ -435,6 +445,12 @@ impl Run {
         if let Value::Object(m) = &mut self.info.config {
             m.insert(key.to_string(), value);
         }
+        self.write_info()
+    }
+
+    /// Replace the run's flags (see [`RunInfo::flags`]) and rewrite `run.json`.
+    pub fn set_flags(&mut self, flags: Vec<String>) -> Result<()> {
+        self.info.flags = flags;
         self.write_info()
     }
 
@@ -635,6 +651,14 @@ impl MetricsTail {
     }
 }
 
+/// Set the flags of a finished run in `dir` (rewrites its `run.json` atomically): for callers that judge
+/// a run after it ended, as a study does with each system's fit.
+pub fn set_flags(dir: &Path, flags: Vec<String>) -> Result<()> {
+    let mut info = RunInfo::load(dir)?;
+    info.flags = flags;
+    write_json_atomic(&dir.join("run.json"), &info)
+}
+
 /// Write `value` as pretty JSON into a run's directory (atomic), e.g. an extra result file.
 pub fn write_run_file(dir: &Path, name: &str, value: &Value) -> Result<()> {
     write_json_atomic(&dir.join(name), value)
@@ -720,6 +744,35 @@ mod tests {
         let info = RunInfo::load(run.dir()).unwrap();
         assert_eq!(info.status, Status::Done);
         assert_eq!(info.effective_status(), Status::Done);
+    }
+
+    /// Flags survive the round trip through `run.json`, make a done run `flagged`, and records
+    /// without the field (older runs) read as unflagged.
+    #[test]
+    fn flags_mark_a_done_run() {
+        let root = tempfile::tempdir().unwrap();
+        let spec = || RunSpec {
+            kind: RunKind::Study,
+            name: "s",
+            config: json!({}),
+            device: "flex".into(),
+            seed: None,
+        };
+        let mut run = Run::create(root.path(), spec()).unwrap();
+        run.finish(json!({})).unwrap();
+        let dir = run.dir().to_path_buf();
+        let text = std::fs::read_to_string(dir.join("run.json")).unwrap();
+        assert!(!text.contains("flags"), "empty flags are not written");
+        assert!(!RunInfo::load(&dir).unwrap().is_flagged());
+        set_flags(&dir, vec!["R-hat 1.05 >= 1.01".into()]).unwrap();
+        let info = RunInfo::load(&dir).unwrap();
+        assert!(info.is_flagged());
+        assert_eq!(info.flags, ["R-hat 1.05 >= 1.01"]);
+        assert_eq!(info.effective_status(), Status::Done);
+        // a running run with flags is running, not flagged
+        let mut live = Run::create(root.path(), spec()).unwrap();
+        live.set_flags(vec!["x".into()]).unwrap();
+        assert!(!RunInfo::load(live.dir()).unwrap().is_flagged());
     }
 
     #[test]

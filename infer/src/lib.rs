@@ -8,3 +8,4 @@ pub mod pipeline;
 pub mod plots;
 pub mod prob;
 pub mod source;
+pub mod threads;

@@ -6,7 +6,9 @@ use infer::inference::MapOptions;
 use infer::pipeline::demo::{DemoOptions, run_demo};
 use infer::pipeline::fit::{FitConfig, FitOutcome, RunTarget, Stages, run_fit};
 use infer::pipeline::mock::{MockOptions, run_mock};
-use infer::pipeline::study::{StudyConfig, StudyTarget, run_study};
+use infer::pipeline::study::{
+    Shard, StudyConfig, quick_settings, render_text, run_study, run_summarize,
+};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -28,6 +30,10 @@ struct Cli {
     /// Compute device: flex (default, pure Rust) or tch (needs the `tch` feature).
     #[arg(long, global = true, default_value = "flex")]
     device: String,
+    /// Worker threads (default: one per core). Pins every parallel kernel, e.g. to a cluster task's
+    /// cores (`--threads $SLURM_CPUS_PER_TASK`).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
     #[command(subcommand)]
     command: Command,
 }
@@ -41,7 +47,7 @@ enum Command {
     /// Mock a lens with the shipped prior and fit it (the README's main job).
     Demo(DemoArgs),
     /// Recovery study: mock n systems from the model's simulation distributions and fit each
-    /// (GIGA-Lens Sec. 3, Table 2).
+    /// (GIGA-Lens Sec. 3, Table 2), in shards that resume; `study summarize` merges them.
     Study(StudyArgs),
     /// Speed figures of the lens model (value + gradient per sample).
     Bench(BenchArgs),
@@ -116,9 +122,9 @@ struct FitSettings {
     /// 500 draws; HMC preconditioned by VI alone). The flags below override either.
     #[arg(long, default_value = "arclight", value_parser = ["arclight", "table1"])]
     preset: String,
-    /// MAP starts n_MAP (GIGA-Lens Table 1: 300).
-    #[arg(long, default_value_t = 300)]
-    map_starts: usize,
+    /// MAP starts n_MAP (300, GIGA-Lens Table 1).
+    #[arg(long)]
+    map_starts: Option<usize>,
     /// MAP Adam iterations K_MAP (300).
     #[arg(long)]
     map_steps: Option<usize>,
@@ -140,8 +146,8 @@ struct FitSettings {
     #[arg(long)]
     vi_samples: Option<usize>,
     /// HMC chains n_HMC (50).
-    #[arg(long, default_value_t = 50)]
-    hmc_chains: usize,
+    #[arg(long)]
+    hmc_chains: Option<usize>,
     /// HMC burn-in n_burn (250).
     #[arg(long)]
     hmc_burn: Option<usize>,
@@ -162,7 +168,9 @@ impl FitSettings {
             cfg.hmc.n_leapfrog = 5;
             cfg.polish_starts = 0;
         }
-        cfg.map_starts = self.map_starts;
+        if let Some(n) = self.map_starts {
+            cfg.map_starts = n;
+        }
         if let Some(s) = self.map_steps {
             cfg.map = MapOptions {
                 keep_traces: cfg.map.keep_traces,
@@ -184,7 +192,9 @@ impl FitSettings {
         if let Some(s) = self.vi_samples {
             cfg.vi.n_samples = s;
         }
-        cfg.hmc_chains = self.hmc_chains;
+        if let Some(n) = self.hmc_chains {
+            cfg.hmc_chains = n;
+        }
         if let Some(s) = self.hmc_burn {
             cfg.hmc.n_burn = s;
         }
@@ -199,10 +209,13 @@ impl FitSettings {
 }
 
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 struct StudyArgs {
+    #[command(subcommand)]
+    action: Option<StudyAction>,
     /// Model file whose simulation distributions the mocks are drawn from.
-    #[arg(long)]
-    model: PathBuf,
+    #[arg(long, required = true)]
+    model: Option<PathBuf>,
     #[arg(long)]
     checkpoint: Option<PathBuf>,
     /// Number of mock systems (GIGA-Lens: 100).
@@ -211,15 +224,39 @@ struct StudyArgs {
     /// System i uses seed + i for its mock and its fit.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Continue the interrupted study in this directory.
+    /// Study directory of this shard (study.json, results/, systems/, its run record).
+    #[arg(long, required = true)]
+    out: Option<PathBuf>,
+    /// Run shard K of M: the systems i with i mod M = K - 1.
+    #[arg(long, value_name = "K/M", default_value = "1/1")]
+    shard: String,
+    /// Continue the study in --out (skip systems with a result, restart a partial one); starts it
+    /// if --out is new. Refused if the model, seed, n, settings or shard differ from the recorded ones.
     #[arg(long)]
-    resume: Option<PathBuf>,
-    #[arg(long, default_value = "experiments")]
-    experiments: PathBuf,
-    #[arg(long, default_value = "recovery")]
-    name: String,
+    resume: bool,
+    /// Smoke settings (16 MAP starts, VI 40 x 8, 4 chains x (40 + 40) HMC) to try the machinery: far
+    /// too short for calibration, so systems come out flagged (ESS). Flags below override them.
+    #[arg(long)]
+    quick: bool,
     #[command(flatten)]
     settings: FitSettings,
+}
+
+#[derive(Subcommand)]
+enum StudyAction {
+    /// Merge the results of study directories (shards) into one summary: Table 2, interval coverage,
+    /// z-score and SBC rank histograms, times, flagged systems (JSON, CSV, PNG).
+    Summarize(SummarizeArgs),
+}
+
+#[derive(Args)]
+struct SummarizeArgs {
+    /// Study directories (the --out of each shard).
+    #[arg(required = true)]
+    dirs: Vec<PathBuf>,
+    /// Folder for summary.json, artifacts/table.csv, artifacts/systems.csv and the figures.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -257,6 +294,9 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    if let Some(n) = cli.threads {
+        infer::threads::pin_threads(n)?;
+    }
     let device_choice: arclight_core::DeviceChoice = cli.device.parse()?;
     let device = device_choice.device()?;
     match cli.command {
@@ -321,89 +361,41 @@ fn run(cli: Cli) -> Result<()> {
             )?;
             print_outcome(&out);
         }
-        Command::Study(a) => {
-            let mut fit = FitConfig::new(PathBuf::new(), a.model.clone());
-            a.settings.apply(&mut fit)?;
-            fit.device = device_choice.to_string();
-            let cfg = StudyConfig {
-                model: a.model,
-                checkpoint: a.checkpoint,
-                n_systems: a.n,
-                seed: a.seed,
-                fit,
-            };
-            let target = match a.resume {
-                Some(dir) => StudyTarget::Resume(dir),
-                None => StudyTarget::New {
-                    root: a.experiments,
-                    name: a.name,
-                },
-            };
-            let out = run_study(&cfg, target, &device)?;
-            out!("study record: {}", out.run_dir.display());
-            out!(
-                "{} systems fitted, {} failed",
-                out.systems.len(),
-                out.n_failed
-            );
-            out!(
-                "{:<18} {:>11} {:>7} {:>6} {:>6} {:>7} {:>7} {:>8} {:>8}",
-                "parameter",
-                "mean error",
-                "mu_z",
-                "sd_z",
-                "cov68",
-                "<R-hat>",
-                "max R",
-                "<ESS>",
-                "min ESS"
-            );
-            // vector blocks (the VAE latent z) in one line each; every row is in summary.json
-            let mut blocks: BTreeMap<&str, Vec<&infer::pipeline::study::TableRow>> =
-                BTreeMap::new();
-            for (k, r) in &out.table {
-                if let Some((block, _)) = k.split_once('[') {
-                    blocks.entry(block).or_default().push(r);
-                    continue;
+        Command::Study(a) => match a.action {
+            Some(StudyAction::Summarize(b)) => {
+                let (_, text) = run_summarize(&b.dirs, &b.out)?;
+                out!("{text}");
+                out!("summary: {}", b.out.join("summary.json").display());
+            }
+            None => {
+                let (Some(model), Some(dir)) = (a.model, a.out) else {
+                    anyhow::bail!("study: --model and --out are required");
+                };
+                let mut fit = FitConfig::new(PathBuf::new(), model.clone());
+                if a.quick {
+                    quick_settings(&mut fit);
                 }
+                a.settings.apply(&mut fit)?;
+                fit.device = device_choice.to_string();
+                let cfg = StudyConfig {
+                    model,
+                    checkpoint: a.checkpoint,
+                    n_systems: a.n,
+                    seed: a.seed,
+                    fit,
+                    quick: a.quick,
+                };
+                let shard = Shard::parse(&a.shard)?;
+                let o = run_study(&cfg, &dir, shard, a.resume, &device)?;
                 out!(
-                    "{k:<18} {:>11.4} {:>7.2} {:>6.2} {:>6.2} {:>7.4} {:>7.4} {:>8.0} {:>8.0}",
-                    r.mean_error,
-                    r.mu_z,
-                    r.sd_z,
-                    r.coverage_68,
-                    r.rhat_mean,
-                    r.rhat_max,
-                    r.ess_mean,
-                    r.ess_min
+                    "study shard {shard} in {}: {} systems fitted now, {} kept from before",
+                    o.dir.display(),
+                    o.ran,
+                    o.kept
                 );
+                out!("{}", render_text(&o.summary));
             }
-            for (block, rows) in blocks {
-                let n = rows.len() as f64;
-                let cov68 = rows.iter().map(|r| r.coverage_68).sum::<f64>() / n;
-                let mu_z = rows.iter().map(|r| r.mu_z.abs()).fold(0.0, f64::max);
-                // a non-finite diagnostic anywhere (no usable draws) shows as NaN, never as converged
-                let all_finite = |v: &dyn Fn(&&infer::pipeline::study::TableRow) -> f64| {
-                    rows.iter().map(v).all(f64::is_finite)
-                };
-                let rhat = if all_finite(&|r| r.rhat_max) {
-                    rows.iter()
-                        .map(|r| r.rhat_max)
-                        .fold(f64::NEG_INFINITY, f64::max)
-                } else {
-                    f64::NAN
-                };
-                let ess = if all_finite(&|r| r.ess_min) {
-                    rows.iter().map(|r| r.ess_min).fold(f64::INFINITY, f64::min)
-                } else {
-                    f64::NAN
-                };
-                out!(
-                    "{block} ({} components): cov68 {cov68:.2}, max |mu_z| {mu_z:.2}, max R-hat {rhat:.4}, min ESS {ess:.0}",
-                    rows.len()
-                );
-            }
-        }
+        },
         Command::Bench(a) => infer::bench::run(a.reps, &device)?,
     }
     Ok(())

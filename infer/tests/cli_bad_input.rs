@@ -253,8 +253,8 @@ fn unknown_options_are_rejected() {
     assert!(!ok && err.contains("cuda9"), "{err}");
 }
 
-/// `infer study`: no systems, a missing model file, or resuming something that is not a study are
-/// clear errors that leave no (new) run record.
+/// `infer study`: no systems, a missing model file, a bad shard, or a study directory that holds
+/// something else are clear errors that leave nothing behind (or the other record untouched).
 #[test]
 fn study_bad_input() {
     let dir = tempfile::tempdir().unwrap();
@@ -263,8 +263,8 @@ fn study_bad_input() {
         let mut c = infer();
         c.args(["study", "--model"])
             .arg(model)
-            .arg("--experiments")
-            .arg(&exp)
+            .arg("--out")
+            .arg(exp.join("study"))
             .args(extra);
         c
     };
@@ -273,10 +273,35 @@ fn study_bad_input() {
     assert!(!ok && err.contains("--n"), "{err}");
     let (ok, err) = run(&mut study(&["--n", "1"], &dir.path().join("none.toml")));
     assert!(!ok && err.contains("none.toml"), "{err}");
+    let (ok, err) = run(&mut study(&["--n", "1", "--shard", "3/2"], &model));
+    assert!(!ok && err.contains("--shard"), "{err}");
     assert_no_runs(&exp);
     // A fit record is not a study: refused without touching it.
     let fake = dir.path().join("fit-x");
     std::fs::create_dir_all(&fake).unwrap();
-    let (ok, err) = run(&mut study(&["--resume", fake.to_str().unwrap()], &model));
-    assert!(!ok && err.contains("fit-x"), "{err}");
+    std::fs::write(fake.join("run.json"), "{}").unwrap();
+    let (ok, err) = run(infer()
+        .args(["study", "--resume", "--n", "1", "--model"])
+        .arg(&model)
+        .arg("--out")
+        .arg(&fake));
+    assert!(
+        !ok && err.contains("fit-x") && err.contains("not a study"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(fake.join("run.json")).unwrap(),
+        "{}"
+    );
+    // summarize: a folder without study.json
+    let (ok, err) = run(infer()
+        .args(["study", "summarize"])
+        .arg(&fake)
+        .arg("--out")
+        .arg(dir.path().join("sum")));
+    assert!(
+        !ok && err.contains("fit-x") && err.contains("study.json"),
+        "{err}"
+    );
+    assert!(!dir.path().join("sum").exists());
 }

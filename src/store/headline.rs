@@ -5,7 +5,8 @@
 //!   tailed `"epoch"` lines: the `val_elbo` at the reported `best_epoch`);
 //! - fit: the worst R-hat and smallest ESS of the posterior (Gelman-Rubin / bulk ESS);
 //! - study: the bias per parameter;
-//! - failed runs: the error message; anything else: the progress stage.
+//! - failed runs: the error message; flagged runs (`run.json` `flags`): the first flag;
+//!   anything else: the progress stage.
 
 use super::metrics::RunMetrics;
 use super::run::RunEntry;
@@ -52,6 +53,15 @@ pub fn headline(run: &RunEntry) -> String {
         && let Some(e) = &info.error
     {
         return format!("error: {}", e.lines().next().unwrap_or(""));
+    }
+    // a flagged run says why before anything else
+    if let Some(first) = info.flags.first() {
+        let more = info.flags.len() - 1;
+        return if more > 0 {
+            format!("flagged: {first} (+{more} more)")
+        } else {
+            format!("flagged: {first}")
+        };
     }
     let text = match info.kind {
         RunKind::Train => best_val_elbo(run).map(|(v, e)| match e {

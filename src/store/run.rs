@@ -233,12 +233,16 @@ impl RunEntry {
         self.info.as_ref().map(|i| i.kind)
     }
 
-    /// Label for the status column: `deleted`, `unreadable`, or the effective status.
+    /// Label for the status column: `deleted`, `unreadable`, `flagged` (done, but with flags: see
+    /// [`RunInfo::flags`]), or the effective status.
     pub fn status_label(&self) -> &'static str {
         if self.gone {
             "deleted"
         } else {
             match self.status {
+                Some(Status::Done) if self.info.as_ref().is_some_and(RunInfo::is_flagged) => {
+                    "flagged"
+                }
                 Some(s) => s.as_str(),
                 None => "unreadable",
             }

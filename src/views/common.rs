@@ -213,6 +213,7 @@ pub fn status_style(label: &str) -> Style {
             Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
         }
         "interrupted" => Style::new().fg(Color::Yellow),
+        "flagged" => Style::new().fg(Color::Magenta).add_modifier(Modifier::BOLD),
         _ => Style::new(),
     }
 }

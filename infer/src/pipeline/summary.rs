@@ -5,7 +5,7 @@
 //! `[n_chains, n_draws, D]`; `logp`, `accept_prob` `[n_chains, n_draws]` and `divergent` (u8);
 //! root attributes `format`, `n_chains`, `n_draws`, `parameters` (JSON list of names).
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use std::path::Path;
 
@@ -134,4 +134,68 @@ pub fn write_samples(
             .write_scalar(&s)?;
         Ok(())
     })
+}
+
+/// The draws of a `samples.h5`, one column per scalar (`name`, or `name[i]` inside a vector block),
+/// chain-major (`[chain][draw]`), physical units; plus the divergence flags of the same transitions.
+pub struct SampleColumns {
+    pub n_chains: usize,
+    pub n_draws: usize,
+    pub names: Vec<String>,
+    pub columns: Vec<Vec<f64>>,
+    pub divergent: Vec<bool>,
+}
+
+/// Read every parameter column of a `samples.h5` (format 1) without knowing the model: the
+/// `parameters` attribute lists the blocks, their shapes give the vector lengths.
+pub fn read_sample_columns(path: &Path) -> Result<SampleColumns> {
+    let ctx = || format!("{}: not a readable samples file", path.display());
+    let f = hdf5::File::open(path).with_context(ctx)?;
+    let c = f.attr("n_chains").with_context(ctx)?.read_scalar::<i64>()? as usize;
+    let t = f.attr("n_draws").with_context(ctx)?.read_scalar::<i64>()? as usize;
+    let names: hdf5::types::VarLenUnicode = f
+        .attr("parameters")
+        .with_context(ctx)?
+        .read_scalar()
+        .with_context(ctx)?;
+    let blocks: Vec<String> = serde_json::from_str(names.as_str()).with_context(|| {
+        format!(
+            "{}: parameters attribute is not a JSON list",
+            path.display()
+        )
+    })?;
+    let mut out = SampleColumns {
+        n_chains: c,
+        n_draws: t,
+        names: Vec::new(),
+        columns: Vec::new(),
+        divergent: Vec::new(),
+    };
+    for b in &blocks {
+        let ds = f
+            .dataset(b)
+            .with_context(|| format!("{}: no dataset {b}", path.display()))?;
+        let shape = ds.shape();
+        let v: Vec<f64> = ds.read_raw()?;
+        let dim = if shape.len() == 3 { shape[2] } else { 1 };
+        if v.len() != c * t * dim {
+            bail!(
+                "{}: dataset {b} has {} values, expected {c} x {t} x {dim}",
+                path.display(),
+                v.len()
+            );
+        }
+        for k in 0..dim {
+            out.names.push(if shape.len() == 3 {
+                format!("{b}[{k}]")
+            } else {
+                b.clone()
+            });
+            out.columns
+                .push(v.iter().skip(k).step_by(dim).copied().collect());
+        }
+    }
+    let div: Vec<u8> = f.dataset("divergent").with_context(ctx)?.read_raw()?;
+    out.divergent = div.into_iter().map(|b| b != 0).collect();
+    Ok(out)
 }

@@ -27,12 +27,12 @@ pub struct Study {
 impl Study {
     /// The summary.json of fitted system `i`.
     pub fn fit(&self, i: usize) -> Value {
-        read_json(&self.run.join(format!("systems/{i:03}/fit/summary.json")))
+        read_json(&self.run.join(format!("systems/{i:06}/fit/summary.json")))
     }
 }
 
 /// Run `infer study --model models/<model> --n <n> --seed <seed>` with `settings` (from the
-/// repository root, so the default checkpoint is found), into a temporary experiments root.
+/// repository root, so the default checkpoint is found), into a temporary study directory.
 /// Panics with the output when it fails.
 pub fn run_study(model: &str, n: usize, seed: u64, settings: &[&str]) -> Study {
     let root = tempfile::tempdir().unwrap();
@@ -42,24 +42,15 @@ pub fn run_study(model: &str, n: usize, seed: u64, settings: &[&str]) -> Study {
         .args(["study", "--model"])
         .arg(models().join(model))
         .args(["--n", &n.to_string(), "--seed", &seed.to_string()])
-        .args(["--name", "e2e", "--experiments"])
-        .arg(root.path())
+        .arg("--out")
+        .arg(root.path().join("study"))
         .args(settings)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "study failed:\n{stdout}\n{stderr}");
-    let run = std::fs::read_dir(root.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("study-")
-        })
-        .expect("a study run directory");
+    let run = root.path().join("study");
     let summary = read_json(&run.join("summary.json"));
     Study {
         _root: root,
