@@ -218,3 +218,57 @@ fn bad_queries_fail_with_a_clear_message() {
         !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("needs a terminal")
     );
 }
+
+/// A copy of the fixture `ld16` training run as `<dir>/<id>` with run name `name` and learning
+/// rate `lr`.
+fn run_named(root: &std::path::Path, id: &str, name: &str, lr: f64) {
+    let from = fixtures().join("train-20261120T101500-ld16");
+    let dir = root.join(id);
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["metrics.jsonl", "summary.json"] {
+        std::fs::copy(from.join(f), dir.join(f)).unwrap();
+    }
+    let mut info: Value =
+        serde_json::from_str(&std::fs::read_to_string(from.join("run.json")).unwrap()).unwrap();
+    info["id"] = id.into();
+    info["name"] = name.into();
+    info["config"]["lr"] = lr.into();
+    std::fs::write(dir.join("run.json"), info.to_string()).unwrap();
+}
+
+fn arclight_in(root: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_arclight"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn an_exact_name_wins_over_prefix_and_substring_matches() {
+    let root = tempfile::tempdir().unwrap();
+    run_named(root.path(), "train-20261122T000000-kill", "kill", 1e-3);
+    run_named(root.path(), "train-20261122T010000-kill-2", "kill-2", 1e-3);
+    run_named(root.path(), "train-20261122T020000-skill", "skill", 1e-3);
+    let out = arclight_in(root.path(), &["runs", "show", "kill", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["id"], "train-20261122T000000-kill");
+    // an exact id still wins, and a query matching no name stays ambiguous
+    let out = arclight_in(
+        root.path(),
+        &["runs", "show", "train-20261122T010000-kill-2", "--json"],
+    );
+    assert!(out.status.success());
+    let out = arclight_in(root.path(), &["runs", "show", "kil"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("ambiguous (3 matches"),
+        "{err}"
+    );
+}
