@@ -160,7 +160,7 @@ fn compare_marks_differing_keys() {
     assert!(!differing.contains(&"batch_size"));
     assert_eq!(
         v["keys"]["architecture.latent_dim"],
-        serde_json::json!(["16", "32"])
+        serde_json::json!([16, 32])
     );
     assert!(v["keys"].get("batch_size").is_none());
 }
@@ -271,4 +271,48 @@ fn an_exact_name_wins_over_prefix_and_substring_matches() {
         !out.status.success() && err.contains("ambiguous (3 matches"),
         "{err}"
     );
+}
+
+#[test]
+fn compare_json_keeps_numbers_and_arrays() {
+    let root = tempfile::tempdir().unwrap();
+    run_named(root.path(), "train-20261122T000000-a", "a", 1e-8);
+    run_named(root.path(), "train-20261122T010000-b", "b", 3e-4);
+    let out = arclight_in(
+        root.path(),
+        &[
+            "runs",
+            "compare",
+            "train-20261122T000000-a",
+            "train-20261122T010000-b",
+            "--json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys = &v["keys"];
+    assert_eq!(keys["lr"], serde_json::json!([1e-8, 3e-4]), "{v:#}");
+    assert_eq!(keys["batch_size"], serde_json::json!([64, 64]));
+    assert_eq!(
+        keys["architecture.widths"],
+        serde_json::json!([[32, 64, 128], [32, 64, 128]])
+    );
+    assert_eq!(
+        keys["summary.best_val_elbo"][0], -1243.4301496148423,
+        "{v:#}"
+    );
+    // text stays text
+    assert_eq!(keys["data"][0], "datasets/cosmos64.h5");
+    assert_eq!(keys["status"], serde_json::json!(["done", "done"]));
+    let differing: Vec<&str> = v["differing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert_eq!(differing, ["lr"]);
 }
