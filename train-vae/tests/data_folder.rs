@@ -90,8 +90,11 @@ fn png_cutouts_need_a_noise_estimate() {
     ]);
     assert!(!o.status.success());
     let se = stderr(&o);
+    // the remedy for a clipped sky is a given sigma (--skip-bad-stamps would only drop it)
     assert!(
-        se.contains("a.png") && se.contains("noise sigma") && se.contains("--skip-bad-stamps"),
+        se.contains("a.png")
+            && se.contains("noise sigma estimated from the stamp border")
+            && se.contains("give the pixel noise with --noise-sigma SIGMA"),
         "{se}"
     );
     assert!(!out.exists());
@@ -121,5 +124,49 @@ fn png_cutouts_need_a_noise_estimate() {
         !o.status.success() && stderr(&o).contains("not a directory"),
         "{}",
         stderr(&o)
+    );
+}
+
+#[test]
+fn a_nan_pixel_in_a_folder_cutout_is_named_as_such() {
+    let d = tempfile::tempdir().unwrap();
+    let cut = d.path().join("cutouts");
+    std::fs::create_dir(&cut).unwrap();
+    let mut img = noisy_blob(128, 1.0, 0.04, 1);
+    // numpy [3, 7] of the file (astropy's view), FITS pixel (x=8, y=4)
+    img[3 * 128 + 7] = f32::NAN;
+    arclight_core::fits::write_image_f32(&cut.join("g0.fits"), 128, 128, &img, &[]).unwrap();
+    let out = d.path().join("f.h5");
+    let o = run(&[
+        "prepare",
+        "--folder",
+        cut.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let se = stderr(&o);
+    assert!(
+        se.contains("g0.fits")
+            && se.contains("pixel (x=8, y=4) (FITS, 1-based) = [3, 7] (numpy [row, col]) is NaN")
+            && !se.contains("noise sigma"),
+        "{se}"
+    );
+    assert!(!out.exists());
+    let o = run(&[
+        "prepare",
+        "--folder",
+        cut.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--skip-bad-stamps",
+        "--synth",
+        "4",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("non_finite_pixels        1"),
+        "{}",
+        stdout(&o)
     );
 }

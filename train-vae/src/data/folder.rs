@@ -10,7 +10,7 @@
 //! it with one value for every file (for noiseless renders or clipped PNG backgrounds, whose
 //! border MAD is zero).
 
-use super::cuts::RawStamp;
+use super::cuts::{RawStamp, SigmaFrom};
 use super::preprocess::border_sigma;
 use anyhow::{Context, Result, anyhow, bail};
 use fitsio::hdu::HduInfo;
@@ -61,13 +61,15 @@ pub fn read_cutout(path: &Path, ident: i64, noise_sigma: Option<f64>) -> Result<
         Some(_) => read_first_image(path)?,
         None => bail!("{}: not a FITS or PNG cutout", path.display()),
     };
-    let sigma = match noise_sigma {
-        Some(s) => s,
-        None if data.iter().all(|v| v.is_finite()) => {
-            border_sigma(ny, nx, &data, border_width(ny, nx))
-        }
-        // NaN pixels are reported by the cuts with their position; keep sigma valid here.
-        None => f64::NAN,
+    let width = border_width(ny, nx);
+    let (sigma, sigma_from) = match noise_sigma {
+        Some(s) => (s, SigmaFrom::Given),
+        None if data.iter().all(|v| v.is_finite()) => (
+            border_sigma(ny, nx, &data, width),
+            SigmaFrom::Border { width },
+        ),
+        // no estimate from non-finite pixels: the cuts report the first one with its position
+        None => (f64::NAN, SigmaFrom::Border { width }),
     };
     Ok(RawStamp {
         ident,
@@ -75,6 +77,7 @@ pub fn read_cutout(path: &Path, ident: i64, noise_sigma: Option<f64>) -> Result<
         nx,
         data,
         sigma,
+        sigma_from,
         origin: path.display().to_string(),
     })
 }

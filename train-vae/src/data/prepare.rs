@@ -10,8 +10,8 @@
 
 use super::cosmos::{Catalog, FitInfo, read_catalog_ctx};
 use super::cuts::{
-    Cut, CutConfig, CutCounts, Prepared, RawStamp, Rejection, check_noise, prepare_stamp,
-    sersic_verdict,
+    Cut, CutConfig, CutCounts, Prepared, RawStamp, Rejection, SigmaFrom, check_noise,
+    prepare_stamp, sersic_verdict,
 };
 use super::folder::{list_cutouts, read_cutout};
 use super::store::{IMAGE_SIZE, Split, write_dataset};
@@ -322,6 +322,7 @@ fn run_catalog(
                 nx: im.nx,
                 data: im.data,
                 sigma: row.noise_variance.sqrt(),
+                sigma_from: SigmaFrom::Catalog,
                 origin: format!("{}[HDU {}]", path.display(), row.gal_hdu),
             });
             if batch.len() >= BATCH {
