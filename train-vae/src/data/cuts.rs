@@ -264,6 +264,8 @@ pub struct Prepared {
     pub noise_sigma: f32,
     /// The S/N quantity the cut used.
     pub snr: f64,
+    /// Where the stamp came from (the raw stamp's `origin`).
+    pub source: String,
 }
 
 /// Why a stamp is not stored: a counted cut, or an error (bad input, not skipped).
@@ -366,6 +368,7 @@ pub fn prepare_stamp(stamp: &RawStamp, cfg: &CutConfig) -> Result<Prepared, Reje
         image,
         noise_sigma,
         snr,
+        source: stamp.origin.clone(),
     })
 }
 
