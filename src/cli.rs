@@ -407,10 +407,11 @@ fn compare_runs(catalog: &Catalog, ids: &[String], as_json: bool, only_diff: boo
         .map(|(k, _)| k)
         .collect();
     if as_json {
-        let keys: Map<String, Value> = rows
-            .iter()
-            .filter(|(_, v)| !only_diff || compare::differs(v))
-            .map(|(k, v)| (k.clone(), json!(v)))
+        // the stored values: numbers as numbers, arrays as arrays, null where a run lacks a key
+        let keys: Map<String, Value> = compare::table_values(&runs)
+            .into_iter()
+            .filter(|(k, _)| !only_diff || rows.get(k).is_some_and(|v| compare::differs(v)))
+            .map(|(k, v)| (k, json!(v)))
             .collect();
         let v = json!({"runs": ids, "keys": keys, "differing": differing});
         return serde_json::to_string_pretty(&v).unwrap_or_default() + "\n";

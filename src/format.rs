@@ -72,12 +72,20 @@ pub fn started(s: &str) -> String {
 
 /// Flatten nested objects into dotted keys; arrays and scalars become cells via [`value`].
 pub fn flatten(v: &Value) -> BTreeMap<String, String> {
+    flatten_values(v)
+        .into_iter()
+        .map(|(k, v)| (k, value(&v)))
+        .collect()
+}
+
+/// Flatten nested objects into dotted keys, keeping the leaves (numbers, arrays, ...) as JSON.
+pub fn flatten_values(v: &Value) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     flatten_into(v, "", &mut out);
     out
 }
 
-fn flatten_into(v: &Value, prefix: &str, out: &mut BTreeMap<String, String>) {
+fn flatten_into(v: &Value, prefix: &str, out: &mut BTreeMap<String, Value>) {
     match v {
         Value::Object(m) if !m.is_empty() => {
             for (k, child) in m {
@@ -91,7 +99,7 @@ fn flatten_into(v: &Value, prefix: &str, out: &mut BTreeMap<String, String>) {
         }
         other => {
             if !prefix.is_empty() {
-                out.insert(prefix.to_string(), value(other));
+                out.insert(prefix.to_string(), other.clone());
             }
         }
     }

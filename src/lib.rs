@@ -5,11 +5,13 @@
 //! - [`store`]: run discovery, incremental reloading, metrics tailing and downsampling;
 //! - [`query`]: list filtering and sorting; [`format`](mod@format): number/time/JSON cell formatting;
 //! - [`app`]: UI state and key handling; [`views`]: one renderer per screen; [`tui`]: event loop;
+//! - [`hangup`]: waiting on the terminal so that a hang-up or SIGTERM ends the interface;
 //! - [`cli`]: command-line parsing and the `runs` subcommands.
 
 pub mod app;
 pub mod cli;
 pub mod format;
+pub mod hangup;
 pub mod query;
 pub mod store;
 pub mod tui;

@@ -21,7 +21,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("arclight: {e:#}");
+            // not eprintln!: it panics when stderr is a terminal that hung up
+            let _ = writeln!(std::io::stderr(), "arclight: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -1,15 +1,20 @@
-//! The interactive event loop: draw, wait for a key or the next refresh tick (~500 ms), repeat.
+//! The interactive event loop: draw, wait for a key, a hang-up, a signal or the next refresh
+//! tick (~500 ms), repeat. Waiting is done by [`crate::hangup::Watch`] (poll(2) on the terminal),
+//! crossterm only parses the bytes once they are there: its own reader spins forever on a
+//! terminal that hung up.
 //!
-//! The terminal is restored on every exit path: normal quit and errors through a drop guard,
-//! panics through a panic hook that turns mouse reporting off and then runs the hook installed
-//! by `ratatui::try_init` (which leaves raw mode and the alternate screen before the panic
-//! message is printed, so the message lands on a sane terminal).
+//! The terminal is restored on every exit path: normal quit, SIGTERM / SIGINT / SIGHUP and errors
+//! through a drop guard, panics through a panic hook that turns mouse reporting off and then
+//! runs the hook installed by `ratatui::try_init` (which leaves raw mode and the alternate screen
+//! before the panic message is printed, so the message lands on a sane terminal). After a
+//! hang-up there is no terminal left: the loop just returns.
 //!
 //! Fault injection for the end-to-end test: with `ARCLIGHT_PANIC_AFTER_DRAW=1` in the
 //! environment the loop panics right after the first frame, so the test can check that a
 //! panic, too, leaves the terminal usable.
 
 use crate::app::App;
+use crate::hangup::{self, Wake, Watch};
 use crate::views;
 use anyhow::{Context, Result};
 use ratatui::DefaultTerminal;
@@ -27,17 +32,15 @@ pub const TICK: Duration = Duration::from_millis(500);
 /// Environment variable that makes the loop panic after the first frame (test hook).
 pub const PANIC_ENV: &str = "ARCLIGHT_PANIC_AFTER_DRAW";
 
-/// Set by SIGTERM / SIGHUP / SIGINT: the event loop then returns normally, so the guard below
-/// restores the terminal (a `kill` is an exit path too).
-static TERMINATE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
 /// Restores the terminal when dropped (normal exit, `?` error returns, unwinding).
 struct RestoreGuard;
 
 impl Drop for RestoreGuard {
     fn drop(&mut self) {
+        // errors ignored: after a hang-up there is no terminal to restore (nor to report to)
         let _ = execute!(std::io::stdout(), DisableMouseCapture);
-        ratatui::restore();
+        let _ = ratatui::try_restore();
+        hangup::mark_done();
     }
 }
 
@@ -48,6 +51,7 @@ pub fn run(root: &Path) -> Result<()> {
             "arclight's interface needs a terminal; use `arclight runs list|show|compare [--json]` in scripts"
         );
     }
+    let watch = Watch::install().context("cannot watch the terminal for input")?;
     let mut app = App::new(root);
     let mut terminal = ratatui::try_init().context("cannot put the terminal into raw mode")?;
     let _guard = RestoreGuard;
@@ -56,19 +60,24 @@ pub fn run(root: &Path) -> Result<()> {
         let _ = execute!(std::io::stdout(), DisableMouseCapture);
         ratatui_hook(info);
     }));
-    // Only one handler per process can be set; a second `run` keeps the first (same flag).
-    let _ = ctrlc::set_handler(|| TERMINATE.store(true, std::sync::atomic::Ordering::SeqCst));
     // Mouse wheel scrolling; failure to enable it is harmless.
     let _ = execute!(std::io::stdout(), EnableMouseCapture);
-    event_loop(&mut terminal, &mut app)
+    event_loop(&mut terminal, &mut app, &watch)
 }
 
-fn event_loop(terminal: &mut DefaultTerminal, app: &mut App) -> Result<()> {
+fn event_loop(terminal: &mut DefaultTerminal, app: &mut App, watch: &Watch) -> Result<()> {
     let mut last_tick = Instant::now();
     loop {
-        terminal
-            .draw(|f| views::draw(app, f))
-            .context("cannot draw to the terminal")?;
+        if let Err(e) = terminal.draw(|f| views::draw(app, f)) {
+            // a terminal that hung up mid-frame is an end, not an error to report on it
+            if matches!(
+                watch.wait(Duration::ZERO),
+                Ok(Wake::HangUp | Wake::Terminate)
+            ) {
+                return Ok(());
+            }
+            return Err(e).context("cannot draw to the terminal");
+        }
         if std::env::var_os(PANIC_ENV).is_some() {
             panic!("{PANIC_ENV} is set: panicking after the first frame");
         }
@@ -77,23 +86,37 @@ fn event_loop(terminal: &mut DefaultTerminal, app: &mut App) -> Result<()> {
         } else {
             TICK.saturating_sub(last_tick.elapsed())
         };
-        if event::poll(timeout)? {
-            match event::read()? {
-                Event::Key(k) => app.handle_key(k),
-                Event::Mouse(m) => match m.kind {
-                    MouseEventKind::ScrollDown => app.scroll_by(3),
-                    MouseEventKind::ScrollUp => app.scroll_by(-3),
-                    _ => {}
-                },
-                _ => {}
+        match watch
+            .wait(timeout)
+            .context("cannot wait for terminal input")?
+        {
+            Wake::HangUp | Wake::Terminate => return Ok(()),
+            Wake::Timeout => {}
+            Wake::Input => {
+                // everything already typed, without blocking
+                while !app.quit && event::poll(Duration::ZERO)? {
+                    handle(app, event::read()?);
+                }
             }
         }
-        if app.quit || TERMINATE.load(std::sync::atomic::Ordering::SeqCst) {
+        if app.quit || hangup::terminating() {
             return Ok(());
         }
         if last_tick.elapsed() >= TICK || app.loading() {
             app.tick();
             last_tick = Instant::now();
         }
+    }
+}
+
+fn handle(app: &mut App, ev: Event) {
+    match ev {
+        Event::Key(k) => app.handle_key(k),
+        Event::Mouse(m) => match m.kind {
+            MouseEventKind::ScrollDown => app.scroll_by(3),
+            MouseEventKind::ScrollUp => app.scroll_by(-3),
+            _ => {}
+        },
+        _ => {}
     }
 }

@@ -160,7 +160,7 @@ fn compare_marks_differing_keys() {
     assert!(!differing.contains(&"batch_size"));
     assert_eq!(
         v["keys"]["architecture.latent_dim"],
-        serde_json::json!(["16", "32"])
+        serde_json::json!([16, 32])
     );
     assert!(v["keys"].get("batch_size").is_none());
 }
@@ -263,4 +263,102 @@ fn flagged_runs_are_listed_as_flagged() {
     );
     assert_eq!(list(&["--status", "flagged"]).as_array().unwrap().len(), 1);
     assert!(list(&["--status", "done"]).as_array().unwrap().is_empty());
+}
+
+/// A copy of the fixture `ld16` training run as `<dir>/<id>` with run name `name` and learning
+/// rate `lr`.
+fn run_named(root: &std::path::Path, id: &str, name: &str, lr: f64) {
+    let from = fixtures().join("train-20261120T101500-ld16");
+    let dir = root.join(id);
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["metrics.jsonl", "summary.json"] {
+        std::fs::copy(from.join(f), dir.join(f)).unwrap();
+    }
+    let mut info: Value =
+        serde_json::from_str(&std::fs::read_to_string(from.join("run.json")).unwrap()).unwrap();
+    info["id"] = id.into();
+    info["name"] = name.into();
+    info["config"]["lr"] = lr.into();
+    std::fs::write(dir.join("run.json"), info.to_string()).unwrap();
+}
+
+fn arclight_in(root: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_arclight"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn an_exact_name_wins_over_prefix_and_substring_matches() {
+    let root = tempfile::tempdir().unwrap();
+    run_named(root.path(), "train-20261122T000000-kill", "kill", 1e-3);
+    run_named(root.path(), "train-20261122T010000-kill-2", "kill-2", 1e-3);
+    run_named(root.path(), "train-20261122T020000-skill", "skill", 1e-3);
+    let out = arclight_in(root.path(), &["runs", "show", "kill", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["id"], "train-20261122T000000-kill");
+    // an exact id still wins, and a query matching no name stays ambiguous
+    let out = arclight_in(
+        root.path(),
+        &["runs", "show", "train-20261122T010000-kill-2", "--json"],
+    );
+    assert!(out.status.success());
+    let out = arclight_in(root.path(), &["runs", "show", "kil"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("ambiguous (3 matches"),
+        "{err}"
+    );
+}
+
+#[test]
+fn compare_json_keeps_numbers_and_arrays() {
+    let root = tempfile::tempdir().unwrap();
+    run_named(root.path(), "train-20261122T000000-a", "a", 1e-8);
+    run_named(root.path(), "train-20261122T010000-b", "b", 3e-4);
+    let out = arclight_in(
+        root.path(),
+        &[
+            "runs",
+            "compare",
+            "train-20261122T000000-a",
+            "train-20261122T010000-b",
+            "--json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys = &v["keys"];
+    assert_eq!(keys["lr"], serde_json::json!([1e-8, 3e-4]), "{v:#}");
+    assert_eq!(keys["batch_size"], serde_json::json!([64, 64]));
+    assert_eq!(
+        keys["architecture.widths"],
+        serde_json::json!([[32, 64, 128], [32, 64, 128]])
+    );
+    assert_eq!(
+        keys["summary.best_val_elbo"][0], -1243.4301496148423,
+        "{v:#}"
+    );
+    // text stays text
+    assert_eq!(keys["data"][0], "datasets/cosmos64.h5");
+    assert_eq!(keys["status"], serde_json::json!(["done", "done"]));
+    let differing: Vec<&str> = v["differing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert_eq!(differing, ["lr"]);
 }

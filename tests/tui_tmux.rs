@@ -3,13 +3,16 @@
 //! fixture records. Checks that runs appear live, the views open, and that after `q` the
 //! terminal is back to normal (alternate screen left, raw mode off).
 //!
+//! Also that the interface ends with its terminal: `tmux kill-session` (a hang-up) and SIGTERM
+//! end it within a second or two, and idle it costs no CPU.
+//!
 //! tmux is required (CI installs it); without it this test fails with instructions.
 
 mod support;
 
 use arclight_core::record::{Run, RunKind, RunSpec};
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 use support::{Tmux, copy_dir};
 
 /// The shell line run in the pane: arclight on a copy of the fixtures, then its exit code and
@@ -153,20 +156,166 @@ fn a_panic_restores_the_terminal_too() {
 
 #[test]
 fn sigterm_restores_the_terminal() {
-    let (cmd, root, state) = pane_command("");
+    let (cmd, _root, state) = pane_command("echo $$ > \"$ARCLIGHT_PID_FILE\";");
+    let pid_file = state.with_file_name("pid");
+    let cmd = cmd.replace("$ARCLIGHT_PID_FILE", &pid_file.display().to_string());
+    // the pane's shell writes its pid, then runs arclight as its child: arclight is the child
+    // of that shell whose command line names this test's unique --root
     let tmux = Tmux::start(100, 30, &cmd);
     tmux.wait_for(&["train-"]);
-    // The arclight process of this pane: the one started with this test's unique --root.
-    let pattern = format!("arclight.* {}", root.path().display());
-    let out = Command::new("pkill")
-        .args(["-TERM", "-f", &pattern])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "pkill found no arclight process for {pattern}"
-    );
+    let shell = read_pid(&pid_file);
+    let pid = Proc(child_of(shell));
+    let t = Instant::now();
+    assert!(kill(pid.0, libc::SIGTERM));
     let s = tmux.wait_for(&["EXITED=0", "STTY-SAVED"]);
     assert!(s.contains("EXITED=0"), "{s}");
+    assert!(
+        t.elapsed() < Duration::from_millis(1500),
+        "SIGTERM took {:?}",
+        t.elapsed()
+    );
     assert_restored(&tmux, &state);
+}
+
+/// A process this test started, killed (SIGKILL) on drop if it is still there, so a failing
+/// test leaves no orphan behind.
+struct Proc(u32);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if alive(self.0) {
+            kill(self.0, libc::SIGKILL);
+        }
+    }
+}
+
+fn kill(pid: u32, sig: i32) -> bool {
+    unsafe { libc::kill(pid as i32, sig) == 0 }
+}
+
+/// `/proc/<pid>/stat` fields after the command name (state is the first).
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 1..];
+    Some(rest.split_whitespace().map(str::to_string).collect())
+}
+
+/// Running (a zombie waiting for its parent counts as gone).
+fn alive(pid: u32) -> bool {
+    stat_fields(pid).is_some_and(|f| f[0] != "Z" && f[0] != "X")
+}
+
+/// CPU time used so far (user + system), in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let f = stat_fields(pid).expect("process gone");
+    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    ticks as f64 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+fn read_pid(file: &Path) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(pid) = std::fs::read_to_string(file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            return pid;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never written",
+            file.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The one child process of `parent` (from /proc/<parent>/task/*/children).
+fn child_of(parent: u32) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let kids = std::fs::read_to_string(format!("/proc/{parent}/task/{parent}/children"))
+            .unwrap_or_default();
+        if let Some(pid) = kids.split_whitespace().next() {
+            return pid.parse().unwrap();
+        }
+        assert!(Instant::now() < deadline, "no child of {parent}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// arclight as the pane's only process (`exec`, so the pid written is arclight's) on a copy of
+/// the fixtures. Returns (tmux, root, pid).
+fn exec_in_pane() -> (Tmux, tempfile::TempDir, Proc) {
+    let root = tempfile::tempdir().unwrap();
+    copy_dir(&fixtures(), root.path());
+    let pid_file: PathBuf = root.path().join("pid");
+    let cmd = format!(
+        "echo $$ > '{}'; exec '{}' --root '{}'",
+        pid_file.display(),
+        env!("CARGO_BIN_EXE_arclight"),
+        root.path().display()
+    );
+    let tmux = Tmux::start(100, 30, &cmd);
+    tmux.wait_for(&["10 runs, 0 running", "train-20261120T131500-ld32"]);
+    let pid = Proc(read_pid(&pid_file));
+    assert!(alive(pid.0));
+    (tmux, root, pid)
+}
+
+/// Wait until `pid` is gone; returns how long that took, or `None` after `limit`.
+fn gone_within(pid: u32, limit: Duration) -> Option<Duration> {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if !alive(pid) {
+            return Some(t.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+#[test]
+fn the_interface_ends_with_its_tmux_session() {
+    let (tmux, _root, pid) = exec_in_pane();
+    let out = tmux.run(&["kill-session", "-t", "e2e"]);
+    assert!(out.status.success());
+    let took = gone_within(pid.0, Duration::from_secs(2));
+    let cpu = stat_fields(pid.0).map(|_| {
+        let c0 = cpu_seconds(pid.0);
+        std::thread::sleep(Duration::from_secs(1));
+        cpu_seconds(pid.0) - c0
+    });
+    assert!(
+        took.is_some(),
+        "arclight (pid {}) still runs 2 s after its terminal went away (using {:.0}% CPU)",
+        pid.0,
+        cpu.unwrap_or(0.0) * 100.0
+    );
+    eprintln!("arclight gone {:?} after kill-session", took.unwrap());
+}
+
+#[test]
+fn sigterm_ends_the_interface_within_a_second() {
+    // (that it also restores the terminal is `sigterm_restores_the_terminal`: here the pane
+    // closes with the process)
+    let (_tmux, _root, pid) = exec_in_pane();
+    assert!(kill(pid.0, libc::SIGTERM));
+    let took = gone_within(pid.0, Duration::from_secs(1));
+    assert!(took.is_some(), "arclight ignored SIGTERM for 1 s");
+}
+
+#[test]
+fn idle_interface_does_not_spin() {
+    let (tmux, _root, pid) = exec_in_pane();
+    // let the first loads settle, then measure with nothing changing on disk
+    std::thread::sleep(Duration::from_secs(1));
+    let c0 = cpu_seconds(pid.0);
+    let t = Instant::now();
+    std::thread::sleep(Duration::from_secs(3));
+    let share = (cpu_seconds(pid.0) - c0) / t.elapsed().as_secs_f64();
+    eprintln!("idle CPU {:.2}%", share * 100.0);
+    assert!(share < 0.02, "idle arclight uses {:.1}% CPU", share * 100.0);
+    tmux.keys(&["q"]);
+    assert!(gone_within(pid.0, Duration::from_secs(2)).is_some());
 }

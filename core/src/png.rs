@@ -107,9 +107,80 @@ pub fn diverging(v: f32) -> [u8; 3] {
 
 /// Read a PNG (any colour type) as grey-scale f32 in [0, 1], row-major.
 pub fn read_grey(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
+    let (h, w, data, _) = read_grey_described(path)?;
+    Ok((h, w, data))
+}
+
+/// Like [`read_grey`], also saying how the stored pixels became grey values in [0, 1] when that
+/// was more than 8-bit grey / 255: colour to luminance, alpha dropped, 16-bit scaling (`None`
+/// for plain 8-bit grey).
+pub fn read_grey_described(path: &Path) -> Result<(usize, usize, Vec<f32>, Option<String>)> {
     let img = image::open(path)
         .with_context(|| format!("{}: not a readable PNG image", path.display()))?;
+    let conversion = grey_conversion(img.color());
     let g = img.to_luma32f();
     let (w, h) = (g.width() as usize, g.height() as usize);
-    Ok((h, w, g.into_raw()))
+    Ok((h, w, g.into_raw(), conversion))
+}
+
+/// The conversion [`read_grey_described`] applies to a colour type (`None`: 8-bit grey).
+fn grey_conversion(c: image::ColorType) -> Option<String> {
+    let mut steps = Vec::new();
+    if c.has_color() {
+        steps.push(
+            "RGB converted to luminance Y = 0.2126 R + 0.7152 G + 0.0722 B (Rec. 709 weights on the stored values)",
+        );
+    }
+    if c.has_alpha() {
+        steps.push("alpha channel dropped");
+    }
+    match c.bytes_per_pixel() / c.channel_count().max(1) {
+        1 => {}
+        2 => steps.push("16-bit values scaled to [0, 1] by 1/65535"),
+        _ => steps.push("floating-point values kept as stored"),
+    }
+    (!steps.is_empty()).then(|| {
+        let depth = 8 * (c.bytes_per_pixel() / c.channel_count().max(1));
+        format!("{depth}-bit {c:?}: {}", steps.join("; "))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversions_to_grey_are_described() {
+        let dir = tempfile::tempdir().unwrap();
+        // 8-bit grey: nothing to say
+        let p = dir.path().join("l8.png");
+        image::GrayImage::from_raw(2, 1, vec![0, 255])
+            .unwrap()
+            .save(&p)
+            .unwrap();
+        let (h, w, d, c) = read_grey_described(&p).unwrap();
+        assert_eq!((h, w, d, c), (1, 2, vec![0.0, 1.0], None));
+        // RGB: luminance
+        let p = dir.path().join("rgb.png");
+        let mut canvas = Canvas::new(1, 1, [255, 0, 0]);
+        canvas.set(0, 0, [255, 0, 0]);
+        canvas.save(&p).unwrap();
+        let (_, _, d, c) = read_grey_described(&p).unwrap();
+        let c = c.unwrap();
+        assert!(
+            c.starts_with("8-bit Rgb8") && c.contains("luminance"),
+            "{c}"
+        );
+        assert!((d[0] - 0.2126).abs() < 2e-3, "{}", d[0]);
+        // 16-bit grey: scaling named
+        let p = dir.path().join("l16.png");
+        image::ImageBuffer::<image::Luma<u16>, _>::from_raw(2, 1, vec![0u16, 32768])
+            .unwrap()
+            .save(&p)
+            .unwrap();
+        let (_, _, d, c) = read_grey_described(&p).unwrap();
+        let c = c.unwrap();
+        assert!(c.starts_with("16-bit L16") && c.contains("1/65535"), "{c}");
+        assert!((d[1] - 32768.0 / 65535.0).abs() < 1e-6);
+    }
 }

@@ -51,16 +51,20 @@ impl Catalog {
         self.index.get(id).map(|&i| &mut self.runs[i])
     }
 
-    /// Find a run by exact id, else by a unique prefix or unique substring of its id.
+    /// Find a run by exact id, else by exact name, else by a unique prefix, else by a unique
+    /// substring of its id: an exact match wins over looser ones (`kill` names the run called
+    /// `kill`, not also `kill-2`).
     pub fn find(&self, query: &str) -> Result<&RunEntry, String> {
         if let Some(e) = self.get(query) {
             return Ok(e);
         }
-        for matcher in [
-            |id: &str, q: &str| id.starts_with(q),
-            |id: &str, q: &str| id.contains(q),
-        ] {
-            let hits: Vec<&RunEntry> = self.runs.iter().filter(|r| matcher(&r.id, query)).collect();
+        let matchers: [fn(&RunEntry, &str) -> bool; 3] = [
+            |r, q| r.info.as_ref().is_some_and(|i| i.name == q),
+            |r, q| r.id.starts_with(q),
+            |r, q| r.id.contains(q),
+        ];
+        for matcher in matchers {
+            let hits: Vec<&RunEntry> = self.runs.iter().filter(|r| matcher(r, query)).collect();
             match hits.len() {
                 1 => return Ok(hits[0]),
                 0 => continue,

@@ -8,6 +8,11 @@
 //! - `rotation.png` (Fig. 3): one galaxy rotated counter-clockwise by several angles with the
 //!   new pixels filled with Gaussian noise of the image's noise sigma (top), the VAE
 //!   reconstructions (middle) and those rotated back (bottom), one colour scale for all panels.
+//!
+//! and a run record `experiments/eval-<time>-<checkpoint name>/` (`arclight_core::record`):
+//! `config` = the options with absolute paths, `summary.json` = `metrics.json` plus `out` and
+//! `figures`. Bad options, a missing checkpoint or data set fail before the record is created;
+//! a failure after that marks it failed.
 
 use crate::checkpoint;
 use crate::data::store::{GalaxySet, Split, read_split};
@@ -18,12 +23,14 @@ use crate::train::evaluate::{SetMetrics, evaluate_set};
 use anyhow::{Context, Result, ensure};
 use arclight_core::DeviceChoice;
 use arclight_core::plot::{GridOptions, Panel, image_grid};
+use arclight_core::record::{Run, RunKind, RunSpec};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 use serde::Serialize;
+use serde_json::json;
 use std::path::{Path, PathBuf};
 
 /// Options of `train-vae eval`.
@@ -59,6 +66,9 @@ pub struct EvalArgs {
     /// Compute device: flex or tch.
     #[arg(long, default_value = "flex")]
     pub device: DeviceChoice,
+    /// Root folder of experiment records.
+    #[arg(long, default_value = "experiments")]
+    pub experiments: PathBuf,
 }
 
 /// Contents of `metrics.json`.
@@ -74,9 +84,41 @@ pub struct EvalReport {
     pub metrics: SetMetrics,
 }
 
-/// Run `train-vae eval`.
+/// Run `train-vae eval`, with a run record.
 pub fn run(args: EvalArgs) -> Result<()> {
-    let report = evaluate(&args)?;
+    let inputs = EvalInputs::load(&args)?;
+    let name = args
+        .checkpoint
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "vae".into());
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut record = Run::create(
+        &args.experiments,
+        RunSpec {
+            kind: RunKind::Eval,
+            name: &name,
+            config: json!({
+                "checkpoint": abs(&args.checkpoint), "data": abs(&args.data), "out": abs(&args.out),
+                "split": inputs.split.name(), "samples": args.samples, "show": args.show,
+                "rotate_index": args.rotate_index, "angles": inputs.angles, "seed": args.seed,
+                "device": args.device.to_string(),
+            }),
+            device: args.device.to_string(),
+            seed: Some(args.seed),
+        },
+    )?;
+    let report = match inputs.evaluate(&args) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = record.fail(&format!("{e:#}"));
+            return Err(e);
+        }
+    };
+    let mut summary = serde_json::to_value(&report)?;
+    summary["out"] = json!(abs(&args.out));
+    summary["figures"] = json!(["reconstructions.png", "rotation.png"]);
+    record.finish(summary)?;
     println!(
         "{} split of {}: {} images, ELBO {:.2} nats/image (rec {:.2}, KL {:.2}), chi2/pixel {:.3} (sigma_d), {:.3} (noise)",
         report.split,
@@ -89,65 +131,101 @@ pub fn run(args: EvalArgs) -> Result<()> {
         report.metrics.chi2_per_pixel_noise
     );
     println!("wrote {}", args.out.display());
+    println!("run record: {}", record.dir().display());
     Ok(())
 }
 
-/// Evaluate and write `metrics.json`, `reconstructions.png`, `rotation.png` into `args.out`.
+/// Evaluate and write `metrics.json`, `reconstructions.png`, `rotation.png` into `args.out`
+/// (no run record).
 pub fn evaluate(args: &EvalArgs) -> Result<EvalReport> {
-    let split: Split = args
-        .split
-        .parse()
-        .with_context(|| format!("--split {}", args.split))?;
-    ensure!(args.samples >= 1, "--samples must be at least 1");
-    ensure!(args.show >= 1, "--show must be at least 1");
-    let angles = parse_angles(&args.angles)?;
-    let device = args.device.device()?;
-    let (vae, meta) = checkpoint::load_vae(&args.checkpoint, &device)?;
-    let vae = vae.valid();
-    let set = read_split(&args.data, split)?;
-    ensure!(
-        !set.is_empty(),
-        "--data {}: the {split} split has no images",
-        args.data.display()
-    );
-    ensure!(
-        args.rotate_index < set.n,
-        "--rotate-index {} is out of range: the {split} split has {} images",
-        args.rotate_index,
-        set.n
-    );
-    let sigma_d = meta.architecture.sigma_d;
-    let metrics = evaluate_set(&vae, &set, args.samples, sigma_d, args.seed, &device);
-    let report = EvalReport {
-        checkpoint: args.checkpoint.display().to_string(),
-        data: args.data.display().to_string(),
-        split: split.to_string(),
-        samples: args.samples,
-        sigma_d,
-        metrics,
-    };
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create --out {}", args.out.display()))?;
-    arclight_core::write_json_atomic(&args.out.join("metrics.json"), &report)?;
-    let mut rng = StdRng::seed_from_u64(args.seed);
-    reconstruction_figure(
-        &vae,
-        &set,
-        args.show.min(set.n),
-        &mut rng,
-        &device,
-        &args.out.join("reconstructions.png"),
-    )?;
-    rotation_figure(
-        &vae,
-        &set,
-        args.rotate_index,
-        &angles,
-        &mut rng,
-        &device,
-        &args.out.join("rotation.png"),
-    )?;
-    Ok(report)
+    EvalInputs::load(args)?.evaluate(args)
+}
+
+/// Everything `eval` reads, checked: options, the checkpoint, the split.
+struct EvalInputs {
+    split: Split,
+    angles: Vec<f64>,
+    device: Device,
+    vae: Vae,
+    sigma_d: f64,
+    set: GalaxySet,
+}
+
+impl EvalInputs {
+    fn load(args: &EvalArgs) -> Result<EvalInputs> {
+        let split: Split = args
+            .split
+            .parse()
+            .with_context(|| format!("--split {}", args.split))?;
+        ensure!(args.samples >= 1, "--samples must be at least 1");
+        ensure!(args.show >= 1, "--show must be at least 1");
+        let angles = parse_angles(&args.angles)?;
+        let device = args.device.device()?;
+        let (vae, meta) = checkpoint::load_vae(&args.checkpoint, &device)?;
+        let vae = vae.valid();
+        let set = read_split(&args.data, split)?;
+        ensure!(
+            !set.is_empty(),
+            "--data {}: the {split} split has no images",
+            args.data.display()
+        );
+        ensure!(
+            args.rotate_index < set.n,
+            "--rotate-index {} is out of range: the {split} split has {} images",
+            args.rotate_index,
+            set.n
+        );
+        Ok(EvalInputs {
+            split,
+            angles,
+            device,
+            vae,
+            sigma_d: meta.architecture.sigma_d,
+            set,
+        })
+    }
+
+    fn evaluate(self, args: &EvalArgs) -> Result<EvalReport> {
+        let EvalInputs {
+            split,
+            angles,
+            device,
+            vae,
+            sigma_d,
+            set,
+        } = self;
+        let metrics = evaluate_set(&vae, &set, args.samples, sigma_d, args.seed, &device);
+        let report = EvalReport {
+            checkpoint: args.checkpoint.display().to_string(),
+            data: args.data.display().to_string(),
+            split: split.to_string(),
+            samples: args.samples,
+            sigma_d,
+            metrics,
+        };
+        std::fs::create_dir_all(&args.out)
+            .with_context(|| format!("cannot create --out {}", args.out.display()))?;
+        arclight_core::write_json_atomic(&args.out.join("metrics.json"), &report)?;
+        let mut rng = StdRng::seed_from_u64(args.seed);
+        reconstruction_figure(
+            &vae,
+            &set,
+            args.show.min(set.n),
+            &mut rng,
+            &device,
+            &args.out.join("reconstructions.png"),
+        )?;
+        rotation_figure(
+            &vae,
+            &set,
+            args.rotate_index,
+            &angles,
+            &mut rng,
+            &device,
+            &args.out.join("rotation.png"),
+        )?;
+        Ok(report)
+    }
 }
 
 fn parse_angles(s: &str) -> Result<Vec<f64>> {

@@ -90,8 +90,11 @@ fn png_cutouts_need_a_noise_estimate() {
     ]);
     assert!(!o.status.success());
     let se = stderr(&o);
+    // the remedy for a clipped sky is a given sigma (--skip-bad-stamps would only drop it)
     assert!(
-        se.contains("a.png") && se.contains("noise sigma") && se.contains("--skip-bad-stamps"),
+        se.contains("a.png")
+            && se.contains("noise sigma estimated from the stamp border")
+            && se.contains("give the pixel noise with --noise-sigma SIGMA"),
         "{se}"
     );
     assert!(!out.exists());
@@ -122,4 +125,164 @@ fn png_cutouts_need_a_noise_estimate() {
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn a_nan_pixel_in_a_folder_cutout_is_named_as_such() {
+    let d = tempfile::tempdir().unwrap();
+    let cut = d.path().join("cutouts");
+    std::fs::create_dir(&cut).unwrap();
+    let mut img = noisy_blob(128, 1.0, 0.04, 1);
+    // numpy [3, 7] of the file (astropy's view), FITS pixel (x=8, y=4)
+    img[3 * 128 + 7] = f32::NAN;
+    arclight_core::fits::write_image_f32(&cut.join("g0.fits"), 128, 128, &img, &[]).unwrap();
+    let out = d.path().join("f.h5");
+    let o = run(&[
+        "prepare",
+        "--folder",
+        cut.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let se = stderr(&o);
+    assert!(
+        se.contains("g0.fits")
+            && se.contains("pixel (x=8, y=4) (FITS, 1-based) = [3, 7] (numpy [row, col]) is NaN")
+            && !se.contains("noise sigma"),
+        "{se}"
+    );
+    assert!(!out.exists());
+    let o = run(&[
+        "prepare",
+        "--folder",
+        cut.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--skip-bad-stamps",
+        "--synth",
+        "4",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("non_finite_pixels        1"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+/// A noisy blob on a sky of 0.3 (so the noise is not clipped at black), in [0, 1].
+fn png_pixels(n: usize, seed: u64) -> Vec<f32> {
+    noisy_blob(n, 0.6, 0.04, seed)
+        .into_iter()
+        .map(|v| (v + 0.3).clamp(0.0, 1.0))
+        .collect()
+}
+
+#[test]
+fn catalog_and_folders_mixed_get_unique_idents_sources_and_stated_conversions() {
+    let d = tempfile::tempdir().unwrap();
+    // a catalog of IDENT 10, 11, 12 (S/N ~ 25)
+    let images: Vec<_> = (0..3).map(|_| blob(128, 1.0, 12.0)).collect();
+    write_images(&d.path().join("gals.fits"), &images);
+    let rows: Vec<Row> = (0..3)
+        .map(|i| Row {
+            ident: 10 + i as i32,
+            file: "gals.fits",
+            hdu: i as i32,
+            noise_variance: 0.04 * 0.04,
+        })
+        .collect();
+    write_catalog(&d.path().join("cat.fits"), &rows);
+    // a folder of two FITS cutouts (their idents used to be 0 and 1 in every folder)
+    let fits_dir = d.path().join("fits");
+    std::fs::create_dir(&fits_dir).unwrap();
+    for i in 0..2 {
+        let img = noisy_blob(128, 1.0, 0.04, 20 + i);
+        arclight_core::fits::write_image_f32(
+            &fits_dir.join(format!("c{i}.fits")),
+            128,
+            128,
+            &img,
+            &[],
+        )
+        .unwrap();
+    }
+    // a folder of an RGB PNG and a 16-bit grey PNG
+    let png_dir = d.path().join("png");
+    std::fs::create_dir(&png_dir).unwrap();
+    let n = 128;
+    let rgb: Vec<u8> = png_pixels(n, 30)
+        .iter()
+        .flat_map(|v| {
+            let g = (v * 255.0).round() as u8;
+            [g, g, g]
+        })
+        .collect();
+    image::RgbImage::from_raw(n as u32, n as u32, rgb)
+        .unwrap()
+        .save(png_dir.join("a_rgb.png"))
+        .unwrap();
+    let l16: Vec<u16> = png_pixels(n, 31)
+        .iter()
+        .map(|v| (v * 65535.0).round() as u16)
+        .collect();
+    image::ImageBuffer::<image::Luma<u16>, _>::from_raw(n as u32, n as u32, l16)
+        .unwrap()
+        .save(png_dir.join("b_grey16.png"))
+        .unwrap();
+
+    let out = d.path().join("mixed.h5");
+    let o = run(&[
+        "prepare",
+        "--catalog",
+        d.path().join("cat.fits").to_str().unwrap(),
+        "--folder",
+        fits_dir.to_str().unwrap(),
+        "--folder",
+        png_dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--split",
+        "1,0,0",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("kept 7"), "{}", stdout(&o));
+    let se = stderr(&o);
+    assert!(
+        se.contains("png: 1 PNG cutout(s) are not 8-bit grey and were converted: 8-bit Rgb8: RGB converted to luminance")
+            && se.contains("(e.g. a_rgb.png)")
+            && se.contains("16-bit L16: 16-bit values scaled to [0, 1] by 1/65535 (e.g. b_grey16.png)"),
+        "{se}"
+    );
+
+    let s = read_split(&out, Split::Train).unwrap();
+    let mut pairs: Vec<(i64, String)> = s.ident.iter().copied().zip(s.source.clone()).collect();
+    pairs.sort();
+    let gals = d.path().join("gals.fits").display().to_string();
+    let expect: Vec<(i64, String)> = vec![
+        (10, format!("{gals}[HDU 0]")),
+        (11, format!("{gals}[HDU 1]")),
+        (12, format!("{gals}[HDU 2]")),
+        (13, fits_dir.join("c0.fits").display().to_string()),
+        (14, fits_dir.join("c1.fits").display().to_string()),
+        (15, png_dir.join("a_rgb.png").display().to_string()),
+        (16, png_dir.join("b_grey16.png").display().to_string()),
+    ];
+    assert_eq!(pairs, expect);
+
+    let p = read_provenance(&out).unwrap();
+    assert_eq!(p["folder_files"][0]["first_ident"], 13);
+    assert_eq!(p["folder_files"][1]["first_ident"], 15);
+    let conv = p["folder_files"][1]["png_conversions"].as_object().unwrap();
+    assert_eq!(conv.len(), 2, "{conv:?}");
+    assert!(
+        conv.iter()
+            .any(|(k, v)| k.contains("luminance") && v[0] == "a_rgb.png")
+    );
+    assert!(
+        conv.iter()
+            .any(|(k, v)| k.contains("1/65535") && v[0] == "b_grey16.png")
+    );
+    assert_eq!(p["duplicate_idents"], serde_json::json!([]));
 }

@@ -53,9 +53,12 @@ fn only_run(experiments: &Path) -> PathBuf {
 fn prepare_train_eval_on_the_shipped_real_data() {
     let dir = tempfile::tempdir().unwrap();
     let h5 = dir.path().join("real.h5");
+    let records = dir.path().join("records");
     let out = bin()
         .args(["prepare", "--split", "5,2,1", "--out"])
         .arg(&h5)
+        .arg("--experiments")
+        .arg(&records)
         .arg("--catalog")
         .arg(shipped("real_galaxy_catalog_23.5_example.fits"))
         .arg("--catalog")
@@ -100,6 +103,8 @@ fn prepare_train_eval_on_the_shipped_real_data() {
         .arg(&h5)
         .arg("--out")
         .arg(&ev)
+        .arg("--experiments")
+        .arg(&records)
         .output()
         .unwrap();
     ok(out, "eval");

@@ -54,10 +54,9 @@ impl Observation {
             }
             if let Some(i) = nm.data.iter().position(|s| !(*s > 0.0 && s.is_finite())) {
                 bail!(
-                    "{}: noise sigma must be positive and finite everywhere (pixel row {}, column {} is {})",
+                    "{}: noise sigma must be positive and finite everywhere ({} is {})",
                     p.display(),
-                    i / nx,
-                    i % nx,
+                    arclight_core::pixel::in_sky_order(i, ny, nx),
                     nm.data[i]
                 );
             }
@@ -131,5 +130,41 @@ impl Observation {
     /// Number of pixels in the likelihood.
     pub fn n_used(&self) -> usize {
         self.mask.iter().filter(|&&m| m).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bad noise-map pixel is named where a user finds it: astropy's `noise[10, 10]` is FITS
+    /// pixel (x=11, y=11), not "row 69" of the flipped in-memory image.
+    #[test]
+    fn bad_noise_pixel_is_named_in_file_coordinates() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = ModelSpec::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("models/gigalens2022.toml"),
+        )
+        .unwrap();
+        let (ny, nx) = (spec.grid.ny, spec.grid.nx);
+        assert_eq!((ny, nx), (80, 80));
+        let obs = dir.path().join("obs.fits");
+        arclight_core::fits::write_image_f32(&obs, ny, nx, &vec![0.5; ny * nx], &[]).unwrap();
+        // the file's order, as numpy sees it: row 10, column 10
+        let mut noise = vec![0.2f32; ny * nx];
+        noise[10 * nx + 10] = 0.0;
+        let nm = dir.path().join("noise.fits");
+        arclight_core::fits::write_image_f32(&nm, ny, nx, &noise, &[]).unwrap();
+        let e = format!(
+            "{:#}",
+            Observation::load(&obs, Some(&nm), None, &spec).unwrap_err()
+        );
+        assert!(
+            e.contains("noise.fits")
+                && e.contains(
+                    "pixel (x=11, y=11) (FITS, 1-based) = [10, 10] (numpy [row, col]) is 0"
+                ),
+            "{e}"
+        );
     }
 }

@@ -376,8 +376,16 @@ impl ModelSpec {
             .ok_or_else(|| anyhow!("{f}: grid.ny is missing"))?;
         let pixel_scale = req_float(grid_t, "pixel_scale", &f, "grid")?;
         let supersample = opt_int(grid_t, "supersample", &f, "grid")?.unwrap_or(1);
-        if nx == 0 || ny == 0 || !(pixel_scale > 0.0) || supersample == 0 {
-            bail!("{f}: grid needs nx, ny >= 1, pixel_scale > 0 and supersample >= 1");
+        if nx == 0 || ny == 0 {
+            bail!("{f}: grid.nx and grid.ny must be at least 1 (got nx = {nx}, ny = {ny})");
+        }
+        if !(pixel_scale > 0.0 && pixel_scale.is_finite()) {
+            bail!(
+                "{f}: grid.pixel_scale must be a positive number of arcsec per pixel (got {pixel_scale})"
+            );
+        }
+        if supersample == 0 {
+            bail!("{f}: grid.supersample must be at least 1 (got 0)");
         }
         let grid = GridSpec {
             nx,
@@ -889,6 +897,14 @@ n_sersic = "uniform(0.5, 8)"
                 "positive sigma",
             ),
             (GOOD.replace("[grid]", "[grd]"), "unknown field grd"),
+            (
+                GOOD.replace("pixel_scale = 0.1", "pixel_scale = -0.05"),
+                "grid.pixel_scale must be a positive number of arcsec per pixel (got -0.05)",
+            ),
+            (
+                GOOD.replace("n = 16", "nx = 16\nny = 0"),
+                "grid.nx and grid.ny must be at least 1 (got nx = 16, ny = 0)",
+            ),
             (
                 GOOD.replace("e2 = \"normal(0, 0.2)\"", "q = 0.5"),
                 "not both",

@@ -2,12 +2,14 @@
 
 use super::cuts::{Cut, CutConfig, SnrNoise};
 use super::prepare::{
-    PrepareConfig, SynthInput, prepare as run_prepare, split_sizes, summary_line,
+    PrepareConfig, SynthInput, load_inputs, prepare_inputs, split_sizes, summary_line,
 };
 use super::store::write_dataset;
 use super::synth::{SynthConfig, generate_range, split_of};
 use anyhow::{Result, bail, ensure};
+use arclight_core::record::{Run, RunKind, RunSpec};
 use clap::Args;
+use serde_json::json;
 use std::path::PathBuf;
 
 /// Parse `a,b,c` split proportions.
@@ -81,6 +83,9 @@ pub struct PrepareArgs {
     /// Seed of the added synthetic galaxies.
     #[arg(long, default_value_t = 0)]
     pub synth_seed: u64,
+    /// Root folder of experiment records.
+    #[arg(long, default_value = "experiments")]
+    pub experiments: PathBuf,
 }
 
 impl PrepareArgs {
@@ -110,13 +115,59 @@ impl PrepareArgs {
     }
 }
 
-/// Run `train-vae prepare`: print and record the per-cut counts.
+/// Run `train-vae prepare`: print the per-cut counts and write a run record
+/// (`experiments/prepare-<time>-<output name>/`: the resolved settings as `config`, the counts
+/// as `summary.json`). Bad flags and unreadable catalogs fail before the record exists; a
+/// failure while reading stamps marks it failed.
 pub fn prepare(args: PrepareArgs) -> Result<()> {
     if args.catalogs.is_empty() && args.folders.is_empty() && args.synth == 0 {
         bail!("give at least one --catalog FITS, --folder DIR or --synth N");
     }
     let cfg = args.config();
-    let r = run_prepare(&cfg, &args.out)?;
+    let inputs = load_inputs(&cfg)?;
+    let abs = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
+    let name = args
+        .out
+        .file_stem()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "dataset".into());
+    let mut record = Run::create(
+        &args.experiments,
+        RunSpec {
+            kind: RunKind::Prepare,
+            name: &name,
+            config: json!({
+                "catalogs": args.catalogs.iter().map(abs).collect::<Vec<_>>(),
+                "folders": args.folders.iter().map(abs).collect::<Vec<_>>(),
+                "noise_sigma": args.noise_sigma,
+                "out": abs(&args.out),
+                "seed": args.seed,
+                "split": args.split,
+                "cuts": cfg.cuts,
+                "synth": args.synth,
+                "synth_seed": args.synth_seed,
+            }),
+            device: "cpu".into(),
+            seed: Some(args.seed),
+        },
+    )?;
+    let r = match prepare_inputs(&cfg, &inputs, &args.out) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = record.fail(&format!("{e:#}"));
+            return Err(e);
+        }
+    };
+    record.finish(json!({
+        "out": abs(&args.out),
+        "rows": r.rows,
+        "kept": r.kept,
+        "removed": r.removed.to_json(),
+        "split_sizes": {"train": r.split_sizes[0], "validation": r.split_sizes[1], "test": r.split_sizes[2]},
+        "inputs": r.inputs.iter().map(|i| json!({
+            "path": abs(&i.path), "rows": i.rows, "kept": i.kept, "removed": i.removed.to_json(),
+        })).collect::<Vec<_>>(),
+    }))?;
     println!("prepare: {} rows from {} input(s)", r.rows, r.inputs.len());
     for i in &r.inputs {
         println!(
@@ -137,6 +188,7 @@ pub fn prepare(args: PrepareArgs) -> Result<()> {
         r.kept, r.split_sizes[0], r.split_sizes[1], r.split_sizes[2]
     );
     println!("wrote {}", args.out.display());
+    println!("run record: {}", record.dir().display());
     Ok(())
 }
 
@@ -212,6 +264,7 @@ pub fn synth(args: SynthArgs) -> Result<()> {
                     set.image(k),
                     set.ident[k],
                     set.noise_sigma[k],
+                    &set.source[k],
                 )?;
             }
             bar.inc(end - start);

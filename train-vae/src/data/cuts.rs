@@ -233,12 +233,25 @@ pub struct RawStamp {
     pub ident: i64,
     pub ny: usize,
     pub nx: usize,
-    /// `ny * nx` pixels, row-major.
+    /// `ny * nx` pixels, row-major in the file's row order (FITS: first row = bottom).
     pub data: Vec<f64>,
     /// Pixel-noise sigma in the stamp's own pixels and units.
     pub sigma: f64,
+    /// Where `sigma` came from (for the message when it is unusable).
+    pub sigma_from: SigmaFrom,
     /// Where it came from (`file[HDU n]`), for error messages.
     pub origin: String,
+}
+
+/// The origin of a stamp's noise sigma.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SigmaFrom {
+    /// sqrt(NOISE_VARIANCE) of the catalog row.
+    Catalog,
+    /// Robust estimate from a border ring this many pixels wide (folder cutouts).
+    Border { width: usize },
+    /// `--noise-sigma`.
+    Given,
 }
 
 /// A stamp that passed every cut: the stored 64x64 image and its numbers.
@@ -251,6 +264,8 @@ pub struct Prepared {
     pub noise_sigma: f32,
     /// The S/N quantity the cut used.
     pub snr: f64,
+    /// Where the stamp came from (the raw stamp's `origin`).
+    pub source: String,
 }
 
 /// Why a stamp is not stored: a counted cut, or an error (bad input, not skipped).
@@ -289,24 +304,48 @@ pub fn snr(image64: &[f64], s: usize, sigma: f64, cfg: &CutConfig) -> f64 {
 }
 
 /// Apply the image cuts (5-9 above) and the preprocessing to one stamp.
+///
+/// Non-finite pixels are checked before the noise sigma: a folder cutout's sigma is estimated
+/// from its pixels, so a NaN pixel would otherwise show up as a NaN sigma. (A catalog row's
+/// NOISE_VARIANCE is checked before its stamp is read, so the cut order above holds.)
 pub fn prepare_stamp(stamp: &RawStamp, cfg: &CutConfig) -> Result<Prepared, Rejection> {
-    check_noise(
-        stamp.sigma,
-        &stamp.origin,
-        &format!("IDENT {}: the noise sigma", stamp.ident),
-        cfg,
-    )?;
     if let Some(bad) = stamp.data.iter().position(|v| !v.is_finite()) {
         if cfg.skip_bad_stamps {
             return Err(Rejection::Cut(Cut::NonFinitePixels));
         }
-        let (y, x) = (bad / stamp.nx, bad % stamp.nx);
+        let n_bad = stamp.data.iter().filter(|v| !v.is_finite()).count();
         return Err(Rejection::Error(anyhow::anyhow!(
-            "{}: IDENT {}: pixel (row {y}, column {x}) is {} (--skip-bad-stamps counts such stamps as a cut)",
+            "{}: IDENT {}: {} is {}{} (--skip-bad-stamps counts such stamps as a cut)",
             stamp.origin,
             stamp.ident,
-            stamp.data[bad]
+            arclight_core::pixel::in_file_order(bad, stamp.nx),
+            stamp.data[bad],
+            if n_bad > 1 {
+                format!(", the first of {n_bad} non-finite pixels")
+            } else {
+                String::new()
+            }
         )));
+    }
+    match stamp.sigma_from {
+        SigmaFrom::Border { width } if !(stamp.sigma.is_finite() && stamp.sigma > 0.0) => {
+            if cfg.skip_bad_stamps {
+                return Err(Rejection::Cut(Cut::NoiseVarianceInvalid));
+            }
+            return Err(Rejection::Error(anyhow::anyhow!(
+                "{}: the noise sigma estimated from the stamp border (1.4826 MAD of the {width}-pixel ring) is {}: \
+                 the sky there is constant (clipped to black, or a noiseless render); give the pixel noise with \
+                 --noise-sigma SIGMA (in the cutout's pixel units), or drop such stamps with --skip-bad-stamps",
+                stamp.origin,
+                stamp.sigma
+            )));
+        }
+        _ => check_noise(
+            stamp.sigma,
+            &stamp.origin,
+            &format!("IDENT {}: the noise sigma", stamp.ident),
+            cfg,
+        )?,
     }
     if stamp.ny.min(stamp.nx) < cfg.min_size {
         return Err(Rejection::Cut(Cut::TooSmall));
@@ -329,6 +368,7 @@ pub fn prepare_stamp(stamp: &RawStamp, cfg: &CutConfig) -> Result<Prepared, Reje
         image,
         noise_sigma,
         snr,
+        source: stamp.origin.clone(),
     })
 }
 
@@ -403,6 +443,7 @@ mod tests {
             nx: n,
             data,
             sigma,
+            sigma_from: SigmaFrom::Catalog,
             origin: "test".into(),
         }
     }
@@ -435,13 +476,61 @@ mod tests {
         assert!((prepare_stamp(&block_stamp(3.0, 0.1), &blk).unwrap().snr - 240.0).abs() < 1e-9);
     }
 
+    fn skip_cfg() -> CutConfig {
+        CutConfig {
+            skip_bad_stamps: true,
+            ..CutConfig::default()
+        }
+    }
+
     #[test]
     fn bad_stamps_error_or_count() {
         let cfg = CutConfig::default();
         let mut s = block_stamp(3.0, 0.1);
         s.data[5] = f64::NAN;
         match prepare_stamp(&s, &cfg) {
-            Err(Rejection::Error(e)) => assert!(e.to_string().contains("NaN"), "{e}"),
+            Err(Rejection::Error(e)) => assert!(
+                e.to_string().contains(
+                    "IDENT 1: pixel (x=6, y=1) (FITS, 1-based) = [0, 5] (numpy [row, col]) is NaN ("
+                ),
+                "{e}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        // a folder cutout: its border sigma is NaN too, yet the NaN pixel is what is reported
+        let mut f = s.clone();
+        f.sigma = f64::NAN;
+        f.sigma_from = SigmaFrom::Border { width: 8 };
+        f.data[128 * 70 + 3] = f64::INFINITY;
+        match prepare_stamp(&f, &cfg) {
+            Err(Rejection::Error(e)) => {
+                let e = e.to_string();
+                assert!(
+                    e.contains(
+                        "[0, 5] (numpy [row, col]) is NaN, the first of 2 non-finite pixels"
+                    ) && !e.contains("noise sigma"),
+                    "{e}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            prepare_stamp(&f, &skip_cfg()),
+            Err(Rejection::Cut(Cut::NonFinitePixels))
+        ));
+        // a constant (clipped) border: --noise-sigma is the remedy named first
+        let mut flat = block_stamp(3.0, 0.0);
+        flat.sigma_from = SigmaFrom::Border { width: 8 };
+        match prepare_stamp(&flat, &cfg) {
+            Err(Rejection::Error(e)) => {
+                let e = e.to_string();
+                assert!(
+                    e.contains("estimated from the stamp border")
+                        && e.contains("is 0")
+                        && e.contains("--noise-sigma SIGMA"),
+                    "{e}"
+                )
+            }
             other => panic!("{other:?}"),
         }
         let skip = CutConfig {

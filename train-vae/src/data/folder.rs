@@ -1,8 +1,10 @@
 //! New galaxy sets: a folder of FITS or PNG cutouts, one galaxy per file.
 //!
 //! Files ending in `.fits`, `.fit`, `.fts` (first 2-D image HDU with pixels) or `.png`
-//! (grey level in [0, 1]) are taken in name order; the galaxy's IDENT is its position in that
-//! order (the provenance lists the files). Other files are ignored.
+//! (grey level in [0, 1]; colour is converted to luminance and 16-bit values scaled, with a
+//! warning and a note in the provenance) are taken in name order; the galaxy's IDENT is a first
+//! IDENT (after every catalog IDENT, see `prepare`) plus its position in that order (the
+//! provenance lists the files). Other files are ignored.
 //!
 //! Such cutouts carry no noise estimate, so sigma_noise is estimated from the stamp border: the
 //! robust standard deviation `1.4826 MAD` of a ring `max(2, min(ny, nx) / 16)` pixels wide along
@@ -10,7 +12,7 @@
 //! it with one value for every file (for noiseless renders or clipped PNG backgrounds, whose
 //! border MAD is zero).
 
-use super::cuts::RawStamp;
+use super::cuts::{RawStamp, SigmaFrom};
 use super::preprocess::border_sigma;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -50,31 +52,54 @@ pub fn border_width(ny: usize, nx: usize) -> usize {
     (ny.min(nx) / 16).max(2)
 }
 
+/// One cutout read from a folder.
+#[derive(Clone, Debug)]
+pub struct Cutout {
+    pub stamp: RawStamp,
+    /// How a PNG's pixels became grey values when that was more than 8-bit grey / 255 (colour
+    /// to luminance, 16-bit scaling, alpha dropped), for the warning and the provenance.
+    pub conversion: Option<String>,
+}
+
 /// Read one cutout as a raw stamp; sigma from the border unless `noise_sigma` is given.
-pub fn read_cutout(path: &Path, ident: i64, noise_sigma: Option<f64>) -> Result<RawStamp> {
-    let (ny, nx, data) = match kind(path) {
+pub fn read_cutout(path: &Path, ident: i64, noise_sigma: Option<f64>) -> Result<Cutout> {
+    let (ny, nx, data, conversion) = match kind(path) {
         Some("png") => {
-            let (ny, nx, d) = arclight_core::png::read_grey(path)?;
-            (ny, nx, d.into_iter().map(f64::from).collect::<Vec<f64>>())
+            let (ny, nx, d, conv) = arclight_core::png::read_grey_described(path)?;
+            (
+                ny,
+                nx,
+                d.into_iter().map(f64::from).collect::<Vec<f64>>(),
+                conv,
+            )
         }
-        Some(_) => read_first_image(path)?,
+        Some(_) => {
+            let (ny, nx, d) = read_first_image(path)?;
+            (ny, nx, d, None)
+        }
         None => bail!("{}: not a FITS or PNG cutout", path.display()),
     };
-    let sigma = match noise_sigma {
-        Some(s) => s,
-        None if data.iter().all(|v| v.is_finite()) => {
-            border_sigma(ny, nx, &data, border_width(ny, nx))
-        }
-        // NaN pixels are reported by the cuts with their position; keep sigma valid here.
-        None => f64::NAN,
+    let width = border_width(ny, nx);
+    let (sigma, sigma_from) = match noise_sigma {
+        Some(s) => (s, SigmaFrom::Given),
+        None if data.iter().all(|v| v.is_finite()) => (
+            border_sigma(ny, nx, &data, width),
+            SigmaFrom::Border { width },
+        ),
+        // no estimate from non-finite pixels: the cuts report the first one with its position
+        None => (f64::NAN, SigmaFrom::Border { width }),
     };
-    Ok(RawStamp {
-        ident,
-        ny,
-        nx,
-        data,
-        sigma,
-        origin: path.display().to_string(),
+    Ok(Cutout {
+        stamp: RawStamp {
+            ident,
+            ny,
+            nx,
+            data,
+            sigma,
+            sigma_from,
+            origin: path.display().to_string(),
+        },
+        conversion,
     })
 }
 
@@ -115,7 +140,7 @@ mod tests {
         let files = list_cutouts(dir.path()).unwrap();
         assert_eq!(files.len(), 2);
         assert!(files[0].ends_with("a.png"));
-        let s = read_cutout(&files[1], 1, None).unwrap();
+        let s = read_cutout(&files[1], 1, None).unwrap().stamp;
         assert_eq!((s.ny, s.nx, s.ident), (n, n, 1));
         assert!(
             (s.sigma - 0.5 * 1.482_602_218_505_602).abs() < 1e-6,
@@ -123,6 +148,9 @@ mod tests {
             s.sigma
         );
         let p = read_cutout(&files[0], 0, Some(0.01)).unwrap();
+        // the canvas is saved as RGB: its conversion to grey is stated
+        assert!(p.conversion.as_deref().unwrap().contains("luminance"));
+        let p = p.stamp;
         assert_eq!((p.ny, p.nx, p.sigma), (6, 8, 0.01));
         assert!((p.data[2 * 8 + 3] - 1.0).abs() < 1e-6 && p.data[0] == 0.0);
         let e = list_cutouts(&dir.path().join("nope"))

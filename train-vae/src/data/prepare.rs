@@ -10,8 +10,8 @@
 
 use super::cosmos::{Catalog, FitInfo, read_catalog_ctx};
 use super::cuts::{
-    Cut, CutConfig, CutCounts, Prepared, RawStamp, Rejection, check_noise, prepare_stamp,
-    sersic_verdict,
+    Cut, CutConfig, CutCounts, Prepared, RawStamp, Rejection, SigmaFrom, check_noise,
+    prepare_stamp, sersic_verdict,
 };
 use super::folder::{list_cutouts, read_cutout};
 use super::store::{IMAGE_SIZE, Split, write_dataset};
@@ -22,6 +22,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rayon::prelude::*;
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -139,11 +140,14 @@ pub fn assign_splits(n: usize, sizes: [usize; 3], seed: u64) -> [Vec<usize>; 3] 
     out
 }
 
-/// Fixed-size records of surviving images in a temporary file beside the output.
+/// Fixed-size records of surviving images in a temporary file beside the output; their
+/// sources (file and HDU, path) and idents stay in memory.
 struct Scratch {
     path: PathBuf,
     writer: Option<BufWriter<std::fs::File>>,
     n: usize,
+    sources: Vec<String>,
+    idents: Vec<i64>,
 }
 
 const RECORD_BYTES: usize = 8 + 4 + IMAGE_SIZE * IMAGE_SIZE * 4;
@@ -165,6 +169,8 @@ impl Scratch {
             path,
             writer: Some(BufWriter::new(f)),
             n: 0,
+            sources: Vec::new(),
+            idents: Vec::new(),
         })
     }
 
@@ -176,6 +182,8 @@ impl Scratch {
             w.write_all(&v.to_le_bytes())?;
         }
         self.n += 1;
+        self.sources.push(p.source.clone());
+        self.idents.push(p.ident);
         Ok(())
     }
 
@@ -322,6 +330,7 @@ fn run_catalog(
                 nx: im.nx,
                 data: im.data,
                 sigma: row.noise_variance.sqrt(),
+                sigma_from: SigmaFrom::Catalog,
                 origin: format!("{}[HDU {}]", path.display(), row.gal_hdu),
             });
             if batch.len() >= BATCH {
@@ -340,34 +349,56 @@ fn run_catalog(
     })
 }
 
-/// Run the cuts over a folder of cutouts.
+/// Run the cuts over a folder of cutouts; file `i` gets IDENT `first_ident + i`. Returns the
+/// report and, per PNG conversion applied (colour to luminance, 16-bit scaling), the files.
 fn run_folder(
     files: &[PathBuf],
     dir: &Path,
+    first_ident: i64,
     noise_sigma: Option<f64>,
     cuts: &CutConfig,
     scratch: &mut Scratch,
     bar: &indicatif::ProgressBar,
-) -> Result<InputReport> {
+) -> Result<(InputReport, BTreeMap<String, Vec<String>>)> {
     let mut counts = CutCounts::default();
     let mut kept = 0;
     let mut batch = Vec::with_capacity(BATCH);
+    let mut conversions: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (i, f) in files.iter().enumerate() {
         bar.inc(1);
-        batch.push(read_cutout(f, i as i64, noise_sigma)?);
+        let cutout = read_cutout(f, first_ident + i as i64, noise_sigma)?;
+        if let Some(c) = cutout.conversion {
+            let name = f
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            conversions.entry(c).or_default().push(name);
+        }
+        batch.push(cutout.stamp);
         if batch.len() >= BATCH {
             flush_batch(&mut batch, cuts, &mut counts, scratch, &mut kept)?;
         }
     }
     flush_batch(&mut batch, cuts, &mut counts, scratch, &mut kept)?;
-    Ok(InputReport {
+    for (c, names) in &conversions {
+        bar.suspend(|| {
+            eprintln!(
+                "warning: {}: {} PNG cutout(s) are not 8-bit grey and were converted: {c} (e.g. {})",
+                dir.display(),
+                names.len(),
+                names[0]
+            )
+        });
+    }
+    let report = InputReport {
         path: dir.to_path_buf(),
         rows: files.len(),
         kept,
         removed: counts,
         missing_files: Vec::new(),
         fit_cut: "not applicable: folder of cutouts".into(),
-    })
+    };
+    Ok((report, conversions))
 }
 
 /// Append `syn.n` synthetic galaxies (ident `-(i + 1)`), rendered in parallel chunks.
@@ -390,6 +421,7 @@ fn run_synth(
                 image: set.image(k).to_vec(),
                 noise_sigma: set.noise_sigma[k],
                 snr: f64::NAN,
+                source: set.source[k].clone(),
             })?;
         }
         bar.inc(end - start);
@@ -413,12 +445,27 @@ fn definitions() -> serde_json::Value {
         "snr": "max(I_1/4) / sigma_noise, I_1/4 = the 64x64 image block-averaged by snr_block; sigma_noise per cuts.snr_noise: native = sqrt(NOISE_VARIANCE), image = native * f(s), block = native * f(s) / snr_block, f(s) = mean_j sum_i w_ji^2 of the area weights",
         "normalisation": "each image divided by its maximum pixel",
         "noise_sigma": "sqrt(NOISE_VARIANCE) * f(s) / max pixel (folder cutouts: 1.4826 MAD of the border ring, or --noise-sigma, in place of sqrt(NOISE_VARIANCE))",
+        "ident": "catalog stamps: the catalog's IDENT; folder cutouts: the folder's first_ident + position in files_in_ident_order (first_ident = 1 + the largest catalog IDENT, folders numbered one after another); synthetic: -(i + 1)",
+        "source": "per image in /<split>/source: image file[HDU n] (catalogs), cutout path (folders), synthetic seed S galaxy i",
         "split": "largest-remainder sizes from the proportions; rows assigned by a permutation drawn with StdRng::seed_from_u64(seed); within a split, input order",
     })
 }
 
 /// Run the whole pipeline and write the data set to `out` (nothing is written on error).
 pub fn prepare(cfg: &PrepareConfig, out: &Path) -> Result<PrepareReport> {
+    let inputs = load_inputs(cfg)?;
+    prepare_inputs(cfg, &inputs, out)
+}
+
+/// The input tables of a `prepare`, read and checked before any stamp work.
+pub struct Inputs {
+    catalogs: Vec<Catalog>,
+    folders: Vec<(PathBuf, Vec<PathBuf>)>,
+}
+
+/// Check the settings and read every input's table (catalogs, folder listings), so that bad
+/// flags or a bad catalog fail before any stamp is read (and before a run record exists).
+pub fn load_inputs(cfg: &PrepareConfig) -> Result<Inputs> {
     let n_synth = cfg.synth.as_ref().map_or(0, |s| s.n);
     if cfg.catalogs.is_empty() && cfg.folders.is_empty() && n_synth == 0 {
         bail!("nothing to prepare: give at least one --catalog, --folder or --synth N");
@@ -452,25 +499,45 @@ pub fn prepare(cfg: &PrepareConfig, out: &Path) -> Result<PrepareReport> {
         .iter()
         .map(|d| Ok((d.clone(), list_cutouts(d)?)))
         .collect::<Result<_>>()?;
+    Ok(Inputs { catalogs, folders })
+}
+
+/// Run the cuts over `inputs` (from [`load_inputs`] with the same `cfg`) and write the set.
+pub fn prepare_inputs(cfg: &PrepareConfig, inputs: &Inputs, out: &Path) -> Result<PrepareReport> {
+    let n_synth = cfg.synth.as_ref().map_or(0, |s| s.n);
+    let Inputs { catalogs, folders } = inputs;
     let total_rows: usize = catalogs.iter().map(|c| c.rows.len()).sum::<usize>()
         + folders.iter().map(|(_, f)| f.len()).sum::<usize>()
         + n_synth;
 
+    // Folder cutouts are numbered after every catalog IDENT, folder after folder, so no two
+    // images of the set share an ident (synthetic ones are negative).
+    let mut next_ident = catalogs
+        .iter()
+        .flat_map(|c| c.rows.iter().map(|r| r.ident))
+        .max()
+        .map_or(0, |m| m.max(-1) + 1);
+
     let mut scratch = Scratch::create(out)?;
     let bar = arclight_core::progress::bar(total_rows as u64, "prepare");
     let mut inputs = Vec::new();
-    for cat in &catalogs {
+    for cat in catalogs {
         inputs.push(run_catalog(cat, &cfg.cuts, &mut scratch, &bar)?);
     }
-    for (dir, files) in &folders {
-        inputs.push(run_folder(
+    let mut folder_notes = Vec::new();
+    for (dir, files) in folders {
+        let (report, conversions) = run_folder(
             files,
             dir,
+            next_ident,
             cfg.folder_noise_sigma,
             &cfg.cuts,
             &mut scratch,
             &bar,
-        )?);
+        )?;
+        inputs.push(report);
+        folder_notes.push((next_ident, conversions));
+        next_ident += files.len() as i64;
     }
     if let Some(syn) = cfg.synth.as_ref().filter(|s| s.n > 0) {
         inputs.push(run_synth(syn, &mut scratch, &bar)?);
@@ -491,6 +558,14 @@ pub fn prepare(cfg: &PrepareConfig, out: &Path) -> Result<PrepareReport> {
             by.map(Cut::flag).unwrap_or("the inputs"),
         );
     }
+    let duplicates = duplicate_idents(&scratch.idents);
+    if !duplicates.is_empty() {
+        eprintln!(
+            "warning: {} IDENT(s) occur more than once among the kept images (e.g. {}: catalogs with overlapping IDENTs, or the same galaxy twice); /<split>/source tells them apart",
+            duplicates.len(),
+            duplicates[0]
+        );
+    }
     let sizes = split_sizes(kept, cfg.split)?;
     let assignment = assign_splits(kept, sizes, cfg.seed);
     let mut file = scratch.seal()?;
@@ -505,11 +580,14 @@ pub fn prepare(cfg: &PrepareConfig, out: &Path) -> Result<PrepareReport> {
             "missing_image_files": i.missing_files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
             "fit_cut": i.fit_cut,
         })).collect::<Vec<_>>(),
-        "folder_files": folders.iter().map(|(d, f)| json!({
+        "folder_files": folders.iter().zip(&folder_notes).map(|((d, f), (first, conversions))| json!({
             "folder": d.display().to_string(),
+            "first_ident": first,
             "files_in_ident_order": f.iter().map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()).collect::<Vec<_>>(),
             "noise": match cfg.folder_noise_sigma { Some(s) => format!("fixed sigma {s}"), None => "1.4826 MAD of the border ring".into() },
+            "png_conversions": conversions,
         })).collect::<Vec<_>>(),
+        "duplicate_idents": duplicates,
         "synthetic": cfg.synth.as_ref().map(|s| json!({
             "n": s.n,
             "seed": s.seed,
@@ -531,7 +609,7 @@ pub fn prepare(cfg: &PrepareConfig, out: &Path) -> Result<PrepareReport> {
         for split in Split::ALL {
             for &i in &assignment[split.index()] {
                 let (ident, sigma, image) = read_record(&mut file, i, &mut buf)?;
-                w.push(split, &image, ident, sigma)?;
+                w.push(split, &image, ident, sigma, &scratch.sources[i])?;
             }
         }
         Ok(provenance)
@@ -543,6 +621,19 @@ pub fn prepare(cfg: &PrepareConfig, out: &Path) -> Result<PrepareReport> {
         split_sizes: sizes,
         inputs,
     })
+}
+
+/// The idents that occur more than once, ascending.
+fn duplicate_idents(idents: &[i64]) -> Vec<i64> {
+    let mut sorted = idents.to_vec();
+    sorted.sort_unstable();
+    let mut out: Vec<i64> = sorted
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0])
+        .collect();
+    out.dedup();
+    out
 }
 
 /// `name=count` for every cut that removed something.

@@ -8,8 +8,14 @@
 //!                                    provenance (variable-length UTF-8 string, JSON)
 //! /train, /validation, /test   one group per split, each with
 //!     images       float32 (N, 64, 64)  row-major; each image divided by its maximum pixel
-//!     ident        int64   (N)          catalog IDENT (synthetic: galaxy index)
+//!     ident        int64   (N)          catalog IDENT (synthetic: galaxy index); unique within
+//!                                       a prepared set (folder cutouts are numbered after the
+//!                                       catalogs' largest IDENT, synthetic ones negative)
 //!     noise_sigma  float32 (N)          pixel-noise sigma of the stored (normalised) image
+//!     source       UTF-8 string (N)     where the image came from: `file[HDU n]` (catalog
+//!                                       stamps), the cutout's path (folders), `synthetic seed S
+//!                                       galaxy i`; absent in files written before it existed
+//!                                       (read back as empty strings)
 //! ```
 //!
 //! Datasets are chunked (16 images per chunk) and deflate-compressed, with the first axis
@@ -94,6 +100,8 @@ pub struct GalaxySet {
     pub ident: Vec<i64>,
     /// Pixel-noise sigma per image, in the units of the normalised image.
     pub noise_sigma: Vec<f32>,
+    /// Where each image came from (file and HDU, cutout path, synthetic seed and index).
+    pub source: Vec<String>,
 }
 
 impl GalaxySet {
@@ -105,11 +113,12 @@ impl GalaxySet {
             images: Vec::new(),
             ident: Vec::new(),
             noise_sigma: Vec::new(),
+            source: Vec::new(),
         }
     }
 
-    /// Append one image (`size * size` pixels).
-    pub fn push(&mut self, image: &[f32], ident: i64, noise_sigma: f32) {
+    /// Append one image (`size * size` pixels) with its ident, noise sigma and source.
+    pub fn push(&mut self, image: &[f32], ident: i64, noise_sigma: f32, source: &str) {
         assert_eq!(
             image.len(),
             self.size * self.size,
@@ -118,6 +127,7 @@ impl GalaxySet {
         self.images.extend_from_slice(image);
         self.ident.push(ident);
         self.noise_sigma.push(noise_sigma);
+        self.source.push(source.to_string());
         self.n += 1;
     }
 
@@ -143,11 +153,13 @@ struct SplitWriter {
     images: hdf5::Dataset,
     ident: hdf5::Dataset,
     noise_sigma: hdf5::Dataset,
+    source: hdf5::Dataset,
     /// Images already flushed to the file.
     written: usize,
     buf_images: Vec<f32>,
     buf_ident: Vec<i64>,
     buf_sigma: Vec<f32>,
+    buf_source: Vec<VarLenUnicode>,
 }
 
 impl SplitWriter {
@@ -173,14 +185,21 @@ impl SplitWriter {
             .shape(0..)
             .deflate(DEFLATE_LEVEL)
             .create("noise_sigma")?;
+        let source = g
+            .new_dataset::<VarLenUnicode>()
+            .chunk(1024)
+            .shape(0..)
+            .create("source")?;
         Ok(SplitWriter {
             images,
             ident,
             noise_sigma,
+            source,
             written: 0,
             buf_images: Vec::new(),
             buf_ident: Vec::new(),
             buf_sigma: Vec::new(),
+            buf_source: Vec::new(),
         })
     }
 
@@ -198,10 +217,13 @@ impl SplitWriter {
         self.ident.write_slice(&self.buf_ident, a..b)?;
         self.noise_sigma.resize(b)?;
         self.noise_sigma.write_slice(&self.buf_sigma, a..b)?;
+        self.source.resize(b)?;
+        self.source.write_slice(&self.buf_source, a..b)?;
         self.written = b;
         self.buf_images.clear();
         self.buf_ident.clear();
         self.buf_sigma.clear();
+        self.buf_source.clear();
         Ok(())
     }
 
@@ -227,7 +249,8 @@ impl DatasetWriter {
         Ok(DatasetWriter { file, splits })
     }
 
-    /// Append one normalised `IMAGE_SIZE` x `IMAGE_SIZE` image to `split`.
+    /// Append one normalised `IMAGE_SIZE` x `IMAGE_SIZE` image to `split`, with where it came
+    /// from (`source`).
     ///
     /// Refuses non-finite pixels or sigma: a NaN must never reach a data set.
     pub fn push(
@@ -236,6 +259,7 @@ impl DatasetWriter {
         image: &[f32],
         ident: i64,
         noise_sigma: f32,
+        source: &str,
     ) -> Result<()> {
         ensure!(
             image.len() == IMAGE_SIZE * IMAGE_SIZE,
@@ -254,6 +278,11 @@ impl DatasetWriter {
         w.buf_images.extend_from_slice(image);
         w.buf_ident.push(ident);
         w.buf_sigma.push(noise_sigma);
+        w.buf_source.push(
+            source
+                .parse()
+                .map_err(|e| anyhow!("image {ident}: source {source:?} is not storable ({e:?})"))?,
+        );
         if w.buf_ident.len() >= CHUNK_IMAGES {
             w.flush()?;
         }
@@ -268,7 +297,13 @@ impl DatasetWriter {
             set.size
         );
         for i in 0..set.n {
-            self.push(split, set.image(i), set.ident[i], set.noise_sigma[i])?;
+            self.push(
+                split,
+                set.image(i),
+                set.ident[i],
+                set.noise_sigma[i],
+                &set.source[i],
+            )?;
         }
         Ok(())
     }
@@ -412,6 +447,12 @@ pub fn read_split(path: &Path, split: Split) -> Result<GalaxySet> {
     };
     let ds_ident = read_1d("ident")?;
     let ds_sigma = read_1d("noise_sigma")?;
+    // optional: data sets written before per-image sources were recorded lack it
+    let ds_source = g
+        .dataset("source")
+        .ok()
+        .map(|_| read_1d("source"))
+        .transpose()?;
     let (images, ident, noise_sigma) = if n == 0 {
         (Vec::new(), Vec::new(), Vec::new())
     } else {
@@ -434,12 +475,22 @@ pub fn read_split(path: &Path, split: Split) -> Result<GalaxySet> {
         images.len(),
         n * size * size
     );
+    let source = match ds_source {
+        Some(d) if n > 0 => d
+            .read_raw::<VarLenUnicode>()
+            .map_err(|e| anyhow!("{}: cannot read, file corrupt? ({e})", ctx("source")))?
+            .into_iter()
+            .map(|s| s.as_str().to_string())
+            .collect(),
+        _ => vec![String::new(); n],
+    };
     Ok(GalaxySet {
         n,
         size,
         images,
         ident,
         noise_sigma,
+        source,
     })
 }
 
@@ -483,7 +534,12 @@ mod tests {
             let im: Vec<f32> = (0..IMAGE_SIZE * IMAGE_SIZE)
                 .map(|p| ((p + i) % 97) as f32 / 96.0 + offset)
                 .collect();
-            s.push(&im, 1000 + i as i64, 0.02 + i as f32 * 1e-3);
+            s.push(
+                &im,
+                1000 + i as i64,
+                0.02 + i as f32 * 1e-3,
+                &format!("stamps_{}.fits[HDU {i}]", offset * 2.0),
+            );
         }
         s
     }
@@ -521,7 +577,7 @@ mod tests {
             w.push_set(Split::Train, &set(20, 0.0))?;
             let mut bad = vec![0.5f32; IMAGE_SIZE * IMAGE_SIZE];
             bad[5] = f32::NAN;
-            w.push(Split::Train, &bad, 1, 0.1)?;
+            w.push(Split::Train, &bad, 1, 0.1, "bad.fits")?;
             Ok(serde_json::json!({}))
         })
         .unwrap_err();

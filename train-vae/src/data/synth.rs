@@ -372,9 +372,14 @@ pub fn generate_range(seed: u64, range: std::ops::Range<u64>, cfg: &SynthConfig)
         .collect();
     let mut set = GalaxySet::new(cfg.size);
     for (i, (img, s)) in range.zip(rendered) {
-        set.push(&img, i as i64, s);
+        set.push(&img, i as i64, s, &synthetic_source(seed, i));
     }
     set
+}
+
+/// The per-image source of synthetic galaxy `index` of `seed` (as stored in data sets).
+pub fn synthetic_source(seed: u64, index: u64) -> String {
+    format!("synthetic seed {seed} galaxy {index}")
 }
 
 /// Generate `n` galaxies (all in memory; the CLI streams with [`generate_range`] instead).

@@ -93,7 +93,7 @@ mod tests {
     fn loader_visits_every_image_once_in_a_seeded_order() {
         let mut set = GalaxySet::new(2);
         for i in 0..7 {
-            set.push(&[i as f32; 4], i, 0.1);
+            set.push(&[i as f32; 4], i, 0.1, &format!("test image {i}"));
         }
         let set = Arc::new(set);
         let device = Device::flex();

@@ -5,11 +5,12 @@ use super::prior::PAPER_PRIOR_SCALE;
 use super::state::ResumeState;
 use super::trainer::{TrainOutcome, train};
 use crate::checkpoint;
+use crate::data::store::read_provenance;
 use crate::model::VaeConfig;
 use crate::model::config::{PAPER_HEAD_WIDTH, PAPER_LATENT_DIM, PAPER_SIGMA_D, PAPER_WIDTHS};
 use anyhow::{Result, bail, ensure};
 use arclight_core::DeviceChoice;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Default maximum number of epochs (early stopping usually ends a run before).
 pub const DEFAULT_EPOCHS: usize = 100;
@@ -19,7 +20,8 @@ pub const DEFAULT_PATIENCE: usize = 10;
 /// Options of `train-vae train`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct TrainArgs {
-    /// HDF5 data set made by `train-vae prepare` or `synth` (optional with --resume: the stored one).
+    /// HDF5 data set made by `train-vae prepare` or `synth`. With --resume: optional (the
+    /// stored one), or the current path of that data set if it moved (its provenance must match).
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Checkpoint directory to write (e.g. checkpoints/my-prior).
@@ -167,8 +169,9 @@ fn fresh(a: TrainArgs) -> Result<TrainOutcome> {
             sigma_d: a.sigma_d.unwrap_or(PAPER_SIGMA_D),
         },
     };
+    // Paths are stored absolute, so `--resume` works from any working directory.
     let config = TrainConfig {
-        data,
+        data: absolute(&data),
         out: a.out,
         architecture: arch,
         epochs: a.epochs.unwrap_or(DEFAULT_EPOCHS),
@@ -181,10 +184,10 @@ fn fresh(a: TrainArgs) -> Result<TrainOutcome> {
         seed: a.seed,
         prior_scale: a.prior_scale,
         log_every: a.log_every,
-        init_from: a.init_from,
+        init_from: a.init_from.as_deref().map(absolute),
         decoder_only: a.decoder_only,
         device: a.device,
-        experiments: a.experiments,
+        experiments: absolute(&a.experiments),
     };
     train(config, None)
 }
@@ -198,14 +201,9 @@ fn resume(a: TrainArgs) -> Result<TrainOutcome> {
     }
     let state = ResumeState::load(&a.out)?;
     let mut config = state.config.clone();
-    if let Some(d) = &a.data {
-        ensure!(
-            d == &config.data,
-            "--data {} differs from the data set of the run being resumed ({}); resume without --data",
-            d.display(),
-            config.data.display()
-        );
-    }
+    let origins = origins(&a.out, &config.out);
+    config.data = resume_data(&a, &config.data, &origins)?;
+    config.experiments = resume_experiments(&config.experiments, &state.run_id, &origins);
     let stored = &config.architecture;
     if a.latent_dim.is_some_and(|d| d != stored.latent_dim)
         || a.head_width.is_some_and(|h| h != stored.head_width)
@@ -255,4 +253,93 @@ fn resume(a: TrainArgs) -> Result<TrainOutcome> {
         }
     }
     train(config, Some(state))
+}
+
+/// `p` made absolute against the working directory (not resolving symlinks; `p` unchanged if
+/// the working directory is unknown).
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Where a relative path stored by a run could be relative to: the working directory now and,
+/// when the stored `--out` was relative, the directory the run was started from (`--out` now,
+/// absolute, minus the stored relative `--out`: `/x/checkpoints/ck` minus `checkpoints/ck`).
+fn origins(out_now: &Path, out_stored: &Path) -> Vec<PathBuf> {
+    let mut v = vec![PathBuf::new()];
+    if out_stored.is_relative() {
+        let now = absolute(out_now);
+        let n = out_stored.components().count();
+        if now.ends_with(out_stored) {
+            let start: PathBuf = now
+                .components()
+                .take(now.components().count() - n)
+                .collect();
+            v.push(start);
+        }
+    }
+    v
+}
+
+/// The data set of a resumed run: the stored path (absolute since it was recorded so; older
+/// runs stored it as given, tried against [`origins`]), or `--data` when it names the same data
+/// set (the same file, or a moved copy with the provenance recorded in the checkpoint).
+fn resume_data(a: &TrainArgs, stored: &Path, origins: &[PathBuf]) -> Result<PathBuf> {
+    let found: Option<PathBuf> = if stored.is_absolute() {
+        Some(stored.to_path_buf()).filter(|p| p.is_file())
+    } else {
+        origins.iter().map(|o| o.join(stored)).find(|p| p.is_file())
+    };
+    let Some(given) = &a.data else {
+        return match found {
+            Some(p) => Ok(absolute(&p)),
+            None => bail!(
+                "--resume: the data set of the run in {}, {}, is not found{}; if it moved, give its current path with --resume --data PATH",
+                a.out.display(),
+                stored.display(),
+                if stored.is_relative() {
+                    format!(
+                        " (looked in {})",
+                        origins
+                            .iter()
+                            .map(|o| absolute(&o.join(stored)).display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                } else {
+                    String::new()
+                }
+            ),
+        };
+    };
+    let same_file = found.as_ref().is_some_and(|f| {
+        matches!(
+            (std::fs::canonicalize(f), std::fs::canonicalize(given)),
+            (Ok(x), Ok(y)) if x == y
+        )
+    });
+    if !same_file {
+        let recorded = checkpoint::read_meta(&a.out)?.data.provenance;
+        let theirs = read_provenance(given)?;
+        ensure!(
+            theirs == recorded,
+            "--data {} is not the data set of the run being resumed ({}): its provenance differs from the one recorded in {}; resume without --data, or give the moved copy of that data set",
+            given.display(),
+            stored.display(),
+            a.out.join(checkpoint::META_FILE).display()
+        );
+    }
+    Ok(absolute(given))
+}
+
+/// The experiments folder of a resumed run: the stored one, or (stored relative) the first of
+/// [`origins`] under which the run's record exists.
+fn resume_experiments(stored: &Path, run_id: &str, origins: &[PathBuf]) -> PathBuf {
+    if stored.is_absolute() {
+        return stored.to_path_buf();
+    }
+    origins
+        .iter()
+        .map(|o| o.join(stored))
+        .find(|p| p.join(run_id).join("run.json").is_file())
+        .map_or_else(|| absolute(stored), |p| absolute(&p))
 }

@@ -15,6 +15,11 @@
 //!   test_chi2_per_pixel, time_s, checkpoint, prior_scale}` (`test_*` null without test images).
 //! - On a NaN/infinite loss or any other error: status `failed` with the message; the checkpoint
 //!   directory keeps the best epoch and the last complete epoch's resume state.
+//!
+//! Console: a progress bar on a terminal; when stdout or stderr is not a terminal (a batch job's
+//! log), plain lines on stdout instead (`arclight_core::progress::LogLines`): one per epoch and
+//! one every `ARCLIGHT_LOG_INTERVAL_S` seconds (default 30) within an epoch, with epoch, step,
+//! loss, ELBO, images/s and ETA.
 
 use super::adam::{AdamParams, FusedAdam};
 use super::batches::shuffled_loader;
@@ -32,6 +37,7 @@ use crate::data::store::{GalaxySet, Split, read_provenance, read_split};
 use crate::model::Vae;
 use crate::model::vae::standard_normal;
 use anyhow::{Context, Result, anyhow, bail, ensure};
+use arclight_core::progress::{LogLines, short_duration};
 use arclight_core::record::{Run, RunKind, RunSpec};
 use arclight_core::write_json_atomic;
 use burn::module::Module;
@@ -233,6 +239,7 @@ pub fn train(config: TrainConfig, resume: Option<ResumeState>) -> Result<TrainOu
         progress,
         start_epochs,
         run_id: run.id().to_string(),
+        lines: LogLines::from_env(),
     };
     match trainer.run(&mut run) {
         Ok(outcome) => Ok(outcome),
@@ -269,6 +276,8 @@ struct Trainer {
     /// Epochs already completed when this process started (the ETA uses this process's rate).
     start_epochs: usize,
     run_id: String,
+    /// Plain progress lines for logs.
+    lines: LogLines,
 }
 
 impl Trainer {
@@ -375,13 +384,23 @@ impl Trainer {
                 "epoch {epoch}/{} loss {loss:.1} {epoch_ips:.1} img/s",
                 c.epochs
             ));
-            let done =
-                (epoch - 1) as f64 + (k + 1) as f64 / c_div(self.data.train.n, c.batch_size) as f64;
+            let steps_per_epoch = c_div(self.data.train.n, c.batch_size);
+            let done = (epoch - 1) as f64 + (k + 1) as f64 / steps_per_epoch as f64;
             let eta = eta_seconds(
                 start,
                 done - self.start_epochs as f64,
                 c.epochs as f64 - done,
             );
+            if self.lines.due() {
+                self.lines.print(&format!(
+                    "train: epoch {epoch}/{} step {} (batch {}/{steps_per_epoch}) loss {loss:.2} \
+                     (minibatch -ELBO, nats/image) {epoch_ips:.1} images/s ETA {}",
+                    c.epochs,
+                    self.progress.step,
+                    k + 1,
+                    eta.map_or("?".into(), short_duration)
+                ));
+            }
             run.progress(
                 done / c.epochs as f64,
                 &format!("epoch {epoch}/{}", c.epochs),
@@ -422,6 +441,29 @@ impl Trainer {
                    "images_per_s": images as f64 / epoch_s.max(1e-9)}),
         )?;
         self.write_epoch_checkpoint(verdict == Verdict::Improved, start)?;
+        let es = &self.progress.early;
+        let eta = eta_seconds(
+            start,
+            (epoch - self.start_epochs) as f64,
+            c.epochs as f64 - epoch as f64,
+        );
+        let line = format!(
+            "train: epoch {epoch}/{} done, step {}: train ELBO {train_elbo:.2}, val ELBO {:.2} \
+             (best {:.2} at epoch {}, patience left {}), {epoch_s:.1} s, {:.1} images/s, ETA {}",
+            c.epochs,
+            self.progress.step,
+            val.elbo,
+            es.best_val_elbo.unwrap_or(f64::NAN),
+            es.best_epoch,
+            es.patience_left(),
+            images as f64 / epoch_s.max(1e-9),
+            if verdict == Verdict::Stop {
+                "0s (early stop)".to_string()
+            } else {
+                eta.map_or("?".into(), short_duration)
+            }
+        );
+        self.lines.print(&line);
         run.progress(
             epoch as f64 / c.epochs as f64,
             &format!("epoch {epoch}/{}", c.epochs),
@@ -499,6 +541,8 @@ impl Trainer {
     fn finish(&mut self, run: &mut Run, start: Instant) -> Result<TrainOutcome> {
         let c = self.config.clone();
         run.progress(1.0, "latent prior", None, true)?;
+        self.lines
+            .print("train: fitting the latent prior and evaluating the test split");
         let (best, _) =
             checkpoint::load_vae(&c.out, &self.dev).context("reloading the best epoch")?;
         let best = best.valid();

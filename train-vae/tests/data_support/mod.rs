@@ -21,10 +21,14 @@ pub const BTK: &str = "btk_26_extension/real_galaxy_catalog_26_extension_example
 pub const PALTAS: &str = "paltas_23.5_trimmed/real_galaxy_catalog_23.5.fits";
 pub const EXAMPLE: &str = "real_galaxy_catalog_23.5_example.fits";
 
-/// Run `train-vae` with `args` (progress bars off).
+/// Run `train-vae` with `args` (progress bars off), in a fresh working directory that is
+/// removed afterwards: the run records `prepare` writes under `./experiments` go with it (the
+/// arguments are absolute paths).
 pub fn run(args: &[&str]) -> Output {
+    let cwd = tempfile::tempdir().unwrap();
     Command::new(env!("CARGO_BIN_EXE_train-vae"))
         .args(args)
+        .current_dir(cwd.path())
         .env("ARCLIGHT_QUIET", "1")
         .output()
         .expect("train-vae runs")

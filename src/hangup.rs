@@ -1,0 +1,239 @@
+//! Ending with the terminal: the interface waits for input itself (poll(2) on the terminal and
+//! on a wake-up pipe) so that a hang-up (the terminal closed: POLLHUP / POLLERR, as after
+//! `tmux kill-session` or an SSH connection dropping) and SIGHUP / SIGTERM / SIGINT end the event
+//! loop at once, instead of crossterm's reader spinning forever on EOF / EIO.
+//!
+//! Belt and braces: a request to end that the event loop has not honoured within [`GRACE`]
+//! (e.g. it is stuck inside a read from a terminal that hung up an instant after the poll) ends
+//! the process from the signal or watcher thread, after a best-effort terminal restore.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::time::Duration;
+
+/// Time the event loop has to return after an end request before the process is ended for it.
+pub const GRACE: Duration = Duration::from_millis(700);
+
+/// Set by a signal or a hang-up: the event loop returns at its next wake-up.
+static TERMINATE: AtomicBool = AtomicBool::new(false);
+/// Set once the event loop has returned and the terminal is restored.
+static DONE: AtomicBool = AtomicBool::new(false);
+/// Write end of the wake-up pipe (-1 before [`Watch::install`]).
+static WAKE_TX: AtomicI32 = AtomicI32::new(-1);
+
+/// What ended a wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// The terminal has bytes to read.
+    Input,
+    /// Nothing happened within the timeout.
+    Timeout,
+    /// The terminal hung up: nothing to draw on or read from any more.
+    HangUp,
+    /// SIGTERM, SIGHUP or SIGINT arrived.
+    Terminate,
+}
+
+/// The terminal's input side and the wake-up pipe the signal handler writes to.
+pub struct Watch {
+    tty: RawFd,
+    /// `/dev/tty` when stdin is not the terminal (kept open for the lifetime of the watch).
+    _dev_tty: Option<File>,
+    wake_rx: RawFd,
+}
+
+impl Watch {
+    /// Watch the terminal crossterm reads (stdin if it is one, else `/dev/tty`), install the
+    /// SIGTERM / SIGHUP / SIGINT handler and start the hang-up watcher thread.
+    pub fn install() -> io::Result<Watch> {
+        let (tty, dev_tty) = if unsafe { libc::isatty(libc::STDIN_FILENO) } == 1 {
+            (libc::STDIN_FILENO, None)
+        } else {
+            let f = std::fs::OpenOptions::new().read(true).open("/dev/tty")?;
+            (f.as_raw_fd(), Some(f))
+        };
+        let watch = Watch::on_fd(tty, dev_tty)?;
+        // Only one handler per process can be set; a second `install` keeps the first (same flags).
+        let _ = ctrlc::set_handler(request_end);
+        std::thread::Builder::new()
+            .name("hangup-watch".into())
+            .spawn(move || {
+                if wait_for_hangup(tty) {
+                    request_end();
+                }
+            })?;
+        Ok(watch)
+    }
+
+    /// A watch on `tty` without handlers or watcher thread (for tests on a pseudo-terminal).
+    pub fn on_fd(tty: RawFd, dev_tty: Option<File>) -> io::Result<Watch> {
+        let mut fds = [0; 2];
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // a second watch in the same process (tests) takes over the wake-ups
+        WAKE_TX.store(fds[1], Ordering::SeqCst);
+        Ok(Watch {
+            tty,
+            _dev_tty: dev_tty,
+            wake_rx: fds[0],
+        })
+    }
+
+    /// Wait at most `timeout` for terminal input, a hang-up or an end request.
+    pub fn wait(&self, timeout: Duration) -> io::Result<Wake> {
+        if TERMINATE.load(Ordering::SeqCst) {
+            return Ok(Wake::Terminate);
+        }
+        let mut fds = [
+            libc::pollfd {
+                fd: self.tty,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: self.wake_rx,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return if e.kind() == io::ErrorKind::Interrupted {
+                Ok(if TERMINATE.load(Ordering::SeqCst) {
+                    Wake::Terminate
+                } else {
+                    Wake::Timeout
+                })
+            } else {
+                Err(e)
+            };
+        }
+        if TERMINATE.load(Ordering::SeqCst) || fds[1].revents != 0 {
+            return Ok(Wake::Terminate);
+        }
+        let tty = fds[0].revents;
+        Ok(
+            if tty & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+                Wake::HangUp
+            } else if tty & libc::POLLIN != 0 {
+                Wake::Input
+            } else {
+                Wake::Timeout
+            },
+        )
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let tx = WAKE_TX.swap(-1, Ordering::SeqCst);
+        unsafe {
+            if tx >= 0 {
+                libc::close(tx);
+            }
+            libc::close(self.wake_rx);
+        }
+    }
+}
+
+/// Whether an end was requested (signal or hang-up).
+pub fn terminating() -> bool {
+    TERMINATE.load(Ordering::SeqCst)
+}
+
+/// Record that the event loop returned and the terminal was restored: no forced exit needed.
+pub fn mark_done() {
+    DONE.store(true, Ordering::SeqCst);
+}
+
+/// Ask the event loop to end; if it has not within [`GRACE`], restore what can be restored and
+/// end the process. Runs on the signal-handler or watcher thread, never on the event loop's.
+fn request_end() {
+    TERMINATE.store(true, Ordering::SeqCst);
+    let tx = WAKE_TX.load(Ordering::SeqCst);
+    if tx >= 0 {
+        let _ = unsafe { libc::write(tx, [1u8].as_ptr().cast(), 1) };
+    }
+    std::thread::sleep(GRACE);
+    if !DONE.load(Ordering::SeqCst) {
+        force_restore();
+        // _exit: no stdout flush that could wait on a lock the stuck event loop holds
+        unsafe { libc::_exit(0) };
+    }
+}
+
+/// Best-effort restore without the stdout lock: cooked mode, mouse reporting off, normal
+/// screen, cursor shown (each fails harmlessly on a terminal that is gone).
+fn force_restore() {
+    let _ = ratatui::crossterm::terminal::disable_raw_mode();
+    let seq = b"\x1b[?1006l\x1b[?1015l\x1b[?1003l\x1b[?1002l\x1b[?1000l\x1b[?1049l\x1b[?25h";
+    let _ = unsafe { libc::write(libc::STDOUT_FILENO, seq.as_ptr().cast(), seq.len()) };
+}
+
+/// Block until `fd` reports a hang-up (POLLHUP / POLLERR / POLLNVAL; asking for no events
+/// makes poll wake for nothing else, so the thread costs no CPU). Returns whether it hung up.
+fn wait_for_hangup(fd: RawFd) -> bool {
+    loop {
+        let mut p = libc::pollfd {
+            fd,
+            events: 0,
+            revents: 0,
+        };
+        let n = unsafe { libc::poll(&mut p, 1, -1) };
+        if n < 0 {
+            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return false;
+        }
+        if p.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+            return true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pseudo-terminal pair (master, slave) that is not this process's controlling terminal,
+    /// so closing the master is a pure hang-up of the slave without any SIGHUP.
+    fn pty() -> (RawFd, RawFd) {
+        let (mut master, mut slave) = (0, 0);
+        let rc = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(rc, 0, "openpty: {}", io::Error::last_os_error());
+        (master, slave)
+    }
+
+    #[test]
+    fn input_timeout_and_hangup_are_told_apart() {
+        let (master, slave) = pty();
+        let w = Watch::on_fd(slave, None).unwrap();
+        assert_eq!(w.wait(Duration::from_millis(20)).unwrap(), Wake::Timeout);
+        assert_eq!(unsafe { libc::write(master, b"q\n".as_ptr().cast(), 2) }, 2);
+        assert_eq!(w.wait(Duration::from_millis(500)).unwrap(), Wake::Input);
+        // the terminal goes away (tmux kill-session, SSH drop): reported at once, not after
+        // the timeout, and reading would give EOF / EIO
+        unsafe { libc::close(master) };
+        let t = std::time::Instant::now();
+        assert_eq!(w.wait(Duration::from_secs(5)).unwrap(), Wake::HangUp);
+        assert!(t.elapsed() < Duration::from_secs(1));
+        // the watcher thread's wait returns too
+        assert!(wait_for_hangup(slave));
+        drop(w);
+        unsafe { libc::close(slave) };
+    }
+}
