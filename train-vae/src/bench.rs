@@ -36,8 +36,8 @@ pub struct BenchArgs {
     /// Timed repetitions per workload (W2 uses 5x as many).
     #[arg(long, default_value_t = 10)]
     pub iters: usize,
-    /// Workloads to run: any of w1, w2, w3, comma-separated.
-    #[arg(long, default_value = "w1,w2,w3")]
+    /// Workloads to run: any of w1, w2, w3, prep (prepare a 20,000-row catalog), comma-separated.
+    #[arg(long, default_value = "w1,w2,w3,prep")]
     pub only: String,
     /// Write the figures as JSON to this file too.
     #[arg(long)]
@@ -191,8 +191,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
         .collect();
     for w in &want {
         ensure!(
-            ["w1", "w2", "w3"].contains(&w.as_str()),
-            "--only {}: unknown workload '{w}' (w1, w2, w3)",
+            ["w1", "w2", "w3", "prep"].contains(&w.as_str()),
+            "--only {}: unknown workload '{w}' (w1, w2, w3, prep)",
             args.only
         );
     }
@@ -206,7 +206,26 @@ pub fn run(args: BenchArgs) -> Result<()> {
             .unwrap_or(1)
     );
     let mut out = Vec::new();
+    let mut prep = None;
     for w in &want {
+        if w == "prep" {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/bench-data/prepare");
+            let p = crate::bench_prepare::bench_prepare(&dir)?;
+            println!(
+                "{:<16} {} rows, {:.2} GB of stamps: {:>7.1} s, {:>7.0} rows/s, peak memory {:.0} MB | full {}-row sample: ~{:.0} s",
+                "prepare",
+                p.rows,
+                p.image_bytes as f64 / 1e9,
+                p.wall_s,
+                p.rows_per_s,
+                p.peak_rss_mb,
+                crate::bench_prepare::FULL_SAMPLE_ROWS,
+                p.full_sample_s
+            );
+            prep = Some(p);
+            continue;
+        }
         let t = match w.as_str() {
             "w1" => bench_train_step(args.device, args.iters)?,
             "w2" => bench_decoder_grad(args.device, 1, args.iters)?,
@@ -227,7 +246,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     if let Some(p) = &args.json {
         arclight_core::write_json_atomic(
             p,
-            &serde_json::json!({"device": args.device, "timings": out}),
+            &serde_json::json!({"device": args.device, "timings": out, "prepare": prep}),
         )?;
     }
     Ok(())

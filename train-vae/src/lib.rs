@@ -8,6 +8,7 @@
 //! - `checkpoint`: the on-disk checkpoint (decoder + prior load without the encoder).
 
 pub mod bench;
+pub mod bench_prepare;
 pub mod checkpoint;
 pub mod data;
 pub mod eval;
