@@ -7,6 +7,7 @@
 pub mod atomic;
 pub mod device;
 pub mod fits;
+pub mod hash;
 pub mod plot;
 pub mod png;
 pub mod progress;

@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! run.json        RunInfo: id, kind, name, status, pid, started/updated/ended (UTC, RFC 3339),
-//!                 argv, full resolved config, device, seed, git revision, progress, error.
+//!                 argv, full resolved config, device, seed, git revision, progress, error,
+//!                 inputs (role -> path, SHA-256 and size of every input file read).
 //!                 Rewritten atomically (temp file + rename) whenever status or progress changes.
 //! metrics.jsonl   Append-only, one JSON object per line: {"t": seconds since start,
 //!                 "kind": "step"|"epoch"|"stage"|..., "step": n, ...named values}.
@@ -20,6 +21,7 @@ use crate::atomic::{write_atomic, write_json_atomic};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::io::{BufRead, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -90,6 +92,29 @@ pub struct Progress {
     pub eta_s: Option<f64>,
 }
 
+/// One input file of a run: where it was read from and a hash of its bytes ([`crate::hash`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputFile {
+    /// The path as the run was given it.
+    pub path: String,
+    /// SHA-256 of the contents, lower-case hex (what `sha256sum` prints).
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+impl InputFile {
+    /// Hash the file at `path`.
+    pub fn hash(path: &Path) -> Result<InputFile> {
+        let (sha256, bytes) = crate::hash::sha256_file(path)?;
+        Ok(InputFile {
+            path: path.display().to_string(),
+            sha256,
+            bytes,
+        })
+    }
+}
+
 /// Contents of `run.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {
@@ -122,6 +147,9 @@ pub struct RunInfo {
     /// Number of times the run was resumed.
     #[serde(default)]
     pub resumed: u32,
+    /// Every input file the run read, by role (`obs`, `model`, `checkpoint/decoder.bpk`, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inputs: BTreeMap<String, InputFile>,
 }
 
 impl RunInfo {
@@ -323,6 +351,7 @@ impl Run {
             progress: Progress::default(),
             error: None,
             resumed: 0,
+            inputs: BTreeMap::new(),
         };
         let metrics = open_append(&dir.join("metrics.jsonl"))?;
         let run = Run {
@@ -428,6 +457,12 @@ impl Run {
             self.write_info()?;
         }
         Ok(())
+    }
+
+    /// Record the run's input files (see [`RunInfo::inputs`]).
+    pub fn set_inputs(&mut self, inputs: BTreeMap<String, InputFile>) -> Result<()> {
+        self.info.inputs = inputs;
+        self.write_info()
     }
 
     /// Merge extra keys into the stored config (e.g. values resolved after start).

@@ -3,7 +3,9 @@
 //!
 //! Each stage writes its result into the run's `artifacts/` as soon as it ends (`map.json`,
 //! `vi.json`, `samples.h5`); `--resume <run dir>` reloads finished stages and continues with the
-//! first unfinished one. Stages can be skipped (`--stages map,vi`): a later stage then starts from
+//! first unfinished one, after checking that every input file (observation, noise map, mask, model
+//! file, checkpoint, truths: [`super::inputs`]) has the contents recorded when the run started.
+//! Stages can be skipped (`--stages map,vi`): a later stage then starts from
 //! the best available earlier result (HMC without VI is preconditioned by, and starts from draws
 //! of, the Laplace approximation at the MAP point; a small diagonal around it if that fails).
 
@@ -17,6 +19,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use super::inputs::{fit_inputs, input_differences};
 use super::mock::read_truths;
 use super::problem::Problem;
 use super::summary::{ParamSummary, physical_draws, summarize, write_samples};
@@ -28,7 +31,7 @@ use crate::inference::{
 use crate::model::likelihood::ModelLikelihood;
 use crate::model::observation::Observation;
 use crate::prob::{MvNormal, ParamLayout, Posterior};
-use arclight_core::record::{Run, RunKind, RunSpec};
+use arclight_core::record::{InputFile, Run, RunInfo, RunKind, RunSpec};
 
 /// Which stages to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,6 +209,17 @@ pub fn run_fit(cfg: &FitConfig, target: RunTarget, device: &Device) -> Result<Fi
     let posterior = Posterior::new(layout.clone(), likelihood)?;
     let names = layout.column_names();
 
+    let inputs = fit_inputs(
+        &cfg.obs,
+        cfg.noise_map.as_deref(),
+        cfg.mask.as_deref(),
+        &problem,
+        truths_path.as_deref(),
+    )?;
+    if let RunTarget::Resume(dir) = &target {
+        check_resumable(dir, &inputs)?;
+    }
+
     let config_json = serde_json::to_value(cfg)?;
     let mut run = match &target {
         RunTarget::New { root, name } => Run::create(
@@ -230,6 +244,10 @@ pub fn run_fit(cfg: &FitConfig, target: RunTarget, device: &Device) -> Result<Fi
         )?,
         RunTarget::Resume(dir) => Run::resume(dir)?,
     };
+    if run.info().inputs.is_empty() {
+        // a new run, or one recorded before input hashes were kept
+        run.set_inputs(inputs)?;
+    }
     let result = stages(
         cfg,
         &mut run,
@@ -246,6 +264,32 @@ pub fn run_fit(cfg: &FitConfig, target: RunTarget, device: &Device) -> Result<Fi
             Err(e)
         }
     }
+}
+
+/// Refuse to resume `dir` unless it is a fit whose recorded input files have the same contents as
+/// this invocation's (`inputs`): the run is left untouched and the error lists every difference.
+fn check_resumable(dir: &Path, inputs: &BTreeMap<String, InputFile>) -> Result<()> {
+    let info = RunInfo::load(dir)?;
+    if info.kind != RunKind::Fit {
+        bail!(
+            "{}: cannot resume: this is a {} run, not a fit",
+            dir.display(),
+            info.kind.as_str()
+        );
+    }
+    let diffs = input_differences(&info.inputs, inputs);
+    if !info.inputs.is_empty() && !diffs.is_empty() {
+        bail!(
+            "{}: cannot resume: {} input{} differ{} from the run's record (run.json):\n  {}\n\
+             resume with the files the run was started with, or start a new run without --resume",
+            dir.display(),
+            diffs.len(),
+            if diffs.len() == 1 { "" } else { "s" },
+            if diffs.len() == 1 { "s" } else { "" },
+            diffs.join("\n  ")
+        );
+    }
+    Ok(())
 }
 
 type Truths = (BTreeMap<String, f64>, Option<Vec<f64>>);
