@@ -1,6 +1,8 @@
 //! `infer fit --resume`: a run continues only on the inputs it was started with, and its record
 //! keeps one outcome per stage that ran.
 
+mod tiny_vae;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -40,8 +42,8 @@ fn mock(dir: &Path, name: &str, seed: u64) -> PathBuf {
     out
 }
 
-/// The quickest MAP-only fit of `obs` with `model`.
-fn fit(obs: &Path, model: &Path) -> Command {
+/// The quickest fit of `obs` with `model` running `stages`.
+fn fit_stages(obs: &Path, model: &Path, stages: &str) -> Command {
     let mut c = infer();
     c.args(["fit", "--obs"]).arg(obs).arg("--model").arg(model);
     c.args([
@@ -51,10 +53,19 @@ fn fit(obs: &Path, model: &Path) -> Command {
         "2",
         "--polish-starts",
         "0",
+        "--vi-steps",
+        "2",
+        "--vi-samples",
+        "2",
         "--stages",
-        "map",
+        stages,
     ]);
     c
+}
+
+/// The quickest MAP-only fit of `obs` with `model`.
+fn fit(obs: &Path, model: &Path) -> Command {
+    fit_stages(obs, model, "map")
 }
 
 /// Every file of a run directory with its bytes, to show a refused resume changed nothing.
@@ -178,4 +189,115 @@ fn resume_refuses_other_inputs() {
         .arg(copy.join("noise.fits")));
     assert!(ok, "{err}");
     assert_eq!(read_json(&run_dir.join("run.json"))["status"], "done");
+}
+
+/// `(stage, status, invocation)` of each stage outcome in a run record.
+fn stage_outcomes(run_dir: &Path) -> Vec<(String, String, u64)> {
+    let info = read_json(&run_dir.join("run.json"));
+    info["stages"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no stage outcomes in {info}"))
+        .iter()
+        .map(|s| {
+            (
+                s["stage"].as_str().unwrap().to_string(),
+                s["status"].as_str().unwrap().to_string(),
+                s["invocation"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// A checkpoint of another latent size on resume is refused before any stage runs (here in a run
+/// recorded before input hashes were kept, so only the dimension check can catch it), naming the
+/// stage result and both sizes; the finished MAP stage stays done and the run is untouched.
+/// `--resume --stages vi` then records that VI ran, beside the MAP outcome. HMC alone on a new run
+/// has nothing to start from: refused before a run is created.
+#[test]
+fn resume_checks_dimensions_and_keeps_stage_outcomes() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck4 = tiny_vae::tiny_checkpoint(dir.path(), "ck4", 4, 40);
+    let ck8 = tiny_vae::tiny_checkpoint(dir.path(), "ck8", 8, 40);
+    let model = models().join("demo.toml");
+    let m = dir.path().join("m");
+    let (ok, err) = run(infer()
+        .args(["mock", "--model"])
+        .arg(&model)
+        .arg("--checkpoint")
+        .arg(&ck4)
+        .args(["--seed", "1", "--out"])
+        .arg(&m));
+    assert!(ok, "{err}");
+    let obs = m.join("obs.fits");
+    let run_dir = dir.path().join("run");
+    let (ok, err) = run(fit(&obs, &model)
+        .arg("--checkpoint")
+        .arg(&ck4)
+        .arg("--out")
+        .arg(&run_dir));
+    assert!(ok, "{err}");
+    assert_eq!(
+        stage_outcomes(&run_dir),
+        vec![("map".into(), "done".into(), 0)]
+    );
+    // a record from before input hashes
+    let mut info = read_json(&run_dir.join("run.json"));
+    info.as_object_mut().unwrap().remove("inputs");
+    std::fs::write(
+        run_dir.join("run.json"),
+        serde_json::to_string(&info).unwrap(),
+    )
+    .unwrap();
+    let before = snapshot(&run_dir);
+
+    let (ok, err) = run(fit_stages(&obs, &model, "vi")
+        .arg("--checkpoint")
+        .arg(&ck8)
+        .arg("--resume")
+        .arg(&run_dir));
+    assert!(
+        !ok,
+        "resume with a latent-8 checkpoint of a latent-4 run must fail"
+    );
+    assert!(
+        err.contains("map.json")
+            && err.contains("the MAP point has 16 values")
+            && err.contains("20 free parameters")
+            && err.contains("has 8")
+            && err.contains("another model file or checkpoint")
+            && !err.contains("VI:"),
+        "{err}"
+    );
+    assert_eq!(
+        snapshot(&run_dir),
+        before,
+        "a refused resume must not touch the run"
+    );
+
+    let (ok, err) = run(fit_stages(&obs, &model, "vi")
+        .arg("--checkpoint")
+        .arg(&ck4)
+        .arg("--resume")
+        .arg(&run_dir));
+    assert!(ok, "{err}");
+    assert_eq!(
+        stage_outcomes(&run_dir),
+        vec![
+            ("map".into(), "done".into(), 0),
+            ("vi".into(), "done".into(), 1)
+        ]
+    );
+    assert!(run_dir.join("artifacts/vi.json").exists());
+
+    let exp = dir.path().join("exp");
+    let (ok, err) = run(fit_stages(&obs, &model, "hmc")
+        .arg("--checkpoint")
+        .arg(&ck4)
+        .arg("--experiments")
+        .arg(&exp));
+    assert!(
+        !ok && err.contains("--stages hmc") && err.contains("map,hmc"),
+        "{err}"
+    );
+    assert!(!exp.exists(), "a refused fit must not leave a run");
 }

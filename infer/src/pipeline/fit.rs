@@ -218,6 +218,21 @@ pub fn run_fit(cfg: &FitConfig, target: RunTarget, device: &Device) -> Result<Fi
     )?;
     if let RunTarget::Resume(dir) = &target {
         check_resumable(dir, &inputs)?;
+        check_stage_results(dir, &layout)?;
+    }
+    if cfg.stages.hmc && !cfg.stages.map && !cfg.stages.vi {
+        let art = match &target {
+            RunTarget::Resume(dir) => Some(dir.join("artifacts")),
+            _ => None,
+        };
+        let has_start =
+            art.is_some_and(|a| a.join("map.json").exists() || a.join("vi.json").exists());
+        if !has_start {
+            bail!(
+                "--stages hmc: HMC starts from a MAP or VI result and there is none: add the map or vi \
+                 stage (--stages map,hmc), or --resume a run that has one"
+            );
+        }
     }
 
     let config_json = serde_json::to_value(cfg)?;
@@ -292,6 +307,78 @@ fn check_resumable(dir: &Path, inputs: &BTreeMap<String, InputFile>) -> Result<(
     Ok(())
 }
 
+/// The stage results already in run `dir` must have this invocation's dimension (`layout`): a run
+/// started with another model or checkpoint (recorded before input hashes were kept) would else
+/// fail deep inside a later stage or be misread. Checked before the run is touched.
+fn check_stage_results(dir: &Path, layout: &ParamLayout) -> Result<()> {
+    let d = layout.dim();
+    let art = dir.join("artifacts");
+    let vectors: Vec<String> = layout
+        .blocks()
+        .iter()
+        .filter(|b| b.dim > 1)
+        .map(|b| format!("{} has {}", b.name, b.dim))
+        .collect();
+    let this = if vectors.is_empty() {
+        format!("this model has {d} free parameters")
+    } else {
+        format!(
+            "this model has {d} free parameters ({})",
+            vectors.join(", ")
+        )
+    };
+    let hint = "the run was started with another model file or checkpoint: resume with those, or \
+                start a new run without --resume";
+    let map_path = art.join("map.json");
+    if map_path.exists() {
+        let m: MapArtifact = read_json(&map_path)?;
+        if m.best_u.len() != d {
+            bail!(
+                "{}: the MAP point has {} values, but {this}; {hint}",
+                map_path.display(),
+                m.best_u.len()
+            );
+        }
+    }
+    let vi_path = art.join("vi.json");
+    if vi_path.exists() {
+        let v: ViArtifact = read_json(&vi_path)?;
+        if v.mean.len() != d || v.chol.len() != d * d {
+            bail!(
+                "{}: the VI mean has {} values, but {this}; {hint}",
+                vi_path.display(),
+                v.mean.len()
+            );
+        }
+    }
+    let samples = art.join("samples.h5");
+    if samples.exists() {
+        let f = hdf5::File::open(&samples)
+            .with_context(|| format!("{}: cannot open samples", samples.display()))?;
+        for b in layout.blocks() {
+            let width = f.dataset(&b.name).ok().map(|ds| {
+                if b.dim == 1 {
+                    1
+                } else {
+                    *ds.shape().get(2).unwrap_or(&0)
+                }
+            });
+            if width != Some(b.dim) {
+                bail!(
+                    "{}: the draws of {} {}, but {this}; {hint}",
+                    samples.display(),
+                    b.name,
+                    match width {
+                        Some(w) => format!("have {w} components"),
+                        None => "are missing".to_string(),
+                    }
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 type Truths = (BTreeMap<String, f64>, Option<Vec<f64>>);
 
 fn truth_of(truths: Option<&Truths>, name: &str) -> Option<f64> {
@@ -328,6 +415,7 @@ fn stages(
     let map: Option<MapArtifact> = if map_path.exists() {
         Some(read_json(&map_path)?)
     } else if cfg.stages.map {
+        run.begin_stage("map")?;
         run.log("stage", json!({"stage": "map"}))?;
         let t0 = Instant::now();
         let mut rng = StdRng::seed_from_u64(cfg.seed);
@@ -398,6 +486,7 @@ fn stages(
             time_s: t0.elapsed().as_secs_f64(),
         };
         arclight_core::write_json_atomic(&map_path, &a)?;
+        run.end_stage("map")?;
         Some(a)
     } else {
         None
@@ -415,6 +504,7 @@ fn stages(
             Some(m) => m.best_u.clone(),
             None => prior_median_u(layout)?,
         };
+        run.begin_stage("vi")?;
         run.log("stage", json!({"stage": "vi"}))?;
         let t0 = Instant::now();
         let total = cfg.vi.steps;
@@ -444,6 +534,7 @@ fn stages(
             time_s: t0.elapsed().as_secs_f64(),
         };
         arclight_core::write_json_atomic(&vi_path, &a)?;
+        run.end_stage("vi")?;
         Some(a)
     } else {
         None
@@ -458,6 +549,7 @@ fn stages(
     let (mut rhat_max, mut ess_min) = (None, None);
     let mut draws_for_plots: Option<(HmcDraws, Vec<f64>)> = None;
     if cfg.stages.hmc && !samples_path.exists() {
+        run.begin_stage("hmc")?;
         run.log("stage", json!({"stage": "hmc"}))?;
         let t0 = Instant::now();
         let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0x484d43);
@@ -557,6 +649,7 @@ fn stages(
         pb.finish_and_clear();
         let physical = physical_draws(layout, &draws);
         write_samples(&samples_path, layout, &draws, &physical)?;
+        run.end_stage("hmc")?;
         timings.insert("hmc_s".into(), t0.elapsed().as_secs_f64());
         draws_for_plots = Some((draws, physical));
     } else if samples_path.exists() {
