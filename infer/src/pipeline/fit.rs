@@ -22,7 +22,7 @@ use std::time::Instant;
 use super::inputs::{fit_inputs, input_differences};
 use super::mock::read_truths;
 use super::problem::Problem;
-use super::summary::{ParamSummary, physical_draws, summarize, write_samples};
+use super::summary::{ParamSummary, physical_draws, summarize, summarize_map, write_samples};
 use crate::inference::hmc::{HmcDraws, HmcOptions, MassMatrix, sample_hmc};
 use crate::inference::{
     LbfgsOptions, MapOptions, NewtonOptions, ViOptions, diagnose, fit_vi, lbfgs_ascent,
@@ -145,9 +145,32 @@ pub enum RunTarget {
     Resume(PathBuf),
 }
 
+/// What the parameter summaries of a fit describe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Estimate {
+    /// HMC draws.
+    Hmc,
+    /// Draws of the VI posterior q (no HMC).
+    Vi,
+    /// The MAP point with Laplace widths (neither VI nor HMC): see [`summarize_map`].
+    Map,
+}
+
+impl Estimate {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Estimate::Hmc => "hmc",
+            Estimate::Vi => "vi",
+            Estimate::Map => "map",
+        }
+    }
+}
+
 /// The outcome of a fit.
 pub struct FitOutcome {
     pub run_dir: PathBuf,
+    /// What `params` summarises (none when no stage left a result).
+    pub estimate: Option<Estimate>,
     pub params: Vec<ParamSummary>,
     pub chi2_dof: Option<f64>,
     pub rhat_max: Option<f64>,
@@ -165,6 +188,16 @@ struct MapArtifact {
     n_reverted: usize,
     n_dead_starts: usize,
     time_s: f64,
+    /// The MAP point in physical units, by parameter name.
+    #[serde(default)]
+    params: BTreeMap<String, f64>,
+    /// Laplace standard deviations in physical units where the Hessian determines them, else null
+    /// (see [`summarize_map`]).
+    #[serde(default)]
+    laplace_std: BTreeMap<String, Option<f64>>,
+    /// The ridge the Laplace approximation needed (null: it failed).
+    #[serde(default)]
+    laplace_ridge: Option<f64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -409,6 +442,7 @@ fn stages(
     let n_pix = obs.n_used();
     let dof = n_pix.saturating_sub(dim).max(1);
     let lik = &post.likelihood().tensor;
+    let mut map_estimate: Option<Vec<ParamSummary>> = None;
 
     // ---- 1. multistart MAP ------------------------------------------------------------------
     let map_path = art.join("map.json");
@@ -476,7 +510,21 @@ fn stages(
         for tr in &res.traces {
             run.log("map_trace", json!({"start": tr.start, "loss": tr.loss}))?;
         }
+        // named physical values with Laplace widths, for map.json and a MAP-only summary
+        let lap = crate::inference::laplace::laplace(post, &best_u);
+        if let Err(e) = &lap {
+            run.log("map_laplace", json!({"error": format!("{e:#}")}))?;
+        }
+        let est = summarize_map(layout, names, &best_u, lap.as_ref().ok(), &|n| {
+            truth_of(truths, n)
+        });
         let a = MapArtifact {
+            params: est.iter().map(|p| (p.name.clone(), p.mean)).collect(),
+            laplace_std: est
+                .iter()
+                .map(|p| (p.name.clone(), p.std.is_finite().then_some(p.std)))
+                .collect(),
+            laplace_ridge: lap.as_ref().ok().map(|l| l.ridge),
             best_u,
             best_logp,
             chi2,
@@ -487,6 +535,7 @@ fn stages(
         };
         arclight_core::write_json_atomic(&map_path, &a)?;
         run.end_stage("map")?;
+        map_estimate = Some(est);
         Some(a)
     } else {
         None
@@ -546,6 +595,7 @@ fn stages(
     // ---- 3. preconditioned HMC --------------------------------------------------------------
     let samples_path = art.join("samples.h5");
     let mut summaries = Vec::new();
+    let mut estimate = None;
     let (mut rhat_max, mut ess_min) = (None, None);
     let mut draws_for_plots: Option<(HmcDraws, Vec<f64>)> = None;
     if cfg.stages.hmc && !samples_path.exists() {
@@ -658,6 +708,7 @@ fn stages(
     if let Some((draws, physical)) = &draws_for_plots {
         let diag = diagnose(draws);
         summaries = summarize(names, physical, dim, &diag, &|n| truth_of(truths, n));
+        estimate = Some(Estimate::Hmc);
         // R-hat needs at least two (split) chains: with one chain it is NaN and reported as absent.
         let r = diag
             .iter()
@@ -693,6 +744,19 @@ fn stages(
             dim
         ];
         summaries = summarize(names, &physical, dim, &nan, &|n| truth_of(truths, n));
+        estimate = Some(Estimate::Vi);
+    } else if let Some(m) = &map {
+        // MAP only: the named physical MAP values with Laplace widths
+        summaries = match map_estimate.take() {
+            Some(s) => s,
+            None => {
+                let lap = crate::inference::laplace::laplace(post, &m.best_u).ok();
+                summarize_map(layout, names, &m.best_u, lap.as_ref(), &|n| {
+                    truth_of(truths, n)
+                })
+            }
+        };
+        estimate = Some(Estimate::Map);
     }
 
     // ---- 4. figures and summary -----------------------------------------------------------
@@ -734,11 +798,13 @@ fn stages(
         })
         .collect();
     let summary = json!({
+        "estimate": estimate.map(Estimate::as_str),
         "params": params_json,
         "rhat_max": rhat_max,
         "ess_min": ess_min,
         "chi2_dof": chi2_dof,
-        "map": map.as_ref().map(|m| json!({"best_logp": m.best_logp, "chi2": m.chi2, "dof": m.dof})),
+        "map": map.as_ref().map(|m| json!({"best_logp": m.best_logp, "chi2": m.chi2, "dof": m.dof,
+                                            "laplace_ridge": m.laplace_ridge})),
         "vi": vi.as_ref().map(|v| json!({"elbo": v.elbo_final})),
         "plots": plots,
         "timings": timings,
@@ -749,6 +815,7 @@ fn stages(
     run.finish(summary)?;
     Ok(FitOutcome {
         run_dir: run.dir().to_path_buf(),
+        estimate,
         params: summaries,
         chi2_dof,
         rhat_max,
