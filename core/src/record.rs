@@ -6,7 +6,8 @@
 //! run.json        RunInfo: id, kind, name, status, pid, started/updated/ended (UTC, RFC 3339),
 //!                 argv, full resolved config, device, seed, git revision, progress, error,
 //!                 inputs (role -> path, SHA-256 and size of every input file read),
-//!                 stages (one outcome per pipeline stage that ran; see [`StageOutcome`]).
+//!                 stages (one outcome per pipeline stage that ran; see [`StageOutcome`]),
+//!                 warnings (what the run warned about on the console, e.g. a degenerate prior).
 //!                 Rewritten atomically (temp file + rename) whenever status or progress changes.
 //! metrics.jsonl   Append-only, one JSON object per line: {"t": seconds since start,
 //!                 "kind": "step"|"epoch"|"stage"|..., "step": n, ...named values}.
@@ -182,6 +183,9 @@ pub struct RunInfo {
     /// Outcomes of the pipeline stages that ran, in the order they first ran.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stages: Vec<StageOutcome>,
+    /// Warnings the run printed (each once), so a record read later says what was doubtful.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl RunInfo {
@@ -385,6 +389,7 @@ impl Run {
             resumed: 0,
             inputs: BTreeMap::new(),
             stages: Vec::new(),
+            warnings: Vec::new(),
         };
         let metrics = open_append(&dir.join("metrics.jsonl"))?;
         let run = Run {
@@ -530,6 +535,16 @@ impl Run {
             s.ended = Some(now.clone());
         }
         self.info.updated = now;
+        self.write_info()
+    }
+
+    /// Record a warning (already shown to the user) in `run.json`; a message already recorded
+    /// (e.g. by an earlier invocation of a resumed run) is not repeated.
+    pub fn warn(&mut self, message: &str) -> Result<()> {
+        if self.info.warnings.iter().any(|w| w == message) {
+            return Ok(());
+        }
+        self.info.warnings.push(message.to_string());
         self.write_info()
     }
 

@@ -141,3 +141,78 @@ fn map_only_fit_reports_named_physical_values() {
         assert_eq!(map["params"][&name].as_f64(), Some(v), "{name}");
     }
 }
+
+/// The warnings a run record holds (run.json) and its summary.json repeats.
+fn recorded_warnings(run_dir: &Path) -> (Vec<String>, Vec<String>) {
+    let list = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| a.iter().map(|w| w.as_str().unwrap().to_string()).collect())
+            .unwrap_or_default()
+    };
+    (
+        list(&read_json(&run_dir.join("run.json"))["warnings"]),
+        list(&read_json(&run_dir.join("summary.json"))["warnings"]),
+    )
+}
+
+/// Truths with 16 latent values fitted with a latent-8 checkpoint: a warning on the console and
+/// in the record, and no z-score against the other latent space's values. A latent-64 prior
+/// fitted from 7 images (rank-deficient covariance, jitter): a warning on the console (also from
+/// `infer mock`) and in the record.
+#[test]
+fn mismatched_truths_and_degenerate_prior_warn_and_are_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = models().join("demo.toml");
+    let ck16 = tiny_vae::tiny_checkpoint(dir.path(), "ck16", 16, 40);
+    let ck8 = tiny_vae::tiny_checkpoint(dir.path(), "ck8", 8, 40);
+    let m16 = mock(dir.path(), "m16", &demo, Some(&ck16));
+    let run_dir = dir.path().join("run");
+    let (ok, _, err) = run(fit_map(&m16.join("obs.fits"), &demo, &run_dir)
+        .arg("--checkpoint")
+        .arg(&ck8));
+    assert!(ok, "{err}");
+    let want = "16 latent truth values, but the model's src.z has 8 components";
+    assert!(
+        err.contains(&format!("warning: {}", m16.join("truths.json").display()))
+            && err.contains(want)
+            && err.contains("not used"),
+        "{err}"
+    );
+    let (record, summary) = recorded_warnings(&run_dir);
+    assert!(record.iter().any(|w| w.contains(want)), "{record:?}");
+    assert_eq!(record, summary);
+    let s = read_json(&run_dir.join("summary.json"));
+    assert!(s["params"]["src.z[0]"]["truth"].is_null(), "{s}");
+    assert!(s["params"]["lens.theta_e"]["truth"].as_f64().is_some());
+
+    let ck = tiny_vae::tiny_checkpoint(dir.path(), "ck64", 64, 7);
+    let prior = read_json(&ck.join("prior.json"));
+    assert!(prior["jitter"].as_f64().unwrap() > 0.0);
+    let out = dir.path().join("m64");
+    let (ok, _, err) = run(infer()
+        .args(["mock", "--model"])
+        .arg(&demo)
+        .arg("--checkpoint")
+        .arg(&ck)
+        .arg("--out")
+        .arg(&out));
+    let want = "has 64 dimensions but was fitted from 7 training images: its covariance has rank at most 6";
+    assert!(
+        ok && err.contains("warning: ") && err.contains(want),
+        "{err}"
+    );
+    let run_dir = dir.path().join("run64");
+    let (ok, _, err) = run(fit_map(&out.join("obs.fits"), &demo, &run_dir)
+        .arg("--checkpoint")
+        .arg(&ck));
+    assert!(
+        ok && err.contains(want) && err.contains("prior.json"),
+        "{err}"
+    );
+    let (record, summary) = recorded_warnings(&run_dir);
+    assert!(record.iter().any(|w| w.contains(want)), "{record:?}");
+    assert_eq!(record, summary);
+    // the full-rank prior of the first fit gave no prior warning
+    let (record, _) = recorded_warnings(&dir.path().join("run"));
+    assert_eq!(record.len(), 1, "{record:?}");
+}

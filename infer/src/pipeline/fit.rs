@@ -227,11 +227,19 @@ pub fn run_fit(cfg: &FitConfig, target: RunTarget, device: &Device) -> Result<Fi
             .join("truths.json");
         p.exists().then_some(p)
     });
-    let truths = match &truths_path {
+    let mut truths = match &truths_path {
         Some(p) => Some(read_truths(p)?),
         None => None,
     };
     let (layout, slots) = problem.layout()?;
+    let mut warnings = obs.warnings.clone();
+    warnings.extend(problem.warnings.iter().cloned());
+    if let (Some(t), Some(p)) = (truths.as_mut(), &truths_path) {
+        for w in check_truths(t, p, &layout, &problem) {
+            eprintln!("warning: {w}");
+            warnings.push(w);
+        }
+    }
     let forward = problem.forward(slots, &device.clone().autodiff())?;
     let likelihood = ModelLikelihood::new(forward, &obs, cfg.fused)?;
     eprintln!(
@@ -295,6 +303,9 @@ pub fn run_fit(cfg: &FitConfig, target: RunTarget, device: &Device) -> Result<Fi
     if run.info().inputs.is_empty() {
         // a new run, or one recorded before input hashes were kept
         run.set_inputs(inputs)?;
+    }
+    for w in &warnings {
+        run.warn(w)?;
     }
     let result = stages(
         cfg,
@@ -413,6 +424,67 @@ fn check_stage_results(dir: &Path, layout: &ParamLayout) -> Result<()> {
 }
 
 type Truths = (BTreeMap<String, f64>, Option<Vec<f64>>);
+
+/// Truths that do not belong to this model: latent values of another length than its latent block
+/// (a mock made with another checkpoint: component i of another latent space is no truth for this
+/// one), latent values without a VAE source, or parameter names the model does not have. The
+/// latent values are then dropped so no z-score is computed against them. Returns the warnings.
+fn check_truths(
+    truths: &mut Truths,
+    path: &Path,
+    layout: &ParamLayout,
+    problem: &Problem,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let latent_blocks: Vec<(&str, usize)> = layout
+        .blocks()
+        .iter()
+        .filter(|b| matches!(b.prior, crate::prob::BlockPrior::MvNormal(_)))
+        .map(|b| (b.name.as_str(), b.dim))
+        .collect();
+    if let Some(latent) = &truths.1 {
+        let mismatch = match latent_blocks.as_slice() {
+            [] => Some(format!(
+                "{}: {} latent truth values, but the model has no VAE source",
+                path.display(),
+                latent.len()
+            )),
+            [(name, d)] if *d != latent.len() => Some(format!(
+                "{}: {} latent truth values, but the model's {name} has {d} components (checkpoint {}): \
+                 the mock was made with another latent prior",
+                path.display(),
+                latent.len(),
+                problem
+                    .vae
+                    .as_ref()
+                    .map(|v| v.2.display().to_string())
+                    .unwrap_or_default()
+            )),
+            _ => None,
+        };
+        if let Some(m) = mismatch {
+            out.push(format!("{m}; the latent truths are not used"));
+            truths.1 = None;
+        }
+    }
+    let known: Vec<String> = layout.names();
+    let unknown: Vec<&String> = truths.0.keys().filter(|k| !known.contains(k)).collect();
+    if !unknown.is_empty() {
+        let shown: Vec<&str> = unknown.iter().take(6).map(|s| s.as_str()).collect();
+        out.push(format!(
+            "{}: {} truth value(s) name parameters this model does not have ({}{}): not used",
+            path.display(),
+            unknown.len(),
+            shown.join(", "),
+            if unknown.len() > shown.len() {
+                ", ..."
+            } else {
+                ""
+            }
+        ));
+    }
+    out
+}
 
 fn truth_of(truths: Option<&Truths>, name: &str) -> Option<f64> {
     let (params, latent) = truths?;
@@ -810,7 +882,7 @@ fn stages(
         "timings": timings,
         "backend": post.likelihood().backend(),
         "n_pixels": n_pix,
-        "warnings": obs.warnings,
+        "warnings": run.info().warnings,
     });
     run.finish(summary)?;
     Ok(FitOutcome {
