@@ -4,7 +4,10 @@
 //!
 //! ```text
 //! run.json        RunInfo: id, kind, name, status, pid, started/updated/ended (UTC, RFC 3339),
-//!                 argv, full resolved config, device, seed, git revision, progress, error.
+//!                 argv, full resolved config, device, seed, git revision, progress, error,
+//!                 inputs (role -> path, SHA-256 and size of every input file read),
+//!                 stages (one outcome per pipeline stage that ran; see [`StageOutcome`]),
+//!                 warnings (what the run warned about on the console, e.g. a degenerate prior).
 //!                 Rewritten atomically (temp file + rename) whenever status or progress changes.
 //! metrics.jsonl   Append-only, one JSON object per line: {"t": seconds since start,
 //!                 "kind": "step"|"epoch"|"stage"|..., "step": n, ...named values}.
@@ -20,6 +23,7 @@ use crate::atomic::{write_atomic, write_json_atomic};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::io::{BufRead, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -90,6 +94,57 @@ pub struct Progress {
     pub eta_s: Option<f64>,
 }
 
+/// State of one stage of a run's pipeline (e.g. a fit's `map`, `vi`, `hmc`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StageStatus {
+    Running,
+    Done,
+    Failed,
+    /// Was running when the process ended without a verdict (found so on resume).
+    Interrupted,
+}
+
+/// The outcome of one stage. A stage's entry is written only by that stage: a later stage's
+/// failure never rewrites an earlier stage's outcome, and a stage run again (after a resume)
+/// replaces only its own entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageOutcome {
+    pub stage: String,
+    pub status: StageStatus,
+    /// Which invocation ran it: 0 the one that created the run, n the n-th resume.
+    #[serde(default)]
+    pub invocation: u32,
+    pub started: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One input file of a run: where it was read from and a hash of its bytes ([`crate::hash`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputFile {
+    /// The path as the run was given it.
+    pub path: String,
+    /// SHA-256 of the contents, lower-case hex (what `sha256sum` prints).
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+impl InputFile {
+    /// Hash the file at `path`.
+    pub fn hash(path: &Path) -> Result<InputFile> {
+        let (sha256, bytes) = crate::hash::sha256_file(path)?;
+        Ok(InputFile {
+            path: path.display().to_string(),
+            sha256,
+            bytes,
+        })
+    }
+}
+
 /// Contents of `run.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {
@@ -126,6 +181,15 @@ pub struct RunInfo {
     /// converge): a `done` run with flags is shown as `flagged`, never as plainly done.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flags: Vec<String>,
+    /// Every input file the run read, by role (`obs`, `model`, `checkpoint/decoder.bpk`, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inputs: BTreeMap<String, InputFile>,
+    /// Outcomes of the pipeline stages that ran, in the order they first ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<StageOutcome>,
+    /// Warnings the run printed (each once), so a record read later says what was doubtful.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl RunInfo {
@@ -333,6 +397,9 @@ impl Run {
             error: None,
             resumed: 0,
             flags: Vec::new(),
+            inputs: BTreeMap::new(),
+            stages: Vec::new(),
+            warnings: Vec::new(),
         };
         let metrics = open_append(&dir.join("metrics.jsonl"))?;
         let run = Run {
@@ -360,6 +427,11 @@ impl Run {
         info.error = None;
         info.resumed += 1;
         info.updated = utc_now();
+        for s in &mut info.stages {
+            if s.status == StageStatus::Running {
+                s.status = StageStatus::Interrupted;
+            }
+        }
         std::fs::create_dir_all(dir.join("artifacts"))?;
         let metrics = open_append(&metrics_path)?;
         let run = Run {
@@ -440,6 +512,52 @@ impl Run {
         Ok(())
     }
 
+    /// Record the run's input files (see [`RunInfo::inputs`]).
+    pub fn set_inputs(&mut self, inputs: BTreeMap<String, InputFile>) -> Result<()> {
+        self.info.inputs = inputs;
+        self.write_info()
+    }
+
+    /// A stage starts: its outcome becomes `running` (replacing the entry of an earlier attempt
+    /// of the same stage, keeping its place; other stages' entries are left as they are).
+    pub fn begin_stage(&mut self, stage: &str) -> Result<()> {
+        let entry = StageOutcome {
+            stage: stage.to_string(),
+            status: StageStatus::Running,
+            invocation: self.info.resumed,
+            started: utc_now(),
+            ended: None,
+            error: None,
+        };
+        match self.info.stages.iter_mut().find(|s| s.stage == stage) {
+            Some(s) => *s = entry,
+            None => self.info.stages.push(entry),
+        }
+        self.info.updated = utc_now();
+        self.write_info()
+    }
+
+    /// The running stage `stage` finished successfully.
+    pub fn end_stage(&mut self, stage: &str) -> Result<()> {
+        let now = utc_now();
+        if let Some(s) = self.info.stages.iter_mut().find(|s| s.stage == stage) {
+            s.status = StageStatus::Done;
+            s.ended = Some(now.clone());
+        }
+        self.info.updated = now;
+        self.write_info()
+    }
+
+    /// Record a warning (already shown to the user) in `run.json`; a message already recorded
+    /// (e.g. by an earlier invocation of a resumed run) is not repeated.
+    pub fn warn(&mut self, message: &str) -> Result<()> {
+        if self.info.warnings.iter().any(|w| w == message) {
+            return Ok(());
+        }
+        self.info.warnings.push(message.to_string());
+        self.write_info()
+    }
+
     /// Merge extra keys into the stored config (e.g. values resolved after start).
     pub fn update_config(&mut self, key: &str, value: Value) -> Result<()> {
         if let Value::Object(m) = &mut self.info.config {
@@ -463,11 +581,20 @@ impl Run {
         self.end()
     }
 
-    /// Mark the run failed with a message (the summary, if any, is left as it was).
+    /// Mark the run failed with a message (the summary, if any, is left as it was), and with it
+    /// the stage that was running, if any; finished stages keep their outcome.
     pub fn fail(&mut self, error: &str) -> Result<()> {
         self.metrics.flush().ok();
         self.info.status = Status::Failed;
         self.info.error = Some(error.to_string());
+        let now = utc_now();
+        for s in &mut self.info.stages {
+            if s.status == StageStatus::Running {
+                s.status = StageStatus::Failed;
+                s.ended = Some(now.clone());
+                s.error = Some(error.to_string());
+            }
+        }
         self.end()
     }
 
@@ -813,5 +940,63 @@ mod tests {
                 .all(|l| serde_json::from_str::<Value>(l).is_ok())
         );
         assert_eq!(RunInfo::load(&dir).unwrap().resumed, 1);
+    }
+
+    /// A later stage's failure marks that stage failed and leaves the finished ones done; a stage
+    /// left running by a dead process reads as interrupted on resume, and running it again
+    /// replaces only its own entry.
+    #[test]
+    fn stage_outcomes_are_separate() {
+        let root = tempfile::tempdir().unwrap();
+        let mut run = Run::create(
+            root.path(),
+            RunSpec {
+                kind: RunKind::Fit,
+                name: "x",
+                config: json!({}),
+                device: "flex".into(),
+                seed: None,
+            },
+        )
+        .unwrap();
+        run.begin_stage("map").unwrap();
+        run.end_stage("map").unwrap();
+        run.begin_stage("vi").unwrap();
+        run.fail("VI: boom").unwrap();
+        let dir = run.dir().to_path_buf();
+        let st = |dir: &Path| -> Vec<(String, StageStatus, u32)> {
+            RunInfo::load(dir)
+                .unwrap()
+                .stages
+                .iter()
+                .map(|s| (s.stage.clone(), s.status, s.invocation))
+                .collect()
+        };
+        assert_eq!(
+            st(&dir),
+            vec![
+                ("map".into(), StageStatus::Done, 0),
+                ("vi".into(), StageStatus::Failed, 0)
+            ]
+        );
+        let info = RunInfo::load(&dir).unwrap();
+        assert_eq!(info.stages[1].error.as_deref(), Some("VI: boom"));
+        assert_eq!(info.status, Status::Failed);
+        drop(run);
+        let mut run = Run::resume(&dir).unwrap();
+        run.begin_stage("vi").unwrap();
+        run.end_stage("vi").unwrap();
+        run.begin_stage("hmc").unwrap();
+        drop(run); // killed while sampling
+        let run = Run::resume(&dir).unwrap();
+        assert_eq!(
+            st(&dir),
+            vec![
+                ("map".into(), StageStatus::Done, 0),
+                ("vi".into(), StageStatus::Done, 1),
+                ("hmc".into(), StageStatus::Interrupted, 1)
+            ]
+        );
+        assert_eq!(run.info().stages[1].error, None);
     }
 }

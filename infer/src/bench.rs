@@ -97,6 +97,7 @@ pub fn bench_vae_model(
                 spec,
                 vae: Some(vae),
                 images,
+                warnings: Vec::new(),
             }
         }
     };

@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use infer::inference::MapOptions;
 use infer::pipeline::demo::{DemoOptions, run_demo};
-use infer::pipeline::fit::{FitConfig, FitOutcome, RunTarget, Stages, run_fit};
+use infer::pipeline::fit::{Estimate, FitConfig, FitOutcome, RunTarget, Stages, run_fit};
 use infer::pipeline::mock::{MockOptions, run_mock};
 use infer::pipeline::study::{
     Shard, StudyConfig, quick_settings, render_text, run_study, run_summarize,
@@ -432,11 +432,16 @@ fn print_outcome(out: &FitOutcome) {
             b.2.min(p.ess_bulk)
         };
     }
+    // after MAP alone the table holds the MAP values and their Laplace widths
+    let is_map = out.estimate == Some(Estimate::Map);
+    if is_map {
+        out!("MAP point (sd: Laplace approximation; - where the Hessian does not determine it)");
+    }
     out!(
         "{:<18} {:>10} {:>10} {:>10} {:>8} {:>8} {:>7}",
         "parameter",
-        "mean",
-        "std",
+        if is_map { "MAP" } else { "mean" },
+        if is_map { "sd" } else { "std" },
         "truth",
         "z",
         "R-hat",
@@ -449,10 +454,10 @@ fn print_outcome(out: &FitOutcome) {
     };
     for p in out.params.iter().filter(|p| !p.name.contains('[')) {
         out!(
-            "{:<18} {:>10.4} {:>10.4} {} {} {} {}",
+            "{:<18} {:>10.4} {} {} {} {} {}",
             p.name,
             p.mean,
-            p.std,
+            opt(Some(p.std), 10, 4),
             opt(p.truth, 10, 4),
             opt(p.z, 8, 2),
             opt(has_rhat.then_some(p.rhat), 8, 3),
@@ -467,6 +472,8 @@ fn print_outcome(out: &FitOutcome) {
                 String::new()
             };
             out!("{name} ({n} components): {rhat}min bulk ESS {ess:.0}");
+        } else if is_map {
+            out!("{name} ({n} components): MAP values in summary.json");
         }
     }
     for p in &out.plots {

@@ -9,6 +9,7 @@ use crate::app::App;
 use crate::format;
 use crate::store::RunEntry;
 use crate::store::metrics::RunMetrics;
+use arclight_core::record::{StageStatus, Status};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
@@ -64,23 +65,58 @@ fn current_stage(run: &RunEntry) -> String {
         .unwrap_or_default()
 }
 
-/// `map ✓ → vi ✓ → hmc ●` style pipeline line plus the latest HMC figures.
-fn stage_line(run: &RunEntry) -> Line<'static> {
-    let stage = current_stage(run);
-    let pos = STAGES.iter().position(|s| stage.starts_with(s));
-    let finished = stage == "done";
-    let mut spans = vec![Span::raw("stage ")];
-    for (i, s) in STAGES.iter().enumerate() {
-        let (mark, style) = match pos {
-            _ if finished => ("✓", Style::new().fg(Color::Green)),
-            Some(p) if i < p => ("✓", Style::new().fg(Color::Green)),
-            Some(p) if i == p => ("●", Style::new().fg(Color::Yellow).bold()),
-            _ => ("·", Style::new().dark_gray()),
+/// The stages of the run record's stage outcomes (only those that ran), with their marks: done ✓,
+/// failed ✗, running ● (interrupted ‖ when the process is gone). `None` for records without them.
+fn recorded_stages(run: &RunEntry) -> Option<Vec<Span<'static>>> {
+    let info = run.info.as_ref()?;
+    if info.stages.is_empty() {
+        return None;
+    }
+    let dead = run.status != Some(Status::Running);
+    let mut spans = Vec::new();
+    for (i, s) in info.stages.iter().enumerate() {
+        let (mark, style) = match s.status {
+            StageStatus::Done => ("✓", Style::new().fg(Color::Green)),
+            StageStatus::Failed => ("✗", Style::new().fg(Color::Red).bold()),
+            StageStatus::Running if !dead => ("●", Style::new().fg(Color::Yellow).bold()),
+            StageStatus::Running | StageStatus::Interrupted => {
+                ("‖", Style::new().fg(Color::Yellow))
+            }
         };
         if i > 0 {
             spans.push(Span::raw(" → "));
         }
-        spans.push(Span::styled(format!("{} {mark}", s.to_uppercase()), style));
+        spans.push(Span::styled(
+            format!("{} {mark}", s.stage.to_uppercase()),
+            style,
+        ));
+    }
+    Some(spans)
+}
+
+/// `map ✓ → vi ✓ → hmc ●` style pipeline line plus the latest HMC figures. The stages are the
+/// record's stage outcomes when it has them (a MAP-only fit shows MAP alone), else inferred from
+/// the metrics' `stage` lines over all three.
+fn stage_line(run: &RunEntry) -> Line<'static> {
+    let mut spans = vec![Span::raw("stage ")];
+    if let Some(recorded) = recorded_stages(run) {
+        spans.extend(recorded);
+    } else {
+        let stage = current_stage(run);
+        let pos = STAGES.iter().position(|s| stage.starts_with(s));
+        let finished = stage == "done";
+        for (i, s) in STAGES.iter().enumerate() {
+            let (mark, style) = match pos {
+                _ if finished => ("✓", Style::new().fg(Color::Green)),
+                Some(p) if i < p => ("✓", Style::new().fg(Color::Green)),
+                Some(p) if i == p => ("●", Style::new().fg(Color::Yellow).bold()),
+                _ => ("·", Style::new().dark_gray()),
+            };
+            if i > 0 {
+                spans.push(Span::raw(" → "));
+            }
+            spans.push(Span::styled(format!("{} {mark}", s.to_uppercase()), style));
+        }
     }
     if let Some(m) = run.metrics() {
         let f = |kind: &str, names: &[&str]| format::opt(last_of(m, kind, names));
@@ -164,12 +200,19 @@ fn short_path(path: &str, run_id: &str) -> String {
     }
 }
 
-/// The per-parameter posterior table, scrolled by `scroll` rows.
+/// The per-parameter posterior table, scrolled by `scroll` rows. After a MAP-only fit
+/// (`estimate` "map") it holds the MAP values with their Laplace widths.
 fn param_table(
     params: &serde_json::Map<String, Value>,
+    estimate: Option<&str>,
     wide: bool,
     scroll: usize,
 ) -> Table<'static> {
+    let title = if estimate == Some("map") {
+        format!(" MAP point, sd from Laplace ({} parameters) ", params.len())
+    } else {
+        format!(" posterior ({} parameters) ", params.len())
+    };
     let mut cols: Vec<(&str, &str)> = vec![("mean", "mean"), ("std", "std")];
     if wide {
         cols.extend([("q16", "q16"), ("q84", "q84")]);
@@ -216,7 +259,7 @@ fn param_table(
     widths.extend(cols.iter().map(|_| Constraint::Length(8)));
     Table::new(rows, widths)
         .header(Row::new(header).style(Style::new().bold().underlined()))
-        .block(Block::bordered().title(format!(" posterior ({} parameters) ", params.len())))
+        .block(Block::bordered().title(title))
 }
 
 pub fn draw(app: &App, run: &RunEntry, frame: &mut Frame, area: Rect) {
@@ -306,7 +349,11 @@ pub fn draw(app: &App, run: &RunEntry, frame: &mut Frame, area: Rect) {
 
     if let Some(p) = params {
         let scroll = app.scroll.min(p.len().saturating_sub(1));
-        frame.render_widget(param_table(p, table_area.width >= 100, scroll), table_area);
+        let estimate = run.summary_at("estimate").and_then(Value::as_str);
+        frame.render_widget(
+            param_table(p, estimate, table_area.width >= 100, scroll),
+            table_area,
+        );
     }
     if plot_h > 0 {
         frame.render_widget(

@@ -3,7 +3,9 @@
 //!
 //! Each stage writes its result into the run's `artifacts/` as soon as it ends (`map.json`,
 //! `vi.json`, `samples.h5`); `--resume <run dir>` reloads finished stages and continues with the
-//! first unfinished one. Stages can be skipped (`--stages map,vi`): a later stage then starts from
+//! first unfinished one, after checking that every input file (observation, noise map, mask, model
+//! file, checkpoint, truths: [`super::inputs`]) has the contents recorded when the run started.
+//! Stages can be skipped (`--stages map,vi`): a later stage then starts from
 //! the best available earlier result (HMC without VI is preconditioned by, and starts from draws
 //! of, the Laplace approximation at the MAP point; a small diagonal around it if that fails).
 
@@ -17,9 +19,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use super::inputs::{fit_inputs, input_differences};
 use super::mock::read_truths;
 use super::problem::Problem;
-use super::summary::{ParamSummary, physical_draws, summarize, write_samples};
+use super::summary::{ParamSummary, physical_draws, summarize, summarize_map, write_samples};
 use crate::inference::hmc::{HmcDraws, HmcOptions, MassMatrix, sample_hmc};
 use crate::inference::{
     LbfgsOptions, MapOptions, NewtonOptions, ViOptions, diagnose, fit_vi, lbfgs_ascent,
@@ -28,7 +31,7 @@ use crate::inference::{
 use crate::model::likelihood::ModelLikelihood;
 use crate::model::observation::Observation;
 use crate::prob::{MvNormal, ParamLayout, Posterior};
-use arclight_core::record::{Run, RunKind, RunSpec};
+use arclight_core::record::{InputFile, Run, RunInfo, RunKind, RunSpec};
 
 /// Which stages to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,9 +145,32 @@ pub enum RunTarget {
     Resume(PathBuf),
 }
 
+/// What the parameter summaries of a fit describe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Estimate {
+    /// HMC draws.
+    Hmc,
+    /// Draws of the VI posterior q (no HMC).
+    Vi,
+    /// The MAP point with Laplace widths (neither VI nor HMC): see [`summarize_map`].
+    Map,
+}
+
+impl Estimate {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Estimate::Hmc => "hmc",
+            Estimate::Vi => "vi",
+            Estimate::Map => "map",
+        }
+    }
+}
+
 /// The outcome of a fit.
 pub struct FitOutcome {
     pub run_dir: PathBuf,
+    /// What `params` summarises (none when no stage left a result).
+    pub estimate: Option<Estimate>,
     pub params: Vec<ParamSummary>,
     pub chi2_dof: Option<f64>,
     pub rhat_max: Option<f64>,
@@ -162,6 +188,16 @@ struct MapArtifact {
     n_reverted: usize,
     n_dead_starts: usize,
     time_s: f64,
+    /// The MAP point in physical units, by parameter name.
+    #[serde(default)]
+    params: BTreeMap<String, f64>,
+    /// Laplace standard deviations in physical units where the Hessian determines them, else null
+    /// (see [`summarize_map`]).
+    #[serde(default)]
+    laplace_std: BTreeMap<String, Option<f64>>,
+    /// The ridge the Laplace approximation needed (null: it failed).
+    #[serde(default)]
+    laplace_ridge: Option<f64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -191,11 +227,19 @@ pub fn run_fit(cfg: &FitConfig, target: RunTarget, device: &Device) -> Result<Fi
             .join("truths.json");
         p.exists().then_some(p)
     });
-    let truths = match &truths_path {
+    let mut truths = match &truths_path {
         Some(p) => Some(read_truths(p)?),
         None => None,
     };
     let (layout, slots) = problem.layout()?;
+    let mut warnings = obs.warnings.clone();
+    warnings.extend(problem.warnings.iter().cloned());
+    if let (Some(t), Some(p)) = (truths.as_mut(), &truths_path) {
+        for w in check_truths(t, p, &layout, &problem) {
+            eprintln!("warning: {w}");
+            warnings.push(w);
+        }
+    }
     let forward = problem.forward(slots, &device.clone().autodiff())?;
     let likelihood = ModelLikelihood::new(forward, &obs, cfg.fused)?;
     eprintln!(
@@ -205,6 +249,32 @@ pub fn run_fit(cfg: &FitConfig, target: RunTarget, device: &Device) -> Result<Fi
     );
     let posterior = Posterior::new(layout.clone(), likelihood)?;
     let names = layout.column_names();
+
+    let inputs = fit_inputs(
+        &cfg.obs,
+        cfg.noise_map.as_deref(),
+        cfg.mask.as_deref(),
+        &problem,
+        truths_path.as_deref(),
+    )?;
+    if let RunTarget::Resume(dir) = &target {
+        check_resumable(dir, &inputs)?;
+        check_stage_results(dir, &layout)?;
+    }
+    if cfg.stages.hmc && !cfg.stages.map && !cfg.stages.vi {
+        let art = match &target {
+            RunTarget::Resume(dir) => Some(dir.join("artifacts")),
+            _ => None,
+        };
+        let has_start =
+            art.is_some_and(|a| a.join("map.json").exists() || a.join("vi.json").exists());
+        if !has_start {
+            bail!(
+                "--stages hmc: HMC starts from a MAP or VI result and there is none: add the map or vi \
+                 stage (--stages map,hmc), or --resume a run that has one"
+            );
+        }
+    }
 
     let config_json = serde_json::to_value(cfg)?;
     let mut run = match &target {
@@ -230,6 +300,13 @@ pub fn run_fit(cfg: &FitConfig, target: RunTarget, device: &Device) -> Result<Fi
         )?,
         RunTarget::Resume(dir) => Run::resume(dir)?,
     };
+    if run.info().inputs.is_empty() {
+        // a new run, or one recorded before input hashes were kept
+        run.set_inputs(inputs)?;
+    }
+    for w in &warnings {
+        run.warn(w)?;
+    }
     let result = stages(
         cfg,
         &mut run,
@@ -248,7 +325,166 @@ pub fn run_fit(cfg: &FitConfig, target: RunTarget, device: &Device) -> Result<Fi
     }
 }
 
+/// Refuse to resume `dir` unless it is a fit whose recorded input files have the same contents as
+/// this invocation's (`inputs`): the run is left untouched and the error lists every difference.
+fn check_resumable(dir: &Path, inputs: &BTreeMap<String, InputFile>) -> Result<()> {
+    let info = RunInfo::load(dir)?;
+    if info.kind != RunKind::Fit {
+        bail!(
+            "{}: cannot resume: this is a {} run, not a fit",
+            dir.display(),
+            info.kind.as_str()
+        );
+    }
+    let diffs = input_differences(&info.inputs, inputs);
+    if !info.inputs.is_empty() && !diffs.is_empty() {
+        bail!(
+            "{}: cannot resume: {} input{} differ{} from the run's record (run.json):\n  {}\n\
+             resume with the files the run was started with, or start a new run without --resume",
+            dir.display(),
+            diffs.len(),
+            if diffs.len() == 1 { "" } else { "s" },
+            if diffs.len() == 1 { "s" } else { "" },
+            diffs.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+/// The stage results already in run `dir` must have this invocation's dimension (`layout`): a run
+/// started with another model or checkpoint (recorded before input hashes were kept) would else
+/// fail deep inside a later stage or be misread. Checked before the run is touched.
+fn check_stage_results(dir: &Path, layout: &ParamLayout) -> Result<()> {
+    let d = layout.dim();
+    let art = dir.join("artifacts");
+    let vectors: Vec<String> = layout
+        .blocks()
+        .iter()
+        .filter(|b| b.dim > 1)
+        .map(|b| format!("{} has {}", b.name, b.dim))
+        .collect();
+    let this = if vectors.is_empty() {
+        format!("this model has {d} free parameters")
+    } else {
+        format!(
+            "this model has {d} free parameters ({})",
+            vectors.join(", ")
+        )
+    };
+    let hint = "the run was started with another model file or checkpoint: resume with those, or \
+                start a new run without --resume";
+    let map_path = art.join("map.json");
+    if map_path.exists() {
+        let m: MapArtifact = read_json(&map_path)?;
+        if m.best_u.len() != d {
+            bail!(
+                "{}: the MAP point has {} values, but {this}; {hint}",
+                map_path.display(),
+                m.best_u.len()
+            );
+        }
+    }
+    let vi_path = art.join("vi.json");
+    if vi_path.exists() {
+        let v: ViArtifact = read_json(&vi_path)?;
+        if v.mean.len() != d || v.chol.len() != d * d {
+            bail!(
+                "{}: the VI mean has {} values, but {this}; {hint}",
+                vi_path.display(),
+                v.mean.len()
+            );
+        }
+    }
+    let samples = art.join("samples.h5");
+    if samples.exists() {
+        let f = hdf5::File::open(&samples)
+            .with_context(|| format!("{}: cannot open samples", samples.display()))?;
+        for b in layout.blocks() {
+            let width = f.dataset(&b.name).ok().map(|ds| {
+                if b.dim == 1 {
+                    1
+                } else {
+                    *ds.shape().get(2).unwrap_or(&0)
+                }
+            });
+            if width != Some(b.dim) {
+                bail!(
+                    "{}: the draws of {} {}, but {this}; {hint}",
+                    samples.display(),
+                    b.name,
+                    match width {
+                        Some(w) => format!("have {w} components"),
+                        None => "are missing".to_string(),
+                    }
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 type Truths = (BTreeMap<String, f64>, Option<Vec<f64>>);
+
+/// Truths that do not belong to this model: latent values of another length than its latent block
+/// (a mock made with another checkpoint: component i of another latent space is no truth for this
+/// one), latent values without a VAE source, or parameter names the model does not have. The
+/// latent values are then dropped so no z-score is computed against them. Returns the warnings.
+fn check_truths(
+    truths: &mut Truths,
+    path: &Path,
+    layout: &ParamLayout,
+    problem: &Problem,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let latent_blocks: Vec<(&str, usize)> = layout
+        .blocks()
+        .iter()
+        .filter(|b| matches!(b.prior, crate::prob::BlockPrior::MvNormal(_)))
+        .map(|b| (b.name.as_str(), b.dim))
+        .collect();
+    if let Some(latent) = &truths.1 {
+        let mismatch = match latent_blocks.as_slice() {
+            [] => Some(format!(
+                "{}: {} latent truth values, but the model has no VAE source",
+                path.display(),
+                latent.len()
+            )),
+            [(name, d)] if *d != latent.len() => Some(format!(
+                "{}: {} latent truth values, but the model's {name} has {d} components (checkpoint {}): \
+                 the mock was made with another latent prior",
+                path.display(),
+                latent.len(),
+                problem
+                    .vae
+                    .as_ref()
+                    .map(|v| v.2.display().to_string())
+                    .unwrap_or_default()
+            )),
+            _ => None,
+        };
+        if let Some(m) = mismatch {
+            out.push(format!("{m}; the latent truths are not used"));
+            truths.1 = None;
+        }
+    }
+    let known: Vec<String> = layout.names();
+    let unknown: Vec<&String> = truths.0.keys().filter(|k| !known.contains(k)).collect();
+    if !unknown.is_empty() {
+        let shown: Vec<&str> = unknown.iter().take(6).map(|s| s.as_str()).collect();
+        out.push(format!(
+            "{}: {} truth value(s) name parameters this model does not have ({}{}): not used",
+            path.display(),
+            unknown.len(),
+            shown.join(", "),
+            if unknown.len() > shown.len() {
+                ", ..."
+            } else {
+                ""
+            }
+        ));
+    }
+    out
+}
 
 fn truth_of(truths: Option<&Truths>, name: &str) -> Option<f64> {
     let (params, latent) = truths?;
@@ -278,12 +514,14 @@ fn stages(
     let n_pix = obs.n_used();
     let dof = n_pix.saturating_sub(dim).max(1);
     let lik = &post.likelihood().tensor;
+    let mut map_estimate: Option<Vec<ParamSummary>> = None;
 
     // ---- 1. multistart MAP ------------------------------------------------------------------
     let map_path = art.join("map.json");
     let map: Option<MapArtifact> = if map_path.exists() {
         Some(read_json(&map_path)?)
     } else if cfg.stages.map {
+        run.begin_stage("map")?;
         run.log("stage", json!({"stage": "map"}))?;
         let t0 = Instant::now();
         let mut rng = StdRng::seed_from_u64(cfg.seed);
@@ -344,7 +582,21 @@ fn stages(
         for tr in &res.traces {
             run.log("map_trace", json!({"start": tr.start, "loss": tr.loss}))?;
         }
+        // named physical values with Laplace widths, for map.json and a MAP-only summary
+        let lap = crate::inference::laplace::laplace(post, &best_u);
+        if let Err(e) = &lap {
+            run.log("map_laplace", json!({"error": format!("{e:#}")}))?;
+        }
+        let est = summarize_map(layout, names, &best_u, lap.as_ref().ok(), &|n| {
+            truth_of(truths, n)
+        });
         let a = MapArtifact {
+            params: est.iter().map(|p| (p.name.clone(), p.mean)).collect(),
+            laplace_std: est
+                .iter()
+                .map(|p| (p.name.clone(), p.std.is_finite().then_some(p.std)))
+                .collect(),
+            laplace_ridge: lap.as_ref().ok().map(|l| l.ridge),
             best_u,
             best_logp,
             chi2,
@@ -354,6 +606,8 @@ fn stages(
             time_s: t0.elapsed().as_secs_f64(),
         };
         arclight_core::write_json_atomic(&map_path, &a)?;
+        run.end_stage("map")?;
+        map_estimate = Some(est);
         Some(a)
     } else {
         None
@@ -371,6 +625,7 @@ fn stages(
             Some(m) => m.best_u.clone(),
             None => prior_median_u(layout)?,
         };
+        run.begin_stage("vi")?;
         run.log("stage", json!({"stage": "vi"}))?;
         let t0 = Instant::now();
         let total = cfg.vi.steps;
@@ -400,6 +655,7 @@ fn stages(
             time_s: t0.elapsed().as_secs_f64(),
         };
         arclight_core::write_json_atomic(&vi_path, &a)?;
+        run.end_stage("vi")?;
         Some(a)
     } else {
         None
@@ -411,9 +667,11 @@ fn stages(
     // ---- 3. preconditioned HMC --------------------------------------------------------------
     let samples_path = art.join("samples.h5");
     let mut summaries = Vec::new();
+    let mut estimate = None;
     let (mut rhat_max, mut ess_min) = (None, None);
     let mut draws_for_plots: Option<(HmcDraws, Vec<f64>)> = None;
     if cfg.stages.hmc && !samples_path.exists() {
+        run.begin_stage("hmc")?;
         run.log("stage", json!({"stage": "hmc"}))?;
         let t0 = Instant::now();
         let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0x484d43);
@@ -513,6 +771,7 @@ fn stages(
         pb.finish_and_clear();
         let physical = physical_draws(layout, &draws);
         write_samples(&samples_path, layout, &draws, &physical)?;
+        run.end_stage("hmc")?;
         timings.insert("hmc_s".into(), t0.elapsed().as_secs_f64());
         draws_for_plots = Some((draws, physical));
     } else if samples_path.exists() {
@@ -521,6 +780,7 @@ fn stages(
     if let Some((draws, physical)) = &draws_for_plots {
         let diag = diagnose(draws);
         summaries = summarize(names, physical, dim, &diag, &|n| truth_of(truths, n));
+        estimate = Some(Estimate::Hmc);
         // R-hat needs at least two (split) chains: with one chain it is NaN and reported as absent.
         let r = diag
             .iter()
@@ -556,6 +816,19 @@ fn stages(
             dim
         ];
         summaries = summarize(names, &physical, dim, &nan, &|n| truth_of(truths, n));
+        estimate = Some(Estimate::Vi);
+    } else if let Some(m) = &map {
+        // MAP only: the named physical MAP values with Laplace widths
+        summaries = match map_estimate.take() {
+            Some(s) => s,
+            None => {
+                let lap = crate::inference::laplace::laplace(post, &m.best_u).ok();
+                summarize_map(layout, names, &m.best_u, lap.as_ref(), &|n| {
+                    truth_of(truths, n)
+                })
+            }
+        };
+        estimate = Some(Estimate::Map);
     }
 
     // ---- 4. figures and summary -----------------------------------------------------------
@@ -597,21 +870,24 @@ fn stages(
         })
         .collect();
     let summary = json!({
+        "estimate": estimate.map(Estimate::as_str),
         "params": params_json,
         "rhat_max": rhat_max,
         "ess_min": ess_min,
         "chi2_dof": chi2_dof,
-        "map": map.as_ref().map(|m| json!({"best_logp": m.best_logp, "chi2": m.chi2, "dof": m.dof})),
+        "map": map.as_ref().map(|m| json!({"best_logp": m.best_logp, "chi2": m.chi2, "dof": m.dof,
+                                            "laplace_ridge": m.laplace_ridge})),
         "vi": vi.as_ref().map(|v| json!({"elbo": v.elbo_final})),
         "plots": plots,
         "timings": timings,
         "backend": post.likelihood().backend(),
         "n_pixels": n_pix,
-        "warnings": obs.warnings,
+        "warnings": run.info().warnings,
     });
     run.finish(summary)?;
     Ok(FitOutcome {
         run_dir: run.dir().to_path_buf(),
+        estimate,
         params: summaries,
         chi2_dof,
         rhat_max,

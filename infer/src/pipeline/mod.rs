@@ -5,6 +5,7 @@
 pub mod demo;
 pub mod figures;
 pub mod fit;
+pub mod inputs;
 pub mod mock;
 pub mod problem;
 pub mod snr;

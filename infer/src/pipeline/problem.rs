@@ -39,6 +39,8 @@ pub struct Problem {
     pub vae: Option<(Arc<dyn Decode>, MvNormal, PathBuf)>,
     /// Images of `pixelated` sources (by `[[source]]` index).
     pub images: Vec<Option<FixedImage>>,
+    /// Warnings about the inputs (printed when loading), e.g. a degenerate latent prior.
+    pub warnings: Vec<String>,
 }
 
 impl Problem {
@@ -54,6 +56,7 @@ impl Problem {
         checkpoint: Option<&Path>,
         device: &Device,
     ) -> Result<Problem> {
+        let mut warnings = Vec::new();
         let vae = match spec.vae_source() {
             Some(c) => {
                 let dir = checkpoint
@@ -64,6 +67,10 @@ impl Problem {
                     format!("loading the VAE source of {}", spec.path.display())
                 })?;
                 let prior = ck.prior()?;
+                if let Some(w) = prior_warning(&dir, ck.latent_prior()) {
+                    eprintln!("warning: {w}");
+                    warnings.push(w);
+                }
                 Some((Arc::new(ck) as Arc<dyn Decode>, prior, dir))
             }
             None => None,
@@ -78,7 +85,12 @@ impl Problem {
                 _ => None,
             });
         }
-        Ok(Problem { spec, vae, images })
+        Ok(Problem {
+            spec,
+            vae,
+            images,
+            warnings,
+        })
     }
 
     /// Priors/bijectors and slots of the modelling prior.
@@ -100,6 +112,41 @@ impl Problem {
             self.vae.as_ref().map(|v| v.0.clone()),
             &self.images,
         )
+    }
+}
+
+/// Why the latent prior of checkpoint `dir` is degenerate, if it is: fitted from no more images
+/// than it has dimensions (the sample covariance of n vectors has rank at most n - 1), or needing a
+/// diagonal jitter to factorise. Such a p(z) confines the latent vector to a subspace (plus the
+/// jitter's width), so a fit with it cannot explore the other directions.
+pub fn prior_warning(dir: &Path, p: &train_vae::checkpoint::LatentPrior) -> Option<String> {
+    let d = p.latent_dim;
+    let file = dir.join(train_vae::checkpoint::PRIOR_FILE);
+    if p.n_images > 0 && p.n_images <= d {
+        Some(format!(
+            "{}: the latent prior has {d} dimensions but was fitted from {} training images: its covariance \
+             has rank at most {} (diagonal jitter {:.1e}), so p(z) is degenerate in {} directions; train \
+             on more images than latent dimensions, or with a smaller latent_dim",
+            file.display(),
+            p.n_images,
+            p.n_images - 1,
+            p.jitter,
+            d + 1 - p.n_images
+        ))
+    } else if p.jitter > 0.0 {
+        Some(format!(
+            "{}: the latent prior's covariance is numerically rank-deficient (a diagonal jitter of {:.1e} was \
+             needed to factorise it{}): p(z) is nearly degenerate",
+            file.display(),
+            p.jitter,
+            if p.n_images > 0 {
+                format!("; fitted from {} images for {d} dimensions", p.n_images)
+            } else {
+                String::new()
+            }
+        ))
+    } else {
+        None
     }
 }
 

@@ -11,9 +11,11 @@ use std::path::Path;
 
 use crate::inference::diagnostics::{ParamDiagnostics, quantile};
 use crate::inference::hmc::HmcDraws;
+use crate::inference::laplace::Laplace;
 use crate::prob::ParamLayout;
 
-/// Summary of one scalar parameter's posterior.
+/// Summary of one scalar parameter's posterior (after a MAP-only fit: the MAP value as `mean` and
+/// `q50`, with Laplace widths, see [`summarize_map`]).
 #[derive(Clone, Debug, Serialize)]
 pub struct ParamSummary {
     pub name: String,
@@ -71,6 +73,82 @@ pub fn summarize(
                 z: truth.map(|t| {
                     if std > 0.0 {
                         (mean - t) / std
+                    } else {
+                        f64::NAN
+                    }
+                }),
+            }
+        })
+        .collect()
+}
+
+/// Largest relative change of a variance by the Laplace ridge for which [`summarize_map`] still
+/// reports a standard deviation: `lambda Sigma_kk <= 0.01` (the ridge `lambda I` added to `-H`
+/// changes `Sigma_kk` by a factor of about `1 + lambda Sigma_kk`).
+pub const LAPLACE_RIDGE_TOLERANCE: f64 = 0.01;
+
+/// Summaries of a MAP point `u` (unconstrained) when nothing else was sampled: `mean` and `q50` are
+/// the MAP values in physical units; `std`, `q16` and `q84` come from the Laplace approximation
+/// N(u, Sigma) mapped through the (component-wise, monotone) bijectors g: marginal quantiles
+/// g(u_k -/+ sigma_k) and the delta-method standard deviation |g'(u_k)| sigma_k. They are NaN where
+/// the Hessian does not determine them: without a Laplace approximation, or where its ridge changed
+/// the variance by more than [`LAPLACE_RIDGE_TOLERANCE`]. R-hat and ESS are NaN.
+pub fn summarize_map(
+    layout: &ParamLayout,
+    names: &[String],
+    u: &[f64],
+    laplace: Option<&Laplace>,
+    truths: &dyn Fn(&str) -> Option<f64>,
+) -> Vec<ParamSummary> {
+    let d = u.len();
+    let mut x = vec![0.0; d];
+    layout.to_physical(u, &mut x);
+    // sigma_k of the unconstrained marginal, where the Hessian determines it
+    let sigma: Vec<Option<f64>> = (0..d)
+        .map(|k| {
+            let lap = laplace?;
+            let var: f64 = lap.chol[k * d..k * d + k + 1].iter().map(|l| l * l).sum();
+            (var.is_finite() && var > 0.0 && lap.ridge * var <= LAPLACE_RIDGE_TOLERANCE)
+                .then(|| var.sqrt())
+        })
+        .collect();
+    // rows: u - sigma_k e_k, u + sigma_k e_k, u -/+ h_k e_k (h_k = 1e-4 sigma_k), for every k
+    let mut shifted = Vec::with_capacity(4 * d * d);
+    for (k, s) in sigma.iter().enumerate() {
+        let s = s.unwrap_or(0.0);
+        for step in [-s, s, -1e-4 * s, 1e-4 * s] {
+            let mut row = u.to_vec();
+            row[k] += step;
+            shifted.extend_from_slice(&row);
+        }
+    }
+    let mut xs = vec![0.0; shifted.len()];
+    layout.to_physical(&shifted, &mut xs);
+    let at = |k: usize, j: usize| xs[(4 * k + j) * d + k];
+    (0..d)
+        .map(|k| {
+            let (std, q16, q84) = match sigma[k] {
+                Some(s) => {
+                    let slope = (at(k, 3) - at(k, 2)) / (2e-4 * s);
+                    (slope.abs() * s, at(k, 0), at(k, 1))
+                }
+                None => (f64::NAN, f64::NAN, f64::NAN),
+            };
+            let truth = truths(&names[k]);
+            ParamSummary {
+                name: names[k].clone(),
+                mean: x[k],
+                std,
+                q16,
+                q50: x[k],
+                q84,
+                rhat: f64::NAN,
+                ess_bulk: f64::NAN,
+                ess_tail: f64::NAN,
+                truth,
+                z: truth.map(|t| {
+                    if std > 0.0 {
+                        (x[k] - t) / std
                     } else {
                         f64::NAN
                     }
@@ -198,4 +276,62 @@ pub fn read_sample_columns(path: &Path) -> Result<SampleColumns> {
     let div: Vec<u8> = f.dataset("divergent").with_context(ctx)?.read_raw()?;
     out.divergent = div.into_iter().map(|b| b != 0).collect();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prob::prior::Prior;
+
+    /// MAP values in physical units with the Laplace widths mapped through the bijectors (exp for
+    /// a log-normal prior, identity for a normal one); NaN where the ridge dominates a variance
+    /// or there is no Laplace approximation.
+    #[test]
+    fn map_summary_maps_laplace_widths_through_the_bijectors() {
+        let mut layout = ParamLayout::new();
+        layout
+            .add_scalar(
+                "a",
+                Prior::LogNormal {
+                    mu: 0.0,
+                    sigma: 1.0,
+                },
+                None,
+            )
+            .unwrap();
+        layout
+            .add_scalar(
+                "b",
+                Prior::Normal {
+                    mu: 0.0,
+                    sigma: 1.0,
+                },
+                None,
+            )
+            .unwrap();
+        let names = layout.column_names();
+        let u = [2f64.ln(), 1.0];
+        let mut lap = Laplace {
+            dim: 2,
+            precision: vec![100.0, 0.0, 0.0, 4.0],
+            chol: vec![0.1, 0.0, 0.0, 0.5],
+            ridge: 0.0,
+        };
+        let truth = |n: &str| (n == "a").then_some(2.1);
+        let s = summarize_map(&layout, &names, &u, Some(&lap), &truth);
+        assert!((s[0].mean - 2.0).abs() < 1e-12 && s[0].q50 == s[0].mean);
+        assert!((s[0].std - 0.2).abs() < 1e-8, "{}", s[0].std);
+        assert!((s[0].q16 - 2.0 * (-0.1f64).exp()).abs() < 1e-12);
+        assert!((s[0].q84 - 2.0 * 0.1f64.exp()).abs() < 1e-12);
+        assert!((s[0].z.unwrap() + 0.5).abs() < 1e-6);
+        assert!((s[1].mean - 1.0).abs() < 1e-12 && (s[1].std - 0.5).abs() < 1e-8);
+        assert!(s[1].truth.is_none() && s[1].rhat.is_nan());
+        // a ridge of 0.5: changes b's variance 0.25 by ~12% (not reported), a's 0.01 by 0.5% (kept)
+        lap.ridge = 0.5;
+        let s = summarize_map(&layout, &names, &u, Some(&lap), &truth);
+        assert!(s[0].std.is_finite() && s[1].std.is_nan() && s[1].q84.is_nan());
+        assert_eq!(s[1].mean, 1.0);
+        let s = summarize_map(&layout, &names, &u, None, &truth);
+        assert!(s.iter().all(|p| p.std.is_nan()) && (s[0].mean - 2.0).abs() < 1e-12);
+    }
 }

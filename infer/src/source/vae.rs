@@ -52,6 +52,11 @@ impl VaeCheckpoint {
     pub fn meta(&self) -> &train_vae::checkpoint::CheckpointMeta {
         &self.loaded.meta
     }
+
+    /// The latent prior as stored (with the number of images it was fitted to and its jitter).
+    pub fn latent_prior(&self) -> &train_vae::checkpoint::LatentPrior {
+        &self.loaded.prior
+    }
 }
 
 impl Decode for VaeCheckpoint {
