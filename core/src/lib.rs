@@ -7,8 +7,8 @@
 pub mod atomic;
 pub mod device;
 pub mod fits;
-pub mod pixel;
 pub mod hash;
+pub mod pixel;
 pub mod plot;
 pub mod png;
 pub mod progress;
