@@ -74,6 +74,33 @@ pub fn image_shape(f: &mut FitsFile, path: &Path, hdu: usize) -> Result<Option<(
     )
 }
 
+/// Numeric header keyword `key` of HDU `hdu` (0-based), `None` when absent.
+pub fn read_key_f64(path: &Path, hdu: usize, key: &str) -> Result<Option<f64>> {
+    let mut f = open(path)?;
+    raw::move_to(&mut f, path, hdu)?;
+    let ckey = std::ffi::CString::new(key).map_err(|_| anyhow!("keyword {key:?} has a NUL"))?;
+    let (mut value, mut status) = (0.0f64, 0);
+    // SAFETY: a plain out-parameter; the comment pointer may be null.
+    unsafe {
+        fitsio::sys::ffgkyd(
+            raw::handle(&mut f),
+            ckey.as_ptr(),
+            &mut value,
+            std::ptr::null_mut(),
+            &mut status,
+        )
+    };
+    if status == 202 {
+        // KEY_NO_EXIST
+        unsafe { fitsio::sys::ffcmsg() };
+        return Ok(None);
+    }
+    raw::check(status, path, || {
+        format!("HDU {hdu}: keyword {key} is not a number")
+    })?;
+    Ok(Some(value))
+}
+
 /// Number of HDUs in an open file.
 pub fn num_hdus(f: &mut FitsFile, path: &Path) -> Result<usize> {
     raw::num_hdus(f, path)
@@ -266,6 +293,8 @@ mod tests {
         write_image_f32(&p, 3, 4, &data, &[Key::F("PIXSCALE".into(), 0.04)]).unwrap();
         let im = read_image_f32(&p, 0).unwrap();
         assert_eq!((im.ny, im.nx), (3, 4));
+        assert_eq!(read_key_f64(&p, 0, "PIXSCALE").unwrap(), Some(0.04));
+        assert_eq!(read_key_f64(&p, 0, "NOPE").unwrap(), None);
         assert_eq!(im.data, data);
         assert_eq!(im.at(1, 2), 3.0);
         let e = read_image_f32(&p, 3).unwrap_err().to_string();

@@ -51,13 +51,9 @@ pub fn fit_figure(
     let dir = obs.path.parent().unwrap_or(Path::new("."));
     let true_src = arclight_core::fits::read_sky_f32(&dir.join("source.fits"), 0).ok();
     let half = match &true_src {
-        Some(_) => arclight_core::fits::open(&dir.join("source.fits"))
+        Some(_) => arclight_core::fits::read_key_f64(&dir.join("source.fits"), 0, "HALFWID")
             .ok()
-            .and_then(|mut f| {
-                f.primary_hdu()
-                    .ok()
-                    .and_then(|h| h.read_key::<f64>(&mut f, "HALFWID").ok())
-            })
+            .flatten()
             .unwrap_or(0.5 * nx.max(ny) as f64 * spec.grid.pixel_scale),
         None => 0.5 * nx.max(ny) as f64 * spec.grid.pixel_scale,
     };

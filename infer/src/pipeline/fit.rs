@@ -669,6 +669,7 @@ fn stages(
     let mut summaries = Vec::new();
     let mut estimate = None;
     let (mut rhat_max, mut ess_min) = (None, None);
+    let mut hmc_cost: Option<(usize, f64)> = None;
     let mut draws_for_plots: Option<(HmcDraws, Vec<f64>)> = None;
     if cfg.stages.hmc && !samples_path.exists() {
         run.begin_stage("hmc")?;
@@ -772,7 +773,11 @@ fn stages(
         let physical = physical_draws(layout, &draws);
         write_samples(&samples_path, layout, &draws, &physical)?;
         run.end_stage("hmc")?;
-        timings.insert("hmc_s".into(), t0.elapsed().as_secs_f64());
+        let hmc_s = t0.elapsed().as_secs_f64();
+        timings.insert("hmc_s".into(), hmc_s);
+        // Cost of the sampler in gradient evaluations (one per chain per leapfrog step).
+        let evals = draws.n_evaluations * draws.n_chains;
+        hmc_cost = Some((evals, hmc_s));
         draws_for_plots = Some((draws, physical));
     } else if samples_path.exists() {
         draws_for_plots = Some(read_samples(&samples_path, layout)?);
@@ -880,6 +885,11 @@ fn stages(
         "vi": vi.as_ref().map(|v| json!({"elbo": v.elbo_final})),
         "plots": plots,
         "timings": timings,
+        "hmc_efficiency": hmc_cost.map(|(evals, secs)| json!({
+            "gradient_evaluations": evals,
+            "ms_per_gradient": 1e3 * secs / evals.max(1) as f64,
+            "evaluations_per_effective_sample": ess_min.map(|e| evals as f64 / e),
+        })),
         "backend": post.likelihood().backend(),
         "n_pixels": n_pix,
         "warnings": run.info().warnings,
