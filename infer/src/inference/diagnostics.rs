@@ -30,15 +30,24 @@ pub struct ParamDiagnostics {
     pub ess_tail: f64,
 }
 
-/// R-hat, bulk ESS and tail ESS of every parameter of an HMC run.
+/// R-hat, bulk ESS and tail ESS of every parameter of an HMC run (its unconstrained draws).
 pub fn diagnose(draws: &HmcDraws) -> Vec<ParamDiagnostics> {
-    (0..draws.dim)
+    diagnose_rows(&draws.draws, draws.n_chains, draws.dim)
+}
+
+/// R-hat, bulk ESS and tail ESS of every column of draws laid out `[chain][draw][param]` (row-major,
+/// `dim` columns), e.g. the physical values of an HMC run: what ArviZ computes from `posterior.nc`.
+/// The folded R-hat is not invariant under a nonlinear bijector (|x - median| ranks differently from
+/// |u - median|), so reported diagnostics are taken on the physical values.
+pub fn diagnose_rows(x: &[f64], n_chains: usize, dim: usize) -> Vec<ParamDiagnostics> {
+    let n = x.len() / dim.max(1);
+    (0..dim)
         .map(|k| {
-            let x = draws.param(k);
+            let col: Vec<f64> = (0..n).map(|i| x[i * dim + k]).collect();
             ParamDiagnostics {
-                rhat: rhat(&x, draws.n_chains),
-                ess_bulk: ess_bulk(&x, draws.n_chains),
-                ess_tail: ess_tail(&x, draws.n_chains),
+                rhat: rhat(&col, n_chains),
+                ess_bulk: ess_bulk(&col, n_chains),
+                ess_tail: ess_tail(&col, n_chains),
             }
         })
         .collect()

@@ -96,7 +96,7 @@ mod tests {
         for c in 0..n_chains {
             for t in 0..n_draws {
                 let u = ((c * n_draws + t) as f64 * 0.7).sin();
-                draws.record(c, t, &[u, 2.0 * u + 1.0], 0.0, 1.0, false);
+                draws.record(c, t, &[u, 2.0 * u + 1.0], 0.0, 1.0, false, 1);
             }
         }
         let s = summarize(&draws, &layout);

@@ -2,9 +2,10 @@
 //! multistart MAP -> full-rank VI -> preconditioned HMC -> diagnostics, with a run record.
 //!
 //! Each stage writes its result into the run's `artifacts/` as soon as it ends (`map.json`,
-//! `vi.json`, `samples.h5`); `--resume <run dir>` reloads finished stages and continues with the
-//! first unfinished one, after checking that every input file (observation, noise map, mask, model
-//! file, checkpoint, truths: [`super::inputs`]) has the contents recorded when the run started.
+//! `vi.json`, `samples.h5`, plus `posterior.nc`, the HMC draws for ArviZ); `--resume <run dir>`
+//! reloads finished stages and continues with the first unfinished one, after checking that every
+//! input file (observation, noise map, mask, model file, checkpoint, truths: [`super::inputs`]) has
+//! the contents recorded when the run started.
 //! Stages can be skipped (`--stages map,vi`): a later stage then starts from
 //! the best available earlier result (HMC without VI is preconditioned by, and starts from draws
 //! of, the Laplace approximation at the MAP point; a small diagonal around it if that fails).
@@ -19,14 +20,16 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use super::inference_data::{Provenance, write_posterior_nc};
 use super::inputs::{fit_inputs, input_differences};
 use super::mock::read_truths;
 use super::problem::Problem;
 use super::summary::{ParamSummary, physical_draws, summarize, summarize_map, write_samples};
+use crate::inference::diagnostics::diagnose_rows;
 use crate::inference::hmc::{HmcDraws, HmcOptions, MassMatrix, sample_hmc};
 use crate::inference::{
-    LbfgsOptions, MapOptions, NewtonOptions, ViOptions, diagnose, fit_vi, lbfgs_ascent,
-    multistart_map, newton_polish,
+    LbfgsOptions, MapOptions, NewtonOptions, ViOptions, fit_vi, lbfgs_ascent, multistart_map,
+    newton_polish,
 };
 use crate::model::likelihood::ModelLikelihood;
 use crate::model::observation::Observation;
@@ -782,8 +785,26 @@ fn stages(
     } else if samples_path.exists() {
         draws_for_plots = Some(read_samples(&samples_path, layout)?);
     }
+    // the same draws for ArviZ; on resume, written if an earlier run stopped before it
+    let nc_path = art.join("posterior.nc");
+    if let Some((draws, physical)) = &draws_for_plots
+        && !nc_path.exists()
+    {
+        let prov = Provenance {
+            model_file: cfg.model.display().to_string(),
+            // the checkpoint actually loaded (--checkpoint, the model file's, or the default)
+            checkpoint: problem.vae.as_ref().map(|v| v.2.display().to_string()),
+            observation: cfg.obs.display().to_string(),
+            run: run.id().to_string(),
+        };
+        if let Err(e) = write_posterior_nc(&nc_path, layout, draws, physical, &prov) {
+            eprintln!("warning: {e:#}");
+            run.log("warning", json!({"posterior_nc": format!("{e:#}")}))?;
+        }
+    }
     if let Some((draws, physical)) = &draws_for_plots {
-        let diag = diagnose(draws);
+        // on the physical values, as ArviZ computes them from posterior.nc
+        let diag = diagnose_rows(physical, draws.n_chains, draws.dim);
         summaries = summarize(names, physical, dim, &diag, &|n| truth_of(truths, n));
         estimate = Some(Estimate::Hmc);
         // R-hat needs at least two (split) chains: with one chain it is NaN and reported as absent.
@@ -1000,6 +1021,18 @@ fn read_samples(path: &Path, layout: &ParamLayout) -> Result<(HmcDraws, Vec<f64>
     let logp: Vec<f64> = f.dataset("logp")?.read_raw()?;
     let accept: Vec<f64> = f.dataset("accept_prob")?.read_raw()?;
     let div: Vec<u8> = f.dataset("divergent")?.read_raw()?;
+    // per-draw step counts and step sizes: absent in samples of runs that predate them
+    let n_steps: Vec<usize> = if f.link_exists("n_steps") {
+        let v: Vec<i64> = f.dataset("n_steps")?.read_raw()?;
+        v.into_iter().map(|s| s.max(0) as usize).collect()
+    } else {
+        Vec::new()
+    };
+    let step_size: Vec<f64> = if f.link_exists("step_size") {
+        f.dataset("step_size")?.read_raw()?
+    } else {
+        Vec::new()
+    };
     let draws = HmcDraws {
         n_chains: c,
         n_draws: t,
@@ -1008,7 +1041,8 @@ fn read_samples(path: &Path, layout: &ParamLayout) -> Result<(HmcDraws, Vec<f64>
         logp,
         accept_prob: accept,
         divergent: div.into_iter().map(|b| b != 0).collect(),
-        step_size: Vec::new(),
+        n_steps,
+        step_size,
         adapted_step_size: f64::NAN,
         warmup: Default::default(),
         n_evaluations: 0,

@@ -5,8 +5,10 @@
 pub mod demo;
 pub mod figures;
 pub mod fit;
+pub mod inference_data;
 pub mod inputs;
 pub mod mock;
+pub mod netcdf;
 pub mod problem;
 pub mod snr;
 pub mod study;

@@ -2,8 +2,10 @@
 //!
 //! `samples.h5` layout (format 1): one dataset per scalar parameter, named by its full name
 //! (`lens.theta_e`), shape `[n_chains, n_draws]`, f64, physical units; latent blocks as
-//! `[n_chains, n_draws, D]`; `logp`, `accept_prob` `[n_chains, n_draws]` and `divergent` (u8);
-//! root attributes `format`, `n_chains`, `n_draws`, `parameters` (JSON list of names).
+//! `[n_chains, n_draws, D]`; `logp`, `accept_prob` `[n_chains, n_draws]`, `divergent` (u8) and
+//! `n_steps` (i64, leapfrog steps of each transition; absent in files of older runs), `step_size`
+//! `[n_draws]` (likewise); root attributes `format`, `n_chains`, `n_draws`, `parameters` (JSON list of
+//! names). The same draws go to `posterior.nc` for ArviZ (`inference_data`).
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
@@ -41,9 +43,8 @@ pub fn physical_draws(layout: &ParamLayout, draws: &HmcDraws) -> Vec<f64> {
     out
 }
 
-/// Per-column summaries of physical draws (`n x dim`, row-major) with the diagnostics of the
-/// corresponding unconstrained columns (R-hat and rank-based ESS are invariant under the
-/// monotone bijectors).
+/// Per-column summaries of physical draws (`n x dim`, row-major) with their diagnostics `diag`
+/// (taken on the same physical values: `diagnostics::diagnose_rows`).
 pub fn summarize(
     names: &[String],
     physical: &[f64],
@@ -198,6 +199,19 @@ pub fn write_samples(
             .shape([c, t])
             .create("divergent")?
             .write_raw(&div)?;
+        if draws.n_steps.len() == c * t {
+            let steps: Vec<i64> = draws.n_steps.iter().map(|&s| s as i64).collect();
+            f.new_dataset::<i64>()
+                .shape([c, t])
+                .create("n_steps")?
+                .write_raw(&steps)?;
+        }
+        if draws.step_size.len() == t {
+            f.new_dataset::<f64>()
+                .shape([t])
+                .create("step_size")?
+                .write_raw(&draws.step_size)?;
+        }
         let attr = |name: &str, v: i64| -> Result<()> {
             f.new_attr::<i64>().create(name)?.write_scalar(&v)?;
             Ok(())

@@ -48,7 +48,8 @@ impl ChainStates {
 
 /// Integrates `n_steps` leapfrog steps of size `eps` for all chains. `p` holds the momenta (updated in
 /// place), `h0[i]` the initial energy of chain i, and `divergent[i]` is set for chains that diverge (chains
-/// already marked divergent are not moved). Returns the number of density evaluations made (one per step).
+/// already marked divergent are not moved). `steps[i]` receives the number of steps chain i integrated (the
+/// step that diverged counts, later ones do not). Returns the number of density evaluations made (one per step).
 #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
 pub fn leapfrog<D: LogDensity + ?Sized>(
     density: &D,
@@ -60,8 +61,10 @@ pub fn leapfrog<D: LogDensity + ?Sized>(
     h0: &[f64],
     max_energy_error: f64,
     divergent: &mut [bool],
+    steps: &mut [usize],
 ) -> Result<usize> {
     let (n, d) = (state.n, state.dim);
+    steps.fill(0);
     let mut x_new = state.x.clone();
     let mut logp_new = vec![0.0; n];
     let mut grad_new = vec![0.0; n * d];
@@ -73,6 +76,7 @@ pub fn leapfrog<D: LogDensity + ?Sized>(
                 x_new[r.clone()].copy_from_slice(&state.x[r]);
                 continue;
             }
+            steps[i] += 1;
             for (pk, gk) in p[r.clone()].iter_mut().zip(&state.grad[r.clone()]) {
                 *pk += 0.5 * eps * gk;
             }
@@ -148,6 +152,7 @@ mod tests {
                 .map(|i| -s.logp[i] + mass.kinetic(&p[2 * i..2 * i + 2]))
                 .collect();
             let mut div = vec![false; 2];
+            let mut taken = vec![0; 2];
             let steps = (1.0 / eps) as usize;
             leapfrog(
                 &StdNormal2,
@@ -159,8 +164,10 @@ mod tests {
                 &h0,
                 1000.0,
                 &mut div,
+                &mut taken,
             )
             .unwrap();
+            assert_eq!(taken, vec![steps; 2]);
             let h1 = -s.logp[0] + mass.kinetic(&p[0..2]);
             errs.push((h1 - h0[0]).abs());
             // Reverse.
@@ -177,6 +184,7 @@ mod tests {
                 &h0,
                 1000.0,
                 &mut div,
+                &mut taken,
             )
             .unwrap();
             for k in 0..4 {
@@ -187,6 +195,56 @@ mod tests {
         assert!(
             ratio > 3.5 && ratio < 4.5,
             "energy error ratio {ratio} (expected ~4 for a 2nd-order scheme)"
+        );
+    }
+
+    /// A standard normal that is undefined (NaN) for x_0 > 1: a wall to diverge at.
+    struct Cliff;
+    impl LogDensity for Cliff {
+        fn dim(&self) -> usize {
+            2
+        }
+        fn value_and_grad(
+            &self,
+            x: &[f64],
+            batch: usize,
+            logp: &mut [f64],
+            grad: &mut [f64],
+        ) -> Result<()> {
+            StdNormal2.value_and_grad(x, batch, logp, grad)?;
+            for r in 0..batch {
+                if x[2 * r] > 1.0 {
+                    logp[r] = f64::NAN;
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// A chain that hits the wall is frozen there: its step count stops at the step that diverged,
+    /// while the other chain integrates the whole trajectory.
+    #[test]
+    fn step_counts_stop_at_the_divergent_step() {
+        let mass = MassMatrix::Identity;
+        // chain 0 starts at x_0 = 0.5 with momentum 2: with eps = 0.2 it reaches x_0 = 0.89 after one
+        // step and 1.24 after two; chain 1 sits at the origin with no momentum and stays finite
+        let mut s = ChainStates::evaluate(&Cliff, vec![0.5, 0.0, 0.0, 0.0]).unwrap();
+        let mut p = vec![2.0, 0.0, 0.0, 0.0];
+        let h0: Vec<f64> = (0..2)
+            .map(|i| -s.logp[i] + mass.kinetic(&p[2 * i..2 * i + 2]))
+            .collect();
+        let mut div = vec![false; 2];
+        let mut taken = vec![0; 2];
+        let evals = leapfrog(
+            &Cliff, &mass, 0.2, 8, &mut s, &mut p, &h0, 1000.0, &mut div, &mut taken,
+        )
+        .unwrap();
+        assert_eq!(evals, 8);
+        assert_eq!(div, vec![true, false]);
+        assert_eq!(taken, vec![2, 8]);
+        assert!(
+            s.x[0] <= 1.0,
+            "the divergent chain keeps its last finite point"
         );
     }
 }

@@ -147,6 +147,20 @@ mod tests {
             (per_iter - want).abs() < 0.06 * want,
             "{per_iter} evaluations per iteration"
         );
+        // The recorded step counts: one jittered length in 1..=2L-1 per iteration, shared by all chains
+        // (none diverged), mean L.
+        let (c, t) = (draws.n_chains, draws.n_draws);
+        assert_eq!(draws.n_steps.len(), c * t);
+        for d in 0..t {
+            let s = draws.n_steps[d];
+            assert!(
+                (1..2 * opts(2).n_leapfrog).contains(&s),
+                "draw {d}: {s} steps"
+            );
+            assert!((0..c).all(|ch| draws.n_steps[ch * t + d] == s));
+        }
+        let mean = draws.n_steps.iter().sum::<usize>() as f64 / (c * t) as f64;
+        assert!((mean - want).abs() < 0.1 * want, "mean steps {mean}");
     }
 
     /// Identity mass on a correlated, moderately scaled Gaussian: slower mixing, still correct.
@@ -242,10 +256,21 @@ mod tests {
         };
         let draws = sample_hmc(&Slab, &init, &MassMatrix::Identity, &o, no_progress).unwrap();
         assert!(draws.n_divergent() > 0 && draws.warmup.n_divergent > 0);
+        let mut shorter = 0;
         for c in 0..4 {
             for t in 0..300 {
                 let x = draws.draw(c, t);
                 assert!(x.iter().all(|v| v.is_finite()) && !(0.5..0.7).contains(&x[0]));
+                // a divergent trajectory stops early: never more steps than a chain that went through
+                let full = (0..4)
+                    .filter(|&o| !draws.divergent[o * 300 + t])
+                    .map(|o| draws.n_steps[o * 300 + t])
+                    .max();
+                if let Some(full) = full {
+                    assert!(draws.n_steps[c * 300 + t] <= full);
+                    shorter += usize::from(draws.n_steps[c * 300 + t] < full);
+                }
+                assert!(draws.n_steps[c * 300 + t] >= 1);
                 if draws.divergent[c * 300 + t] {
                     assert_eq!(draws.accept_prob[c * 300 + t], 0.0);
                     // A rejected transition repeats the previous draw.
@@ -255,6 +280,7 @@ mod tests {
                 }
             }
         }
+        assert!(shorter > 0, "no divergent trajectory was cut short");
         // Non-finite starting points are a clear error, not a panic.
         let e = sample_hmc(&Slab, &[0.6, 0.0], &MassMatrix::Identity, &o, no_progress).unwrap_err();
         assert!(e.to_string().contains("non-finite"), "{e}");

@@ -164,6 +164,7 @@ where
     let mut p = vec![0.0; n * d];
     let mut h0 = vec![0.0; n];
     let mut divergent = vec![false; n];
+    let mut steps = vec![0usize; n];
     let mut accept = vec![0.0; n];
     let mut stage_accept_sum = 0.0;
     let mut stage_divergent = 0usize;
@@ -211,6 +212,7 @@ where
             &h0,
             opts.max_energy_error,
             &mut divergent,
+            &mut steps,
         )?;
 
         // Metropolis correction.
@@ -267,6 +269,7 @@ where
                     state.logp[i],
                     accept[i],
                     divergent[i],
+                    steps[i],
                 );
             }
         }

@@ -1,5 +1,6 @@
 //! What an HMC run keeps: the draws `[chain][draw][param]` in unconstrained space, their log-densities,
-//! per-draw acceptance probabilities and divergence flags, and the burn-in trace of the step size.
+//! per-draw acceptance probabilities, divergence flags and leapfrog step counts, and the burn-in trace of
+//! the step size.
 //! Serialisable so a caller can checkpoint a finished stage.
 
 use serde::{Deserialize, Serialize};
@@ -32,6 +33,11 @@ pub struct HmcDraws {
     pub accept_prob: Vec<f64>,
     /// Whether the transition that produced each draw diverged (and was rejected).
     pub divergent: Vec<bool>,
+    /// Leapfrog steps the transition that produced each draw integrated, `[chain][draw]` (the jittered
+    /// trajectory length; a divergent trajectory stops at the step that diverged). Empty for draws
+    /// stored before it was recorded.
+    #[serde(default)]
+    pub n_steps: Vec<usize>,
     /// Step size used for each sampling iteration, `[draw]` (constant after adaptation).
     pub step_size: Vec<f64>,
     /// The adapted step size eps_bar.
@@ -51,6 +57,7 @@ impl HmcDraws {
             logp: vec![0.0; n_chains * n_draws],
             accept_prob: vec![0.0; n_chains * n_draws],
             divergent: vec![false; n_chains * n_draws],
+            n_steps: vec![0; n_chains * n_draws],
             step_size: Vec::with_capacity(n_draws),
             adapted_step_size: f64::NAN,
             warmup: WarmupTrace::default(),
@@ -59,6 +66,7 @@ impl HmcDraws {
     }
 
     /// Stores draw `t` of chain `c`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn record(
         &mut self,
         c: usize,
@@ -67,12 +75,14 @@ impl HmcDraws {
         logp: f64,
         accept: f64,
         divergent: bool,
+        n_steps: usize,
     ) {
         let k = c * self.n_draws + t;
         self.draws[k * self.dim..(k + 1) * self.dim].copy_from_slice(x);
         self.logp[k] = logp;
         self.accept_prob[k] = accept;
         self.divergent[k] = divergent;
+        self.n_steps[k] = n_steps;
     }
 
     /// Draw `t` of chain `c`.
