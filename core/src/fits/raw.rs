@@ -3,8 +3,8 @@
 //!
 //! Why not the `fitsio` crate's readers: its `read_col::<String>` gives cfitsio one byte too few
 //! per string (the NUL terminator), which corrupts the heap on ordinary catalogs (see
-//! `docs/fitsio-string-column-overflow.md`), and its HDU summary panics on some valid headers
-//! (an unsigned 64-bit image, `BITPIX = 64` with `BZERO = 2^63`).
+//! `docs/fitsio-string-column-overflow.md`), and its HDU summary has no arm for an unsigned 64-bit
+//! image (`BITPIX = 64` with `BZERO = 2^63`) in a match that ends in `unreachable!`.
 
 use anyhow::{Result, bail};
 use fitsio::FitsFile;
