@@ -23,6 +23,19 @@ const TDBLCOMPLEX: c_int = 163;
 const TFLOAT: c_int = 42;
 const TDOUBLE: c_int = 82;
 const INTEGER_TYPES: [c_int; 10] = [11, 12, 20, 21, 30, 31, 40, 41, 80, 81];
+/// A cfitsio column reader (`ffgcv*`): file, column, first row, first element, count, null
+/// value, output, anynul, status.
+type CfitsioRead<T> = unsafe extern "C" fn(
+    *mut sys::fitsfile,
+    c_int,
+    sys::LONGLONG,
+    sys::LONGLONG,
+    sys::LONGLONG,
+    T,
+    *mut T,
+    *mut c_int,
+    *mut c_int,
+) -> c_int;
 /// Rows read per cfitsio call (bounds the string buffers on large catalogs).
 const CHUNK_ROWS: usize = 16_384;
 
@@ -165,32 +178,7 @@ impl Table {
                 .map(|v| v as f64)
                 .collect());
         }
-        let n = self.num_rows * repeat;
-        let mut out = vec![0.0f64; n];
-        let mut status = 0;
-        if n > 0 {
-            // SAFETY: `out` holds exactly the `n` elements requested.
-            unsafe {
-                sys::ffgcvd(
-                    handle(&mut self.file),
-                    c.number,
-                    1,
-                    1,
-                    n as sys::LONGLONG,
-                    f64::NAN,
-                    out.as_mut_ptr(),
-                    &mut 0, // anynul: cfitsio writes it when it meets a null
-                    &mut status,
-                )
-            };
-        }
-        check(status, &self.path, || {
-            format!(
-                "HDU {}: cannot read column {}: truncated or corrupt?",
-                self.hdu, c.name
-            )
-        })?;
-        Ok(out)
+        self.read_typed(&c, repeat, f64::NAN, sys::ffgcvd, "")
     }
 
     /// An integer (or logical) column as i64, `repeat` values per row; a floating-point column
@@ -201,7 +189,6 @@ impl Table {
         if c.typecode == TLOGICAL {
             return self.read_logical(&c, repeat);
         }
-        let n = self.num_rows * repeat;
         if c.typecode == TFLOAT || c.typecode == TDOUBLE || !INTEGER_TYPES.contains(&c.typecode) {
             let v = self.read_f64(name, repeat)?;
             return v
@@ -220,57 +207,51 @@ impl Table {
                 })
                 .collect();
         }
-        let mut out = vec![0i64; n];
+        self.read_typed(&c, repeat, 0, sys::ffgcvjj, " as integers")
+    }
+
+    fn read_logical(&mut self, c: &Column, repeat: usize) -> Result<Vec<i64>> {
+        let v = self.read_typed(c, repeat, 0 as c_char, sys::ffgcvl, " as logicals")?;
+        Ok(v.into_iter().map(|v| (v != 0) as i64).collect())
+    }
+
+    /// All `rows x repeat` values of column `c` through the cfitsio reader `read` (`ffgcvd`,
+    /// `ffgcvjj`, `ffgcvl`: same signature, element type `T`, `null` for undefined values).
+    fn read_typed<T: Copy>(
+        &mut self,
+        c: &Column,
+        repeat: usize,
+        null: T,
+        read: CfitsioRead<T>,
+        what: &str,
+    ) -> Result<Vec<T>> {
+        let n = self.num_rows * repeat;
+        let mut out = vec![null; n];
         let mut status = 0;
         if n > 0 {
-            // SAFETY: `out` holds exactly the `n` elements requested.
+            // SAFETY: `out` holds exactly the `n` elements requested; `anynul` is a valid
+            // pointer (cfitsio writes it when it meets a null).
             unsafe {
-                sys::ffgcvjj(
+                read(
                     handle(&mut self.file),
                     c.number,
                     1,
                     1,
                     n as sys::LONGLONG,
-                    0,
+                    null,
                     out.as_mut_ptr(),
-                    &mut 0, // anynul: cfitsio writes it when it meets a null
+                    &mut 0,
                     &mut status,
                 )
             };
         }
         check(status, &self.path, || {
             format!(
-                "HDU {}: cannot read column {} as integers",
+                "HDU {}: cannot read column {}{what}: truncated or corrupt?",
                 self.hdu, c.name
             )
         })?;
         Ok(out)
-    }
-
-    fn read_logical(&mut self, c: &Column, repeat: usize) -> Result<Vec<i64>> {
-        let n = self.num_rows * repeat;
-        let mut out = vec![0 as c_char; n];
-        let mut status = 0;
-        if n > 0 {
-            // SAFETY: `out` holds exactly the `n` elements requested.
-            unsafe {
-                sys::ffgcvl(
-                    handle(&mut self.file),
-                    c.number,
-                    1,
-                    1,
-                    n as sys::LONGLONG,
-                    0,
-                    out.as_mut_ptr(),
-                    &mut 0, // anynul: cfitsio writes it when it meets a null
-                    &mut status,
-                )
-            };
-        }
-        check(status, &self.path, || {
-            format!("HDU {}: cannot read logical column {}", self.hdu, c.name)
-        })?;
-        Ok(out.into_iter().map(|v| (v != 0) as i64).collect())
     }
 
     /// A string column, one string per row.
