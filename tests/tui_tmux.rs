@@ -205,11 +205,16 @@ fn alive(pid: u32) -> bool {
     stat_fields(pid).is_some_and(|f| f[0] != "Z" && f[0] != "X")
 }
 
-/// CPU time used so far (user + system), in seconds.
+/// CPU time used so far (user + system), in seconds; `None` once the process is reaped.
+fn try_cpu_seconds(pid: u32) -> Option<f64> {
+    let f = stat_fields(pid)?;
+    let ticks: u64 = f[11].parse::<u64>().ok()? + f[12].parse::<u64>().ok()?;
+    Some(ticks as f64 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64)
+}
+
+/// CPU time of a process the test keeps alive.
 fn cpu_seconds(pid: u32) -> f64 {
-    let f = stat_fields(pid).expect("process gone");
-    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
-    ticks as f64 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+    try_cpu_seconds(pid).expect("process gone")
 }
 
 fn read_pid(file: &Path) -> u32 {
@@ -281,17 +286,18 @@ fn the_interface_ends_with_its_tmux_session() {
     let out = tmux.run(&["kill-session", "-t", "e2e"]);
     assert!(out.status.success());
     let took = gone_within(pid.0, Duration::from_secs(2));
-    let cpu = stat_fields(pid.0).map(|_| {
-        let c0 = cpu_seconds(pid.0);
-        std::thread::sleep(Duration::from_secs(1));
-        cpu_seconds(pid.0) - c0
-    });
-    assert!(
-        took.is_some(),
-        "arclight (pid {}) still runs 2 s after its terminal went away (using {:.0}% CPU)",
-        pid.0,
-        cpu.unwrap_or(0.0) * 100.0
-    );
+    if took.is_none() {
+        // Only for the message; the process may still end (and be reaped) while we measure.
+        let cpu = try_cpu_seconds(pid.0).and_then(|c0| {
+            std::thread::sleep(Duration::from_secs(1));
+            try_cpu_seconds(pid.0).map(|c1| c1 - c0)
+        });
+        panic!(
+            "arclight (pid {}) still runs 2 s after its terminal went away ({})",
+            pid.0,
+            cpu.map_or("ended while measured".to_string(), |c| format!("using {:.0}% CPU", c * 100.0))
+        );
+    }
     eprintln!("arclight gone {:?} after kill-session", took.unwrap());
 }
 
