@@ -251,9 +251,9 @@ fn psf_crossover(reps: usize) {
         "PSF convolution + adjoint per image (fused kernels), ms: direct / FFT (FFT used from {} taps)",
         FFT_MIN_TAPS
     );
-    for n in [80usize, 256] {
+    for n in [80usize, 160, 256] {
         let mut line = format!("  {n}x{n}:");
-        for kn in [13usize, 17, 21, 25, 31, 41] {
+        for kn in [7usize, 9, 13, 17, 25, 41] {
             let k: Vec<f32> = (0..kn * kn).map(|i| 1.0 + (i as f32 * 0.3).sin()).collect();
             let x: Vec<f32> = (0..n * n).map(|i| (i as f32 * 0.01).cos()).collect();
             let (mut a, mut b) = (vec![0.0; n * n], vec![0.0; n * n]);

@@ -11,16 +11,16 @@
 //! Cost ~ 2 complex 2-D FFTs of P x Q per image against h w kh kw multiply-adds for the direct loop; the
 //! crossover measured by `infer bench` is where [`FFT_MIN_TAPS`] sits.
 
+use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use rustfft::num_complex::Complex32;
 use rustfft::{Fft, FftPlanner};
+use std::cell::RefCell;
 use std::sync::Arc;
 
-/// Kernels with at least this many taps (kh x kw) are applied by FFT in the fused kernels. Measured by
-/// `infer bench` (convolution + adjoint per image, direct / FFT, ms): 80x80: 13x13 0.28 / 0.21, 17x17
-/// 0.45 / 0.21, 41x41 2.36 / 0.34; 256x256: 13x13 2.30 / 2.01, 17x17 3.80 / 2.15, 41x41 21.4 / 5.2. The
-/// crossover is near 13x13, which keeps the direct loop (exact summation order, the GIGA-Lens PSF);
-/// from 15x15 on FFT.
-pub const FFT_MIN_TAPS: usize = 15 * 15;
+/// Kernels with at least this many taps (kh x kw) are applied by FFT in the fused kernels: with real
+/// transforms the FFT beats the direct loop from about 9x9 on an 80x80 image (`infer bench`, figures in
+/// docs/performance.md).
+pub const FFT_MIN_TAPS: usize = 9 * 9;
 
 /// Smallest n' >= n whose prime factors are 2, 3 and 5.
 fn smooth_size(n: usize) -> usize {
@@ -38,6 +38,11 @@ fn smooth_size(n: usize) -> usize {
 }
 
 /// A kernel prepared for FFT convolution of h x w images.
+///
+/// Real-to-complex transforms along rows (only the rows that hold data), complex transforms along the
+/// Q/2 + 1 non-redundant columns, stored column-major so all columns go through one batched call; the
+/// inverse transforms back only the rows that are kept. About 2.2x fewer 1-D transforms than a full
+/// complex 2-D FFT of the padded array.
 #[derive(Clone)]
 pub struct FftConv {
     h: usize,
@@ -46,9 +51,12 @@ pub struct FftConv {
     rw: usize,
     p: usize,
     q: usize,
+    /// Q/2 + 1 non-redundant columns of the row transforms.
+    qh: usize,
+    /// Kernel transform, column-major `[qh][p]`, with 1/(P Q) folded in.
     kernel_hat: Vec<Complex32>,
-    row_fwd: Arc<dyn Fft<f32>>,
-    row_inv: Arc<dyn Fft<f32>>,
+    row_fwd: Arc<dyn RealToComplex<f32>>,
+    row_inv: Arc<dyn ComplexToReal<f32>>,
     col_fwd: Arc<dyn Fft<f32>>,
     col_inv: Arc<dyn Fft<f32>>,
 }
@@ -63,12 +71,35 @@ impl std::fmt::Debug for FftConv {
     }
 }
 
+/// Per-thread work buffers (the fused kernels call the convolution from rayon workers).
+#[derive(Default)]
+struct Work {
+    /// Column-major spectrum `[qh][p]`.
+    spec: Vec<Complex32>,
+    row_real: Vec<f32>,
+    row_spec: Vec<Complex32>,
+    scratch_c: Vec<Complex32>,
+    scratch_r: Vec<Complex32>,
+}
+
+thread_local! {
+    static WORK: RefCell<Work> = RefCell::new(Work::default());
+}
+
+fn resize<T: Clone + Default>(v: &mut Vec<T>, n: usize) {
+    if v.len() != n {
+        v.clear();
+        v.resize(n, T::default());
+    }
+}
+
 impl FftConv {
     /// Prepares the odd `kh` x `kw` kernel `k` (row-major) for `h` x `w` images.
     pub fn new(k: &[f32], kh: usize, kw: usize, h: usize, w: usize) -> Self {
         assert!(kh % 2 == 1 && kw % 2 == 1 && k.len() == kh * kw);
         let (p, q) = (smooth_size(h + kh - 1), smooth_size(w + kw - 1));
-        let mut planner = FftPlanner::<f32>::new();
+        let mut real = RealFftPlanner::<f32>::new();
+        let mut cplx = FftPlanner::<f32>::new();
         let mut c = Self {
             h,
             w,
@@ -76,86 +107,140 @@ impl FftConv {
             rw: kw / 2,
             p,
             q,
-            kernel_hat: vec![Complex32::new(0.0, 0.0); p * q],
-            row_fwd: planner.plan_fft_forward(q),
-            row_inv: planner.plan_fft_inverse(q),
-            col_fwd: planner.plan_fft_forward(p),
-            col_inv: planner.plan_fft_inverse(p),
+            qh: q / 2 + 1,
+            kernel_hat: Vec::new(),
+            row_fwd: real.plan_fft_forward(q),
+            row_inv: real.plan_fft_inverse(q),
+            col_fwd: cplx.plan_fft_forward(p),
+            col_inv: cplx.plan_fft_inverse(p),
         };
-        for a in 0..kh {
-            for b in 0..kw {
-                c.kernel_hat[a * q + b] = Complex32::new(k[a * kw + b], 0.0);
-            }
-        }
-        let mut kh_buf = std::mem::take(&mut c.kernel_hat);
-        c.fft2(&mut kh_buf, false);
-        // Fold the 1/(P Q) of the inverse transform into the kernel.
+        // The kernel's transform: rows 0..kh of the padded array hold it at columns 0..kw.
+        let mut hat = Vec::new();
+        c.with_work(|c, wk| {
+            c.forward(wk, 0, kh, |i, row| {
+                row[..kw].copy_from_slice(&k[i * kw..(i + 1) * kw])
+            });
+            hat = wk.spec.clone();
+        });
         let s = 1.0 / (p * q) as f32;
-        kh_buf.iter_mut().for_each(|v| *v *= s);
-        c.kernel_hat = kh_buf;
+        hat.iter_mut().for_each(|v| *v *= s);
+        c.kernel_hat = hat;
         c
     }
 
-    /// In-place 2-D transform of a P x Q array: rows, then columns.
-    fn fft2(&self, a: &mut [Complex32], inverse: bool) {
-        let (row, col) = if inverse {
-            (&self.row_inv, &self.col_inv)
+    fn with_work<R>(&self, f: impl FnOnce(&Self, &mut Work) -> R) -> R {
+        WORK.with(|w| {
+            let mut w = w.borrow_mut();
+            resize(&mut w.spec, self.qh * self.p);
+            resize(&mut w.row_real, self.q);
+            resize(&mut w.row_spec, self.qh);
+            let n_c = self
+                .col_fwd
+                .get_inplace_scratch_len()
+                .max(self.col_inv.get_inplace_scratch_len());
+            resize(&mut w.scratch_c, n_c);
+            let n_r = self
+                .row_fwd
+                .get_scratch_len()
+                .max(self.row_inv.get_scratch_len());
+            resize(&mut w.scratch_r, n_r);
+            f(self, &mut w)
+        })
+    }
+
+    /// Forward 2-D transform into `wk.spec` of a P x Q array whose rows `first..first + rows` are
+    /// written by `fill(k, row)` (row `first + k`, zeroed, length Q) and whose other rows are zero.
+    fn forward(
+        &self,
+        wk: &mut Work,
+        first: usize,
+        rows: usize,
+        mut fill: impl FnMut(usize, &mut [f32]),
+    ) {
+        let p = self.p;
+        wk.spec.iter_mut().for_each(|v| *v = Complex32::new(0.0, 0.0));
+        for k in 0..rows {
+            let i = first + k;
+            wk.row_real.iter_mut().for_each(|v| *v = 0.0);
+            fill(k, &mut wk.row_real);
+            self.row_fwd
+                .process_with_scratch(&mut wk.row_real, &mut wk.row_spec, &mut wk.scratch_r)
+                .expect("row FFT buffers have the planned sizes");
+            for (j, v) in wk.row_spec.iter().enumerate() {
+                wk.spec[j * p + i] = *v;
+            }
+        }
+        self.col_fwd
+            .process_with_scratch(&mut wk.spec, &mut wk.scratch_c);
+    }
+
+    /// Multiplies the spectrum by the kernel's (or its conjugate), transforms back and hands rows
+    /// `first..first + rows` of the real P x Q result to `take(k, row)`.
+    fn inverse(
+        &self,
+        wk: &mut Work,
+        conj: bool,
+        first: usize,
+        rows: usize,
+        mut take: impl FnMut(usize, &[f32]),
+    ) {
+        let p = self.p;
+        if conj {
+            wk.spec
+                .iter_mut()
+                .zip(&self.kernel_hat)
+                .for_each(|(x, k)| *x *= k.conj());
         } else {
-            (&self.row_fwd, &self.col_fwd)
-        };
-        row.process(a);
-        let mut column = vec![Complex32::new(0.0, 0.0); self.p];
-        for j in 0..self.q {
-            for i in 0..self.p {
-                column[i] = a[i * self.q + j];
+            wk.spec
+                .iter_mut()
+                .zip(&self.kernel_hat)
+                .for_each(|(x, k)| *x *= k);
+        }
+        self.col_inv
+            .process_with_scratch(&mut wk.spec, &mut wk.scratch_c);
+        let last = self.qh - 1;
+        for k in 0..rows {
+            let i = first + k;
+            for (j, v) in wk.row_spec.iter_mut().enumerate() {
+                *v = wk.spec[j * p + i];
             }
-            col.process(&mut column);
-            for i in 0..self.p {
-                a[i * self.q + j] = column[i];
+            // The result is real: the DC (and, for even Q, Nyquist) bins' imaginary parts are
+            // round-off, which the real inverse transform refuses.
+            wk.row_spec[0].im = 0.0;
+            if self.q % 2 == 0 {
+                wk.row_spec[last].im = 0.0;
             }
+            self.row_inv
+                .process_with_scratch(&mut wk.row_spec, &mut wk.row_real, &mut wk.scratch_r)
+                .expect("row FFT buffers have the planned sizes");
+            take(k, &wk.row_real);
         }
     }
 
     /// `out = K * img` (true convolution, "same" size).
     pub fn convolve(&self, img: &[f32], out: &mut [f32]) {
-        let (h, w, q) = (self.h, self.w, self.q);
-        let mut a = vec![Complex32::new(0.0, 0.0); self.p * q];
-        for i in 0..h {
-            for j in 0..w {
-                a[i * q + j].re = img[i * w + j];
-            }
-        }
-        self.fft2(&mut a, false);
-        a.iter_mut()
-            .zip(&self.kernel_hat)
-            .for_each(|(x, k)| *x *= k);
-        self.fft2(&mut a, true);
-        for i in 0..h {
-            for j in 0..w {
-                out[i * w + j] = a[(i + self.rh) * q + j + self.rw].re;
-            }
-        }
+        let (h, w, rw) = (self.h, self.w, self.rw);
+        self.with_work(|c, wk| {
+            c.forward(wk, 0, h, |i, row| {
+                row[..w].copy_from_slice(&img[i * w..(i + 1) * w])
+            });
+            c.inverse(wk, false, c.rh, h, |k, row| {
+                out[k * w..(k + 1) * w].copy_from_slice(&row[rw..rw + w])
+            });
+        });
     }
 
     /// `g_in = K^T g_out`.
     pub fn adjoint(&self, g_out: &[f32], g_in: &mut [f32]) {
-        let (h, w, q) = (self.h, self.w, self.q);
-        let mut a = vec![Complex32::new(0.0, 0.0); self.p * q];
-        for i in 0..h {
-            for j in 0..w {
-                a[(i + self.rh) * q + j + self.rw].re = g_out[i * w + j];
-            }
-        }
-        self.fft2(&mut a, false);
-        a.iter_mut()
-            .zip(&self.kernel_hat)
-            .for_each(|(x, k)| *x *= k.conj());
-        self.fft2(&mut a, true);
-        for i in 0..h {
-            for j in 0..w {
-                g_in[i * w + j] = a[i * q + j].re;
-            }
-        }
+        let (h, w, rh, rw) = (self.h, self.w, self.rh, self.rw);
+        self.with_work(|c, wk| {
+            c.forward(wk, rh, h, |r, row| {
+                row[rw..rw + w].copy_from_slice(&g_out[r * w..(r + 1) * w])
+            });
+            c.inverse(wk, true, 0, h, |k, row| {
+                g_in[k * w..(k + 1) * w].copy_from_slice(&row[..w])
+            });
+        });
     }
 }
 
@@ -176,7 +261,13 @@ mod tests {
     /// non-square image, to f32 round-off relative to the output scale.
     #[test]
     fn matches_the_direct_convolution_and_its_adjoint() {
-        let (h, w, kh, kw) = (37, 50, 11, 7);
+        // padded 48 x 60 (even Q) and 27 x 27 (odd P and Q: no Nyquist column)
+        for (h, w, kh, kw) in [(37, 50, 11, 7), (19, 21, 9, 7)] {
+            check_against_direct(h, w, kh, kw);
+        }
+    }
+
+    fn check_against_direct(h: usize, w: usize, kh: usize, kw: usize) {
         let k: Vec<f32> = (0..kh * kw)
             .map(|i| (i as f32 * 0.37).sin() + 0.3)
             .collect();
