@@ -117,9 +117,10 @@ struct FitSettings {
     /// Stages to run, comma-separated subset of map,vi,hmc.
     #[arg(long, default_value = "map,vi,hmc")]
     stages: String,
-    /// Start from these settings: `arclight` (default: Laplace-started VI of 300 x 100 draws, HMC with
-    /// warm-up mass-matrix adaptation and L = 10) or `table1` (GIGA-Lens Table 1 exactly: VI from 1e-6 I, 1000 x
-    /// 500 draws; HMC preconditioned by VI alone). The flags below override either.
+    /// Start from these settings: `arclight` (default: 300 x 300 MAP starts on the unsupersampled model,
+    /// Laplace-started VI of 150 x 50 draws, 8 HMC chains x (150 + 600) with warm-up mass-matrix adaptation
+    /// and L = 10) or `table1` (GIGA-Lens Table 1 exactly: MAP on the full model, VI from 1e-6 I, 1000 x 500
+    /// draws; 50 chains x (250 + 750) preconditioned by VI alone, L = 5). The flags below override either.
     #[arg(long, default_value = "arclight", value_parser = ["arclight", "table1"])]
     preset: String,
     /// MAP starts n_MAP (300, GIGA-Lens Table 1).
@@ -133,25 +134,29 @@ struct FitSettings {
     /// cost without halving.
     #[arg(long)]
     map_halving: Option<usize>,
+    /// Model the MAP starts run on: `coarse` (default: no supersampling, one ray per pixel; the best starts
+    /// are then polished on the full model) or `full` (the model as written, as in GIGA-Lens).
+    #[arg(long, value_parser = ["coarse", "full"])]
+    map_model: Option<String>,
     /// Newton-polish the best N MAP starts (5; table1: 0).
     #[arg(long)]
     polish_starts: Option<usize>,
     /// Maximum L-BFGS iterations of the polish, per start (2000).
     #[arg(long)]
     polish_iters: Option<usize>,
-    /// VI iterations K_VI (300; Table 1: 1000).
+    /// VI iterations K_VI (150; Table 1: 1000).
     #[arg(long)]
     vi_steps: Option<usize>,
-    /// VI draws per iteration n_VI (100; Table 1: 500).
+    /// VI draws per iteration n_VI (50; Table 1: 500).
     #[arg(long)]
     vi_samples: Option<usize>,
-    /// HMC chains n_HMC (50).
+    /// HMC chains n_HMC (8; Table 1: 50).
     #[arg(long)]
     hmc_chains: Option<usize>,
-    /// HMC burn-in n_burn (250).
+    /// HMC burn-in n_burn (150; Table 1: 250).
     #[arg(long)]
     hmc_burn: Option<usize>,
-    /// HMC recorded draws n_sample (750).
+    /// HMC recorded draws n_sample per chain (600; Table 1: 750).
     #[arg(long)]
     hmc_samples: Option<usize>,
     /// Mean leapfrog steps L (10; table1: 5).
@@ -163,6 +168,15 @@ impl FitSettings {
     fn apply(&self, cfg: &mut FitConfig) -> Result<()> {
         cfg.stages = Stages::parse(&self.stages)?;
         if self.preset == "table1" {
+            let defaults = FitConfig::table1(cfg.obs.clone(), cfg.model.clone());
+            cfg.map_starts = defaults.map_starts;
+            cfg.map = defaults.map;
+            cfg.map_coarse = false;
+            cfg.hmc_chains = defaults.hmc_chains;
+            cfg.hmc = infer::inference::HmcOptions {
+                seed: cfg.hmc.seed,
+                ..defaults.hmc
+            };
             cfg.vi = infer::inference::ViOptions::gigalens_table1();
             cfg.hmc.adapt_mass = false;
             cfg.hmc.n_leapfrog = 5;
@@ -179,6 +193,9 @@ impl FitSettings {
         }
         if let Some(r) = self.map_halving {
             cfg.map.halving_rounds = r;
+        }
+        if let Some(m) = &self.map_model {
+            cfg.map_coarse = m == "coarse";
         }
         if let Some(s) = self.polish_starts {
             cfg.polish_starts = s;

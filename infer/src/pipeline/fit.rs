@@ -28,7 +28,7 @@ use super::summary::{ParamSummary, physical_draws, summarize, summarize_map, wri
 use crate::inference::diagnostics::diagnose_rows;
 use crate::inference::hmc::{HmcDraws, HmcOptions, MassMatrix, sample_hmc};
 use crate::inference::{
-    LbfgsOptions, MapOptions, NewtonOptions, ViOptions, fit_vi, lbfgs_ascent, multistart_map,
+    LbfgsOptions, LogDensity, MapOptions, NewtonOptions, ViOptions, fit_vi, lbfgs_ascent, multistart_map,
     newton_polish,
 };
 use crate::model::likelihood::ModelLikelihood;
@@ -88,6 +88,11 @@ pub struct FitConfig {
     /// Number of MAP starts n_MAP (GIGA-Lens: 300).
     pub map_starts: usize,
     pub map: MapOptions,
+    /// Run the multistart on the model without supersampling (one ray per pixel, PSF on the pixels),
+    /// then polish the best starts on the full model (true). The modes are the same to well within the
+    /// posterior widths; a start costs ~k^2 fewer rays. No effect when the model has `supersample = 1`.
+    #[serde(default = "yes")]
+    pub map_coarse: bool,
     pub vi: ViOptions,
     /// Newton-polish the best this-many MAP starts (0 = Table 1's Adam result as is).
     #[serde(default = "default_polish")]
@@ -113,8 +118,33 @@ fn default_polish() -> usize {
 }
 
 impl FitConfig {
-    /// GIGA-Lens Table 1 defaults for `obs` and `model`.
+    /// The default pipeline for `obs` and `model`: GIGA-Lens's stages (300 x 300 MAP, full-rank VI,
+    /// preconditioned HMC) with budgets chosen from measured effective samples per gradient evaluation on
+    /// a CPU (docs/performance.md): MAP starts on the unsupersampled model, Laplace-started VI of 150 x 50
+    /// draws, 8 chains x (150 + 600) with L = 10 and warm-up mass adaptation, target acceptance 0.8.
+    /// [`FitConfig::table1`] is GIGA-Lens Table 1.
     pub fn new(obs: PathBuf, model: PathBuf) -> Self {
+        let mut hmc = HmcOptions {
+            n_burn: 150,
+            n_samples: 600,
+            ..HmcOptions::default()
+        };
+        hmc.dual_averaging.target_accept = 0.8;
+        FitConfig {
+            vi: ViOptions {
+                n_samples: 50,
+                ..ViOptions::default().with_steps(150)
+            },
+            hmc_chains: 8,
+            hmc,
+            map_coarse: true,
+            ..Self::table1(obs, model)
+        }
+    }
+
+    /// GIGA-Lens Table 1 stage budgets (300 x 300 MAP on the full model, 50 chains x (250 + 750)), with this
+    /// project's Laplace-started VI and L = 10 unless `--preset table1` also sets those.
+    pub fn table1(obs: PathBuf, model: PathBuf) -> Self {
         FitConfig {
             obs,
             model,
@@ -126,6 +156,7 @@ impl FitConfig {
             stages: Stages::ALL,
             map_starts: 300,
             map: MapOptions::default(),
+            map_coarse: false,
             vi: ViOptions::default(),
             polish_starts: default_polish(),
             lbfgs: LbfgsOptions::default(),
@@ -251,6 +282,11 @@ pub fn run_fit(cfg: &FitConfig, target: RunTarget, device: &Device) -> Result<Fi
         likelihood.backend()
     );
     let posterior = Posterior::new(layout.clone(), likelihood)?;
+    let coarse = if cfg.map_coarse && cfg.stages.map {
+        coarse_posterior(&problem, &obs, &layout, device, cfg.fused)?
+    } else {
+        None
+    };
     let names = layout.column_names();
 
     let inputs = fit_inputs(
@@ -316,6 +352,7 @@ pub fn run_fit(cfg: &FitConfig, target: RunTarget, device: &Device) -> Result<Fi
         &problem,
         &obs,
         &posterior,
+        coarse.as_ref(),
         &names,
         truths.as_ref(),
     );
@@ -326,6 +363,32 @@ pub fn run_fit(cfg: &FitConfig, target: RunTarget, device: &Device) -> Result<Fi
             Err(e)
         }
     }
+}
+
+/// The posterior with the same layout on the model without supersampling (see
+/// [`FitConfig::map_coarse`]); `None` when the model is not supersampled.
+fn coarse_posterior(
+    problem: &Problem,
+    obs: &Observation,
+    layout: &ParamLayout,
+    device: &Device,
+    fused: bool,
+) -> Result<Option<Posterior<ModelLikelihood>>> {
+    if problem.spec.grid.supersample <= 1 {
+        return Ok(None);
+    }
+    let mut spec = problem.spec.clone();
+    spec.grid.supersample = 1;
+    let (_, slots) = crate::model::layout::build(&spec, problem.vae.as_ref().map(|v| v.1.clone()))?;
+    let forward = crate::model::forward::ForwardModel::new(
+        spec,
+        slots,
+        &device.clone().autodiff(),
+        problem.vae.as_ref().map(|v| v.0.clone()),
+        &problem.images,
+    )?;
+    let lik = ModelLikelihood::new(forward, obs, fused)?;
+    Ok(Some(Posterior::new(layout.clone(), lik)?))
 }
 
 /// Refuse to resume `dir` unless it is a fit whose recorded input files have the same contents as
@@ -507,6 +570,7 @@ fn stages(
     problem: &Problem,
     obs: &Observation,
     post: &Posterior<ModelLikelihood>,
+    coarse: Option<&Posterior<ModelLikelihood>>,
     names: &[String],
     truths: Option<&Truths>,
 ) -> Result<FitOutcome> {
@@ -531,7 +595,14 @@ fn stages(
         let starts = layout.sample_prior(&mut rng, cfg.map_starts);
         let pb = arclight_core::progress::bar(cfg.map.steps as u64, "MAP");
         let total = cfg.map.steps;
-        let res = multistart_map(post, &starts, &cfg.map, |p| {
+        let search: &Posterior<ModelLikelihood> = coarse.unwrap_or(post);
+        if coarse.is_some() {
+            run.log(
+                "map_model",
+                json!({"multistart": "coarse", "supersample": 1, "polish": "full"}),
+            )?;
+        }
+        let res = multistart_map(search, &starts, &cfg.map, |p| {
             pb.set_position(p.step as u64 + 1);
             let best = p
                 .metrics
@@ -554,7 +625,14 @@ fn stages(
         // Polish of the best few starts: Levenberg-Marquardt Newton steps, then L-BFGS (see
         // inference::newton and inference::lbfgs for why both).
         let mut best_u = res.best().to_vec();
-        let mut best_logp = res.best_logp();
+        let mut best_logp = if coarse.is_some() {
+            // the multistart's values are of the coarse model: compare on the full one
+            let mut v = [0.0];
+            post.value(&best_u, 1, &mut v)?;
+            v[0]
+        } else {
+            res.best_logp()
+        };
         let adam_logp = best_logp;
         let mut newton_best = f64::NEG_INFINITY;
         let mut lbfgs_iters = Vec::new();

@@ -8,6 +8,9 @@
 //! the sigmoid of eq. (10) at |u| = 40.
 
 use anyhow::{Result, bail};
+
+use super::prior::HALF_LN_2PI;
+use super::special::{ndtr, ndtri};
 use serde::{Deserialize, Serialize};
 
 /// A scalar bijector `x = g(u)`. Serialised as `{ kind = "sigmoid", lo = 1.0, hi = 3.0 }` etc.
@@ -22,6 +25,10 @@ pub enum Bijector {
     Softplus,
     /// x = lo + (hi - lo) / (1 + exp(-u)), support (lo, hi); eq. (10).
     Sigmoid { lo: f64, hi: f64 },
+    /// x = lo + (hi - lo) Phi(u) with Phi the standard normal CDF, support (lo, hi). For a uniform prior the
+    /// density of u is exactly N(0, 1), so a posterior piled against a bound keeps Gaussian tails in u, where
+    /// the sigmoid gives an exponential tail on one side and a steep wall on the other (slow, divergent HMC).
+    NormalCdf { lo: f64, hi: f64 },
     /// x = shift + scale * u, support R (scale != 0). Useful to put a parameter on unit scale.
     Affine { shift: f64, scale: f64 },
     /// x = lo + exp(u), support (lo, inf).
@@ -53,7 +60,9 @@ impl Bijector {
     /// Checks the constants (finite, lo < hi, scale != 0); the error names the offending field.
     pub fn validate(&self) -> Result<()> {
         match *self {
-            Bijector::Sigmoid { lo, hi } if !(lo.is_finite() && hi.is_finite() && lo < hi) => {
+            Bijector::Sigmoid { lo, hi } | Bijector::NormalCdf { lo, hi }
+                if !(lo.is_finite() && hi.is_finite() && lo < hi) =>
+            {
                 bail!("sigmoid bijector needs finite lo < hi, got lo = {lo}, hi = {hi}")
             }
             Bijector::Affine { shift, scale }
@@ -79,7 +88,7 @@ impl Bijector {
         match *self {
             Bijector::Identity | Bijector::Affine { .. } => (f64::NEG_INFINITY, f64::INFINITY),
             Bijector::Exp | Bijector::Softplus => (0.0, f64::INFINITY),
-            Bijector::Sigmoid { lo, hi } => (lo, hi),
+            Bijector::Sigmoid { lo, hi } | Bijector::NormalCdf { lo, hi } => (lo, hi),
             Bijector::LowerBound { lo } => (lo, f64::INFINITY),
             Bijector::UpperBound { hi } => (f64::NEG_INFINITY, hi),
         }
@@ -92,6 +101,7 @@ impl Bijector {
             Bijector::Exp => u.exp(),
             Bijector::Softplus => softplus(u),
             Bijector::Sigmoid { lo, hi } => lo + (hi - lo) * sigmoid(u),
+            Bijector::NormalCdf { lo, hi } => lo + (hi - lo) * ndtr(u),
             Bijector::Affine { shift, scale } => shift + scale * u,
             Bijector::LowerBound { lo } => lo + u.exp(),
             Bijector::UpperBound { hi } => hi - u.exp(),
@@ -117,6 +127,7 @@ impl Bijector {
                 // logit(t), written to keep precision on both sides.
                 t.ln() - (-t).ln_1p()
             }
+            Bijector::NormalCdf { lo, hi } => ndtri((x - lo) / (hi - lo)),
             Bijector::Affine { shift, scale } => (x - shift) / scale,
             Bijector::LowerBound { lo } => (x - lo).ln(),
             Bijector::UpperBound { hi } => (hi - x).ln(),
@@ -131,6 +142,7 @@ impl Bijector {
             Bijector::UpperBound { .. } => -u.exp(),
             Bijector::Softplus => sigmoid(u),
             Bijector::Sigmoid { lo, hi } => (hi - lo) * sigmoid(u) * sigmoid(-u),
+            Bijector::NormalCdf { lo, hi } => (hi - lo) * (-0.5 * u * u - HALF_LN_2PI).exp(),
             Bijector::Affine { scale, .. } => scale,
         }
     }
@@ -144,6 +156,7 @@ impl Bijector {
             Bijector::Softplus => -softplus(-u),
             // log(hi - lo) + log sigmoid(u) + log sigmoid(-u).
             Bijector::Sigmoid { lo, hi } => (hi - lo).ln() - softplus(-u) - softplus(u),
+            Bijector::NormalCdf { lo, hi } => (hi - lo).ln() - 0.5 * u * u - HALF_LN_2PI,
             Bijector::Affine { scale, .. } => scale.abs().ln(),
         }
     }
@@ -155,6 +168,7 @@ impl Bijector {
             Bijector::Exp | Bijector::LowerBound { .. } | Bijector::UpperBound { .. } => 1.0,
             Bijector::Softplus => sigmoid(-u),
             Bijector::Sigmoid { .. } => 1.0 - 2.0 * sigmoid(u),
+            Bijector::NormalCdf { .. } => -u,
         }
     }
 
@@ -165,6 +179,7 @@ impl Bijector {
             Bijector::Exp => "exp",
             Bijector::Softplus => "softplus",
             Bijector::Sigmoid { .. } => "sigmoid",
+            Bijector::NormalCdf { .. } => "normal_cdf",
             Bijector::Affine { .. } => "affine",
             Bijector::LowerBound { .. } => "lower_bound",
             Bijector::UpperBound { .. } => "upper_bound",

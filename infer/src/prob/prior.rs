@@ -93,12 +93,14 @@ impl Prior {
         }
     }
 
-    /// The bijector from R onto the support: identity, exp (eq. 9), sigmoid (eq. 10), or a one-sided
-    /// exp for half-bounded truncated normals.
+    /// The bijector from R onto the support: identity, exp (eq. 9), sigmoid (eq. 10) for bounded truncated
+    /// normals, the normal CDF for uniform priors, or a one-sided exp for half-bounded truncated normals.
     pub fn default_bijector(&self) -> Bijector {
         let (lo, hi) = self.support();
         match (lo.is_finite(), hi.is_finite()) {
             (false, false) => Bijector::Identity,
+            // a uniform prior becomes N(0, 1) in u (see `Bijector::NormalCdf`)
+            (true, true) if matches!(self, Prior::Uniform { .. }) => Bijector::NormalCdf { lo, hi },
             (true, true) => Bijector::Sigmoid { lo, hi },
             (true, false) if lo == 0.0 => Bijector::Exp,
             (true, false) => Bijector::LowerBound { lo },
