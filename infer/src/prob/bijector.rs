@@ -197,6 +197,7 @@ mod tests {
             Bijector::Exp,
             Bijector::Softplus,
             Bijector::Sigmoid { lo: 1.0, hi: 3.0 },
+            Bijector::NormalCdf { lo: 0.5, hi: 8.0 },
             Bijector::Affine {
                 shift: 0.5,
                 scale: -2.0,
@@ -210,7 +211,12 @@ mod tests {
     fn inverse_undoes_forward() {
         for b in all() {
             b.validate().unwrap();
-            for &u in &[-6.0, -1.3, 0.0, 0.4, 2.2, 7.0] {
+            // Phi saturates faster than the sigmoid: x itself resolves u only to ~1e-8 beyond |u| = 5
+            let us: &[f64] = match b {
+                Bijector::NormalCdf { .. } => &[-4.5, -1.3, 0.0, 0.4, 2.2, 4.0],
+                _ => &[-6.0, -1.3, 0.0, 0.4, 2.2, 7.0],
+            };
+            for &u in us {
                 let x = b.forward(u);
                 let back = b.inverse(x).unwrap();
                 assert!(
@@ -226,7 +232,12 @@ mod tests {
     fn log_det_matches_finite_differences() {
         let h = 1e-5;
         for b in all() {
-            for &u in &[-4.0, -0.7, 0.0, 0.3, 1.9, 5.0] {
+            // near hi, g(u) = hi - tiny: differences of g lose the digits of g'
+            let us: &[f64] = match b {
+                Bijector::NormalCdf { .. } => &[-4.0, -0.7, 0.0, 0.3, 1.9, 3.0],
+                _ => &[-4.0, -0.7, 0.0, 0.3, 1.9, 5.0],
+            };
+            for &u in us {
                 let fd = (b.forward(u + h) - b.forward(u - h)) / (2.0 * h);
                 assert!(
                     (b.derivative(u) - fd).abs() < 1e-7 * (1.0 + fd.abs()),
@@ -252,6 +263,19 @@ mod tests {
         let l = b.log_det_jacobian(40.0);
         assert!(l.is_finite() && (l - (2f64.ln() - 40.0)).abs() < 1e-12);
         assert!((b.grad_log_det_jacobian(40.0) + 1.0).abs() < 1e-15);
+    }
+
+    /// Through the normal CDF a uniform prior is exactly N(0, 1) in u, also where Phi underflows.
+    #[test]
+    fn uniform_prior_is_standard_normal_in_u() {
+        use crate::prob::prior::{HALF_LN_2PI, Prior};
+        let prior = Prior::Uniform { lo: 0.5, hi: 8.0 };
+        let b = prior.default_bijector();
+        assert_eq!(b, Bijector::NormalCdf { lo: 0.5, hi: 8.0 });
+        for &u in &[-30.0, -5.0, -1.0, 0.0, 2.5, 30.0] {
+            let lp = prior.log_prob(b.forward(u)) + b.log_det_jacobian(u);
+            assert!((lp - (-0.5 * u * u - HALF_LN_2PI)).abs() < 1e-12, "u = {u}: {lp}");
+        }
     }
 
     #[test]

@@ -280,7 +280,7 @@ mod tests {
         let d = json_diff(&cfg.identity().unwrap(), &other.identity().unwrap(), 10);
         assert_eq!(d.len(), 2, "{d:?}");
         assert!(d[0].starts_with("seed: 7 vs 8"), "{d:?}");
-        assert!(d[1].starts_with("settings.hmc_chains: 50 vs 3"), "{d:?}");
+        assert!(d[1].starts_with("settings.hmc_chains: 8 vs 3"), "{d:?}");
         assert_ne!(study_id(&other.identity().unwrap()), id);
         std::fs::write(&model, "name = \"y\"\n").unwrap();
         assert_ne!(study_id(&cfg.identity().unwrap()), id);
