@@ -78,6 +78,32 @@ impl LrSchedule {
         Self::ramp(0.0, 1e-2, 50, 2.0).then(1e-3, 250, 1.0)
     }
 
+    /// The same schedule from iteration `k` on: `shifted(k).at(t) == at(t + k)` (a shifted polynomial
+    /// ramp is again one: `(a - b) ((K - k)/K)^p (1 - t/(K - k))^p + b`).
+    pub fn shifted(&self, k: usize) -> Self {
+        let mut k = k;
+        let mut ramps = Vec::new();
+        for r in &self.ramps {
+            if k >= r.steps {
+                k -= r.steps;
+                continue;
+            }
+            let left = r.steps - k;
+            let frac = left as f64 / r.steps as f64;
+            ramps.push(Ramp {
+                from: (r.from - r.to) * frac.powf(r.power) + r.to,
+                to: r.to,
+                steps: left,
+                power: r.power,
+            });
+            k = 0;
+        }
+        if ramps.is_empty() {
+            return Self::constant(self.at(usize::MAX));
+        }
+        Self { ramps }
+    }
+
     pub fn validate(&self) -> Result<()> {
         ensure!(
             !self.ramps.is_empty(),
@@ -134,5 +160,13 @@ mod tests {
             (w.at(5) - 0.5).abs() < 1e-15 && (w.at(15) - 0.75).abs() < 1e-15 && w.at(25) == 0.5
         );
         assert!(LrSchedule::ramp(-1.0, 1.0, 5, 1.0).validate().is_err());
+        for sched in [m, v, w] {
+            for k in [0, 3, 10, 17, 250, 400, 2000] {
+                let s = sched.shifted(k);
+                for t in [0, 1, 7, 120, 600] {
+                    assert!((s.at(t) - sched.at(t + k)).abs() < 1e-15, "{sched:?} shifted {k} at {t}");
+                }
+            }
+        }
     }
 }

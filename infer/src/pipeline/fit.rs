@@ -28,7 +28,7 @@ use super::summary::{ParamSummary, physical_draws, summarize, summarize_map, wri
 use crate::inference::diagnostics::diagnose_rows;
 use crate::inference::hmc::{HmcDraws, HmcOptions, MassMatrix, sample_hmc};
 use crate::inference::{
-    LbfgsOptions, LogDensity, MapOptions, NewtonOptions, ViOptions, fit_vi, lbfgs_ascent, multistart_map,
+    LbfgsOptions, MapOptions, NewtonOptions, ViOptions, fit_vi, lbfgs_ascent, multistart_map,
     newton_polish,
 };
 use crate::model::likelihood::ModelLikelihood;
@@ -88,9 +88,9 @@ pub struct FitConfig {
     /// Number of MAP starts n_MAP (GIGA-Lens: 300).
     pub map_starts: usize,
     pub map: MapOptions,
-    /// Run the multistart on the model without supersampling (one ray per pixel, PSF on the pixels),
-    /// then polish the best starts on the full model (true). The modes are the same to well within the
-    /// posterior widths; a start costs ~k^2 fewer rays. No effect when the model has `supersample = 1`.
+    /// Run the first 2/3 of the multistart's iterations on the model without supersampling (one ray per
+    /// pixel, PSF on the pixels: ~4x cheaper), the rest and the polish on the full model (true). No effect
+    /// when the model has `supersample = 1`.
     #[serde(default = "yes")]
     pub map_coarse: bool,
     pub vi: ViOptions,
@@ -595,15 +595,22 @@ fn stages(
         let starts = layout.sample_prior(&mut rng, cfg.map_starts);
         let pb = arclight_core::progress::bar(cfg.map.steps as u64, "MAP");
         let total = cfg.map.steps;
-        let search: &Posterior<ModelLikelihood> = coarse.unwrap_or(post);
+        // With a coarse model the first 2/3 of the iterations run on it and the rest, from where each
+        // start got to, on the full model: the coarse model brings the starts into basins cheaply, the
+        // full one ranks and finishes them (ranking on the coarse model alone picked a wrong mode).
+        let split = match coarse {
+            Some(_) => (2 * cfg.map.steps / 3).max(1),
+            None => 0,
+        };
         if coarse.is_some() {
             run.log(
                 "map_model",
-                json!({"multistart": "coarse", "supersample": 1, "polish": "full"}),
+                json!({"coarse_steps": split, "full_steps": cfg.map.steps - split, "coarse_supersample": 1}),
             )?;
         }
-        let res = multistart_map(search, &starts, &cfg.map, |p| {
-            pb.set_position(p.step as u64 + 1);
+        let mut report = |p: &crate::inference::Progress, offset: usize| -> Result<()> {
+            let step = p.step + offset;
+            pb.set_position(step as u64 + 1);
             let best = p
                 .metrics
                 .iter()
@@ -612,27 +619,43 @@ fn stages(
                 .unwrap_or(f64::NAN);
             pb.set_message(format!("best -log p {best:.1}"));
             let mut line = p.to_json();
+            line.insert("step".into(), json!(step));
             line.insert("loss_best".into(), json!(finite(best)));
+            if offset > 0 || split > 0 {
+                line.insert(
+                    "model".into(),
+                    json!(if offset == 0 { "coarse" } else { "full" }),
+                );
+            }
             run.log("map", Value::Object(line))?;
             run.progress(
-                stage_fraction(0, p.step + 1, total, cfg.stages),
+                stage_fraction(0, step + 1, total, cfg.stages),
                 "map",
                 None,
                 false,
             )
-        })?;
+        };
+        let res = match coarse {
+            Some(c) => {
+                let first = MapOptions {
+                    steps: split,
+                    ..cfg.map.clone()
+                };
+                let r1 = multistart_map(c, &starts, &first, |p| report(p, 0))?;
+                let second = MapOptions {
+                    steps: cfg.map.steps - split,
+                    schedule: cfg.map.schedule.shifted(split),
+                    ..cfg.map.clone()
+                };
+                multistart_map(post, &r1.points, &second, |p| report(p, split))?
+            }
+            None => multistart_map(post, &starts, &cfg.map, |p| report(p, 0))?,
+        };
         pb.finish_and_clear();
         // Polish of the best few starts: Levenberg-Marquardt Newton steps, then L-BFGS (see
         // inference::newton and inference::lbfgs for why both).
         let mut best_u = res.best().to_vec();
-        let mut best_logp = if coarse.is_some() {
-            // the multistart's values are of the coarse model: compare on the full one
-            let mut v = [0.0];
-            post.value(&best_u, 1, &mut v)?;
-            v[0]
-        } else {
-            res.best_logp()
-        };
+        let mut best_logp = res.best_logp();
         let adam_logp = best_logp;
         let mut newton_best = f64::NEG_INFINITY;
         let mut lbfgs_iters = Vec::new();
