@@ -32,6 +32,14 @@ pub fn sha256_file(path: &Path) -> Result<(String, u64)> {
     Ok((hex, bytes))
 }
 
+/// SHA-256 of `bytes` (lower-case hex), e.g. of a canonical JSON identity.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

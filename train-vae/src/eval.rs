@@ -1,8 +1,10 @@
 //! `train-vae eval`: how well a trained VAE models held-out galaxies (Sec. 2.3).
 //!
 //! Writes into `--out`:
-//! - `metrics.json`: ELBO (eq. 4) and its terms on the chosen split (default `test`), and the
-//!   reconstruction chi^2 per pixel, both with sigma_d and with each image's own noise sigma;
+//! - `metrics.json` (written last): ELBO (eq. 4) and its terms on the chosen split (default `test`),
+//!   the reconstruction chi^2 per pixel, both with sigma_d and with each image's own noise sigma,
+//!   the KL and activity per latent dimension with the number of active dimensions
+//!   (`train::latent_usage`), and the latent prior's log-volume;
 //! - `reconstructions.png` (Fig. 2): inputs on the top row, reconstructions mu_d(z),
 //!   z ~ N(mu_e(x), sigma_e(x)), on the bottom row;
 //! - `rotation.png` (Fig. 3): one galaxy rotated counter-clockwise by several angles with the
@@ -19,7 +21,10 @@ use crate::data::store::{GalaxySet, Split, read_split};
 use crate::model::Vae;
 use crate::model::vae::standard_normal;
 use crate::train::batches::images_tensor;
+use crate::train::LatentPrior;
+use crate::train::config::SweepTag;
 use crate::train::evaluate::{SetMetrics, evaluate_set};
+use crate::train::latent_usage::{ACTIVE_THRESHOLD, LatentUsage, latent_usage};
 use anyhow::{Context, Result, ensure};
 use arclight_core::DeviceChoice;
 use arclight_core::plot::{GridOptions, Panel, image_grid};
@@ -82,11 +87,23 @@ pub struct EvalReport {
     /// Mean ELBO etc. over the split (nats per image), chi^2 per pixel.
     #[serde(flatten)]
     pub metrics: SetMetrics,
+    pub latent_dim: usize,
+    /// KL and activity per latent dimension, active dimensions.
+    #[serde(flatten)]
+    pub usage: LatentUsage,
+    /// 1/2 log det of the checkpoint's latent-prior covariance (`None`: no prior saved).
+    pub prior_log_volume: Option<f64>,
 }
 
 /// Run `train-vae eval`, with a run record.
 pub fn run(args: EvalArgs) -> Result<()> {
-    let inputs = EvalInputs::load(&args)?;
+    run_with(&args, None).map(|_| ())
+}
+
+/// `train-vae eval` with its run record tagged as one setting of a sweep when `sweep` is given;
+/// returns the report and the record's folder.
+pub fn run_with(args: &EvalArgs, sweep: Option<&SweepTag>) -> Result<(EvalReport, PathBuf)> {
+    let inputs = EvalInputs::load(args)?;
     let name = args
         .checkpoint
         .file_name()
@@ -102,13 +119,13 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 "checkpoint": abs(&args.checkpoint), "data": abs(&args.data), "out": abs(&args.out),
                 "split": inputs.split.name(), "samples": args.samples, "show": args.show,
                 "rotate_index": args.rotate_index, "angles": inputs.angles, "seed": args.seed,
-                "device": args.device.to_string(),
+                "device": args.device.to_string(), "sweep": sweep,
             }),
             device: args.device.to_string(),
             seed: Some(args.seed),
         },
     )?;
-    let report = match inputs.evaluate(&args) {
+    let report = match inputs.evaluate(args) {
         Ok(r) => r,
         Err(e) => {
             let _ = record.fail(&format!("{e:#}"));
@@ -130,9 +147,18 @@ pub fn run(args: EvalArgs) -> Result<()> {
         report.metrics.chi2_per_pixel,
         report.metrics.chi2_per_pixel_noise
     );
+    println!(
+        "latent use: {} of {} dimensions active (activity > {ACTIVE_THRESHOLD}){}",
+        report.usage.active_dims,
+        report.latent_dim,
+        report
+            .prior_log_volume
+            .map(|v| format!(", prior log-volume {v:.2}"))
+            .unwrap_or_default()
+    );
     println!("wrote {}", args.out.display());
     println!("run record: {}", record.dir().display());
-    Ok(())
+    Ok((report, record.dir().to_path_buf()))
 }
 
 /// Evaluate and write `metrics.json`, `reconstructions.png`, `rotation.png` into `args.out`
@@ -195,7 +221,17 @@ impl EvalInputs {
             set,
         } = self;
         let metrics = evaluate_set(&vae, &set, args.samples, sigma_d, args.seed, &device);
+        let usage = latent_usage(&vae, &set, &device);
+        let prior_file = args.checkpoint.join(checkpoint::PRIOR_FILE);
+        let prior_log_volume = if prior_file.is_file() {
+            Some(LatentPrior::load(&prior_file)?.log_volume())
+        } else {
+            None
+        };
         let report = EvalReport {
+            latent_dim: vae.decoder.latent_dim,
+            usage,
+            prior_log_volume,
             checkpoint: args.checkpoint.display().to_string(),
             data: args.data.display().to_string(),
             split: split.to_string(),
@@ -205,7 +241,6 @@ impl EvalInputs {
         };
         std::fs::create_dir_all(&args.out)
             .with_context(|| format!("cannot create --out {}", args.out.display()))?;
-        arclight_core::write_json_atomic(&args.out.join("metrics.json"), &report)?;
         let mut rng = StdRng::seed_from_u64(args.seed);
         reconstruction_figure(
             &vae,
@@ -224,6 +259,8 @@ impl EvalInputs {
             &device,
             &args.out.join("rotation.png"),
         )?;
+        // last, so that its presence means the evaluation completed
+        arclight_core::write_json_atomic(&args.out.join("metrics.json"), &report)?;
         Ok(report)
     }
 }

@@ -6,6 +6,7 @@
 //! - `model`: encoder / decoder (Tables D1, D2), the VAE, the ELBO (eq. 4, C2-C3).
 //! - `train`: training loop, early stopping, resume, latent prior fit (x9).
 //! - `checkpoint`: the on-disk checkpoint (decoder + prior load without the encoder).
+//! - `sweep`: a latent-dimension ablation as one command (trains and evaluates every setting).
 
 pub mod bench;
 pub mod bench_prepare;
@@ -13,4 +14,5 @@ pub mod checkpoint;
 pub mod data;
 pub mod eval;
 pub mod model;
+pub mod sweep;
 pub mod train;

@@ -21,6 +21,9 @@ enum Command {
     Synth(train_vae::data::cli::SynthArgs),
     /// Train the VAE on a data set and fit its latent prior; writes a checkpoint directory.
     Train(train_vae::train::cli::TrainArgs),
+    /// Train one checkpoint per latent dimension (and widths), evaluate each on the test split, side by
+    /// side; resumable (run the same command again).
+    Sweep(train_vae::sweep::SweepArgs),
     /// Evaluate a checkpoint on a data split: ELBO, chi^2/pixel, reconstruction and rotation figures.
     Eval(train_vae::eval::EvalArgs),
     /// Time the paper's VAE: training step (batch 32), decoder gradient w.r.t. z (batch 1, 64).
@@ -33,6 +36,7 @@ fn main() {
         Command::Prepare(a) => train_vae::data::cli::prepare(a),
         Command::Synth(a) => train_vae::data::cli::synth(a),
         Command::Train(a) => train_vae::train::cli::run(a),
+        Command::Sweep(a) => train_vae::sweep::run(a),
         Command::Eval(a) => train_vae::eval::run(a),
         Command::Bench(a) => train_vae::bench::run(a),
     };

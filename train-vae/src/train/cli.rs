@@ -1,6 +1,6 @@
 //! `train-vae train`: command-line options and their resolution into a [`TrainConfig`].
 
-use super::config::{ADAM_EPSILON, DEFAULT_LR, PAPER_BATCH, PAPER_BETAS, TrainConfig};
+use super::config::{ADAM_EPSILON, DEFAULT_LR, PAPER_BATCH, PAPER_BETAS, SweepTag, TrainConfig};
 use super::prior::PAPER_PRIOR_SCALE;
 use super::state::ResumeState;
 use super::trainer::{TrainOutcome, train};
@@ -84,11 +84,7 @@ pub struct TrainArgs {
 
 /// Run `train-vae train`.
 pub fn run(args: TrainArgs) -> Result<()> {
-    let outcome = if args.resume {
-        resume(args)?
-    } else {
-        fresh(args)?
-    };
+    let outcome = train_with(args, None)?;
     println!(
         "trained: best epoch {} of {} (validation ELBO {:.2} nats/image{}){}",
         outcome.best_epoch,
@@ -110,7 +106,17 @@ pub fn run(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn fresh(a: TrainArgs) -> Result<TrainOutcome> {
+/// Train (or with `args.resume` continue) as `train-vae train` does, the run tagged as one setting
+/// of a sweep when `sweep` is given (a resumed run keeps the tag it was started with).
+pub fn train_with(args: TrainArgs, sweep: Option<SweepTag>) -> Result<TrainOutcome> {
+    if args.resume {
+        resume(args)
+    } else {
+        fresh(args, sweep)
+    }
+}
+
+fn fresh(a: TrainArgs, sweep: Option<SweepTag>) -> Result<TrainOutcome> {
     let Some(data) = a.data.clone() else {
         bail!("--data <h5> is required (except with --resume)")
     };
@@ -188,6 +194,7 @@ fn fresh(a: TrainArgs) -> Result<TrainOutcome> {
         decoder_only: a.decoder_only,
         device: a.device,
         experiments: absolute(&a.experiments),
+        sweep,
     };
     train(config, None)
 }

@@ -58,4 +58,18 @@ pub struct TrainConfig {
     pub device: DeviceChoice,
     /// Root of the experiment records.
     pub experiments: PathBuf,
+    /// The `train-vae sweep` this run is one setting of (recorded in its run record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SweepTag>,
+}
+
+/// Marks a run as one setting of a `train-vae sweep`: `arclight` groups runs by `id`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepTag {
+    /// 16 hex digits of the SHA-256 of the sweep's plan.
+    pub id: String,
+    /// The setting's name, e.g. `ld16`.
+    pub setting: String,
+    /// The sweep folder (absolute).
+    pub dir: PathBuf,
 }

@@ -16,6 +16,7 @@ pub mod config;
 pub mod early_stopping;
 pub mod elbo;
 pub mod evaluate;
+pub mod latent_usage;
 pub mod prior;
 pub mod state;
 pub mod trainer;

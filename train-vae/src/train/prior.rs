@@ -179,6 +179,13 @@ impl LatentPrior {
     }
 
     /// log N(z | mean, cov + jitter I).
+    /// 1/2 log det of the covariance (with its jitter): the log of the prior's volume relative to
+    /// N(0, I), comparable across priors of the same dimension.
+    pub fn log_volume(&self) -> f64 {
+        let d = self.latent_dim;
+        (0..d).map(|i| self.chol[i * d + i].ln()).sum()
+    }
+
     pub fn log_prob(&self, z: &[f64]) -> f64 {
         let d = self.latent_dim;
         // Solve L y = z - mean.

@@ -65,6 +65,7 @@ pub fn tiny_config(dir: &Path, data: &Path, epochs: usize) -> TrainConfig {
         decoder_only: false,
         device: DeviceChoice::Flex,
         experiments: dir.join("experiments"),
+        sweep: None,
     }
 }
 
