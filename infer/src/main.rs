@@ -7,7 +7,7 @@ use infer::pipeline::demo::{DemoOptions, run_demo};
 use infer::pipeline::fit::{Estimate, FitConfig, FitOutcome, RunTarget, Stages, run_fit};
 use infer::pipeline::mock::{MockOptions, run_mock};
 use infer::pipeline::study::{
-    Shard, StudyConfig, quick_settings, render_text, run_study, run_summarize,
+    Shard, SourceImages, StudyConfig, quick_settings, render_text, run_study, run_summarize,
 };
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -251,6 +251,14 @@ struct StudyArgs {
     /// if --out is new. Refused if the model, seed, n, settings or shard differ from the recorded ones.
     #[arg(long)]
     resume: bool,
+    /// Lens real galaxies: each system's source is an image of this prepared data set (`train-vae
+    /// prepare`), drawn by the system's seed, in place of the model's VAE source (as `infer mock
+    /// --source-image`). The fit still uses the model's source prior.
+    #[arg(long)]
+    source_images: Option<PathBuf>,
+    /// Split of --source-images the galaxies come from (test: galaxies the prior was not trained on).
+    #[arg(long, default_value = "test")]
+    source_split: String,
     /// Smoke settings (16 MAP starts, VI 40 x 8, 4 chains x (40 + 40) HMC) to try the machinery: far
     /// too short for calibration, so systems come out flagged (ESS). Flags below override them.
     #[arg(long)]
@@ -401,6 +409,10 @@ fn run(cli: Cli) -> Result<()> {
                     seed: a.seed,
                     fit,
                     quick: a.quick,
+                    source_images: match &a.source_images {
+                        Some(f) => Some(SourceImages::new(f, &a.source_split)?),
+                        None => None,
+                    },
                 };
                 let shard = Shard::parse(&a.shard)?;
                 let o = run_study(&cfg, &dir, shard, a.resume, &device)?;

@@ -27,6 +27,9 @@ pub struct StudyConfig {
     /// Whether the `--quick` smoke settings were the starting point of `fit`.
     #[serde(default)]
     pub quick: bool,
+    /// Real-galaxy sources in place of the model's VAE source (`--source-images`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_images: Option<super::SourceImages>,
 }
 
 /// `--quick`: a smoke setting (few MAP starts, short chains) for trying the machinery, not for
@@ -57,14 +60,19 @@ impl StudyConfig {
                 m.remove(k);
             }
         }
-        Ok(json!({
+        let mut id = json!({
             "model_sha256": sha256_file(&self.model)?,
             "checkpoint": self.checkpoint,
             "seed": self.seed,
             "n": self.n_systems,
             "quick": self.quick,
             "settings": settings,
-        }))
+        });
+        // (absent without real-galaxy sources, so earlier studies keep their identity)
+        if let Some(src) = &self.source_images {
+            id["source_images"] = json!({"sha256": src.sha256, "split": src.split});
+        }
+        Ok(id)
     }
 }
 
@@ -264,6 +272,7 @@ mod tests {
             seed: 7,
             fit: FitConfig::new(PathBuf::new(), model.clone()),
             quick: false,
+            source_images: None,
         };
         let id = study_id(&cfg.identity().unwrap());
         // same content at another path: same study

@@ -22,9 +22,11 @@ pub mod flags;
 pub mod merge;
 pub mod result;
 pub mod run;
+pub mod sources;
 pub mod summarize;
 
 pub use config::{Shard, StudyConfig, StudyFile, quick_settings};
 pub use result::SystemResult;
+pub use sources::SourceImages;
 pub use run::{ShardOutcome, run_study, run_summarize};
 pub use summarize::{StudySummary, render_text, write_summary};

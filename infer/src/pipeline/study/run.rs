@@ -238,6 +238,10 @@ fn run_system(
     let (mock_dir, fit_dir) = (sys_dir.join("mock"), sys_dir.join("fit"));
     let t0 = Instant::now();
     let mock = match guarded(|| {
+        let source_image = match &cfg.source_images {
+            Some(s) => Some((s.file.clone(), s.index_for(seed)?)),
+            None => None,
+        };
         run_mock(
             &MockOptions {
                 model: cfg.model.clone(),
@@ -245,7 +249,7 @@ fn run_system(
                 out: mock_dir.clone(),
                 checkpoint: cfg.checkpoint.clone(),
                 sigma_noise: None,
-                source_image: None,
+                source_image,
                 source_half_width: None,
             },
             device,

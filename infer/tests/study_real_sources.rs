@@ -1,0 +1,155 @@
+//! `infer study --source-images`: each system lenses a real galaxy of a prepared data set's split,
+//! drawn by the system's seed, and the mock's true source is that image; the sources enter the
+//! study's identity.
+
+mod tiny_vae;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use train_vae::data::store::{Split, read_split, write_sets};
+use train_vae::data::synth::{SynthConfig, generate_range};
+
+fn infer() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_infer"));
+    c.env("ARCLIGHT_QUIET", "1").env("HDF5_USE_FILE_LOCKING", "FALSE");
+    c
+}
+
+fn read_json(p: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+/// A data set of synthetic galaxies: 6 train, 2 validation, 5 test images.
+fn data_set(dir: &Path) -> PathBuf {
+    let cfg = SynthConfig::default();
+    let path = dir.join("galaxies.h5");
+    write_sets(
+        &path,
+        &[
+            (Split::Train, &generate_range(5, 0..6, &cfg)),
+            (Split::Validation, &generate_range(5, 6..8, &cfg)),
+            (Split::Test, &generate_range(5, 8..13, &cfg)),
+        ],
+        serde_json::json!({"test": "real-source study"}),
+    )
+    .unwrap();
+    path
+}
+
+/// `img` (`n` x `n`, row 0 on top) bilinearly interpolated at continuous pixel coordinates (u along
+/// columns, v along rows, pixel centres at integers), zero beyond one pixel outside: the placement
+/// of Chianese et al. eq. 17 written out independently of `infer`.
+fn bilerp(img: &[f32], n: usize, u: f64, v: f64) -> f64 {
+    let at = |r: i64, c: i64| {
+        if r < 0 || c < 0 || r >= n as i64 || c >= n as i64 {
+            0.0
+        } else {
+            img[r as usize * n + c as usize] as f64
+        }
+    };
+    let (u0, v0) = (u.floor(), v.floor());
+    let (fu, fv) = (u - u0, v - v0);
+    let (c, r) = (u0 as i64, v0 as i64);
+    (1.0 - fv) * ((1.0 - fu) * at(r, c) + fu * at(r, c + 1))
+        + fv * ((1.0 - fu) * at(r + 1, c) + fu * at(r + 1, c + 1))
+}
+
+#[test]
+fn systems_lens_test_split_galaxies_drawn_by_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = tiny_vae::tiny_checkpoint(dir.path(), "ck4", 4, 40);
+    let data = data_set(dir.path());
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo.toml");
+    let out = dir.path().join("study");
+    let o = infer()
+        .args(["study", "--model"])
+        .arg(&model)
+        .arg("--checkpoint")
+        .arg(&ck)
+        .args(["--n", "3", "--seed", "11", "--quick", "--stages", "map", "--out"])
+        .arg(&out)
+        .arg("--source-images")
+        .arg(&data)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{text}");
+    let study = read_json(&out.join("study.json"));
+    let id = &study["identity"]["source_images"];
+    assert_eq!(id["split"], "test");
+    assert_eq!(id["sha256"].as_str().unwrap().len(), 64);
+    let test = read_split(&data, Split::Test).unwrap();
+    let mut indices = Vec::new();
+    for i in 0..3 {
+        let mock = out.join(format!("systems/{i:06}/mock"));
+        let truths = read_json(&mock.join("truths.json"));
+        assert_eq!(truths["source"]["kind"], "image", "{truths}");
+        let k = truths["source"]["index"].as_u64().unwrap() as usize;
+        // the test split comes first in the data set's index order
+        assert!(k < test.n, "system {i}: index {k} is outside the test split");
+        indices.push(k);
+        // the true source written by the mock is that galaxy, placed by eq. 17:
+        // I(x, y) = i d((x - x_src)/s, (y - y_src)/s) on the 64x64 grid of half-width HALFWID
+        let p = &truths["params"];
+        let (xs, ys, s, amp) = (
+            p["src.x_src"].as_f64().unwrap(),
+            p["src.y_src"].as_f64().unwrap(),
+            p["src.s"].as_f64().unwrap(),
+            p["src.i"].as_f64().unwrap(),
+        );
+        let half = truths["source_half_width"].as_f64().unwrap();
+        let src = arclight_core::fits::read_image_f32(&mock.join("source.fits"), 0).unwrap();
+        let px = test.size * test.size;
+        let img = &test.images[k * px..(k + 1) * px];
+        let (n, step) = (64usize, 2.0 * half / 64.0);
+        let (mut worst, mut peak) = (0.0f64, 0.0f64);
+        for r in 0..n {
+            for c in 0..n {
+                let x = -half + (c as f64 + 0.5) * step;
+                let y = half - (r as f64 + 0.5) * step;
+                let u = ((x - xs) / s + 1.0) * test.size as f64 / 2.0 - 0.5;
+                let v = (1.0 - (y - ys) / s) * test.size as f64 / 2.0 - 0.5;
+                let want = amp * bilerp(img, test.size, u, v);
+                // FITS rows run bottom to top (sky orientation): row r from the top is n - 1 - r
+                worst = worst.max((src.data[(n - 1 - r) * n + c] as f64 - want).abs());
+                peak = peak.max(want.abs());
+            }
+        }
+        assert!(peak > 0.0, "system {i}: the galaxy is not in the source-plane figure");
+        assert!(worst < 1e-4 * peak, "system {i}: source.fits vs test image {k}: max |diff| {worst} of peak {peak}");
+    }
+    // drawn by seed: the same study again picks the same galaxies
+    let again = dir.path().join("again");
+    let o = infer()
+        .args(["study", "--model"])
+        .arg(&model)
+        .arg("--checkpoint")
+        .arg(&ck)
+        .args(["--n", "3", "--seed", "11", "--quick", "--stages", "map", "--out"])
+        .arg(&again)
+        .arg("--source-images")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    for (i, k) in indices.iter().enumerate() {
+        let t = read_json(&again.join(format!("systems/{i:06}/mock/truths.json")));
+        assert_eq!(t["source"]["index"].as_u64().unwrap() as usize, *k);
+    }
+    // resuming with the model's own sources is another study: refused
+    let o = infer()
+        .args(["study", "--model"])
+        .arg(&model)
+        .arg("--checkpoint")
+        .arg(&ck)
+        .args(["--n", "3", "--seed", "11", "--quick", "--stages", "map", "--resume", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "a study without --source-images resumed one with them");
+}
