@@ -256,6 +256,12 @@ struct StudyArgs {
     /// --source-image`). The fit still uses the model's source prior.
     #[arg(long)]
     source_images: Option<PathBuf>,
+    /// Compare the priors of a `train-vae sweep` (its folder): the same study (same mocks, same seeds) is
+    /// run with every setting's checkpoint into `--out/<setting>/`, then `--out/comparison.{json,csv,png}`
+    /// tabulate lens bias, sd(z), 68% coverage, chi^2/dof, R-hat/ESS and time against latent dimension.
+    /// Use with --source-images so the sources are real galaxies, not draws of one of the priors.
+    #[arg(long, conflicts_with = "checkpoint")]
+    priors_from: Option<PathBuf>,
     /// Split of --source-images the galaxies come from (test: galaxies the prior was not trained on).
     #[arg(long, default_value = "test")]
     source_split: String,
@@ -415,6 +421,14 @@ fn run(cli: Cli) -> Result<()> {
                     },
                 };
                 let shard = Shard::parse(&a.shard)?;
+                if let Some(sweep) = &a.priors_from {
+                    let rows = infer::pipeline::study::priors::compare_priors(
+                        &cfg, sweep, &dir, shard, &device,
+                    )?;
+                    out!("{}", infer::pipeline::study::priors::render_comparison(&rows));
+                    out!("comparison: {}", dir.join("comparison.json").display());
+                    return Ok(());
+                }
                 let o = run_study(&cfg, &dir, shard, a.resume, &device)?;
                 out!(
                     "study shard {shard} in {}: {} systems fitted now, {} kept from before",

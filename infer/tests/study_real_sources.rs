@@ -153,3 +153,86 @@ fn systems_lens_test_split_galaxies_drawn_by_seed() {
         .unwrap();
     assert!(!o.status.success(), "a study without --source-images resumed one with them");
 }
+
+/// The ablation end to end: a tiny `train-vae sweep` (two latent dimensions, one epoch, synthetic
+/// galaxies), then the same 2-system quick study with each of its priors, compared.
+#[test]
+fn a_sweep_s_priors_are_compared_on_the_same_mocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_set(dir.path());
+    let sweep = dir.path().join("sweep");
+    // SAFETY: set once before any thread of this test reads the environment.
+    unsafe { std::env::set_var("ARCLIGHT_QUIET", "1") };
+    train_vae::sweep::run(train_vae::sweep::SweepArgs {
+        latent_dims: "2,4".into(),
+        widths_list: None,
+        eval_samples: 1,
+        train: train_vae::train::cli::TrainArgs {
+            data: Some(data.clone()),
+            out: sweep.clone(),
+            epochs: Some(1),
+            latent_dim: None,
+            widths: Some("4,8,8,16".into()),
+            head_width: Some(32),
+            sigma_d: None,
+            lr: Some(1e-3),
+            batch_size: 4,
+            samples: 1,
+            patience: None,
+            seed: 1,
+            prior_scale: 9.0,
+            device: arclight_core::DeviceChoice::Flex,
+            experiments: dir.path().join("experiments"),
+            log_every: 10,
+            init_from: None,
+            resume: false,
+            decoder_only: false,
+        },
+    })
+    .unwrap();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo.toml");
+    let out = dir.path().join("compare");
+    let o = infer()
+        .args(["study", "--model"])
+        .arg(&model)
+        .arg("--priors-from")
+        .arg(&sweep)
+        .arg("--source-images")
+        .arg(&data)
+        .args(["--n", "2", "--seed", "3", "--quick", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{text}");
+    let rows = read_json(&out.join("comparison.json"));
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for (r, (name, d)) in rows.iter().zip([("ld2", 2), ("ld4", 4)]) {
+        assert_eq!(r["setting"], name);
+        assert_eq!(r["latent_dim"], d);
+        assert_eq!(r["systems"], 2);
+        assert_eq!(r["fits"], 2, "{r}");
+        let cov = r["lens_coverage_68"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&cov), "{r}");
+        assert!(r["lens_sd_z"].as_f64().unwrap() > 0.0);
+        assert!(r["chi2_dof_median"].as_f64().unwrap() > 0.0);
+        // the lens parameters of the demo model, and no source parameter
+        let params = r["params"].as_object().unwrap();
+        assert!(params.contains_key("lens.theta_e") && !params.keys().any(|k| k.starts_with("src.")));
+    }
+    // the same mocks for every prior: identical observations, system by system
+    for i in 0..2 {
+        let a = std::fs::read(out.join(format!("ld2/systems/{i:06}/mock/obs.fits"))).unwrap();
+        let b = std::fs::read(out.join(format!("ld4/systems/{i:06}/mock/obs.fits"))).unwrap();
+        assert!(a == b, "system {i}: the priors were not given the same mock");
+    }
+    let csv = std::fs::read_to_string(out.join("comparison.csv")).unwrap();
+    assert!(csv.starts_with("setting,latent_dim,") && csv.lines().count() == 3, "{csv}");
+    assert!(out.join("comparison.png").is_file());
+    assert!(text.contains("ld2") && text.contains("cov68"), "{text}");
+}

@@ -20,6 +20,7 @@ pub mod config;
 pub mod figures;
 pub mod flags;
 pub mod merge;
+pub mod priors;
 pub mod result;
 pub mod run;
 pub mod sources;

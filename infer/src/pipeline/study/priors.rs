@@ -1,0 +1,240 @@
+//! Priors compared by what they are for (issue: "which prior recovers lenses and sources better?"):
+//! the same study (same mocks, same seeds; real-galaxy sources with `--source-images`) fitted once
+//! with every checkpoint of a `train-vae sweep`, then one table and figure against latent dimension:
+//! lens-parameter bias, sd(z) and 68% coverage, MAP chi^2/dof, R-hat/ESS and wall time per fit.
+//!
+//! `--out` holds one study folder per setting (`<out>/<setting>/`, an ordinary study that resumes)
+//! and `comparison.json`, `comparison.csv`, `comparison.png`.
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::config::{Shard, StudyConfig};
+use super::result::SystemResult;
+use super::run::run_study;
+use super::summarize::StudySummary;
+use arclight_core::plot::{ChartOptions, Series, Style, line_chart};
+
+/// One prior's figures over the study.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PriorRow {
+    pub setting: String,
+    pub latent_dim: usize,
+    pub checkpoint: PathBuf,
+    pub systems: usize,
+    pub fits: usize,
+    pub flagged: usize,
+    /// Mean over the lens parameters (not `src.*`) of |mean z| (bias in posterior sd units).
+    pub lens_abs_mu_z: f64,
+    /// Mean over the lens parameters of sd(z) (1 when the widths are right).
+    pub lens_sd_z: f64,
+    /// Fraction of lens-parameter truths inside their 68% central intervals, pooled, and its
+    /// binomial standard error.
+    pub lens_coverage_68: f64,
+    pub lens_coverage_68_se: f64,
+    /// Median MAP chi^2/dof over the systems.
+    pub chi2_dof_median: Option<f64>,
+    pub rhat_max: Option<f64>,
+    pub ess_min: Option<f64>,
+    /// Mean wall seconds per system.
+    pub time_mean_s: Option<f64>,
+    /// Per lens parameter: mean error, mean z, sd z.
+    pub params: BTreeMap<String, [f64; 3]>,
+}
+
+/// The settings of the sweep in `sweep_dir` (from its `sweep.json`) with their checkpoint folders.
+pub fn sweep_settings(sweep_dir: &Path) -> Result<Vec<(String, usize, PathBuf)>> {
+    let path = sweep_dir.join("sweep.json");
+    let plan: Value = serde_json::from_str(
+        &std::fs::read_to_string(&path)
+            .with_context(|| format!("--priors-from: cannot read {}", path.display()))?,
+    )
+    .with_context(|| format!("{}: not JSON", path.display()))?;
+    let Some(settings) = plan["settings"].as_array() else {
+        bail!("{}: no settings (not a train-vae sweep plan)", path.display())
+    };
+    let mut out = Vec::new();
+    for s in settings {
+        let (Some(name), Some(d)) = (s["name"].as_str(), s["latent_dim"].as_u64()) else {
+            bail!("{}: a setting without name or latent_dim", path.display())
+        };
+        let ck = sweep_dir.join(name);
+        if !ck.join(train_vae::checkpoint::PRIOR_FILE).is_file() {
+            bail!(
+                "{}: setting {name} has no trained prior yet; finish the sweep first (run its command again)",
+                ck.display()
+            );
+        }
+        out.push((name.to_string(), d as usize, ck));
+    }
+    Ok(out)
+}
+
+/// Run (or continue) the study `base` with every prior of the sweep in `sweep_dir` into
+/// `out/<setting>/`, then write the comparison. Returns the rows, one per setting.
+pub fn compare_priors(
+    base: &StudyConfig,
+    sweep_dir: &Path,
+    out: &Path,
+    shard: Shard,
+    device: &Device,
+) -> Result<Vec<PriorRow>> {
+    let settings = sweep_settings(sweep_dir)?;
+    let mut rows = Vec::new();
+    for (name, d, ck) in settings {
+        eprintln!("compare priors: {name} (latent_dim {d})");
+        let cfg = StudyConfig {
+            checkpoint: Some(ck.clone()),
+            ..base.clone()
+        };
+        let dir = out.join(&name);
+        let o = run_study(&cfg, &dir, shard, true, device)?;
+        rows.push(row(&name, d, &ck, &o.summary, &dir)?);
+    }
+    write_comparison(out, &rows)?;
+    Ok(rows)
+}
+
+fn row(name: &str, d: usize, ck: &Path, s: &StudySummary, dir: &Path) -> Result<PriorRow> {
+    let lens: Vec<(&String, &super::summarize::ParamRow)> =
+        s.table.iter().filter(|(k, _)| !k.starts_with("src.")).collect();
+    let n = lens.len().max(1) as f64;
+    let (mut inside, mut total) = (0usize, 0usize);
+    for (_, r) in &lens {
+        if let Some(c) = r.coverage.get("68") {
+            inside += c.inside;
+            total += c.n;
+        }
+    }
+    let frac = if total > 0 { inside as f64 / total as f64 } else { f64::NAN };
+    let mut chi2: Vec<f64> = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir.join("results")) {
+        for e in entries.flatten() {
+            if let Ok(r) = SystemResult::load(&e.path()) {
+                chi2.extend(r.chi2_dof);
+            }
+        }
+    }
+    chi2.sort_by(f64::total_cmp);
+    Ok(PriorRow {
+        setting: name.to_string(),
+        latent_dim: d,
+        checkpoint: std::path::absolute(ck).unwrap_or_else(|_| ck.to_path_buf()),
+        systems: s.systems,
+        fits: s.fits,
+        flagged: s.flagged.len(),
+        lens_abs_mu_z: lens.iter().map(|(_, r)| r.mu_z.abs()).sum::<f64>() / n,
+        lens_sd_z: lens.iter().map(|(_, r)| r.sd_z).sum::<f64>() / n,
+        lens_coverage_68: frac,
+        lens_coverage_68_se: if total > 0 {
+            (frac * (1.0 - frac) / total as f64).sqrt()
+        } else {
+            f64::NAN
+        },
+        chi2_dof_median: (!chi2.is_empty()).then(|| chi2[chi2.len() / 2]),
+        rhat_max: s.rhat_max,
+        ess_min: s.ess_min,
+        time_mean_s: s.time_per_system_s.as_ref().map(|t| t.mean),
+        params: lens
+            .iter()
+            .map(|(k, r)| ((*k).clone(), [r.mean_error, r.mu_z, r.sd_z]))
+            .collect(),
+    })
+}
+
+/// `comparison.json`, `comparison.csv` and `comparison.png` (bias, sd(z), 68% coverage against D).
+fn write_comparison(out: &Path, rows: &[PriorRow]) -> Result<()> {
+    arclight_core::write_json_atomic(&out.join("comparison.json"), &rows)?;
+    let mut csv = String::from(
+        "setting,latent_dim,systems,fits,flagged,lens_abs_mu_z,lens_sd_z,lens_coverage_68,lens_coverage_68_se,\
+         chi2_dof_median,rhat_max,ess_min,time_mean_s\n",
+    );
+    let opt = |v: Option<f64>| v.map(|x| format!("{x}")).unwrap_or_default();
+    for r in rows {
+        csv.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            r.setting,
+            r.latent_dim,
+            r.systems,
+            r.fits,
+            r.flagged,
+            r.lens_abs_mu_z,
+            r.lens_sd_z,
+            r.lens_coverage_68,
+            r.lens_coverage_68_se,
+            opt(r.chi2_dof_median),
+            opt(r.rhat_max),
+            opt(r.ess_min),
+            opt(r.time_mean_s)
+        ));
+    }
+    arclight_core::write_atomic(&out.join("comparison.csv"), csv.as_bytes())?;
+    let xs: Vec<f64> = rows.iter().map(|r| r.latent_dim as f64).collect();
+    let mu: Vec<f64> = rows.iter().map(|r| r.lens_abs_mu_z).collect();
+    let sd: Vec<f64> = rows.iter().map(|r| r.lens_sd_z).collect();
+    let cov: Vec<f64> = rows.iter().map(|r| r.lens_coverage_68).collect();
+    let series = [
+        Series {
+            label: "mean |z| (bias)",
+            colour: [31, 119, 180],
+            xs: &xs,
+            ys: &mu,
+            style: Style::LineAndPoints,
+        },
+        Series {
+            label: "sd(z) (1: right widths)",
+            colour: [214, 39, 40],
+            xs: &xs,
+            ys: &sd,
+            style: Style::LineAndPoints,
+        },
+        Series {
+            label: "68% coverage (0.68: calibrated)",
+            colour: [44, 160, 44],
+            xs: &xs,
+            ys: &cov,
+            style: Style::LineAndPoints,
+        },
+    ];
+    line_chart(
+        &out.join("comparison.png"),
+        &series,
+        &ChartOptions {
+            title: "priors compared by lens recovery (lens parameters)".into(),
+            xlabel: "latent dimension".into(),
+            ylabel: "".into(),
+            ..ChartOptions::default()
+        },
+    )
+}
+
+/// The comparison as a text table.
+pub fn render_comparison(rows: &[PriorRow]) -> String {
+    let mut s = format!(
+        "{:<20} {:>4} {:>6} {:>7} {:>9} {:>7} {:>12} {:>9} {:>8} {:>7} {:>8}\n",
+        "prior", "D", "fits", "flagged", "mean|z|", "sd(z)", "cov68", "chi2/dof", "R-hat", "ESS", "s/fit"
+    );
+    let f = |v: Option<f64>, p: usize| v.map_or("-".into(), |x| format!("{x:.p$}"));
+    for r in rows {
+        s.push_str(&format!(
+            "{:<20} {:>4} {:>6} {:>7} {:>9.2} {:>7.2} {:>6.2}+-{:<4.2} {:>9} {:>8} {:>7} {:>8}\n",
+            r.setting,
+            r.latent_dim,
+            r.fits,
+            r.flagged,
+            r.lens_abs_mu_z,
+            r.lens_sd_z,
+            r.lens_coverage_68,
+            r.lens_coverage_68_se,
+            f(r.chi2_dof_median, 3),
+            f(r.rhat_max, 3),
+            f(r.ess_min, 0),
+            f(r.time_mean_s, 0)
+        ));
+    }
+    s
+}
