@@ -207,7 +207,7 @@ impl FftConv {
             // The result is real: the DC (and, for even Q, Nyquist) bins' imaginary parts are
             // round-off, which the real inverse transform refuses.
             wk.row_spec[0].im = 0.0;
-            if self.q % 2 == 0 {
+            if self.q.is_multiple_of(2) {
                 wk.row_spec[last].im = 0.0;
             }
             self.row_inv

@@ -48,7 +48,7 @@ impl SourceImages {
             Split::Train => (test + val, train),
         };
         ensure!(n > 0, "{}: the {} split has no images", self.file.display(), self.split);
-        let mut rng = StdRng::seed_from_u64(seed ^ 0x5352_435f_494d_47);
+        let mut rng = StdRng::seed_from_u64(seed ^ 0x0053_5243_5f49_4d47);
         Ok(offset + rng.random_range(0..n))
     }
 }
