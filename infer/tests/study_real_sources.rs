@@ -121,6 +121,9 @@ fn systems_lens_test_split_galaxies_drawn_by_seed() {
             }
         }
         assert!(peak > 0.0, "system {i}: the galaxy is not in the source-plane figure");
+        let res = read_json(&out.join(format!("results/system-{i:06}.json")));
+        let resid = res["source_residual"].as_f64().unwrap();
+        assert!(resid.is_finite() && resid >= 0.0, "system {i}: {res}");
         assert!(worst < 1e-4 * peak, "system {i}: source.fits vs test image {k}: max |diff| {worst} of peak {peak}");
     }
     // drawn by seed: the same study again picks the same galaxies
@@ -221,6 +224,8 @@ fn a_sweep_s_priors_are_compared_on_the_same_mocks() {
         assert!((0.0..=1.0).contains(&cov), "{r}");
         assert!(r["lens_sd_z"].as_f64().unwrap() > 0.0);
         assert!(r["chi2_dof_median"].as_f64().unwrap() > 0.0);
+        let resid = r["source_residual_median"].as_f64().unwrap();
+        assert!(resid.is_finite() && resid >= 0.0, "{r}");
         // the lens parameters of the demo model, and no source parameter
         let params = r["params"].as_object().unwrap();
         assert!(params.contains_key("lens.theta_e") && !params.keys().any(|k| k.starts_with("src.")));

@@ -174,6 +174,7 @@ mod tests {
             flags: Vec::new(),
             wall_s: 1.0,
             threads: 1,
+            source_residual: None,
         }
     }
 

@@ -1,7 +1,8 @@
 //! Priors compared by what they are for (issue: "which prior recovers lenses and sources better?"):
 //! the same study (same mocks, same seeds; real-galaxy sources with `--source-images`) fitted once
 //! with every checkpoint of a `train-vae sweep`, then one table and figure against latent dimension:
-//! lens-parameter bias, sd(z) and 68% coverage, MAP chi^2/dof, R-hat/ESS and wall time per fit.
+//! lens-parameter bias, sd(z) and 68% coverage, MAP chi^2/dof, the source reconstruction residual,
+//! R-hat/ESS and wall time per fit.
 //!
 //! `--out` holds one study folder per setting (`<out>/<setting>/`, an ordinary study that resumes)
 //! and `comparison.json`, `comparison.csv`, `comparison.png`.
@@ -38,6 +39,8 @@ pub struct PriorRow {
     pub lens_coverage_68_se: f64,
     /// Median MAP chi^2/dof over the systems.
     pub chi2_dof_median: Option<f64>,
+    /// Median relative squared error of the reconstructed source (real-galaxy sources only).
+    pub source_residual_median: Option<f64>,
     pub rhat_max: Option<f64>,
     pub ess_min: Option<f64>,
     /// Mean wall seconds per system.
@@ -111,15 +114,19 @@ fn row(name: &str, d: usize, ck: &Path, s: &StudySummary, dir: &Path) -> Result<
         }
     }
     let frac = if total > 0 { inside as f64 / total as f64 } else { f64::NAN };
-    let mut chi2: Vec<f64> = Vec::new();
+    let (mut chi2, mut resid) = (Vec::new(), Vec::new());
     if let Ok(entries) = std::fs::read_dir(dir.join("results")) {
         for e in entries.flatten() {
             if let Ok(r) = SystemResult::load(&e.path()) {
                 chi2.extend(r.chi2_dof);
+                resid.extend(r.source_residual);
             }
         }
     }
-    chi2.sort_by(f64::total_cmp);
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (!v.is_empty()).then(|| v[v.len() / 2])
+    };
     Ok(PriorRow {
         setting: name.to_string(),
         latent_dim: d,
@@ -135,7 +142,8 @@ fn row(name: &str, d: usize, ck: &Path, s: &StudySummary, dir: &Path) -> Result<
         } else {
             f64::NAN
         },
-        chi2_dof_median: (!chi2.is_empty()).then(|| chi2[chi2.len() / 2]),
+        chi2_dof_median: median(chi2),
+        source_residual_median: median(resid),
         rhat_max: s.rhat_max,
         ess_min: s.ess_min,
         time_mean_s: s.time_per_system_s.as_ref().map(|t| t.mean),
@@ -151,12 +159,12 @@ fn write_comparison(out: &Path, rows: &[PriorRow]) -> Result<()> {
     arclight_core::write_json_atomic(&out.join("comparison.json"), &rows)?;
     let mut csv = String::from(
         "setting,latent_dim,systems,fits,flagged,lens_abs_mu_z,lens_sd_z,lens_coverage_68,lens_coverage_68_se,\
-         chi2_dof_median,rhat_max,ess_min,time_mean_s\n",
+         chi2_dof_median,source_residual_median,rhat_max,ess_min,time_mean_s\n",
     );
     let opt = |v: Option<f64>| v.map(|x| format!("{x}")).unwrap_or_default();
     for r in rows {
         csv.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             r.setting,
             r.latent_dim,
             r.systems,
@@ -167,6 +175,7 @@ fn write_comparison(out: &Path, rows: &[PriorRow]) -> Result<()> {
             r.lens_coverage_68,
             r.lens_coverage_68_se,
             opt(r.chi2_dof_median),
+            opt(r.source_residual_median),
             opt(r.rhat_max),
             opt(r.ess_min),
             opt(r.time_mean_s)
@@ -215,13 +224,13 @@ fn write_comparison(out: &Path, rows: &[PriorRow]) -> Result<()> {
 /// The comparison as a text table.
 pub fn render_comparison(rows: &[PriorRow]) -> String {
     let mut s = format!(
-        "{:<20} {:>4} {:>6} {:>7} {:>9} {:>7} {:>12} {:>9} {:>8} {:>7} {:>8}\n",
-        "prior", "D", "fits", "flagged", "mean|z|", "sd(z)", "cov68", "chi2/dof", "R-hat", "ESS", "s/fit"
+        "{:<20} {:>4} {:>6} {:>7} {:>9} {:>7} {:>12} {:>9} {:>9} {:>8} {:>7} {:>8}\n",
+        "prior", "D", "fits", "flagged", "mean|z|", "sd(z)", "cov68", "chi2/dof", "src resid", "R-hat", "ESS", "s/fit"
     );
     let f = |v: Option<f64>, p: usize| v.map_or("-".into(), |x| format!("{x:.p$}"));
     for r in rows {
         s.push_str(&format!(
-            "{:<20} {:>4} {:>6} {:>7} {:>9.2} {:>7.2} {:>6.2}+-{:<4.2} {:>9} {:>8} {:>7} {:>8}\n",
+            "{:<20} {:>4} {:>6} {:>7} {:>9.2} {:>7.2} {:>6.2}+-{:<4.2} {:>9} {:>9} {:>8} {:>7} {:>8}\n",
             r.setting,
             r.latent_dim,
             r.fits,
@@ -231,6 +240,7 @@ pub fn render_comparison(rows: &[PriorRow]) -> String {
             r.lens_coverage_68,
             r.lens_coverage_68_se,
             f(r.chi2_dof_median, 3),
+            f(r.source_residual_median, 3),
             f(r.rhat_max, 3),
             f(r.ess_min, 0),
             f(r.time_mean_s, 0)

@@ -124,6 +124,10 @@ pub struct SystemResult {
     pub wall_s: f64,
     /// Worker threads the system ran on.
     pub threads: usize,
+    /// With real-galaxy sources: relative squared error of the source at the posterior means against
+    /// the true one (`sources::source_residual`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_residual: Option<f64>,
 }
 
 impl SystemResult {
@@ -351,6 +355,7 @@ pub fn collect(run: &SystemRun) -> Result<SystemResult> {
         flags: Vec::new(),
         wall_s: run.wall_s,
         threads: run.threads,
+        source_residual: None,
     };
     r.flags = check(&r, run.stages.hmc);
     Ok(r)

@@ -283,6 +283,13 @@ fn run_system(
         wall_s: t0.elapsed().as_secs_f64(),
         threads: rayon::current_num_threads(),
     })?;
+    let mut r = r;
+    if cfg.source_images.is_some() && fit_dir.join("summary.json").is_file() {
+        match super::sources::source_residual(cfg, &mock_dir, &fit_dir, device) {
+            Ok(v) => r.source_residual = Some(v),
+            Err(e) => eprintln!("study: system {i}: no source residual: {e:#}"),
+        }
+    }
     if fit_dir.join("run.json").exists() {
         // the system's own fit record carries its flags too
         arclight_core::record::set_flags(

@@ -52,3 +52,61 @@ impl SourceImages {
         Ok(offset + rng.random_range(0..n))
     }
 }
+
+/// How well a fit reconstructed the real galaxy it lensed: on the mock's 64x64 source-plane grid
+/// (`source.fits`, half-width `source_half_width` of `truths.json`), the relative squared error
+/// sum (I_fit - I_true)^2 / sum I_true^2 of the source at the posterior means (HMC, else VI or MAP
+/// as the fit's summary has them) against the true one. 0 is perfect; 1 is no better than a blank.
+pub fn source_residual(
+    cfg: &super::StudyConfig,
+    mock_dir: &Path,
+    fit_dir: &Path,
+    device: &burn::tensor::Device,
+) -> Result<f64> {
+    use burn::tensor::{Tensor, TensorData};
+    let problem = crate::pipeline::problem::Problem::load(&cfg.model, cfg.checkpoint.as_deref(), device)?;
+    let (layout, slots) = problem.layout()?;
+    let fwd = problem.forward(slots, device)?;
+    let read = |p: &Path| -> Result<serde_json::Value> {
+        serde_json::from_str(
+            &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+        )
+        .with_context(|| format!("{}: not JSON", p.display()))
+    };
+    let summary = read(&fit_dir.join("summary.json"))?;
+    let truths = read(&mock_dir.join("truths.json"))?;
+    let theta: Vec<f32> = layout
+        .column_names()
+        .iter()
+        .map(|n| {
+            summary["params"][n]["mean"]
+                .as_f64()
+                .map(|v| v as f32)
+                .with_context(|| format!("{}: no posterior mean of {n}", fit_dir.display()))
+        })
+        .collect::<Result<_>>()?;
+    let half = truths["source_half_width"]
+        .as_f64()
+        .context("truths.json: no source_half_width")?;
+    let t = Tensor::<2>::from_data(TensorData::new(theta.clone(), [1, theta.len()]), device);
+    let fit: Vec<f32> = fwd.source_plane(&t, 64, half)?.into_data().iter::<f32>().collect();
+    let truth = arclight_core::fits::read_image_f32(&mock_dir.join("source.fits"), 0)?;
+    ensure!(
+        truth.data.len() == fit.len(),
+        "{}: expected a 64x64 source plane",
+        mock_dir.join("source.fits").display()
+    );
+    let n = 64;
+    let (mut num, mut den) = (0.0f64, 0.0f64);
+    for r in 0..n {
+        for c in 0..n {
+            // FITS rows run bottom to top
+            let tv = truth.data[(n - 1 - r) * n + c] as f64;
+            let d = fit[r * n + c] as f64 - tv;
+            num += d * d;
+            den += tv * tv;
+        }
+    }
+    ensure!(den > 0.0, "{}: the true source is blank", mock_dir.display());
+    Ok(num / den)
+}
