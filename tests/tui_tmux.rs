@@ -295,7 +295,10 @@ fn the_interface_ends_with_its_tmux_session() {
         panic!(
             "arclight (pid {}) still runs 2 s after its terminal went away ({})",
             pid.0,
-            cpu.map_or("ended while measured".to_string(), |c| format!("using {:.0}% CPU", c * 100.0))
+            cpu.map_or("ended while measured".to_string(), |c| format!(
+                "using {:.0}% CPU",
+                c * 100.0
+            ))
         );
     }
     eprintln!("arclight gone {:?} after kill-session", took.unwrap());

@@ -425,7 +425,10 @@ fn run(cli: Cli) -> Result<()> {
                     let rows = infer::pipeline::study::priors::compare_priors(
                         &cfg, sweep, &dir, shard, &device,
                     )?;
-                    out!("{}", infer::pipeline::study::priors::render_comparison(&rows));
+                    out!(
+                        "{}",
+                        infer::pipeline::study::priors::render_comparison(&rows)
+                    );
                     out!("comparison: {}", dir.join("comparison.json").display());
                     return Ok(());
                 }

@@ -12,7 +12,8 @@ use train_vae::data::synth::{SynthConfig, generate_range};
 
 fn infer() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_infer"));
-    c.env("ARCLIGHT_QUIET", "1").env("HDF5_USE_FILE_LOCKING", "FALSE");
+    c.env("ARCLIGHT_QUIET", "1")
+        .env("HDF5_USE_FILE_LOCKING", "FALSE");
     c
 }
 
@@ -67,7 +68,9 @@ fn systems_lens_test_split_galaxies_drawn_by_seed() {
         .arg(&model)
         .arg("--checkpoint")
         .arg(&ck)
-        .args(["--n", "3", "--seed", "11", "--quick", "--stages", "map", "--out"])
+        .args([
+            "--n", "3", "--seed", "11", "--quick", "--stages", "map", "--out",
+        ])
         .arg(&out)
         .arg("--source-images")
         .arg(&data)
@@ -91,7 +94,10 @@ fn systems_lens_test_split_galaxies_drawn_by_seed() {
         assert_eq!(truths["source"]["kind"], "image", "{truths}");
         let k = truths["source"]["index"].as_u64().unwrap() as usize;
         // the test split comes first in the data set's index order
-        assert!(k < test.n, "system {i}: index {k} is outside the test split");
+        assert!(
+            k < test.n,
+            "system {i}: index {k} is outside the test split"
+        );
         indices.push(k);
         // the true source written by the mock is that galaxy, placed by eq. 17:
         // I(x, y) = i d((x - x_src)/s, (y - y_src)/s) on the 64x64 grid of half-width HALFWID
@@ -120,11 +126,17 @@ fn systems_lens_test_split_galaxies_drawn_by_seed() {
                 peak = peak.max(want.abs());
             }
         }
-        assert!(peak > 0.0, "system {i}: the galaxy is not in the source-plane figure");
+        assert!(
+            peak > 0.0,
+            "system {i}: the galaxy is not in the source-plane figure"
+        );
         let res = read_json(&out.join(format!("results/system-{i:06}.json")));
         let resid = res["source_residual"].as_f64().unwrap();
         assert!(resid.is_finite() && resid >= 0.0, "system {i}: {res}");
-        assert!(worst < 1e-4 * peak, "system {i}: source.fits vs test image {k}: max |diff| {worst} of peak {peak}");
+        assert!(
+            worst < 1e-4 * peak,
+            "system {i}: source.fits vs test image {k}: max |diff| {worst} of peak {peak}"
+        );
     }
     // drawn by seed: the same study again picks the same galaxies
     let again = dir.path().join("again");
@@ -133,7 +145,9 @@ fn systems_lens_test_split_galaxies_drawn_by_seed() {
         .arg(&model)
         .arg("--checkpoint")
         .arg(&ck)
-        .args(["--n", "3", "--seed", "11", "--quick", "--stages", "map", "--out"])
+        .args([
+            "--n", "3", "--seed", "11", "--quick", "--stages", "map", "--out",
+        ])
         .arg(&again)
         .arg("--source-images")
         .arg(&data)
@@ -150,11 +164,16 @@ fn systems_lens_test_split_galaxies_drawn_by_seed() {
         .arg(&model)
         .arg("--checkpoint")
         .arg(&ck)
-        .args(["--n", "3", "--seed", "11", "--quick", "--stages", "map", "--resume", "--out"])
+        .args([
+            "--n", "3", "--seed", "11", "--quick", "--stages", "map", "--resume", "--out",
+        ])
         .arg(&out)
         .output()
         .unwrap();
-    assert!(!o.status.success(), "a study without --source-images resumed one with them");
+    assert!(
+        !o.status.success(),
+        "a study without --source-images resumed one with them"
+    );
 }
 
 /// The ablation end to end: a tiny `train-vae sweep` (two latent dimensions, one epoch, synthetic
@@ -228,16 +247,24 @@ fn a_sweep_s_priors_are_compared_on_the_same_mocks() {
         assert!(resid.is_finite() && resid >= 0.0, "{r}");
         // the lens parameters of the demo model, and no source parameter
         let params = r["params"].as_object().unwrap();
-        assert!(params.contains_key("lens.theta_e") && !params.keys().any(|k| k.starts_with("src.")));
+        assert!(
+            params.contains_key("lens.theta_e") && !params.keys().any(|k| k.starts_with("src."))
+        );
     }
     // the same mocks for every prior: identical observations, system by system
     for i in 0..2 {
         let a = std::fs::read(out.join(format!("ld2/systems/{i:06}/mock/obs.fits"))).unwrap();
         let b = std::fs::read(out.join(format!("ld4/systems/{i:06}/mock/obs.fits"))).unwrap();
-        assert!(a == b, "system {i}: the priors were not given the same mock");
+        assert!(
+            a == b,
+            "system {i}: the priors were not given the same mock"
+        );
     }
     let csv = std::fs::read_to_string(out.join("comparison.csv")).unwrap();
-    assert!(csv.starts_with("setting,latent_dim,") && csv.lines().count() == 3, "{csv}");
+    assert!(
+        csv.starts_with("setting,latent_dim,") && csv.lines().count() == 3,
+        "{csv}"
+    );
     assert!(out.join("comparison.png").is_file());
     assert!(text.contains("ld2") && text.contains("cov68"), "{text}");
 }

@@ -174,7 +174,10 @@ pub fn plan(args: &SweepArgs) -> Result<SweepPlan> {
             let name = if name_widths {
                 format!(
                     "ld{d}-w{}",
-                    w.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(".")
+                    w.iter()
+                        .map(|v| v.to_string())
+                        .collect::<Vec<_>>()
+                        .join(".")
                 )
             } else {
                 format!("ld{d}")
@@ -197,7 +200,8 @@ pub fn plan(args: &SweepArgs) -> Result<SweepPlan> {
     });
     let data_provenance = read_provenance(data)?;
     let body = json!({"settings": settings, "train": shared, "data_provenance": data_provenance});
-    let id = arclight_core::hash::sha256_hex(serde_json::to_string(&body)?.as_bytes())[..16].to_string();
+    let id =
+        arclight_core::hash::sha256_hex(serde_json::to_string(&body)?.as_bytes())[..16].to_string();
     Ok(SweepPlan {
         format: FORMAT,
         id,
@@ -215,7 +219,8 @@ fn run_setting(args: &SweepArgs, s: &Setting, ck: &Path, tag: SweepTag) -> Resul
     if finished {
         eprintln!("sweep: {} is trained; not training again", s.name);
     } else {
-        let resume = ck.join(crate::checkpoint::TRAINING_DIR).is_dir() && ResumeState::load(ck).is_ok();
+        let resume =
+            ck.join(crate::checkpoint::TRAINING_DIR).is_dir() && ResumeState::load(ck).is_ok();
         let mut t = args.train.clone();
         t.out = ck.to_path_buf();
         t.latent_dim = (!resume).then_some(s.latent_dim);
@@ -336,7 +341,10 @@ fn print_table(rows: &[SettingResult]) {
             f(&r.test, "kl"),
             format!(
                 "{}/{}",
-                r.test.get("active_dims").and_then(Value::as_u64).unwrap_or(0),
+                r.test
+                    .get("active_dims")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0),
                 r.setting.latent_dim
             ),
             f(&r.test, "prior_log_volume"),

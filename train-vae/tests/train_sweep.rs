@@ -14,17 +14,35 @@ use train_support::{hdf5_guard, tiny_data};
 
 fn sweep_cmd(data: &Path, out: &Path, experiments: &Path, dims: &str, epochs: usize) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_train-vae"));
-    c.env("ARCLIGHT_QUIET", "1").env("HDF5_USE_FILE_LOCKING", "FALSE");
-    c.args(["sweep", "--latent-dims", dims, "--widths", "4,8,8,16", "--head-width", "32"])
-        .args(["--batch-size", "8", "--lr", "1e-3", "--patience", "50", "--seed", "3"])
-        .arg("--epochs")
-        .arg(epochs.to_string())
-        .arg("--data")
-        .arg(data)
-        .arg("--out")
-        .arg(out)
-        .arg("--experiments")
-        .arg(experiments);
+    c.env("ARCLIGHT_QUIET", "1")
+        .env("HDF5_USE_FILE_LOCKING", "FALSE");
+    c.args([
+        "sweep",
+        "--latent-dims",
+        dims,
+        "--widths",
+        "4,8,8,16",
+        "--head-width",
+        "32",
+    ])
+    .args([
+        "--batch-size",
+        "8",
+        "--lr",
+        "1e-3",
+        "--patience",
+        "50",
+        "--seed",
+        "3",
+    ])
+    .arg("--epochs")
+    .arg(epochs.to_string())
+    .arg("--data")
+    .arg(data)
+    .arg("--out")
+    .arg(out)
+    .arg("--experiments")
+    .arg(experiments);
     c
 }
 
@@ -45,7 +63,9 @@ fn tagged_runs(experiments: &Path, kind: &str) -> Vec<(PathBuf, String, String)>
     let mut v = Vec::new();
     for e in std::fs::read_dir(experiments).unwrap() {
         let dir = e.unwrap().path();
-        let Ok(info) = RunInfo::load(&dir) else { continue };
+        let Ok(info) = RunInfo::load(&dir) else {
+            continue;
+        };
         if info.kind.as_str() != kind {
             continue;
         }
@@ -93,37 +113,60 @@ fn sweep_trains_and_evaluates_every_latent_dimension() {
         assert!(kl.iter().all(|k| k.is_finite() && *k >= 0.0), "{kl:?}");
         // the KL term of the ELBO is the sum of the per-dimension KLs
         let total = t["kl"].as_f64().unwrap();
-        assert!((kl.iter().sum::<f64>() - total).abs() < 1e-3 * total.max(1.0), "{kl:?} vs {total}");
+        assert!(
+            (kl.iter().sum::<f64>() - total).abs() < 1e-3 * total.max(1.0),
+            "{kl:?} vs {total}"
+        );
         let active = t["active_dims"].as_u64().unwrap() as usize;
         let activity = t["activity_per_dim"].as_array().unwrap();
         assert_eq!(activity.len(), d);
         assert_eq!(
             active,
-            activity.iter().filter(|a| a.as_f64().unwrap() > 0.01).count()
+            activity
+                .iter()
+                .filter(|a| a.as_f64().unwrap() > 0.01)
+                .count()
         );
         assert!(t["prior_log_volume"].as_f64().unwrap().is_finite());
         assert!(t["elbo"].as_f64().unwrap().is_finite());
-        assert!(Path::new(row["checkpoint"].as_str().unwrap()).join("eval/metrics.json").is_file());
+        assert!(
+            Path::new(row["checkpoint"].as_str().unwrap())
+                .join("eval/metrics.json")
+                .is_file()
+        );
     }
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("ld2") && stdout.contains("ld4") && stdout.contains("active"), "{stdout}");
+    assert!(
+        stdout.contains("ld2") && stdout.contains("ld4") && stdout.contains("active"),
+        "{stdout}"
+    );
     // every training and evaluation record is tagged with the sweep and its setting
     for kind in ["train", "eval"] {
         let runs = tagged_runs(&exp, kind);
         let tags: Vec<(&str, &str)> = runs.iter().map(|r| (r.1.as_str(), r.2.as_str())).collect();
-        assert_eq!(tags, vec![(id.as_str(), "ld2"), (id.as_str(), "ld4")], "{kind}");
+        assert_eq!(
+            tags,
+            vec![(id.as_str(), "ld2"), (id.as_str(), "ld4")],
+            "{kind}"
+        );
     }
     // the same command again has nothing left to do
     let again = sweep_cmd(&data, &out, &exp, "2,4", 1).output().unwrap();
     let t = text(&again);
     assert!(again.status.success(), "{t}");
-    assert!(t.contains("ld2 is trained") && t.contains("ld4 is evaluated"), "{t}");
+    assert!(
+        t.contains("ld2 is trained") && t.contains("ld4 is evaluated"),
+        "{t}"
+    );
     assert_eq!(tagged_runs(&exp, "train").len(), 2);
     // another plan in the same folder is refused, naming the difference
     let other = sweep_cmd(&data, &out, &exp, "2,8", 1).output().unwrap();
     let t = text(&other);
     assert!(!other.status.success(), "{t}");
-    assert!(t.contains("another sweep") && t.contains("settings: ld2,ld4 vs ld2,ld8"), "{t}");
+    assert!(
+        t.contains("another sweep") && t.contains("settings: ld2,ld4 vs ld2,ld8"),
+        "{t}"
+    );
 }
 
 #[test]
@@ -142,8 +185,14 @@ fn killed_sweep_continues_where_it_stopped() {
     let state = out.join("ld4/training/state.json");
     let deadline = Instant::now() + Duration::from_secs(300);
     while !state.is_file() {
-        assert!(Instant::now() < deadline, "the second setting never started");
-        assert!(child.try_wait().unwrap().is_none(), "the sweep ended before it could be killed");
+        assert!(
+            Instant::now() < deadline,
+            "the second setting never started"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the sweep ended before it could be killed"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap();
@@ -151,16 +200,24 @@ fn killed_sweep_continues_where_it_stopped() {
     assert!(!out.join("summary.json").exists());
     let first_run = tagged_runs(&exp, "train")[0].0.clone();
 
-    let o = sweep_cmd(&data, &out, &exp, "2,4", epochs).output().unwrap();
+    let o = sweep_cmd(&data, &out, &exp, "2,4", epochs)
+        .output()
+        .unwrap();
     let t = text(&o);
     assert!(o.status.success(), "{t}");
-    assert!(t.contains("ld2 is trained") && t.contains("resuming the interrupted training of ld4"), "{t}");
+    assert!(
+        t.contains("ld2 is trained") && t.contains("resuming the interrupted training of ld4"),
+        "{t}"
+    );
     // one training record per setting: ld2 was not trained again, ld4's run was continued
     let train = tagged_runs(&exp, "train");
     assert_eq!(train.len(), 2, "{train:?}");
     assert_eq!(train[0].0, first_run);
     assert!(RunInfo::load(&train[1].0).unwrap().resumed >= 1);
-    let rows = read_json(&out.join("summary.json"))["settings"].as_array().unwrap().clone();
+    let rows = read_json(&out.join("summary.json"))["settings"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[1]["epochs_completed"], epochs);
 }

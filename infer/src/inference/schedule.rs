@@ -164,7 +164,10 @@ mod tests {
             for k in [0, 3, 10, 17, 250, 400, 2000] {
                 let s = sched.shifted(k);
                 for t in [0, 1, 7, 120, 600] {
-                    assert!((s.at(t) - sched.at(t + k)).abs() < 1e-15, "{sched:?} shifted {k} at {t}");
+                    assert!(
+                        (s.at(t) - sched.at(t + k)).abs() < 1e-15,
+                        "{sched:?} shifted {k} at {t}"
+                    );
                 }
             }
         }

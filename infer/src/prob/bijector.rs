@@ -274,7 +274,10 @@ mod tests {
         assert_eq!(b, Bijector::NormalCdf { lo: 0.5, hi: 8.0 });
         for &u in &[-30.0, -5.0, -1.0, 0.0, 2.5, 30.0] {
             let lp = prior.log_prob(b.forward(u)) + b.log_det_jacobian(u);
-            assert!((lp - (-0.5 * u * u - HALF_LN_2PI)).abs() < 1e-12, "u = {u}: {lp}");
+            assert!(
+                (lp - (-0.5 * u * u - HALF_LN_2PI)).abs() < 1e-12,
+                "u = {u}: {lp}"
+            );
         }
     }
 

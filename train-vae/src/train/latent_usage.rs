@@ -32,7 +32,11 @@ pub fn latent_usage(vae: &Vae, set: &GalaxySet, device: &Device) -> LatentUsage 
     for (s, e) in chunks(set.n, EVAL_BATCH) {
         let idx: Vec<usize> = (s..e).collect();
         let enc = vae.encoder.forward(images_tensor(set, &idx, device));
-        let mu: Vec<f32> = enc.mu.into_data().try_to_vec().expect("encoder output is f32");
+        let mu: Vec<f32> = enc
+            .mu
+            .into_data()
+            .try_to_vec()
+            .expect("encoder output is f32");
         let ls: Vec<f32> = enc
             .log_sigma
             .into_data()

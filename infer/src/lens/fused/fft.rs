@@ -158,7 +158,9 @@ impl FftConv {
         mut fill: impl FnMut(usize, &mut [f32]),
     ) {
         let p = self.p;
-        wk.spec.iter_mut().for_each(|v| *v = Complex32::new(0.0, 0.0));
+        wk.spec
+            .iter_mut()
+            .for_each(|v| *v = Complex32::new(0.0, 0.0));
         for k in 0..rows {
             let i = first + k;
             wk.row_real.iter_mut().for_each(|v| *v = 0.0);

@@ -28,6 +28,6 @@ pub mod summarize;
 
 pub use config::{Shard, StudyConfig, StudyFile, quick_settings};
 pub use result::SystemResult;
-pub use sources::SourceImages;
 pub use run::{ShardOutcome, run_study, run_summarize};
+pub use sources::SourceImages;
 pub use summarize::{StudySummary, render_text, write_summary};

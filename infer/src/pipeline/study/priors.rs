@@ -58,7 +58,10 @@ pub fn sweep_settings(sweep_dir: &Path) -> Result<Vec<(String, usize, PathBuf)>>
     )
     .with_context(|| format!("{}: not JSON", path.display()))?;
     let Some(settings) = plan["settings"].as_array() else {
-        bail!("{}: no settings (not a train-vae sweep plan)", path.display())
+        bail!(
+            "{}: no settings (not a train-vae sweep plan)",
+            path.display()
+        )
     };
     let mut out = Vec::new();
     for s in settings {
@@ -103,8 +106,11 @@ pub fn compare_priors(
 }
 
 fn row(name: &str, d: usize, ck: &Path, s: &StudySummary, dir: &Path) -> Result<PriorRow> {
-    let lens: Vec<(&String, &super::summarize::ParamRow)> =
-        s.table.iter().filter(|(k, _)| !k.starts_with("src.")).collect();
+    let lens: Vec<(&String, &super::summarize::ParamRow)> = s
+        .table
+        .iter()
+        .filter(|(k, _)| !k.starts_with("src."))
+        .collect();
     let n = lens.len().max(1) as f64;
     let (mut inside, mut total) = (0usize, 0usize);
     for (_, r) in &lens {
@@ -113,7 +119,11 @@ fn row(name: &str, d: usize, ck: &Path, s: &StudySummary, dir: &Path) -> Result<
             total += c.n;
         }
     }
-    let frac = if total > 0 { inside as f64 / total as f64 } else { f64::NAN };
+    let frac = if total > 0 {
+        inside as f64 / total as f64
+    } else {
+        f64::NAN
+    };
     let (mut chi2, mut resid) = (Vec::new(), Vec::new());
     if let Ok(entries) = std::fs::read_dir(dir.join("results")) {
         for e in entries.flatten() {
@@ -225,7 +235,18 @@ fn write_comparison(out: &Path, rows: &[PriorRow]) -> Result<()> {
 pub fn render_comparison(rows: &[PriorRow]) -> String {
     let mut s = format!(
         "{:<20} {:>4} {:>6} {:>7} {:>9} {:>7} {:>12} {:>9} {:>9} {:>8} {:>7} {:>8}\n",
-        "prior", "D", "fits", "flagged", "mean|z|", "sd(z)", "cov68", "chi2/dof", "src resid", "R-hat", "ESS", "s/fit"
+        "prior",
+        "D",
+        "fits",
+        "flagged",
+        "mean|z|",
+        "sd(z)",
+        "cov68",
+        "chi2/dof",
+        "src resid",
+        "R-hat",
+        "ESS",
+        "s/fit"
     );
     let f = |v: Option<f64>, p: usize| v.map_or("-".into(), |x| format!("{x:.p$}"));
     for r in rows {

@@ -47,7 +47,12 @@ impl SourceImages {
             Split::Validation => (test, val),
             Split::Train => (test + val, train),
         };
-        ensure!(n > 0, "{}: the {} split has no images", self.file.display(), self.split);
+        ensure!(
+            n > 0,
+            "{}: the {} split has no images",
+            self.file.display(),
+            self.split
+        );
         let mut rng = StdRng::seed_from_u64(seed ^ 0x0053_5243_5f49_4d47);
         Ok(offset + rng.random_range(0..n))
     }
@@ -64,7 +69,8 @@ pub fn source_residual(
     device: &burn::tensor::Device,
 ) -> Result<f64> {
     use burn::tensor::{Tensor, TensorData};
-    let problem = crate::pipeline::problem::Problem::load(&cfg.model, cfg.checkpoint.as_deref(), device)?;
+    let problem =
+        crate::pipeline::problem::Problem::load(&cfg.model, cfg.checkpoint.as_deref(), device)?;
     let (layout, slots) = problem.layout()?;
     let fwd = problem.forward(slots, device)?;
     let read = |p: &Path| -> Result<serde_json::Value> {
@@ -89,7 +95,11 @@ pub fn source_residual(
         .as_f64()
         .context("truths.json: no source_half_width")?;
     let t = Tensor::<2>::from_data(TensorData::new(theta.clone(), [1, theta.len()]), device);
-    let fit: Vec<f32> = fwd.source_plane(&t, 64, half)?.into_data().iter::<f32>().collect();
+    let fit: Vec<f32> = fwd
+        .source_plane(&t, 64, half)?
+        .into_data()
+        .iter::<f32>()
+        .collect();
     let truth = arclight_core::fits::read_image_f32(&mock_dir.join("source.fits"), 0)?;
     ensure!(
         truth.data.len() == fit.len(),
@@ -107,6 +117,10 @@ pub fn source_residual(
             den += tv * tv;
         }
     }
-    ensure!(den > 0.0, "{}: the true source is blank", mock_dir.display());
+    ensure!(
+        den > 0.0,
+        "{}: the true source is blank",
+        mock_dir.display()
+    );
     Ok(num / den)
 }
