@@ -50,7 +50,8 @@ pub struct App {
     pub pane: i64,
     /// Scroll offset of the lower panel of detail views.
     pub scroll: usize,
-    /// Config key picked for the ablation grouping (`None`: `latent_dim` or the first varying key).
+    /// Config key picked for the ablation grouping (`None`: the sweep, else `latent_dim`, else the
+    /// first varying key).
     pub ablation_key: Option<String>,
     /// Compare view: show only differing config keys.
     pub only_diff: bool,

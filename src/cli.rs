@@ -76,10 +76,13 @@ pub enum RunsCmd {
         #[arg(long)]
         only_diff: bool,
     },
-    /// Training runs grouped by a config key (default latent_dim).
+    /// Training runs grouped by a config key: by sweep when runs of `train-vae sweep` are
+    /// present (one row per setting, with its test-split evaluation), else by latent_dim.
     Ablation {
-        #[arg(long, default_value = ablation::DEFAULT_KEY)]
-        by: String,
+        /// Config key to group by: in full (`architecture.latent_dim`), by its last part
+        /// (`latent_dim`), or `sweep`. Default: `sweep` if any run has one, else `latent_dim`.
+        #[arg(long, value_name = "KEY")]
+        by: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -111,22 +114,11 @@ pub fn runs(root: &std::path::Path, cmd: &RunsCmd) -> Result<String> {
                 reverse: *reverse,
             };
             // headlines of running runs, and of training runs that ended without a summary,
-            // come from their metrics: read each, keep the headline figure, drop the digest
-            let needed: Vec<String> = catalog
-                .runs()
-                .iter()
-                .filter(|r| {
-                    r.status_label() == "running"
-                        || (r.kind() == Some(RunKind::Train) && r.summary.is_none())
-                })
-                .map(|r| r.id.clone())
-                .collect();
-            for id in needed {
-                catalog.pump_metrics(std::slice::from_ref(&id), METRICS_BUDGET);
-                if let Some(r) = catalog.get_mut(&id) {
-                    r.feed = None;
-                }
-            }
+            // come from their metrics
+            read_metrics_best(&mut catalog, |r| {
+                r.status_label() == "running"
+                    || (r.kind() == Some(RunKind::Train) && r.summary.is_none())
+            });
             Ok(list(&catalog, &q, *json))
         }
         RunsCmd::Show { id, json } => {
@@ -150,48 +142,120 @@ pub fn runs(root: &std::path::Path, cmd: &RunsCmd) -> Result<String> {
             Ok(compare_runs(&catalog, &found, *json, *only_diff))
         }
         RunsCmd::Ablation { by, json } => {
-            let by = &ablation::resolve_key(&catalog, by);
-            let groups = ablation::groups(&catalog, by);
-            if *json {
-                return Ok(format!(
-                    "{}\n",
-                    serde_json::to_string_pretty(&json!({"by": by, "groups": groups}))?
-                ));
-            }
-            let rows: Vec<Vec<String>> = groups
-                .iter()
-                .map(|g| {
-                    vec![
-                        g.value.clone(),
-                        if g.without_summary > 0 {
-                            format!("{} ({} open)", g.runs.len(), g.without_summary)
-                        } else {
-                            g.runs.len().to_string()
-                        },
-                        format::opt(g.best_val_elbo),
-                        format::opt(g.mean_val_elbo),
-                        format::opt(g.test_chi2_per_pixel),
-                        format::opt(g.epochs),
-                        format::opt(g.s_per_epoch),
-                        g.best_run.clone().unwrap_or_default(),
-                    ]
-                })
-                .collect();
-            Ok(table(
-                &[
-                    by,
-                    "runs",
-                    "best val ELBO",
-                    "mean val ELBO",
-                    "test chi2/px",
-                    "epochs",
-                    "s/epoch",
-                    "best run",
-                ],
-                &rows,
-            ))
+            // a sweep setting still training shows its best validation ELBO so far
+            read_metrics_best(&mut catalog, |r| {
+                r.kind() == Some(RunKind::Train) && r.summary.is_none()
+            });
+            ablation_cmd(&catalog, by.as_deref(), *json)
         }
     }
+}
+
+/// Read the metrics of the runs `needed` picks, one at a time, keeping only what the headline
+/// needs ([`RunEntry::metrics_best`]) and dropping each digest (bounded memory).
+fn read_metrics_best(catalog: &mut Catalog, needed: impl Fn(&RunEntry) -> bool) {
+    let ids: Vec<String> = catalog
+        .runs()
+        .iter()
+        .filter(|r| needed(r))
+        .map(|r| r.id.clone())
+        .collect();
+    for id in ids {
+        catalog.pump_metrics(std::slice::from_ref(&id), METRICS_BUDGET);
+        if let Some(r) = catalog.get_mut(&id) {
+            r.feed = None;
+        }
+    }
+}
+
+/// `runs ablation`: the sweeps (grouping by sweep) or the groups of one key, as text or JSON.
+fn ablation_cmd(catalog: &Catalog, by: Option<&str>, as_json: bool) -> Result<String> {
+    let by = match by {
+        Some(name) => {
+            ablation::resolve_key(catalog, name).map_err(|e| anyhow!("--by {name}: {e}"))?
+        }
+        None => ablation::default_key(catalog),
+    };
+    if by == ablation::SWEEP_KEY {
+        let view = ablation::sweep_view(catalog);
+        if as_json {
+            let v = json!({"by": by, "sweeps": view.sweeps,
+                "others": {"by": view.others_by, "groups": view.others}});
+            return Ok(format!("{}\n", serde_json::to_string_pretty(&v)?));
+        }
+        return Ok(sweep_tables(&view));
+    }
+    let groups = ablation::groups(catalog, &by);
+    if as_json {
+        return Ok(format!(
+            "{}\n",
+            serde_json::to_string_pretty(&json!({"by": by, "groups": groups}))?
+        ));
+    }
+    Ok(group_table(&by, &groups))
+}
+
+/// One table per sweep (a title line, then a row per setting), then the training runs outside
+/// any sweep grouped by latent dimension.
+fn sweep_tables(view: &ablation::SweepView) -> String {
+    let mut parts = Vec::new();
+    for s in &view.sweeps {
+        let mut header: Vec<&str> = ablation::sweep::HEADER.to_vec();
+        header.extend(["train run", "eval run"]);
+        let rows: Vec<Vec<String>> = s
+            .settings
+            .iter()
+            .map(|r| {
+                let mut cells = r.cells();
+                let train = match (&r.train_run, r.train_status) {
+                    (Some(id), Some(st)) if st != "done" => format!("{id} ({st})"),
+                    (id, _) => id.clone().unwrap_or_default(),
+                };
+                cells.extend([train, r.eval_run.clone().unwrap_or_default()]);
+                cells
+            })
+            .collect();
+        let dir = s.dir.as_deref().unwrap_or("?");
+        let title = format!("sweep {} in {dir}: {} settings\n", s.id, s.settings.len());
+        parts.push(title + &table(&header, &rows));
+    }
+    if !view.others.is_empty() {
+        let title = format!("training runs without a sweep, by {}\n", view.others_by);
+        parts.push(title + &group_table(&view.others_by, &view.others));
+    }
+    parts.join("\n")
+}
+
+/// The groups of one key, a row each.
+fn group_table(by: &str, groups: &[ablation::Group]) -> String {
+    let rows: Vec<Vec<String>> = groups
+        .iter()
+        .map(|g| {
+            vec![
+                g.value.clone(),
+                g.runs_text(),
+                format::opt(g.best_val_elbo),
+                format::opt(g.mean_val_elbo),
+                format::opt(g.test_chi2_per_pixel),
+                format::opt(g.epochs),
+                format::opt(g.s_per_epoch),
+                g.best_run.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            by,
+            "runs",
+            "best val ELBO",
+            "mean val ELBO",
+            "test chi2/px",
+            "epochs",
+            "s/epoch",
+            "best run",
+        ],
+        &rows,
+    )
 }
 
 fn parse_kind(s: &str) -> Result<RunKind> {

@@ -1,6 +1,8 @@
 //! The scriptable view: `arclight runs list|show|compare|ablation`, as tables and as JSON, run
 //! as the real binary on the fixture records.
 
+mod support;
+
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -361,4 +363,276 @@ fn compare_json_keeps_numbers_and_arrays() {
         .map(|k| k.as_str().unwrap())
         .collect();
     assert_eq!(differing, ["lr"]);
+}
+
+/// Records of a 2-setting `train-vae sweep` (ld8, ld16) beside plain and resumed training runs:
+/// tests/fixtures/ablation-experiments (see make_fixtures.py, `ablation_main`).
+fn ablation_fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ablation-experiments")
+}
+
+/// The cells of the table line starting with `first` (columns are two or more spaces apart).
+fn cells<'a>(text: &'a str, first: &str) -> Vec<&'a str> {
+    let line = text
+        .lines()
+        .find(|l| l.split("  ").next() == Some(first))
+        .unwrap_or_else(|| panic!("no line for {first} in\n{text}"));
+    line.split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
+#[test]
+fn ablation_groups_a_sweep_with_its_evaluations() {
+    let root = ablation_fixtures();
+    let out = arclight_in(&root, &["runs", "ablation"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with("sweep 8c41d2f09a7be356 in /data/sweeps/latent: 2 settings\n"),
+        "{text}"
+    );
+    let header = cells(&text, "setting");
+    assert_eq!(
+        header,
+        [
+            "setting",
+            "latent dim",
+            "widths",
+            "best val ELBO",
+            "test ELBO",
+            "test chi2/px",
+            "test KL",
+            "active",
+            "prior log-vol",
+            "train run",
+            "eval run"
+        ]
+    );
+    // ld8 was evaluated twice: the newer evaluation's figures count
+    assert_eq!(
+        cells(&text, "ld8"),
+        [
+            "ld8",
+            "8",
+            "32,64,128,256",
+            "-1249.1",
+            "-1252.3",
+            "1.305",
+            "17.84",
+            "7/8",
+            "8.412",
+            "train-20261123T080000-ld8",
+            "eval-20261123T093000-ld8"
+        ]
+    );
+    // ld16's training was resumed once; its newest evaluation was interrupted: the done one counts
+    assert_eq!(
+        cells(&text, "ld16"),
+        [
+            "ld16",
+            "16",
+            "32,64,128,256",
+            "-1233.1",
+            "-1236.2",
+            "1.236",
+            "27.36",
+            "11/16",
+            "16.93",
+            "train-20261123T083000-ld16",
+            "eval-20261123T091500-ld16"
+        ]
+    );
+    // the runs outside the sweep are grouped by latent dimension as before, below
+    assert!(
+        text.contains("\ntraining runs without a sweep, by architecture.latent_dim\n"),
+        "{text}"
+    );
+    assert_eq!(cells(&text, "32")[..3], ["32", "2", "-1165"]);
+    assert_eq!(cells(&text, "64")[..3], ["64", "1", "-1137.1"]);
+
+    let v = json_in(&root, &["runs", "ablation", "--json"]);
+    assert_eq!(v["by"], "sweep.id");
+    let sweeps = v["sweeps"].as_array().unwrap();
+    assert_eq!(sweeps.len(), 1);
+    assert_eq!(sweeps[0]["id"], "8c41d2f09a7be356");
+    let s = sweeps[0]["settings"].as_array().unwrap();
+    let names: Vec<&str> = s.iter().map(|r| r["setting"].as_str().unwrap()).collect();
+    assert_eq!(names, ["ld8", "ld16"]);
+    assert_eq!(s[0]["test_elbo"], -1252.31);
+    assert_eq!(s[0]["test_kl"], 17.84);
+    assert_eq!(s[0]["active_dims"], 7);
+    assert_eq!(s[0]["latent_dim"], 8);
+    assert_eq!(s[0]["widths"], serde_json::json!([32, 64, 128, 256]));
+    assert_eq!(s[0]["best_val_elbo"], -1249.0783893556038);
+    assert_eq!(s[1]["prior_log_volume"], 16.93);
+    assert_eq!(s[1]["test_chi2_per_pixel"], 1.236);
+    assert_eq!(s[1]["train_status"], "done");
+    assert_eq!(v["others"]["by"], "architecture.latent_dim");
+    let others: Vec<&str> = v["others"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(others, ["32", "64"]);
+    // `--by sweep` names the same grouping; any other key still groups every training run
+    assert_eq!(
+        json_in(&root, &["runs", "ablation", "--by", "sweep", "--json"]),
+        v
+    );
+    let by_setting = json_in(
+        &root,
+        &["runs", "ablation", "--by", "sweep.setting", "--json"],
+    );
+    let values: Vec<&str> = by_setting["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, ["-", "ld16", "ld8"]);
+}
+
+/// A resumed training run records its config twice (`resumed_with` holds the one it was resumed
+/// with): `latent_dim` used to match both copies, fell back to itself, and put every run in `-`.
+#[test]
+fn a_resumed_run_does_not_break_the_latent_dim_grouping() {
+    let root = ablation_fixtures();
+    let v = json_in(&root, &["runs", "ablation", "--by", "latent_dim", "--json"]);
+    assert_eq!(v["by"], "architecture.latent_dim");
+    let groups = v["groups"].as_array().unwrap();
+    let values: Vec<&str> = groups
+        .iter()
+        .map(|g| g["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, ["8", "16", "32", "64"]);
+    assert_eq!(
+        groups[2]["runs"],
+        serde_json::json!([
+            "train-20261122T100000-ld32",
+            "train-20261122T110000-ld32-resumed"
+        ])
+    );
+    assert_eq!(groups[2]["best_run"], "train-20261122T110000-ld32-resumed");
+    assert_eq!(groups[2]["best_val_elbo"], -1164.9979659791056);
+    // the resume's copy is not a key of its own, but still usable when named in full
+    let by_lr = json_in(&root, &["runs", "ablation", "--by", "lr", "--json"]);
+    assert_eq!(by_lr["groups"].as_array().unwrap().len(), 1);
+    assert_eq!(by_lr["groups"][0]["value"], "1.000e-5");
+    let resumed_lr = json_in(
+        &root,
+        &["runs", "ablation", "--by", "resumed_with.lr", "--json"],
+    );
+    let values: Vec<&str> = resumed_lr["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, ["-", "1.000e-5", "5.000e-6"]);
+
+    // the situation reported: the usual records plus one resumed training run
+    let tmp = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(fixtures()).unwrap() {
+        let e = e.unwrap();
+        support::copy_dir(&e.path(), &tmp.path().join(e.file_name()));
+    }
+    support::copy_dir(
+        &root.join("train-20261122T110000-ld32-resumed"),
+        &tmp.path().join("train-20261122T110000-ld32-resumed"),
+    );
+    let v = json_in(tmp.path(), &["runs", "ablation", "--json"]);
+    assert_eq!(v["by"], "architecture.latent_dim");
+    let groups = v["groups"].as_array().unwrap();
+    let values: Vec<&str> = groups
+        .iter()
+        .map(|g| g["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, ["16", "32", "64"]);
+    assert_eq!(groups[1]["runs"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn a_misspelt_by_key_is_an_error_listing_the_keys() {
+    let out = arclight_in(
+        &ablation_fixtures(),
+        &["runs", "ablation", "--by", "latent_dm"],
+    );
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let (head, list) = err
+        .split_once("available keys (closest first): ")
+        .unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(
+        head,
+        "arclight: --by latent_dm: no training run has the config key 'latent_dm'; "
+    );
+    let keys: Vec<&str> = list.trim_end().split(", ").collect();
+    assert_eq!(keys[0], "architecture.latent_dim", "{err}");
+    for k in ["lr", "sweep.id", "architecture.widths", "seed"] {
+        assert!(keys.contains(&k), "{k} missing: {err}");
+    }
+    // the resume's copy of the config is not offered
+    assert!(!list.contains("resumed_with"), "{err}");
+    // on the plain records too (no sweep): a typo no longer groups everything under `-`
+    let out = arclight(&["runs", "ablation", "--by", "sed", "--json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("--by sed: no training run has the config key 'sed'"),
+        "{err}"
+    );
+    assert!(err.contains("(closest first): seed, "), "{err}");
+}
+
+fn json_in(root: &std::path::Path, args: &[&str]) -> Value {
+    let out = arclight_in(root, args);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: not JSON: {e}"))
+}
+
+/// A sweep whose second setting is still training (here: its process died mid-way): the row
+/// shows the best validation ELBO so far from the metrics and the training's status, no test
+/// figures from an older evaluation of another setting.
+#[test]
+fn a_sweep_setting_without_summary_shows_its_progress() {
+    let tmp = tempfile::tempdir().unwrap();
+    support::copy_dir(&ablation_fixtures(), tmp.path());
+    let ld16 = tmp.path().join("train-20261123T083000-ld16");
+    std::fs::remove_file(ld16.join("summary.json")).unwrap();
+    let mut info: Value =
+        serde_json::from_str(&std::fs::read_to_string(ld16.join("run.json")).unwrap()).unwrap();
+    info["status"] = "running".into();
+    std::fs::write(ld16.join("run.json"), info.to_string()).unwrap();
+    for id in ["eval-20261123T091500-ld16", "eval-20261123T094000-ld16"] {
+        std::fs::remove_dir_all(tmp.path().join(id)).unwrap();
+    }
+    let out = arclight_in(tmp.path(), &["runs", "ablation"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        cells(&text, "ld16"),
+        [
+            "ld16",
+            "16",
+            "32,64,128,256",
+            "-1233.1",
+            "train-20261123T083000-ld16 (interrupted)"
+        ]
+    );
+    assert_eq!(cells(&text, "ld8")[4], "-1252.3");
 }

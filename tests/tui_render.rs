@@ -432,3 +432,111 @@ fn title_keeps_counts_with_a_deep_root() {
         "{title}"
     );
 }
+
+/// The sweep fixtures (tests/fixtures/ablation-experiments): a 2-setting sweep with its
+/// evaluations, plain training runs and a resumed one.
+fn sweep_app() -> App {
+    let root =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ablation-experiments");
+    let mut app = App::new(&root);
+    app.clock = Some(1_795_400_000);
+    app
+}
+
+/// The screen line holding `needle`.
+fn line_with<'a>(s: &'a str, needle: &str) -> &'a str {
+    s.lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?}\n{s}"))
+}
+
+#[test]
+fn ablation_groups_a_sweep_by_default_with_its_evaluations() {
+    let mut app = sweep_app();
+    press(&mut app, KeyCode::Char('a'));
+    let s = render(&app, 120, 40);
+    assert_has(
+        &s,
+        &[
+            "group by ◀ sweep.id ▶ (1 of 4 keys) · sweep 8c41d2f0, 2 settings",
+            "ELBO vs latent dim",
+            "3 training runs without a sweep, by architecture.latent_dim",
+            "runs of the 2 sweep settings",
+        ],
+    );
+    let words = |l: &str| -> Vec<String> {
+        l.split(|c: char| c == '│' || c.is_whitespace())
+            .filter(|w| !w.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(
+        words(line_with(&s, "│ld8 ")),
+        [
+            "ld8",
+            "8",
+            "32,64,128,256",
+            "-1249.1",
+            "-1252.3",
+            "1.305",
+            "17.84",
+            "7/8",
+            "8.412"
+        ]
+    );
+    assert_eq!(
+        words(line_with(&s, "│ld16 ")),
+        [
+            "ld16",
+            "16",
+            "32,64,128,256",
+            "-1233.1",
+            "-1236.2",
+            "1.236",
+            "27.36",
+            "11/16",
+            "16.93"
+        ]
+    );
+    // the records behind each setting: the newest finished evaluation
+    assert_eq!(
+        words(line_with(&s, "train-20261123T080000-ld8")),
+        [
+            "ld8",
+            "train-20261123T080000-ld8",
+            "done",
+            "eval-20261123T093000-ld8"
+        ]
+    );
+    // runs outside the sweep: by latent dimension, the resumed one among them
+    assert_eq!(words(line_with(&s, "│32 "))[..3], ["32", "2", "-1165"]);
+    // 80 columns keep every figure of the sweep table
+    let small = render(&app, 80, 24);
+    assert_eq!(
+        words(line_with(&small, "│ld16 ")),
+        [
+            "ld16",
+            "16",
+            "32,64,128,256",
+            "-1233.1",
+            "-1236.2",
+            "1.236",
+            "27.36",
+            "11/16",
+            "16.93"
+        ]
+    );
+    // → the latent dimension over all training runs: the resumed run groups with its ld32 sibling
+    press(&mut app, KeyCode::Right);
+    let s = render(&app, 120, 40);
+    assert_has(
+        &s,
+        &["group by ◀ architecture.latent_dim ▶ (2 of 4 keys) · 4 groups"],
+    );
+    assert_eq!(words(line_with(&s, "│32 "))[..2], ["32", "2"]);
+    assert!(!s.contains("│- "), "{s}");
+    for (w, h) in [(1, 1), (10, 5), (40, 10), (300, 100)] {
+        press(&mut app, KeyCode::Left);
+        render(&app, w, h);
+    }
+}

@@ -1,7 +1,8 @@
-//! Ablation: training runs grouped by a config key (latent dimension by default, any varying
-//! key with ←/→), with per group the best and mean best-validation ELBO, the test
-//! reconstruction chi^2 per pixel, epochs trained and seconds per epoch, all from the runs'
-//! `summary.json`. Large terminals add a chart of the best validation ELBO against the key.
+//! Ablation: training runs grouped by a config key, with per group the best and mean
+//! best-validation ELBO, the test reconstruction chi^2 per pixel, epochs trained and seconds per
+//! epoch, all from the runs' `summary.json`. Large terminals add a chart of the best validation
+//! ELBO against the key. Runs of a `train-vae sweep` are grouped by sweep by default ([`sweep`]:
+//! one row per setting, beside its test-split evaluation); other runs by latent dimension.
 
 use super::common::{Curve, draw_chart};
 use crate::app::App;
@@ -15,8 +16,16 @@ use ratatui::widgets::{Block, Cell, Paragraph, Row, Table};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The default grouping key (Chianese et al. 2020 vary the VAE's latent dimension).
+pub mod sweep;
+pub use sweep::SWEEP_KEY;
+
+/// The grouping key of runs outside a sweep (Chianese et al. 2020 vary the VAE's latent
+/// dimension).
 pub const DEFAULT_KEY: &str = "latent_dim";
+
+/// Where train-vae records the config a run was resumed with: a copy of the config keys, not
+/// settings of their own, so runs are grouped by the config they started with.
+const RESUMED_PREFIX: &str = "resumed_with.";
 
 /// Figures of one group of training runs.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -40,6 +49,17 @@ pub struct Group {
     pub s_per_epoch: Option<f64>,
 }
 
+impl Group {
+    /// The run count, with the runs still open: `3 (1 open)`.
+    pub fn runs_text(&self) -> String {
+        if self.without_summary > 0 {
+            format!("{} ({} open)", self.runs.len(), self.without_summary)
+        } else {
+            self.runs.len().to_string()
+        }
+    }
+}
+
 fn train_runs(catalog: &Catalog) -> impl Iterator<Item = &RunEntry> {
     catalog
         .runs()
@@ -47,32 +67,54 @@ fn train_runs(catalog: &Catalog) -> impl Iterator<Item = &RunEntry> {
         .filter(|r| !r.gone && r.kind() == Some(RunKind::Train))
 }
 
-/// Config keys to group by: `latent_dim` first (if any run has it), then every flattened config
-/// key with two or more distinct values among the training runs.
-pub fn group_keys(catalog: &Catalog) -> Vec<String> {
+/// Flattened config values of `runs` per key, without the `resumed_with.` copy.
+fn config_values<'a>(
+    runs: impl Iterator<Item = &'a RunEntry>,
+) -> BTreeMap<String, BTreeSet<String>> {
     let mut values: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for r in train_runs(catalog) {
-        if let Some(info) = &r.info {
-            for (k, v) in format::flatten(&info.config) {
+    for info in runs.filter_map(|r| r.info.as_ref()) {
+        for (k, v) in format::flatten(&info.config) {
+            if !k.starts_with(RESUMED_PREFIX) {
                 values.entry(k).or_default().insert(v);
             }
         }
     }
+    values
+}
+
+/// The key holding the latent dimension, wherever the config nests it (train-vae:
+/// `architecture.latent_dim`).
+fn latent_key(values: &BTreeMap<String, BTreeSet<String>>) -> Option<String> {
+    values.keys().find(|k| is_key(k, DEFAULT_KEY)).cloned()
+}
+
+/// Config keys to group by: the sweep (`sweep.id`) if a training run has one, the latent
+/// dimension (if any run has it), then every flattened config key with two or more distinct
+/// values among the training runs.
+pub fn group_keys(catalog: &Catalog) -> Vec<String> {
+    let values = config_values(train_runs(catalog));
     let mut keys: Vec<String> = Vec::new();
-    // latent_dim first, wherever the config nests it (train-vae: architecture.latent_dim)
-    if let Some(k) = values.keys().find(|k| is_key(k, DEFAULT_KEY)) {
-        keys.push(k.clone());
+    if values.contains_key(SWEEP_KEY) {
+        keys.push(SWEEP_KEY.into());
     }
-    keys.extend(
-        values
-            .iter()
-            .filter(|(k, v)| v.len() > 1 && !is_key(k, DEFAULT_KEY))
-            .map(|(k, _)| k.clone()),
-    );
+    keys.extend(latent_key(&values));
+    for (k, v) in &values {
+        if v.len() > 1 && !keys.contains(k) {
+            keys.push(k.clone());
+        }
+    }
     if keys.is_empty() {
         keys.extend(values.keys().cloned());
     }
     keys
+}
+
+/// The grouping without a user's pick: the first of [`group_keys`].
+pub fn default_key(catalog: &Catalog) -> String {
+    group_keys(catalog)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| DEFAULT_KEY.into())
 }
 
 /// Whether a flattened config key is `name` itself or ends in `.name`.
@@ -80,21 +122,75 @@ fn is_key(flat: &str, name: &str) -> bool {
     flat == name || flat.strip_suffix(name).is_some_and(|p| p.ends_with('.'))
 }
 
-/// The flattened config key a user's `--by` names: itself if some training run has it, else
-/// the unique key ending in `.<name>` (`latent_dim` -> `architecture.latent_dim`).
-pub fn resolve_key(catalog: &Catalog, name: &str) -> String {
-    let keys: BTreeSet<String> = train_runs(catalog)
-        .filter_map(|r| r.info.as_ref())
-        .flat_map(|i| format::flatten(&i.config).into_keys())
+/// The flattened config key a user's `--by` names: itself, `sweep.id` for `sweep`, else the
+/// unique key ending in `.<name>` (`latent_dim` -> `architecture.latent_dim`). An unknown or
+/// ambiguous name is an error listing the keys (it would put every run in group `-`).
+pub fn resolve_key(catalog: &Catalog, name: &str) -> Result<String, String> {
+    let values = config_values(train_runs(catalog));
+    if values.is_empty() {
+        // no training run with a config: nothing to group, whatever the key
+        return Ok(name.to_string());
+    }
+    if name == "sweep" && values.contains_key(SWEEP_KEY) {
+        return Ok(SWEEP_KEY.into());
+    }
+    // a `resumed_with.` key still works when given in full
+    if values.contains_key(name) || train_runs(catalog).any(|r| has_key(r, name)) {
+        return Ok(name.to_string());
+    }
+    let hits: Vec<&str> = values
+        .keys()
+        .filter(|k| is_key(k, name))
+        .map(String::as_str)
         .collect();
-    if keys.contains(name) {
-        return name.to_string();
-    }
-    let hits: Vec<&String> = keys.iter().filter(|k| is_key(k, name)).collect();
     match hits.as_slice() {
-        [one] => (*one).clone(),
-        _ => name.to_string(),
+        [one] => Ok(one.to_string()),
+        [] => Err(format!(
+            "no training run has the config key '{name}'; available keys (closest first): {}",
+            closest_first(name, values.keys()).join(", ")
+        )),
+        many => Err(format!(
+            "'{name}' names several config keys ({}); give one in full",
+            many.join(", ")
+        )),
     }
+}
+
+/// Whether a run's flattened config has `key`.
+fn has_key(r: &RunEntry, key: &str) -> bool {
+    r.info
+        .as_ref()
+        .is_some_and(|i| format::flatten(&i.config).contains_key(key))
+}
+
+/// `keys` ordered by edit distance to `name` (each key's closest dotted tail counts:
+/// `latent_dm` is 1 from `architecture.latent_dim`), ties alphabetically.
+fn closest_first<'a>(name: &str, keys: impl Iterator<Item = &'a String>) -> Vec<&'a str> {
+    let dist = |k: &str| {
+        std::iter::once(k)
+            .chain(k.match_indices('.').map(|(i, _)| &k[i + 1..]))
+            .map(|tail| edit_distance(name, tail))
+            .min()
+            .unwrap_or(usize::MAX)
+    };
+    let mut out: Vec<(usize, &str)> = keys.map(|k| (dist(k), k.as_str())).collect();
+    out.sort();
+    out.into_iter().map(|(_, k)| k).collect()
+}
+
+/// Levenshtein distance between two strings, in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 /// The key in use: the user's pick if still offered, else the first offered key.
@@ -112,8 +208,13 @@ fn mean(v: &[f64]) -> Option<f64> {
 /// Group the training runs by the flattened config `key` (missing values form group `-`),
 /// sorted numerically when every value is a number.
 pub fn groups(catalog: &Catalog, key: &str) -> Vec<Group> {
+    groups_among(train_runs(catalog), key)
+}
+
+/// [`groups`] of the given training runs.
+fn groups_among<'a>(runs: impl Iterator<Item = &'a RunEntry>, key: &str) -> Vec<Group> {
     let mut by: BTreeMap<String, Vec<&RunEntry>> = BTreeMap::new();
-    for r in train_runs(catalog) {
+    for r in runs {
         let v = r
             .info
             .as_ref()
@@ -176,6 +277,30 @@ pub fn groups(catalog: &Catalog, key: &str) -> Vec<Group> {
     out
 }
 
+/// Grouping by sweep: the sweeps, and the training runs outside any sweep grouped by their
+/// latent dimension as they are without sweeps.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SweepView {
+    pub sweeps: Vec<sweep::Sweep>,
+    /// The key the runs outside a sweep are grouped by.
+    pub others_by: String,
+    pub others: Vec<Group>,
+}
+
+/// The [`SweepView`] of a catalog.
+pub fn sweep_view(catalog: &Catalog) -> SweepView {
+    let others: Vec<&RunEntry> = train_runs(catalog)
+        .filter(|r| !sweep::in_sweep(r))
+        .collect();
+    let by =
+        latent_key(&config_values(others.iter().copied())).unwrap_or_else(|| DEFAULT_KEY.into());
+    SweepView {
+        sweeps: sweep::sweeps(catalog),
+        others: groups_among(others.into_iter(), &by),
+        others_by: by,
+    }
+}
+
 /// One row per training run of the grouping, ordered by group then id.
 fn run_rows(app: &App, groups: &[Group]) -> Vec<Row<'static>> {
     let mut rows = Vec::new();
@@ -212,6 +337,85 @@ fn run_rows(app: &App, groups: &[Group]) -> Vec<Row<'static>> {
     rows
 }
 
+/// Title of the top table: the key in use and its place among the keys ←/→ cycle through.
+fn title(keys: &[String], key: &str) -> String {
+    format!(
+        " ablation · group by ◀ {key} ▶ ({} of {} keys)",
+        keys.iter().position(|k| *k == key).unwrap_or(0) + 1,
+        keys.len(),
+    )
+}
+
+/// The table of groups: one row per value of `key`.
+fn group_table(groups: &[Group], key: &str, title: String) -> Table<'static> {
+    let header = vec![
+        key.to_string(),
+        "runs".into(),
+        "best val ELBO".into(),
+        "mean val ELBO".into(),
+        "test chi2/px".into(),
+        "epochs".into(),
+        "s/epoch".into(),
+    ];
+    let rows: Vec<Row> = groups
+        .iter()
+        .map(|g| {
+            Row::new(vec![
+                g.value.clone(),
+                g.runs_text(),
+                format::opt(g.best_val_elbo),
+                format::opt(g.mean_val_elbo),
+                format::opt(g.test_chi2_per_pixel),
+                format::opt(g.epochs),
+                format::opt(g.s_per_epoch),
+            ])
+        })
+        .collect();
+    let key_w = key.chars().count().clamp(8, 20) as u16;
+    let widths = [key_w, 10, 13, 13, 12, 6, 7].map(Constraint::Length);
+    Table::new(rows, widths)
+        .header(Row::new(header).style(Style::new().bold().underlined()))
+        .block(Block::bordered().title(title))
+}
+
+/// Grouping by sweep: the settings table (and on large terminals the ELBO chart), the runs
+/// outside any sweep grouped by latent dimension, then the records behind each setting.
+fn draw_sweeps(app: &App, frame: &mut Frame, area: Rect, title: &str) {
+    let view = sweep_view(&app.catalog);
+    let settings: usize = view.sweeps.iter().map(|s| s.settings.len()).sum();
+    let chart = area.height >= 36 && view.sweeps.iter().any(|s| s.settings.len() >= 2);
+    let others_h = if view.others.is_empty() {
+        0
+    } else {
+        (view.others.len() as u16 + 3).min(area.height / 3).max(4)
+    };
+    let [table_area, chart_area, others_area, runs_area] = Layout::vertical([
+        Constraint::Length((settings as u16 + 3).min(area.height / 2).max(4)),
+        Constraint::Length(if chart { area.height / 3 } else { 0 }),
+        Constraint::Length(others_h),
+        Constraint::Fill(1),
+    ])
+    .areas(area);
+    let what = match view.sweeps.as_slice() {
+        [one] => format!("sweep {}", sweep::short_id(&one.id)),
+        many => format!("{} sweeps", many.len()),
+    };
+    let title = format!("{title} · {what}, {settings} settings ");
+    sweep::draw_table(frame, table_area, &view.sweeps, title);
+    if chart {
+        sweep::draw_elbo_chart(frame, chart_area, &view.sweeps);
+    }
+    if !view.others.is_empty() {
+        let n: usize = view.others.iter().map(|g| g.runs.len()).sum();
+        let title = format!(" {n} training runs without a sweep, by {} ", view.others_by);
+        frame.render_widget(
+            group_table(&view.others, &view.others_by, title),
+            others_area,
+        );
+    }
+    sweep::draw_runs(frame, runs_area, &view.sweeps, app.scroll);
+}
+
 pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     let keys = group_keys(&app.catalog);
     if keys.is_empty() {
@@ -223,6 +427,9 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         return;
     }
     let key = current_key(app, &keys);
+    if key == SWEEP_KEY {
+        return draw_sweeps(app, frame, area, &title(&keys, &key));
+    }
     let groups = groups(&app.catalog, &key);
     let numeric = groups.iter().all(|g| g.value.parse::<f64>().is_ok());
     let show_chart = numeric && area.height >= 36 && groups.len() >= 2;
@@ -234,47 +441,8 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         Constraint::Fill(1),
     ])
     .areas(area);
-
-    let header = vec![
-        key.clone(),
-        "runs".into(),
-        "best val ELBO".into(),
-        "mean val ELBO".into(),
-        "test chi2/px".into(),
-        "epochs".into(),
-        "s/epoch".into(),
-    ];
-    let rows: Vec<Row> = groups
-        .iter()
-        .map(|g| {
-            let n = if g.without_summary > 0 {
-                format!("{} ({} open)", g.runs.len(), g.without_summary)
-            } else {
-                g.runs.len().to_string()
-            };
-            Row::new(vec![
-                g.value.clone(),
-                n,
-                format::opt(g.best_val_elbo),
-                format::opt(g.mean_val_elbo),
-                format::opt(g.test_chi2_per_pixel),
-                format::opt(g.epochs),
-                format::opt(g.s_per_epoch),
-            ])
-        })
-        .collect();
-    let key_w = key.chars().count().clamp(8, 20) as u16;
-    let widths = [key_w, 10, 13, 13, 12, 6, 7].map(Constraint::Length);
-    let title = format!(
-        " ablation · group by ◀ {key} ▶ ({} of {} keys) · {} groups ",
-        keys.iter().position(|k| *k == key).unwrap_or(0) + 1,
-        keys.len(),
-        groups.len()
-    );
-    let table = Table::new(rows, widths)
-        .header(Row::new(header).style(Style::new().bold().underlined()))
-        .block(Block::bordered().title(title));
-    frame.render_widget(table, table_area);
+    let title = format!("{} · {} groups ", title(&keys, &key), groups.len());
+    frame.render_widget(group_table(&groups, &key, title), table_area);
 
     if show_chart {
         let points: Vec<(f64, f64)> = groups
@@ -295,6 +463,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         );
     }
 
+    let key_w = key.chars().count().clamp(8, 20) as u16;
     let runs = run_rows(app, &groups);
     let n = runs.len();
     let runs: Vec<Row> = runs
@@ -331,4 +500,72 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         Block::bordered().title(format!(" {n} training runs (best of each group in green) ")),
     );
     frame.render_widget(table, runs_area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    #[test]
+    fn edit_distance_counts_single_character_edits() {
+        assert_eq!(edit_distance("latent_dm", "latent_dim"), 1);
+        assert_eq!(edit_distance("sed", "seed"), 1);
+        assert_eq!(edit_distance("", "lr"), 2);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn closest_keys_come_first_by_their_dotted_tail() {
+        let keys: Vec<String> = ["architecture.latent_dim", "lr", "seed", "sweep.id"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            closest_first("latnt_dim", keys.iter()),
+            ["architecture.latent_dim", "lr", "seed", "sweep.id"]
+        );
+        assert_eq!(closest_first("id", keys.iter())[0], "sweep.id");
+    }
+
+    /// A training run record under `root` with the given config.
+    fn train_run(root: &std::path::Path, id: &str, config: Value) {
+        let dir = root.join(id);
+        std::fs::create_dir_all(&dir).unwrap();
+        let info = json!({
+            "format": 1, "id": id, "kind": "train", "name": id, "status": "done", "pid": 0,
+            "started": "2026-11-22T10:00:00Z", "updated": "2026-11-22T10:10:00Z",
+            "argv": ["train-vae", "train"], "config": config, "device": "flex",
+            "progress": {"fraction": 1.0, "stage": "done"}, "resumed": 0,
+        });
+        std::fs::write(dir.join("run.json"), info.to_string()).unwrap();
+    }
+
+    #[test]
+    fn an_ambiguous_by_name_is_an_error_and_a_full_key_resolves() {
+        let root = tempfile::tempdir().unwrap();
+        train_run(
+            root.path(),
+            "train-a",
+            json!({"enc": {"widths": [1]}, "dec": {"widths": [2]}}),
+        );
+        train_run(
+            root.path(),
+            "train-b",
+            json!({"enc": {"widths": [3]}, "lr": 0.1}),
+        );
+        let catalog = Catalog::open(root.path());
+        assert_eq!(
+            resolve_key(&catalog, "widths").unwrap_err(),
+            "'widths' names several config keys (dec.widths, enc.widths); give one in full"
+        );
+        assert_eq!(resolve_key(&catalog, "enc.widths").unwrap(), "enc.widths");
+        assert_eq!(resolve_key(&catalog, "lr").unwrap(), "lr");
+        // no sweep, no latent dimension: the varying keys, and `latent_dim` groups nothing
+        assert_eq!(group_keys(&catalog), ["enc.widths"]);
+        assert_eq!(default_key(&catalog), "enc.widths");
+        assert!(resolve_key(&catalog, "sweep").is_err());
+        // an empty folder groups nothing, whatever the key
+        let empty = tempfile::tempdir().unwrap();
+        assert_eq!(resolve_key(&Catalog::open(empty.path()), "x").unwrap(), "x");
+    }
 }
