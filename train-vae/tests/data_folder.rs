@@ -286,3 +286,78 @@ fn catalog_and_folders_mixed_get_unique_idents_sources_and_stated_conversions() 
     );
     assert_eq!(p["duplicate_idents"], serde_json::json!([]));
 }
+
+/// A new galaxy set as `../shared/data/hst-f814w-201` ships one: gzip-compressed FITS, a small galaxy in a
+/// large stamp with masked (zero) sky. `.fits.gz` files are read as they are, and `--crop N` keeps the
+/// centred N x N native pixels before the 64x64 area averaging.
+#[test]
+fn gzip_fits_cutouts_cropped_around_the_galaxy() {
+    use std::io::Write;
+    let d = tempfile::tempdir().unwrap();
+    let cut = d.path().join("cutouts");
+    std::fs::create_dir(&cut).unwrap();
+    let n = 300;
+    // a blob of sigma 6 px in the centre of a 300 px stamp, exact zeros elsewhere (masked)
+    let img: Vec<f32> = (0..n * n)
+        .map(|k| {
+            let (y, x) = ((k / n) as f32 - 149.5, (k % n) as f32 - 149.5);
+            let r2 = x * x + y * y;
+            if r2 < 40.0 * 40.0 {
+                (-r2 / 72.0).exp()
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let plain = d.path().join("g.fits");
+    arclight_core::fits::write_image_f32(&plain, n, n, &img, &[]).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(cut.join("g0.fits.gz")).unwrap(),
+        flate2::Compression::default(),
+    );
+    gz.write_all(&std::fs::read(&plain).unwrap()).unwrap();
+    gz.finish().unwrap();
+    let out = d.path().join("f.h5");
+    let o = run(&[
+        "prepare",
+        "--folder",
+        cut.to_str().unwrap(),
+        "--noise-sigma",
+        "0.01",
+        "--crop",
+        "64",
+        "--snr-min",
+        "0",
+        "--snr-max",
+        "inf",
+        "--out",
+        out.to_str().unwrap(),
+        "--split",
+        "1,0,0",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let set = read_split(&out, Split::Train).unwrap();
+    assert_eq!(set.n, 1);
+    // crop 64 of 300 then 64 -> 64: the pixels are the centred 64x64 of the stamp over its maximum
+    let o0 = (n - 64) / 2;
+    let peak = (0..64)
+        .flat_map(|r| (0..64).map(move |c| (r, c)))
+        .map(|(r, c)| img[(o0 + r) * n + o0 + c])
+        .fold(0f32, f32::max);
+    for r in 0..64 {
+        for c in 0..64 {
+            let want = img[(o0 + r) * n + o0 + c] / peak;
+            let got = set.images[r * 64 + c];
+            assert!(
+                (got - want).abs() < 1e-6,
+                "pixel ({r}, {c}): {got} vs {want}"
+            );
+        }
+    }
+    assert!(
+        read_provenance(&out)
+            .unwrap()
+            .to_string()
+            .contains("\"crop\":64")
+    );
+}

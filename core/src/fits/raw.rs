@@ -104,5 +104,20 @@ pub fn move_to(f: &mut FitsFile, path: &Path, hdu: usize) -> Result<HduKind> {
 
 /// Size of the file on disk in bytes (for sanity checks of header-declared sizes).
 pub fn file_len(path: &Path) -> u64 {
+    if is_compressed_file(path) {
+        // cfitsio inflates gzip / compress / pkzip files into memory: the bytes on disk say nothing
+        // about the pixels (MAX_PIXELS still bounds the allocation, cfitsio reports a bad stream)
+        return u64::MAX;
+    }
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(u64::MAX)
+}
+
+/// Whether the file starts with a gzip, Unix-compress or pkzip signature.
+fn is_compressed_file(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 2];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && matches!(magic, [0x1f, 0x8b] | [0x1f, 0x9d] | [b'P', b'K'])
 }

@@ -59,6 +59,10 @@ pub struct PrepareArgs {
     /// Drop stamps with a side shorter than this (native pixels; paper: 64).
     #[arg(long, default_value_t = 64)]
     pub min_size: usize,
+    /// Keep only the centred N x N native pixels of each stamp before downscaling to 64x64 (for small
+    /// galaxies in large stamps; default: the whole stamp, as in the paper).
+    #[arg(long, value_name = "N")]
+    pub crop: Option<usize>,
     /// Keep max(I_1/4)/sigma_noise >= this (paper: 15).
     #[arg(long, default_value_t = 15.0, allow_negative_numbers = true)]
     pub snr_min: f64,
@@ -103,6 +107,7 @@ impl PrepareArgs {
                 snr_noise: self.snr_noise,
                 snr_block: self.snr_block,
                 skip_bad_stamps: self.skip_bad_stamps,
+                crop: self.crop,
             },
             seed: self.seed,
             split: self.split,

@@ -15,7 +15,8 @@
 //!    maximum (only reachable when `--snr-min` is 0 or below).
 
 use super::preprocess::{
-    area_noise_factor, block_average, crop_centre, downscale_area, max_value, normalise_by_max,
+    area_noise_factor, block_average, crop_centre, crop_square, downscale_area, max_value,
+    normalise_by_max,
 };
 use super::store::IMAGE_SIZE;
 use serde::{Deserialize, Serialize};
@@ -156,6 +157,10 @@ pub struct CutConfig {
     pub snr_block: usize,
     /// Count NaN stamps and invalid noise variances as cuts instead of failing.
     pub skip_bad_stamps: bool,
+    /// Side (native pixels) of the centred square kept before downscaling, when smaller than the
+    /// stamp: for small galaxies in large stamps (not in the paper, whose stamps are cut to fit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crop: Option<usize>,
 }
 
 impl Default for CutConfig {
@@ -168,6 +173,7 @@ impl Default for CutConfig {
             snr_noise: SnrNoise::Native,
             snr_block: 4,
             skip_bad_stamps: false,
+            crop: None,
         }
     }
 }
@@ -351,6 +357,10 @@ pub fn prepare_stamp(stamp: &RawStamp, cfg: &CutConfig) -> Result<Prepared, Reje
         return Err(Rejection::Cut(Cut::TooSmall));
     }
     let (s, square) = crop_centre(stamp.ny, stamp.nx, &stamp.data);
+    let (s, square) = match cfg.crop {
+        Some(c) if c < s => (c, crop_square(s, &square, c)),
+        _ => (s, square),
+    };
     let image64 = downscale_area(s, &square, IMAGE_SIZE);
     let snr = snr(&image64, s, stamp.sigma, cfg);
     if snr.is_nan() || snr < cfg.snr_min {

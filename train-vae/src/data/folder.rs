@@ -1,6 +1,6 @@
 //! New galaxy sets: a folder of FITS or PNG cutouts, one galaxy per file.
 //!
-//! Files ending in `.fits`, `.fit`, `.fts` (first 2-D image HDU with pixels) or `.png`
+//! Files ending in `.fits`, `.fit`, `.fts` (also `.gz`-compressed; first 2-D image HDU with pixels) or `.png`
 //! (grey level in [0, 1]; colour is converted to luminance and 16-bit values scaled, with a
 //! warning and a note in the provenance) are taken in name order; the galaxy's IDENT is a first
 //! IDENT (after every catalog IDENT, see `prepare`) plus its position in that order (the
@@ -17,10 +17,15 @@ use super::preprocess::border_sigma;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 
-/// Cutout kinds recognised by extension.
+/// Cutout kinds recognised by extension (FITS also gzip-compressed, which cfitsio reads as is).
 fn kind(path: &Path) -> Option<&'static str> {
-    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-    match ext.as_str() {
+    let name = path.file_name()?.to_str()?.to_ascii_lowercase();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    let ext = Path::new(name).extension()?.to_str()?;
+    if name.len() < path.file_name()?.len() && ext == "png" {
+        return None;
+    }
+    match ext {
         "fits" | "fit" | "fts" => Some("fits"),
         "png" => Some("png"),
         _ => None,
@@ -40,7 +45,7 @@ pub fn list_cutouts(dir: &Path) -> Result<Vec<PathBuf>> {
     files.sort();
     if files.is_empty() {
         bail!(
-            "{}: no .fits/.fit/.fts/.png cutouts in this folder",
+            "{}: no .fits/.fit/.fts(.gz)/.png cutouts in this folder",
             dir.display()
         );
     }

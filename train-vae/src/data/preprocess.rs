@@ -17,6 +17,15 @@
 //!   `m` divides `s`, slightly below it otherwise because split input pixels make neighbouring
 //!   outputs correlated; the area-averaged noise is correlated in any case).
 
+/// The centred `c x c` part of an `s x s` image (`c <= s`; offset `(s - c) / 2` as in [`crop_centre`]).
+pub fn crop_square<T: Copy>(s: usize, data: &[T], c: usize) -> Vec<T> {
+    assert!(c <= s && data.len() == s * s, "crop_square: {c} of {s}x{s}");
+    let o = (s - c) / 2;
+    (o..o + c)
+        .flat_map(|r| data[r * s + o..r * s + o + c].iter().copied())
+        .collect()
+}
+
 /// Side length and pixels of the centred square crop of a `ny x nx` image.
 pub fn crop_centre<T: Copy>(ny: usize, nx: usize, data: &[T]) -> (usize, Vec<T>) {
     assert_eq!(
@@ -168,6 +177,14 @@ fn median(v: &mut [f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn square_crop_is_centred() {
+        let d: Vec<usize> = (0..36).collect();
+        assert_eq!(crop_square(6, &d, 2), vec![14, 15, 20, 21]);
+        assert_eq!(crop_square(6, &d, 3), vec![7, 8, 9, 13, 14, 15, 19, 20, 21]);
+        assert_eq!(crop_square(6, &d, 6), d);
+    }
 
     #[test]
     fn crop_is_centred() {
