@@ -119,7 +119,7 @@ struct FitSettings {
     stages: String,
     /// Start from these settings: `arclight` (default: 300 x 300 MAP starts on the unsupersampled model,
     /// Laplace-started VI of 150 x 50 draws, 8 HMC chains x (150 + 600) with warm-up mass-matrix adaptation
-    /// and L = 10) or `table1` (GIGA-Lens Table 1 exactly: MAP on the full model, VI from 1e-6 I, 1000 x 500
+    /// and L = 10, sampling again up to twice while unconverged) or `table1` (GIGA-Lens Table 1 exactly: MAP on the full model, VI from 1e-6 I, 1000 x 500
     /// draws; 50 chains x (250 + 750) preconditioned by VI alone, L = 5). The flags below override either.
     #[arg(long, default_value = "arclight", value_parser = ["arclight", "table1"])]
     preset: String,
@@ -162,6 +162,11 @@ struct FitSettings {
     /// Mean leapfrog steps L (10; table1: 5).
     #[arg(long)]
     hmc_leapfrog: Option<usize>,
+    /// HMC sampling rounds at most (3; table1: 1): while the draws miss R-hat < 1.01, bulk and tail
+    /// ESS >= 400 or <= 1% divergences, they become warm-up and the chains sample again, with the mass
+    /// matrix re-estimated from them (and a higher target acceptance after divergences)
+    #[arg(long)]
+    hmc_rounds: Option<usize>,
 }
 
 impl FitSettings {
@@ -180,6 +185,7 @@ impl FitSettings {
             cfg.vi = infer::inference::ViOptions::gigalens_table1();
             cfg.hmc.adapt_mass = false;
             cfg.hmc.n_leapfrog = 5;
+            cfg.hmc.retry = infer::inference::hmc::RetryOptions::single();
             cfg.polish_starts = 0;
         }
         if let Some(n) = self.map_starts {
@@ -220,6 +226,10 @@ impl FitSettings {
         }
         if let Some(s) = self.hmc_leapfrog {
             cfg.hmc.n_leapfrog = s;
+        }
+        if let Some(r) = self.hmc_rounds {
+            anyhow::ensure!(r >= 1, "--hmc-rounds must be at least 1");
+            cfg.hmc.retry.max_rounds = r;
         }
         Ok(())
     }

@@ -9,7 +9,11 @@
 //! posterior: a first pass with `h_j = h0 max(1, |x_j|)` estimates `sigma_j = (-H_jj)^{-1/2}`, a second uses
 //! `h_j = 0.1 sigma_j`, so parameters whose widths differ by orders of magnitude (a light centre to 1e-4",
 //! an amplitude to 10 counts) are all resolved. If `-H` is not positive definite (not at a mode, or a flat
-//! direction) a ridge `lambda I`, growing from 1e-8 of the largest diagonal, is added until it is.
+//! direction) a relative ridge `r |diag(-H)|`, r growing from 1e-8, is added until it is (Levenberg-
+//! Marquardt's scaling): every width shrinks by about the same factor `sqrt(1 + r)`. A ridge `r I` scaled
+//! to the largest diagonal instead crushed every parameter less precise than the most precise one (a lens
+//! centre to 1e-4"): on two systems of the reference study, widths 10-100x too small that VI could not
+//! regrow, an HMC step of 0.035 and R-hat 2.2.
 
 use anyhow::{Result, bail, ensure};
 
@@ -22,10 +26,18 @@ pub struct Laplace {
     pub dim: usize,
     /// Negative Hessian `-H` (the precision), symmetrised, row-major, before any ridge.
     pub precision: Vec<f64>,
-    /// Lower Cholesky factor of `Sigma = (-H + ridge I)^{-1}`.
+    /// Lower Cholesky factor of `Sigma = (-H + ridge |diag(-H)|)^{-1}`.
     pub chol: Vec<f64>,
-    /// The ridge that had to be added to make `-H` positive definite (0 at a proper mode).
+    /// The relative ridge r that had to be added to make `-H` positive definite (0 at a proper mode).
     pub ridge: f64,
+}
+
+impl Laplace {
+    /// The relative change the ridge made to the variance `var` of coordinate `k`: about
+    /// `r |(-H)_kk| var` (r at a mode whose precision is diagonal).
+    pub fn ridge_effect(&self, k: usize, var: f64) -> f64 {
+        self.ridge * self.precision[k * self.dim + k].abs() * var
+    }
 }
 
 /// Hessian of `density` at `x` by central differences of its gradient with per-coordinate steps `h`.
@@ -106,21 +118,19 @@ pub fn laplace<D: LogDensity + ?Sized>(density: &D, mode: &[f64]) -> Result<Lapl
         max_diag.is_finite() && max_diag > 0.0,
         "Laplace: the Hessian at the mode is zero or not finite"
     );
+    // the scale of each coordinate's ridge: its own curvature (a tiny floor where that is ~0)
+    let scale: Vec<f64> = (0..d)
+        .map(|i| precision[i * d + i].abs().max(1e-12 * max_diag))
+        .collect();
     let mut ridge = 0.0;
     let prec_chol = loop {
         let mut a = precision.clone();
         for i in 0..d {
-            a[i * d + i] += ridge;
+            a[i * d + i] += ridge * scale[i];
         }
         match linalg::cholesky(&a, d) {
             Ok(c) => break c,
-            Err(_) if ridge < max_diag => {
-                ridge = if ridge == 0.0 {
-                    1e-8 * max_diag
-                } else {
-                    ridge * 10.0
-                }
-            }
+            Err(_) if ridge < 1e6 => ridge = if ridge == 0.0 { 1e-8 } else { ridge * 3.0 },
             Err(e) => bail!("Laplace: -H is not positive definite even with a ridge: {e}"),
         }
     };
@@ -219,7 +229,49 @@ mod tests {
             }
         }
         let lap = laplace(&Saddle, &[0.0, 0.0]).unwrap();
-        assert!(lap.ridge > 1e-3 && lap.ridge <= 1.0, "ridge {}", lap.ridge);
+        // the saddle direction's diagonal is -1e-3 of its own scale: r must exceed 1
+        assert!(lap.ridge > 1.0 && lap.ridge <= 3.0, "ridge {}", lap.ridge);
         assert!(lap.chol.iter().all(|v| v.is_finite()));
+    }
+
+    /// The ridge is relative: a saddle direction among coordinates whose widths span 1e-4 to 10 leaves
+    /// every width within a factor ~2 of its own curvature's, where a ridge scaled to the largest
+    /// diagonal would crush the wide ones to the narrowest's scale.
+    #[test]
+    fn ridge_keeps_every_coordinate_on_its_own_scale() {
+        struct Mixed;
+        const S: [f64; 3] = [1e-4, 0.1, 10.0];
+        impl LogDensity for Mixed {
+            fn dim(&self) -> usize {
+                4
+            }
+            fn value_and_grad(
+                &self,
+                x: &[f64],
+                b: usize,
+                lp: &mut [f64],
+                g: &mut [f64],
+            ) -> Result<()> {
+                for r in 0..b {
+                    let row = &x[4 * r..4 * r + 4];
+                    let mut v = 0.0;
+                    for k in 0..3 {
+                        v -= 0.5 * (row[k] / S[k]).powi(2);
+                        g[4 * r + k] = -row[k] / (S[k] * S[k]);
+                    }
+                    // a slightly convex (saddle) fourth direction of scale 1
+                    v += 0.5 * 1e-2 * row[3] * row[3];
+                    g[4 * r + 3] = 1e-2 * row[3];
+                    lp[r] = v;
+                }
+                Ok(())
+            }
+        }
+        let lap = laplace(&Mixed, &[0.0; 4]).unwrap();
+        assert!(lap.ridge > 1.0, "ridge {}", lap.ridge);
+        for (k, s) in S.iter().enumerate() {
+            let sd = lap.chol[k * 4 + k];
+            assert!(sd > 0.45 * s && sd <= s * 1.0001, "sd {k}: {sd} vs {s}");
+        }
     }
 }

@@ -231,7 +231,7 @@ where
     r.chol = linalg::lower_matmul(&lap.chol, &r.chol, d);
     if lap.ridge > 0.0 {
         r.init_note = Some(format!(
-            "VI: the Hessian at the start is not negative definite; Laplace start with a ridge of {:e}",
+            "VI: the Hessian at the start is not negative definite; Laplace start with a relative ridge of {:e}",
             lap.ridge
         ));
     }

@@ -26,7 +26,7 @@ use super::mock::read_truths;
 use super::problem::Problem;
 use super::summary::{ParamSummary, physical_draws, summarize, summarize_map, write_samples};
 use crate::inference::diagnostics::diagnose_rows;
-use crate::inference::hmc::{HmcDraws, HmcOptions, MassMatrix, sample_hmc};
+use crate::inference::hmc::{HmcDraws, HmcOptions, MassMatrix, RetryOptions, sample_hmc_judged};
 use crate::inference::{
     LbfgsOptions, MapOptions, NewtonOptions, ViOptions, fit_vi, lbfgs_ascent, multistart_map,
     newton_polish,
@@ -121,12 +121,14 @@ impl FitConfig {
     /// The default pipeline for `obs` and `model`: GIGA-Lens's stages (300 x 300 MAP, full-rank VI,
     /// preconditioned HMC) with budgets chosen from measured effective samples per gradient evaluation on
     /// a CPU (docs/performance.md): MAP starts on the unsupersampled model, Laplace-started VI of 150 x 50
-    /// draws, 8 chains x (150 + 600) with L = 10 and warm-up mass adaptation, target acceptance 0.8.
+    /// draws, 8 chains x (150 + 600) with L = 10 and warm-up mass adaptation, target acceptance 0.8, and
+    /// up to two more rounds of (100 + 600) while the draws miss R-hat < 1.01 or ESS >= 400.
     /// [`FitConfig::table1`] is GIGA-Lens Table 1.
     pub fn new(obs: PathBuf, model: PathBuf) -> Self {
         let mut hmc = HmcOptions {
             n_burn: 150,
             n_samples: 600,
+            retry: RetryOptions::default(),
             ..HmcOptions::default()
         };
         hmc.dual_averaging.target_accept = 0.8;
@@ -774,6 +776,7 @@ fn stages(
     let mut estimate = None;
     let (mut rhat_max, mut ess_min) = (None, None);
     let mut hmc_cost: Option<(usize, f64)> = None;
+    let mut hmc_rounds: Option<Value> = None;
     let mut draws_for_plots: Option<(HmcDraws, Vec<f64>)> = None;
     if cfg.stages.hmc && !samples_path.exists() {
         run.begin_stage("hmc")?;
@@ -838,24 +841,45 @@ fn stages(
             }
             (None, None) => bail!("HMC needs a starting point: run the map or vi stage first"),
         };
-        let total = cfg.hmc.n_burn + cfg.hmc.n_samples;
-        let pb = arclight_core::progress::bar(total as u64, "HMC");
+        let first = cfg.hmc.n_burn + cfg.hmc.n_samples;
+        let later = cfg.hmc.retry.n_burn + cfg.hmc.n_samples;
+        // iterations before round r (1-based) starts
+        let before = |r: usize| if r <= 1 { 0 } else { first + (r - 2) * later };
+        let pb = arclight_core::progress::bar(first as u64, "HMC");
         let mut hmc_opts = cfg.hmc.clone();
         hmc_opts.seed = cfg.seed ^ hmc_opts.seed;
-        let draws = sample_hmc(post, &init, &mass, &hmc_opts, |p| {
-            let step = if p.stage == "hmc_sample" {
-                cfg.hmc.n_burn + p.step + 1
+        // rounds are judged on the physical values, as the summary reports them
+        let judge = |d: &HmcDraws| diagnose_rows(&physical_draws(layout, d), d.n_chains, d.dim);
+        let draws = sample_hmc_judged(post, &init, &mass, &hmc_opts, &judge, |p| {
+            let metric = |name: &str| {
+                p.metrics
+                    .iter()
+                    .find(|m| m.0 == name)
+                    .map(|m| m.1)
+                    .unwrap_or(f64::NAN)
+            };
+            let round = metric("round").max(1.0) as usize;
+            let n_burn = if round == 1 {
+                cfg.hmc.n_burn
+            } else {
+                cfg.hmc.retry.n_burn
+            };
+            let in_round = if p.stage == "hmc_sample" {
+                n_burn + p.step + 1
             } else {
                 p.step + 1
             };
+            let step = before(round) + in_round;
+            if round > 1 {
+                pb.set_length((before(round) + later) as u64);
+            }
             pb.set_position(step as u64);
-            let acc = p
-                .metrics
-                .iter()
-                .find(|m| m.0 == "accept")
-                .map(|m| m.1)
-                .unwrap_or(f64::NAN);
-            pb.set_message(format!("accept {acc:.2}"));
+            let acc = metric("accept");
+            if round > 1 {
+                pb.set_message(format!("round {round}, accept {acc:.2}"));
+            } else {
+                pb.set_message(format!("accept {acc:.2}"));
+            }
             let mut line = p.to_json();
             line.insert(
                 "phase".into(),
@@ -866,13 +890,29 @@ fn stages(
                 }),
             );
             run.log("hmc", Value::Object(line))?;
+            // the bar's fraction of the stage: rounds beyond the first extend it
             run.progress(
-                stage_fraction(2, step, total, cfg.stages),
+                stage_fraction(
+                    2,
+                    step,
+                    before(round) + n_burn + cfg.hmc.n_samples,
+                    cfg.stages,
+                ),
                 "hmc",
                 None,
                 false,
             )
         })?;
+        for (k, r) in draws.rounds.iter().enumerate() {
+            run.log(
+                "hmc_round",
+                json!({"round": k + 1, "n_burn": r.n_burn, "step_size": r.step_size,
+                       "target_accept": r.target_accept, "max_rhat": r.max_rhat,
+                       "min_ess_bulk": r.min_ess_bulk, "min_ess_tail": r.min_ess_tail,
+                       "divergent": r.divergent, "misses": r.misses,
+                       "kept": k + 1 == draws.rounds.len()}),
+            )?;
+        }
         pb.finish_and_clear();
         let physical = physical_draws(layout, &draws);
         write_samples(&samples_path, layout, &draws, &physical)?;
@@ -882,6 +922,7 @@ fn stages(
         // Cost of the sampler in gradient evaluations (one per chain per leapfrog step).
         let evals = draws.n_evaluations * draws.n_chains;
         hmc_cost = Some((evals, hmc_s));
+        hmc_rounds = Some(serde_json::to_value(&draws.rounds)?);
         draws_for_plots = Some((draws, physical));
     } else if samples_path.exists() {
         draws_for_plots = Some(read_samples(&samples_path, layout)?);
@@ -1012,6 +1053,8 @@ fn stages(
             "ms_per_gradient": 1e3 * secs / evals.max(1) as f64,
             "evaluations_per_effective_sample": ess_min.map(|e| evals as f64 / e),
         })),
+        // every HMC sampling round; all but the last missed the convergence targets (warm-up)
+        "hmc_rounds": hmc_rounds,
         "backend": post.likelihood().backend(),
         "n_pixels": n_pix,
         "warnings": run.info().warnings,
@@ -1147,6 +1190,7 @@ fn read_samples(path: &Path, layout: &ParamLayout) -> Result<(HmcDraws, Vec<f64>
         adapted_step_size: f64::NAN,
         warmup: Default::default(),
         n_evaluations: 0,
+        rounds: Vec::new(),
     };
     Ok((draws, physical))
 }

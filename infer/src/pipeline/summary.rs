@@ -84,8 +84,8 @@ pub fn summarize(
 }
 
 /// Largest relative change of a variance by the Laplace ridge for which [`summarize_map`] still
-/// reports a standard deviation: `lambda Sigma_kk <= 0.01` (the ridge `lambda I` added to `-H`
-/// changes `Sigma_kk` by a factor of about `1 + lambda Sigma_kk`).
+/// reports a standard deviation: `r |H_kk| Sigma_kk <= 0.01` (the relative ridge `r |diag H|` added
+/// to `-H` changes `Sigma_kk` by a factor of about `1 + r |H_kk| Sigma_kk`).
 pub const LAPLACE_RIDGE_TOLERANCE: f64 = 0.01;
 
 /// Summaries of a MAP point `u` (unconstrained) when nothing else was sampled: `mean` and `q50` are
@@ -109,7 +109,7 @@ pub fn summarize_map(
         .map(|k| {
             let lap = laplace?;
             let var: f64 = lap.chol[k * d..k * d + k + 1].iter().map(|l| l * l).sum();
-            (var.is_finite() && var > 0.0 && lap.ridge * var <= LAPLACE_RIDGE_TOLERANCE)
+            (var.is_finite() && var > 0.0 && lap.ridge_effect(k, var) <= LAPLACE_RIDGE_TOLERANCE)
                 .then(|| var.sqrt())
         })
         .collect();
@@ -340,10 +340,13 @@ mod tests {
         assert!((s[0].z.unwrap() + 0.5).abs() < 1e-6);
         assert!((s[1].mean - 1.0).abs() < 1e-12 && (s[1].std - 0.5).abs() < 1e-8);
         assert!(s[1].truth.is_none() && s[1].rhat.is_nan());
-        // a ridge of 0.5: changes b's variance 0.25 by ~12% (not reported), a's 0.01 by 0.5% (kept)
-        lap.ridge = 0.5;
+        // a relative ridge of 0.005 changes both variances by 0.5% (kept), one of 0.05 by 5% (dropped)
+        lap.ridge = 0.005;
         let s = summarize_map(&layout, &names, &u, Some(&lap), &truth);
-        assert!(s[0].std.is_finite() && s[1].std.is_nan() && s[1].q84.is_nan());
+        assert!(s[0].std.is_finite() && s[1].std.is_finite());
+        lap.ridge = 0.05;
+        let s = summarize_map(&layout, &names, &u, Some(&lap), &truth);
+        assert!(s[0].std.is_nan() && s[1].std.is_nan() && s[1].q84.is_nan());
         assert_eq!(s[1].mean, 1.0);
         let s = summarize_map(&layout, &names, &u, None, &truth);
         assert!(s.iter().all(|p| p.std.is_nan()) && (s[0].mean - 2.0).abs() < 1e-12);

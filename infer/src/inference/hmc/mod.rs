@@ -1,18 +1,21 @@
 //! Hamiltonian Monte Carlo (GIGA-Lens Sec. 2.5), split by concern: the step-size adaptation
 //! (`step_size`), the mass matrix (`mass_matrix`), the batched integrator (`leapfrog`), the chain loop
-//! (`sampler`) and what a run keeps (`storage`).
+//! (`sampler`: one round of burn-in and sampling), the rounds that repeat it until the draws converge
+//! (`retry`) and what a run keeps (`storage`).
 
 pub mod leapfrog;
 pub mod mass_matrix;
+pub mod retry;
 pub mod sampler;
 pub mod step_size;
 pub mod storage;
 
 pub use leapfrog::ChainStates;
 pub use mass_matrix::MassMatrix;
-pub use sampler::{HmcOptions, sample_hmc};
+pub use retry::{RetryOptions, sample_hmc, sample_hmc_judged};
+pub use sampler::HmcOptions;
 pub use step_size::{DualAveraging, DualAveragingConfig};
-pub use storage::{HmcDraws, WarmupTrace};
+pub use storage::{HmcDraws, RoundRecord, WarmupTrace};
 
 #[cfg(test)]
 mod tests {
@@ -217,6 +220,51 @@ mod tests {
         assert!(a > 3.0 * b, "min ESS with adaptation {a}, without {b}");
     }
 
+    /// The same bad preconditioner without warm-up adaptation and a short burn-in: the first round misses
+    /// the targets, becomes warm-up, and the next round, with the metric re-estimated from its draws,
+    /// converges and recovers the target. Only the kept round's draws are returned; the evaluations of
+    /// every round are counted.
+    #[test]
+    fn unconverged_rounds_become_warmup_and_the_next_round_converges() {
+        let p = target([1.0, 0.001, 0.3, 0.02]);
+        let cov = p.covariance();
+        let bad =
+            MassMatrix::from_scales((0..4).map(|i| 0.1 * cov[i * 4 + i].sqrt()).collect()).unwrap();
+        let init = starts(&p, 16, 7);
+        let o = HmcOptions {
+            n_burn: 100,
+            n_samples: 400,
+            n_leapfrog: 5,
+            adapt_mass: false,
+            retry: RetryOptions::default(),
+            ..opts(8)
+        };
+        let draws = sample_hmc(&p, &init, &bad, &o, no_progress).unwrap();
+        let r = &draws.rounds;
+        assert!(r.len() >= 2, "{r:?}");
+        assert!(
+            !r[0].misses.is_empty() && r.last().unwrap().misses.is_empty(),
+            "{r:?}"
+        );
+        assert_eq!((r[0].n_burn, r[1].n_burn), (100, 100));
+        assert_eq!(draws.n_draws, 400);
+        assert_eq!(
+            draws.n_evaluations,
+            1 + r.iter().map(|x| x.evaluations).sum::<usize>()
+        );
+        assert_eq!(draws.warmup.mass_updates, r.len() - 1);
+        assert_eq!(draws.warmup.step_size.len(), 100 * r.len());
+        check_recovery(&draws, &p, "after retry");
+        // one round only (Table 1): the same first round, kept as it is
+        let once = HmcOptions {
+            retry: RetryOptions::single(),
+            ..o
+        };
+        let first = sample_hmc(&p, &init, &bad, &once, no_progress).unwrap();
+        assert_eq!(first.rounds.len(), 1);
+        assert_eq!(first.rounds[0], r[0]);
+    }
+
     /// A density that is NaN on a slab cutting through the bulk: trajectories crossing it diverge; they
     /// must be counted, rejected, and never produce a draw inside the slab or a panic.
     #[test]
@@ -281,6 +329,23 @@ mod tests {
             }
         }
         assert!(shorter > 0, "no divergent trajectory was cut short");
+        // retried after divergences: each later round targets a higher acceptance (smaller steps)
+        let retry = HmcOptions {
+            retry: RetryOptions {
+                max_rounds: 3,
+                max_divergent: 0.0,
+                ..RetryOptions::default()
+            },
+            ..o.clone()
+        };
+        let again = sample_hmc(&Slab, &init, &MassMatrix::Identity, &retry, no_progress).unwrap();
+        let t: Vec<f64> = again.rounds.iter().map(|r| r.target_accept).collect();
+        let t0 = o.dual_averaging.target_accept;
+        assert_eq!(t.len(), 3, "{:?}", again.rounds);
+        assert!(
+            (t[1] - (t0 + 1.0) / 2.0).abs() < 1e-12 && (t[2] - (t[1] + 1.0) / 2.0).abs() < 1e-12
+        );
+        assert!(again.rounds[2].step_size < again.rounds[0].step_size);
         // Non-finite starting points are a clear error, not a panic.
         let e = sample_hmc(&Slab, &[0.6, 0.0], &MassMatrix::Identity, &o, no_progress).unwrap_err();
         assert!(e.to_string().contains("non-finite"), "{e}");

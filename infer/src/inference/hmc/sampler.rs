@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::leapfrog::{ChainStates, leapfrog};
 use super::mass_matrix::{CovarianceEstimator, MassMatrix};
+use super::retry::RetryOptions;
 use super::step_size::{DualAveraging, DualAveragingConfig};
 use super::storage::HmcDraws;
 use crate::inference::density::{LogDensity, check_batch};
@@ -58,6 +59,9 @@ pub struct HmcOptions {
     pub adapt_mass: bool,
     /// Energy error above which a trajectory counts as divergent (1000).
     pub max_energy_error: f64,
+    /// Sampling rounds that re-adapt and sample again while the draws are not converged (one round,
+    /// as in Table 1; the pipeline's default allows three).
+    pub retry: RetryOptions,
     pub seed: u64,
 }
 
@@ -73,6 +77,7 @@ impl Default for HmcOptions {
             jitter_leapfrog: true,
             adapt_mass: true,
             max_energy_error: 1000.0,
+            retry: RetryOptions::single(),
             seed: 0,
         }
     }
@@ -101,7 +106,7 @@ impl HmcOptions {
             self.max_energy_error > 0.0,
             "HMC: max_energy_error must be > 0"
         );
-        Ok(())
+        self.retry.validate()
     }
 
     /// Number of burn-in iterations with step-size adaptation.
@@ -124,42 +129,37 @@ impl HmcOptions {
     }
 }
 
-/// Runs HMC from `init` (row-major `n_chains x dim`, e.g. `ViResult::sample`). Every chain must start at a
-/// finite log-density.
+/// One round of HMC from the chain states `state`: burn-in (step size by dual averaging, and the mass
+/// matrix re-estimated in the `mass_windows` when `adapt_mass`), then `n_samples` recorded iterations.
+/// Returns the draws, the chains' final states and the mass matrix the draws were made with.
 ///
-/// Calls `progress` after every iteration with stage "hmc_burn" or "hmc_sample" and metrics `step_size`,
-/// `accept` (mean acceptance probability of this iteration), `accept_avg` (mean over the stage so far),
-/// `divergent` (divergences in the stage so far) and `logp_mean`.
+/// Calls `progress` after every iteration with stage "hmc_burn" or "hmc_sample" and metrics `round`,
+/// `step_size`, `accept` (mean acceptance probability of this iteration), `accept_avg` (mean over the
+/// stage so far), `divergent` (divergences in the stage so far) and `logp_mean`.
 #[allow(clippy::needless_range_loop)]
-pub fn sample_hmc<D, F>(
+pub(super) fn sample_round<D, F>(
     density: &D,
-    init: &[f64],
+    mut state: ChainStates,
     mass: &MassMatrix,
     opts: &HmcOptions,
-    mut progress: F,
-) -> Result<HmcDraws>
+    round: usize,
+    progress: &mut F,
+) -> Result<(HmcDraws, ChainStates, MassMatrix)>
 where
     D: LogDensity + ?Sized,
     F: FnMut(&Progress) -> Result<()>,
 {
-    opts.validate()?;
-    let d = density.dim();
-    let n = check_batch(d, init.len(), "HMC initial positions")?;
-    mass.check_dim(d)?;
+    let d = state.dim;
+    let n = state.n;
     let mut mass = mass.clone();
     let windows = opts.mass_windows();
     let mut pooled = CovarianceEstimator::new(d);
-    let mut state = ChainStates::evaluate(density, init.to_vec())?;
-    let bad = state.logp.iter().filter(|l| !l.is_finite()).count();
-    if bad > 0 {
-        bail!("HMC: {bad} of {n} initial positions have a non-finite log-density or gradient");
-    }
 
     let mut rng = StdRng::seed_from_u64(opts.seed);
     let mut da = DualAveraging::new(opts.step_size, opts.dual_averaging);
     let n_adapt = opts.n_adapt();
     let mut out = HmcDraws::new(n, opts.n_samples, d);
-    out.n_evaluations = 1;
+    out.n_evaluations = 0;
 
     let mut p = vec![0.0; n * d];
     let mut h0 = vec![0.0; n];
@@ -277,6 +277,7 @@ where
         stage_divergent += n_div;
         let logp_mean = state.logp.iter().sum::<f64>() / n as f64;
         let metrics = [
+            ("round", round as f64),
             ("step_size", eps),
             ("n_leapfrog", n_steps as f64),
             ("accept", mean_accept),
@@ -298,5 +299,25 @@ where
         })?;
     }
     out.adapted_step_size = adapted;
-    Ok(out)
+    Ok((out, state, mass))
+}
+
+/// Checks the options and evaluates the starting points `init` (row-major `n_chains x dim`), every one
+/// of which must have a finite log-density.
+pub(super) fn start<D: LogDensity + ?Sized>(
+    density: &D,
+    init: &[f64],
+    mass: &MassMatrix,
+    opts: &HmcOptions,
+) -> Result<ChainStates> {
+    opts.validate()?;
+    let d = density.dim();
+    let n = check_batch(d, init.len(), "HMC initial positions")?;
+    mass.check_dim(d)?;
+    let state = ChainStates::evaluate(density, init.to_vec())?;
+    let bad = state.logp.iter().filter(|l| !l.is_finite()).count();
+    if bad > 0 {
+        bail!("HMC: {bad} of {n} initial positions have a non-finite log-density or gradient");
+    }
+    Ok(state)
 }

@@ -45,6 +45,31 @@ pub struct HmcDraws {
     pub warmup: WarmupTrace,
     /// Density evaluations (value + gradient, each for all chains at once) over the whole run.
     pub n_evaluations: usize,
+    /// Every sampling round, the kept (last) one included; earlier ones missed the convergence targets
+    /// and became warm-up (see `retry`). Empty for draws stored before rounds existed.
+    #[serde(default)]
+    pub rounds: Vec<RoundRecord>,
+}
+
+/// One sampling round: its budget, adaptation and what its draws reached.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoundRecord {
+    pub n_burn: usize,
+    pub n_samples: usize,
+    /// The adapted step size eps_bar.
+    pub step_size: f64,
+    /// Target acceptance of the step-size adaptation.
+    pub target_accept: f64,
+    /// Largest split R-hat and smallest bulk/tail ESS of the round's draws.
+    pub max_rhat: f64,
+    pub min_ess_bulk: f64,
+    pub min_ess_tail: f64,
+    /// Divergent transitions while sampling.
+    pub divergent: usize,
+    /// Density evaluations of the round (all chains at once).
+    pub evaluations: usize,
+    /// What the round missed (empty: converged).
+    pub misses: Vec<String>,
 }
 
 impl HmcDraws {
@@ -62,6 +87,7 @@ impl HmcDraws {
             adapted_step_size: f64::NAN,
             warmup: WarmupTrace::default(),
             n_evaluations: 0,
+            rounds: Vec::new(),
         }
     }
 

@@ -165,6 +165,7 @@ mod tests {
             divergences: Some(10),
             transitions: Some(1000),
             n_chains: Some(4),
+            hmc_rounds: Some(1),
             rank_draws: Some(99),
             params: [
                 ("a".to_string(), p(1.001, 900.0)),

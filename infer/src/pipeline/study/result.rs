@@ -115,6 +115,10 @@ pub struct SystemResult {
     pub divergences: Option<usize>,
     pub transitions: Option<usize>,
     pub n_chains: Option<usize>,
+    /// HMC sampling rounds the fit needed (rounds after the first re-adapt and sample again while the
+    /// draws miss the convergence targets; only the last is kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hmc_rounds: Option<usize>,
     /// Draws the ranks are taken among (`RANK_DRAWS`, fewer if the chains had fewer draws).
     pub rank_draws: Option<usize>,
     pub params: BTreeMap<String, ParamResult>,
@@ -350,6 +354,12 @@ pub fn collect(run: &SystemRun) -> Result<SystemResult> {
         divergences,
         transitions,
         n_chains,
+        hmc_rounds: summary
+            .as_ref()
+            .and_then(|s| s.get("hmc_rounds"))
+            .and_then(Value::as_array)
+            .map(|r| r.len())
+            .filter(|&n| n > 0),
         rank_draws,
         params,
         flags: Vec::new(),

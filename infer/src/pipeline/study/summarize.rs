@@ -126,6 +126,8 @@ pub struct StudySummary {
     pub rank_histogram: Histogram,
     pub rank_draws: usize,
     pub time_per_system_s: Option<Timing>,
+    /// Systems by the number of HMC sampling rounds they needed (`{"1": 80, "2": 15, "3": 5}`).
+    pub hmc_rounds: BTreeMap<usize, usize>,
     /// Headline figures (the tracker shows `bias`).
     pub bias: BTreeMap<String, f64>,
     pub mu_z: BTreeMap<String, f64>,
@@ -381,6 +383,13 @@ pub fn summarize(m: &Merged) -> StudySummary {
         rank_histogram: rank_histogram(&all_ranks),
         rank_draws,
         time_per_system_s: timing(results),
+        hmc_rounds: results.iter().filter_map(|r| r.hmc_rounds).fold(
+            BTreeMap::new(),
+            |mut m, k| {
+                *m.entry(k).or_insert(0) += 1;
+                m
+            },
+        ),
         bias: tab.iter().map(|(k, r)| (k.clone(), r.mean_error)).collect(),
         mu_z: tab.iter().map(|(k, r)| (k.clone(), r.mu_z)).collect(),
         rhat_max: opt_fold(&rhat, f64::max),
@@ -448,14 +457,14 @@ pub fn table_csv(s: &StudySummary) -> String {
 /// `systems.csv`: one line per system with its diagnostics, times and flags.
 pub fn systems_csv(results: &[SystemResult]) -> String {
     let mut out = String::from(
-        "index,seed,flagged,flags,chi2_dof,rhat_max,ess_bulk_min,ess_tail_min,divergences,transitions,wall_s,mock_s,map_s,vi_s,hmc_s,threads\n",
+        "index,seed,flagged,flags,chi2_dof,rhat_max,ess_bulk_min,ess_tail_min,divergences,transitions,wall_s,mock_s,map_s,vi_s,hmc_s,threads,hmc_rounds\n",
     );
     for r in results {
         let t = |k: &str| csv_num(r.stages.get(k).and_then(|s| s.time_s));
         let flags: Vec<&str> = r.flags.iter().map(|f| f.message.as_str()).collect();
         let _ = writeln!(
             out,
-            "{},{},{},\"{}\",{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.index,
             r.seed,
             r.is_flagged(),
@@ -471,7 +480,8 @@ pub fn systems_csv(results: &[SystemResult]) -> String {
             t("map"),
             t("vi"),
             t("hmc"),
-            r.threads
+            r.threads,
+            r.hmc_rounds.map(|d| d.to_string()).unwrap_or_default()
         );
     }
     out
@@ -588,6 +598,14 @@ pub fn render_text(s: &StudySummary) -> String {
             stages.join(", "),
             t.threads
         );
+    }
+    if s.hmc_rounds.keys().any(|&k| k > 1) {
+        let r: Vec<String> = s
+            .hmc_rounds
+            .iter()
+            .map(|(k, n)| format!("{n} in {k}"))
+            .collect();
+        let _ = writeln!(o, "HMC rounds (systems): {}", r.join(", "));
     }
     if !s.missing.is_empty() {
         let _ = writeln!(

@@ -1,0 +1,211 @@
+//! Sampling until converged: a round whose draws miss the targets (split R-hat, bulk and tail ESS,
+//! divergences) becomes warm-up for another. The next round starts the chains where they stopped, with
+//! the dense mass matrix re-estimated from all of that round's draws (chains x draws of them, far more
+//! than a burn-in window holds; where chains disagree, the between-chain spread widens the metric along
+//! the direction they disagree on), the step size re-adapted by dual averaging over `n_burn` iterations
+//! and, if more than `max_divergent` of the transitions diverged, the target acceptance moved halfway
+//! to 1 (Stan's remedy for divergences: smaller steps). Only the last round's draws are kept: every
+//! round runs a fixed kernel from the previous one's end, so the earlier rounds are warm-up and R-hat
+//! judges the kept round alone. GIGA-Lens runs a fixed budget; a study of many systems needs each one
+//! converged or flagged, and most converge in the first round.
+
+use anyhow::{Result, ensure};
+use serde::{Deserialize, Serialize};
+
+use super::mass_matrix::{CovarianceEstimator, MassMatrix};
+use super::sampler::{HmcOptions, sample_round, start};
+use super::storage::{HmcDraws, RoundRecord};
+use crate::inference::density::LogDensity;
+use crate::inference::diagnostics::{self, ParamDiagnostics};
+use crate::inference::progress::Progress;
+
+/// When a round counts as converged, and how many rounds to run at most.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryOptions {
+    /// Rounds at most (3; 1 samples once, as GIGA-Lens does).
+    pub max_rounds: usize,
+    /// Split R-hat every parameter must stay below (1.01, Vehtari et al. 2021).
+    pub rhat: f64,
+    /// Bulk and tail ESS every parameter must reach (400: 100 per chain of 4 in Vehtari et al.).
+    pub ess: f64,
+    /// Largest fraction of divergent transitions (0.01).
+    pub max_divergent: f64,
+    /// Burn-in iterations of a later round, all adapting the step size (100).
+    pub n_burn: usize,
+}
+
+impl Default for RetryOptions {
+    fn default() -> Self {
+        Self {
+            max_rounds: 3,
+            rhat: 1.01,
+            ess: 400.0,
+            max_divergent: 0.01,
+            n_burn: 100,
+        }
+    }
+}
+
+impl RetryOptions {
+    /// A single round: the fixed budget of GIGA-Lens Table 1.
+    pub fn single() -> Self {
+        Self {
+            max_rounds: 1,
+            ..Self::default()
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        ensure!(
+            self.max_rounds >= 1,
+            "HMC: retry.max_rounds must be at least 1"
+        );
+        ensure!(
+            self.rhat > 1.0 && self.ess >= 0.0 && (0.0..=1.0).contains(&self.max_divergent),
+            "HMC: retry targets need rhat > 1, ess >= 0 and max_divergent in [0, 1]"
+        );
+        Ok(())
+    }
+
+    /// What a round's draws miss (empty: converged), from their per-parameter diagnostics.
+    pub fn misses(&self, diag: &[ParamDiagnostics], draws: &HmcDraws) -> Vec<String> {
+        let mut out = Vec::new();
+        let max_rhat = diag
+            .iter()
+            .map(|d| d.rhat)
+            .fold(f64::NEG_INFINITY, f64::max);
+        // NaN (a constant chain) counts as a miss
+        if !(max_rhat < self.rhat) && !diag.is_empty() {
+            out.push(format!("R-hat {max_rhat:.3} >= {}", self.rhat));
+        }
+        let min_ess = diag
+            .iter()
+            .map(|d| d.ess_bulk.min(d.ess_tail))
+            .fold(f64::INFINITY, f64::min);
+        if !(min_ess >= self.ess) && !diag.is_empty() {
+            out.push(format!("ESS {min_ess:.0} < {}", self.ess));
+        }
+        let frac = divergent_fraction(draws);
+        if frac > self.max_divergent {
+            out.push(format!(
+                "{:.2}% divergent > {}%",
+                100.0 * frac,
+                100.0 * self.max_divergent
+            ));
+        }
+        out
+    }
+}
+
+fn divergent_fraction(draws: &HmcDraws) -> f64 {
+    draws.n_divergent() as f64 / draws.divergent.len().max(1) as f64
+}
+
+/// Runs HMC from `init` (row-major `n_chains x dim`, e.g. draws of the VI surrogate), in rounds until
+/// the draws converge (see the module doc), judging them by [`diagnostics::diagnose`] of the
+/// unconstrained draws. Every chain must start at a finite log-density.
+pub fn sample_hmc<D, F>(
+    density: &D,
+    init: &[f64],
+    mass: &MassMatrix,
+    opts: &HmcOptions,
+    progress: F,
+) -> Result<HmcDraws>
+where
+    D: LogDensity + ?Sized,
+    F: FnMut(&Progress) -> Result<()>,
+{
+    sample_hmc_judged(density, init, mass, opts, &diagnostics::diagnose, progress)
+}
+
+/// [`sample_hmc`] judging each round by `diagnose` (e.g. the diagnostics of the physical values,
+/// which is what a run reports).
+pub fn sample_hmc_judged<D, F>(
+    density: &D,
+    init: &[f64],
+    mass: &MassMatrix,
+    opts: &HmcOptions,
+    diagnose: &dyn Fn(&HmcDraws) -> Vec<ParamDiagnostics>,
+    mut progress: F,
+) -> Result<HmcDraws>
+where
+    D: LogDensity + ?Sized,
+    F: FnMut(&Progress) -> Result<()>,
+{
+    let mut state = start(density, init, mass, opts)?;
+    let d = state.dim;
+    let mut evaluations = 1;
+    let mut round_opts = opts.clone();
+    let mut mass = mass.clone();
+    let mut rounds = Vec::new();
+    let mut warmup = super::storage::WarmupTrace::default();
+    let max_rounds = opts.retry.max_rounds.max(1);
+    for round in 1..=max_rounds {
+        let (mut draws, end, used) =
+            sample_round(density, state, &mass, &round_opts, round, &mut progress)?;
+        evaluations += draws.n_evaluations;
+        let diag = diagnose(&draws);
+        let misses = opts.retry.misses(&diag, &draws);
+        let frac = divergent_fraction(&draws);
+        rounds.push(RoundRecord {
+            n_burn: round_opts.n_burn,
+            n_samples: round_opts.n_samples,
+            step_size: draws.adapted_step_size,
+            target_accept: round_opts.dual_averaging.target_accept,
+            max_rhat: diag
+                .iter()
+                .map(|d| d.rhat)
+                .fold(f64::NEG_INFINITY, f64::max),
+            min_ess_bulk: diag
+                .iter()
+                .map(|d| d.ess_bulk)
+                .fold(f64::INFINITY, f64::min),
+            min_ess_tail: diag
+                .iter()
+                .map(|d| d.ess_tail)
+                .fold(f64::INFINITY, f64::min),
+            divergent: draws.n_divergent(),
+            evaluations: draws.n_evaluations,
+            misses: misses.clone(),
+        });
+        warmup.step_size.extend_from_slice(&draws.warmup.step_size);
+        warmup
+            .mean_accept
+            .extend_from_slice(&draws.warmup.mean_accept);
+        warmup.n_divergent += draws.warmup.n_divergent;
+        warmup.mass_updates += draws.warmup.mass_updates;
+        if misses.is_empty() || round == max_rounds {
+            draws.warmup = warmup;
+            draws.n_evaluations = evaluations;
+            draws.rounds = rounds;
+            return Ok(draws);
+        }
+        // the discarded round is warm-up: its divergences count there, its draws give the metric
+        warmup.n_divergent += draws.n_divergent();
+        let mut pooled = CovarianceEstimator::new(d);
+        for k in 0..draws.n_chains * draws.n_draws {
+            pooled.add(&draws.draws[k * d..(k + 1) * d]);
+        }
+        mass = match pooled.mass_matrix(&used) {
+            Some(m) => {
+                warmup.mass_updates += 1;
+                m
+            }
+            None => used,
+        };
+        state = end;
+        round_opts.n_burn = opts.retry.n_burn;
+        round_opts.adapt_fraction = 1.0;
+        round_opts.adapt_mass = false;
+        if draws.adapted_step_size.is_finite() && draws.adapted_step_size > 0.0 {
+            round_opts.step_size = draws.adapted_step_size;
+        }
+        if frac > opts.retry.max_divergent {
+            let t = &mut round_opts.dual_averaging.target_accept;
+            *t = 0.5 * (*t + 1.0);
+        }
+        round_opts.seed = opts.seed.wrapping_add(round as u64);
+    }
+    unreachable!("the last round returns")
+}
