@@ -89,8 +89,9 @@ pub struct FitConfig {
     pub map_starts: usize,
     pub map: MapOptions,
     /// Run the first 2/3 of the multistart's iterations on the model without supersampling (one ray per
-    /// pixel, PSF on the pixels: ~4x cheaper), the rest and the polish on the full model (true). No effect
-    /// when the model has `supersample = 1`.
+    /// pixel, PSF on the pixels: ~4x cheaper), the rest and the polish on the full model (false: on a
+    /// bright system the coarse model's modes lay in another basin of the full model). No effect when the
+    /// model has `supersample = 1`.
     #[serde(default = "yes")]
     pub map_coarse: bool,
     pub vi: ViOptions,
@@ -120,10 +121,10 @@ fn default_polish() -> usize {
 impl FitConfig {
     /// The default pipeline for `obs` and `model`: GIGA-Lens's stages (300 x 300 MAP, full-rank VI,
     /// preconditioned HMC) with budgets chosen from measured effective samples per gradient evaluation on
-    /// a CPU (docs/performance.md): MAP starts on the unsupersampled model, Laplace-started VI of 150 x 50
-    /// draws, 8 chains x (150 + 600) with L = 10 and warm-up mass adaptation, target acceptance 0.8, and
-    /// up to two more rounds of (100 + 600) while the draws miss R-hat < 1.01 or ESS >= 400.
-    /// [`FitConfig::table1`] is GIGA-Lens Table 1.
+    /// a CPU (docs/performance.md): MAP starts halved twice (300, 150, 75 starts over three segments),
+    /// Laplace-started VI of 150 x 50 draws, 8 chains x (150 + 600) with L = 10 and warm-up mass
+    /// adaptation, target acceptance 0.8, and up to two more rounds of (100 + 600) while the draws miss
+    /// R-hat < 1.01, ESS >= 400 or <= 1% divergences. [`FitConfig::table1`] is GIGA-Lens Table 1.
     pub fn new(obs: PathBuf, model: PathBuf) -> Self {
         let mut hmc = HmcOptions {
             n_burn: 150,
@@ -132,15 +133,20 @@ impl FitConfig {
             ..HmcOptions::default()
         };
         hmc.dual_averaging.target_accept = 0.8;
+        let table1 = Self::table1(obs, model);
         FitConfig {
+            map: MapOptions {
+                halving_rounds: 2,
+                ..table1.map.clone()
+            },
             vi: ViOptions {
                 n_samples: 50,
                 ..ViOptions::default().with_steps(150)
             },
             hmc_chains: 8,
             hmc,
-            map_coarse: true,
-            ..Self::table1(obs, model)
+            map_coarse: false,
+            ..table1
         }
     }
 
@@ -906,7 +912,8 @@ fn stages(
         for (k, r) in draws.rounds.iter().enumerate() {
             run.log(
                 "hmc_round",
-                json!({"round": k + 1, "n_burn": r.n_burn, "step_size": r.step_size,
+                json!({"round": k + 1, "n_burn": r.n_burn, "n_leapfrog": r.n_leapfrog,
+                       "step_size": r.step_size,
                        "target_accept": r.target_accept, "max_rhat": r.max_rhat,
                        "min_ess_bulk": r.min_ess_bulk, "min_ess_tail": r.min_ess_tail,
                        "divergent": r.divergent, "misses": r.misses,

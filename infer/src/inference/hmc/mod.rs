@@ -247,6 +247,9 @@ mod tests {
             "{r:?}"
         );
         assert_eq!((r[0].n_burn, r[1].n_burn), (100, 100));
+        // a later round keeps eps L >= 2 with at most 4 L steps
+        let want = ((2.0 / r[0].step_size).ceil() as usize).clamp(5, 20);
+        assert_eq!((r[0].n_leapfrog, r[1].n_leapfrog), (5, want));
         assert_eq!(draws.n_draws, 400);
         assert_eq!(
             draws.n_evaluations,

@@ -55,6 +55,8 @@ pub struct HmcDraws {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RoundRecord {
     pub n_burn: usize,
+    /// Mean leapfrog steps L of the round.
+    pub n_leapfrog: usize,
     pub n_samples: usize,
     /// The adapted step size eps_bar.
     pub step_size: f64,
