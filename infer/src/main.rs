@@ -468,6 +468,24 @@ fn print_outcome(out: &FitOutcome) {
     if let (Some(r), Some(e)) = (out.rhat_max, out.ess_min) {
         out!("HMC: max R-hat {r:.4}, min ESS {e:.0}");
     }
+    let n_rounds = out.hmc_rounds.len();
+    for (k, r) in out.hmc_rounds.iter().enumerate().filter(|_| n_rounds > 1) {
+        let what = if r.misses.is_empty() {
+            "converged".to_string()
+        } else {
+            format!("missed {}", r.misses.join(", "))
+        };
+        let kept = if k + 1 == n_rounds { " (kept)" } else { "" };
+        out!(
+            "HMC round {}{kept}: {} + {} iterations, L {}, step {:.3}, target acceptance {:.2}: {what}",
+            k + 1,
+            r.n_burn,
+            r.n_samples,
+            r.n_leapfrog,
+            r.step_size,
+            r.target_accept
+        );
+    }
     // R-hat needs two chains, ESS one: after MAP or VI alone neither exists
     let has_rhat = out.params.iter().any(|p| p.rhat.is_finite());
     let has_ess = out.params.iter().any(|p| p.ess_bulk.is_finite());

@@ -217,6 +217,8 @@ pub struct FitOutcome {
     pub chi2_dof: Option<f64>,
     pub rhat_max: Option<f64>,
     pub ess_min: Option<f64>,
+    /// The HMC sampling rounds of this invocation (empty when HMC did not run now).
+    pub hmc_rounds: Vec<crate::inference::hmc::RoundRecord>,
     pub plots: Vec<PathBuf>,
     pub timings: BTreeMap<String, f64>,
 }
@@ -783,6 +785,7 @@ fn stages(
     let (mut rhat_max, mut ess_min) = (None, None);
     let mut hmc_cost: Option<(usize, f64)> = None;
     let mut hmc_rounds: Option<Value> = None;
+    let mut rounds_now = Vec::new();
     let mut draws_for_plots: Option<(HmcDraws, Vec<f64>)> = None;
     if cfg.stages.hmc && !samples_path.exists() {
         run.begin_stage("hmc")?;
@@ -930,6 +933,7 @@ fn stages(
         let evals = draws.n_evaluations * draws.n_chains;
         hmc_cost = Some((evals, hmc_s));
         hmc_rounds = Some(serde_json::to_value(&draws.rounds)?);
+        rounds_now = draws.rounds.clone();
         draws_for_plots = Some((draws, physical));
     } else if samples_path.exists() {
         draws_for_plots = Some(read_samples(&samples_path, layout)?);
@@ -1074,6 +1078,7 @@ fn stages(
         chi2_dof,
         rhat_max,
         ess_min,
+        hmc_rounds: rounds_now,
         plots,
         timings,
     })
