@@ -126,8 +126,13 @@ fn stage_line(run: &RunEntry) -> Line<'static> {
                 .last_str("hmc", "phase")
                 .or_else(|| m.last_str("hmc", "stage"))
                 .unwrap_or("");
+            // infer samples again while the draws miss its convergence targets: name the round
+            let round = match last_of(m, "hmc", &["round"]) {
+                Some(r) if r > 1.0 => format!(" (round {r:.0})"),
+                _ => String::new(),
+            };
             spans.push(Span::raw(format!(
-                "   HMC {phase} draw {}  accept {}  step {}  divergences {}",
+                "   HMC {phase}{round} draw {}  accept {}  step {}  divergences {}",
                 f("hmc", &["draw", "step"]),
                 f("hmc", &["accept"]),
                 f("hmc", &["step_size"]),
