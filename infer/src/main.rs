@@ -160,7 +160,12 @@ struct FitSettings {
     /// HMC recorded draws n_sample per chain (600; Table 1: 750).
     #[arg(long)]
     hmc_samples: Option<usize>,
-    /// Mean leapfrog steps L (10; table1: 5).
+    /// HMC trajectory length: `chees` (default: adapted during warm-up by ChEES, as GIGA-Lens' TFP
+    /// sampler does) or `fixed` (L leapfrog steps on average, jittered; table1)
+    #[arg(long, value_parser = ["chees", "fixed"])]
+    hmc_trajectory: Option<String>,
+    /// Mean leapfrog steps L with a fixed trajectory (10; table1: 5); with ChEES, L eps0 is the initial
+    /// maximum trajectory length
     #[arg(long)]
     hmc_leapfrog: Option<usize>,
     /// HMC sampling rounds at most (3; table1: 1): while the draws miss R-hat < 1.01, bulk and tail
@@ -229,6 +234,9 @@ impl FitSettings {
         }
         if let Some(s) = self.hmc_leapfrog {
             cfg.hmc.n_leapfrog = s;
+        }
+        if let Some(t) = &self.hmc_trajectory {
+            cfg.hmc.adapt_trajectory = t == "chees";
         }
         if let Some(r) = self.hmc_rounds {
             anyhow::ensure!(r >= 1, "--hmc-rounds must be at least 1");

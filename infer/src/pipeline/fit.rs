@@ -122,13 +122,15 @@ impl FitConfig {
     /// The default pipeline for `obs` and `model`: GIGA-Lens's stages (300 x 300 MAP, full-rank VI,
     /// preconditioned HMC) with budgets chosen from measured effective samples per gradient evaluation on
     /// a CPU (docs/performance.md): MAP starts halved twice (300, 150, 75 starts over three segments),
-    /// Laplace-started VI of 150 x 50 draws, 8 chains x (150 + 600) with L = 10 and warm-up mass
-    /// adaptation, target acceptance 0.8, and up to two more rounds of (100 + 600) while the draws miss
+    /// Laplace-started VI of 150 x 50 draws, 8 chains x (150 + 600) with the trajectory length adapted
+    /// by ChEES and warm-up mass adaptation, target acceptance 0.8, and up to two more rounds of
+    /// (100 + 600) while the draws miss
     /// R-hat < 1.01, ESS >= 400 or <= 1% divergences. [`FitConfig::table1`] is GIGA-Lens Table 1.
     pub fn new(obs: PathBuf, model: PathBuf) -> Self {
         let mut hmc = HmcOptions {
             n_burn: 150,
             n_samples: 600,
+            adapt_trajectory: true,
             retry: RetryOptions::default(),
             ..HmcOptions::default()
         };
@@ -1200,6 +1202,7 @@ fn read_samples(path: &Path, layout: &ParamLayout) -> Result<(HmcDraws, Vec<f64>
         n_steps,
         step_size,
         adapted_step_size: f64::NAN,
+        adapted_trajectory: None,
         warmup: Default::default(),
         n_evaluations: 0,
         rounds: Vec::new(),

@@ -157,6 +157,24 @@ impl MassMatrix {
     }
 }
 
+impl MassMatrix {
+    /// `z = L^{-1} x` for `M^{-1} = L L^T`: `x` in units of the metric's widths (|z|^2 = x^T M x).
+    pub fn whiten(&self, x: &[f64], z: &mut [f64]) {
+        match self {
+            MassMatrix::Identity => z.copy_from_slice(x),
+            MassMatrix::Diagonal { scale } => {
+                for ((zk, xk), s) in z.iter_mut().zip(x).zip(scale) {
+                    *zk = xk / s;
+                }
+            }
+            MassMatrix::Dense { dim, chol } => {
+                z.copy_from_slice(x);
+                linalg::lower_solve(chol, *dim, z);
+            }
+        }
+    }
+}
+
 /// Running mean and covariance of pooled draws (all chains of a warm-up window), for re-estimating a
 /// dense mass matrix during burn-in (Stan's windowed adaptation; with many chains in lockstep one window
 /// already holds chains x iterations draws). Welford's update keeps it stable.

@@ -157,9 +157,16 @@ where
         let diag = diagnose(&draws);
         let misses = opts.retry.misses(&diag, &draws);
         let frac = divergent_fraction(&draws);
+        let n_leapfrog = if round_opts.adapt_trajectory {
+            let steps = &draws.n_steps;
+            (steps.iter().sum::<usize>() as f64 / steps.len().max(1) as f64).round() as usize
+        } else {
+            round_opts.n_leapfrog
+        };
         rounds.push(RoundRecord {
             n_burn: round_opts.n_burn,
-            n_leapfrog: round_opts.n_leapfrog,
+            n_leapfrog,
+            trajectory: draws.adapted_trajectory,
             n_samples: round_opts.n_samples,
             step_size: draws.adapted_step_size,
             target_accept: round_opts.dual_averaging.target_accept,
@@ -209,6 +216,13 @@ where
         round_opts.adapt_fraction = 1.0;
         round_opts.adapt_mass = false;
         let eps = draws.adapted_step_size;
+        if let Some(t) = draws
+            .adapted_trajectory
+            .filter(|t| t.is_finite() && *t > 0.0)
+        {
+            // ChEES goes on adapting from where it stopped
+            round_opts.trajectory_length = Some(t);
+        }
         if eps.is_finite() && eps > 0.0 {
             round_opts.step_size = eps;
             let most = opts.n_leapfrog * opts.retry.max_leapfrog_factor;

@@ -28,6 +28,7 @@ use super::mass_matrix::{CovarianceEstimator, MassMatrix};
 use super::retry::RetryOptions;
 use super::step_size::{DualAveraging, DualAveragingConfig};
 use super::storage::HmcDraws;
+use super::trajectory::{self, ChEES, ChEESConfig};
 use crate::inference::density::{LogDensity, check_batch};
 use crate::inference::progress::Progress;
 
@@ -55,6 +56,15 @@ pub struct HmcOptions {
     /// trajectory length (ChEES, Hoffman et al. 2021, which also jitters it uniformly); this is that jitter
     /// without the adaptation.
     pub jitter_leapfrog: bool,
+    /// Adapt the trajectory length by ChEES during the step-size adaptation (see `trajectory`) instead
+    /// of taking `n_leapfrog` steps on average (false, as in the `table1` preset; the pipeline's default
+    /// turns it on). Each iteration then integrates for a time `u T`, u uniform on (0, 1).
+    pub adapt_trajectory: bool,
+    /// Initial maximum trajectory length T of ChEES, in whitened units (None: `n_leapfrog step_size`).
+    pub trajectory_length: Option<f64>,
+    /// Most leapfrog steps of one ChEES iteration (64): bounds the cost of a step size that collapses.
+    pub max_leapfrog: usize,
+    pub chees: ChEESConfig,
     /// Re-estimate the dense mass matrix from the pooled chains in two burn-in windows (true).
     pub adapt_mass: bool,
     /// Energy error above which a trajectory counts as divergent (1000).
@@ -75,6 +85,10 @@ impl Default for HmcOptions {
             adapt_fraction: 0.8,
             dual_averaging: DualAveragingConfig::default(),
             jitter_leapfrog: true,
+            adapt_trajectory: false,
+            trajectory_length: None,
+            max_leapfrog: 64,
+            chees: ChEESConfig::default(),
             adapt_mass: true,
             max_energy_error: 1000.0,
             retry: RetryOptions::single(),
@@ -106,6 +120,16 @@ impl HmcOptions {
             self.max_energy_error > 0.0,
             "HMC: max_energy_error must be > 0"
         );
+        ensure!(
+            self.max_leapfrog >= 1,
+            "HMC: max_leapfrog must be at least 1"
+        );
+        if let Some(t) = self.trajectory_length {
+            ensure!(
+                t.is_finite() && t > 0.0,
+                "HMC: trajectory_length must be > 0, got {t}"
+            );
+        }
         self.retry.validate()
     }
 
@@ -173,6 +197,12 @@ where
     } else {
         f64::NAN
     };
+    let t0 = opts
+        .trajectory_length
+        .unwrap_or(opts.n_leapfrog as f64 * opts.step_size);
+    let mut chees = ChEES::new(t0, opts.chees);
+    let mut t_adapted = if n_adapt == 0 { t0 } else { f64::NAN };
+    let mut x_before = vec![0.0; n * d];
 
     for it in 0..opts.n_burn + opts.n_samples {
         let burn = it < opts.n_burn;
@@ -188,7 +218,21 @@ where
             }
             adapted
         };
-        let n_steps = if opts.jitter_leapfrog {
+        // ChEES: the time u T, u uniform on (0, 1), shared by the chains
+        let mut jitter = 1.0;
+        let mut t_max = f64::NAN;
+        let n_steps = if opts.adapt_trajectory {
+            jitter = rng.random::<f64>();
+            t_max = if it < n_adapt {
+                chees.current()
+            } else {
+                if t_adapted.is_nan() {
+                    t_adapted = chees.final_length();
+                }
+                t_adapted
+            };
+            trajectory::n_steps(t_max, jitter, eps, opts.max_leapfrog)
+        } else if opts.jitter_leapfrog {
             rng.random_range(1..2 * opts.n_leapfrog)
         } else {
             opts.n_leapfrog
@@ -224,6 +268,12 @@ where
                 let h1 = -proposal.logp[i] + mass.kinetic(&p[r.clone()]);
                 (h0[i] - h1).exp().min(1.0)
             };
+        }
+        if opts.adapt_trajectory && it < n_adapt {
+            x_before.copy_from_slice(&state.x);
+        }
+        for i in 0..n {
+            let r = i * d..(i + 1) * d;
             let u: f64 = rng.random();
             if !divergent[i] && u < accept[i] {
                 state.x[r.clone()].copy_from_slice(&proposal.x[r.clone()]);
@@ -235,6 +285,18 @@ where
         let n_div = divergent.iter().filter(|v| **v).count();
         if it < n_adapt {
             da.update(mean_accept);
+            if opts.adapt_trajectory {
+                let g = trajectory::chees_gradient(
+                    &mass,
+                    &x_before,
+                    &proposal.x,
+                    &p,
+                    &accept,
+                    jitter,
+                    d,
+                );
+                chees.update(g);
+            }
         }
         let mut mass_update = 0.0;
         if let Some(&(_, end)) = windows.iter().find(|(a, b)| (*a..*b).contains(&it)) {
@@ -276,7 +338,7 @@ where
         stage_accept_sum += mean_accept;
         stage_divergent += n_div;
         let logp_mean = state.logp.iter().sum::<f64>() / n as f64;
-        let metrics = [
+        let mut metrics = vec![
             ("round", round as f64),
             ("step_size", eps),
             ("n_leapfrog", n_steps as f64),
@@ -286,6 +348,9 @@ where
             ("logp_mean", logp_mean),
             ("mass_update", mass_update),
         ];
+        if opts.adapt_trajectory {
+            metrics.push(("trajectory", t_max));
+        }
         let (stage, total) = if burn {
             ("hmc_burn", opts.n_burn)
         } else {
@@ -299,6 +364,12 @@ where
         })?;
     }
     out.adapted_step_size = adapted;
+    if opts.adapt_trajectory {
+        if t_adapted.is_nan() {
+            t_adapted = chees.final_length();
+        }
+        out.adapted_trajectory = Some(t_adapted);
+    }
     Ok((out, state, mass))
 }
 

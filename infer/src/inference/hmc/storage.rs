@@ -42,6 +42,9 @@ pub struct HmcDraws {
     pub step_size: Vec<f64>,
     /// The adapted step size eps_bar.
     pub adapted_step_size: f64,
+    /// The adapted maximum trajectory length T of ChEES (whitened units; None with a fixed L).
+    #[serde(default)]
+    pub adapted_trajectory: Option<f64>,
     pub warmup: WarmupTrace,
     /// Density evaluations (value + gradient, each for all chains at once) over the whole run.
     pub n_evaluations: usize,
@@ -55,8 +58,11 @@ pub struct HmcDraws {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RoundRecord {
     pub n_burn: usize,
-    /// Mean leapfrog steps L of the round.
+    /// Mean leapfrog steps L of the round (with ChEES: over its sampling iterations, rounded).
     pub n_leapfrog: usize,
+    /// The adapted maximum trajectory length T of ChEES (None with a fixed L).
+    #[serde(default)]
+    pub trajectory: Option<f64>,
     pub n_samples: usize,
     /// The adapted step size eps_bar.
     pub step_size: f64,
@@ -87,6 +93,7 @@ impl HmcDraws {
             n_steps: vec![0; n_chains * n_draws],
             step_size: Vec::with_capacity(n_draws),
             adapted_step_size: f64::NAN,
+            adapted_trajectory: None,
             warmup: WarmupTrace::default(),
             n_evaluations: 0,
             rounds: Vec::new(),
