@@ -477,21 +477,29 @@ fn print_outcome(out: &FitOutcome) {
         out!("HMC: max R-hat {r:.4}, min ESS {e:.0}");
     }
     let n_rounds = out.hmc_rounds.len();
-    for (k, r) in out.hmc_rounds.iter().enumerate().filter(|_| n_rounds > 1) {
+    for (k, r) in out.hmc_rounds.iter().enumerate() {
         let what = if r.misses.is_empty() {
             "converged".to_string()
         } else {
             format!("missed {}", r.misses.join(", "))
         };
         let kept = if k + 1 == n_rounds { " (kept)" } else { "" };
+        let trajectory = r
+            .trajectory
+            .map(|t| format!(" (ChEES T {t:.2})"))
+            .unwrap_or_default();
         out!(
-            "HMC round {}{kept}: {} + {} iterations, L {}, step {:.3}, target acceptance {:.2}: {what}",
+            "HMC round {}{kept}: {} + {} iterations, step {:.3}, mean L {}{trajectory}, target acceptance \
+             {:.2}, ESS bulk {:.0} / tail {:.0}, {} divergent: {what}",
             k + 1,
             r.n_burn,
             r.n_samples,
-            r.n_leapfrog,
             r.step_size,
-            r.target_accept
+            r.n_leapfrog,
+            r.target_accept,
+            r.min_ess_bulk,
+            r.min_ess_tail,
+            r.divergent
         );
     }
     // R-hat needs two chains, ESS one: after MAP or VI alone neither exists

@@ -27,7 +27,7 @@ fn run(cmd: &mut Command) -> String {
     err
 }
 
-const SETTINGS: [&str; 22] = [
+const SETTINGS: [&str; 24] = [
     "--map-starts",
     "2",
     "--map-steps",
@@ -44,6 +44,9 @@ const SETTINGS: [&str; 22] = [
     "10",
     "--hmc-samples",
     "12",
+    // a fixed L = 3: every transition takes 1..=5 steps (checked below)
+    "--hmc-trajectory",
+    "fixed",
     "--hmc-leapfrog",
     "3",
     // one round: 12 draws never converge, and later rounds lengthen the trajectories

@@ -918,7 +918,7 @@ fn stages(
             run.log(
                 "hmc_round",
                 json!({"round": k + 1, "n_burn": r.n_burn, "n_leapfrog": r.n_leapfrog,
-                       "step_size": r.step_size,
+                       "step_size": r.step_size, "trajectory": r.trajectory,
                        "target_accept": r.target_accept, "max_rhat": r.max_rhat,
                        "min_ess_bulk": r.min_ess_bulk, "min_ess_tail": r.min_ess_tail,
                        "divergent": r.divergent, "misses": r.misses,

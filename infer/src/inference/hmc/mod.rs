@@ -227,16 +227,17 @@ mod tests {
         assert!(a > 3.0 * b, "min ESS with adaptation {a}, without {b}");
     }
 
-    /// ChEES sets the trajectory from the chains: with an exact metric and a fixed L = 20 far longer
-    /// than mixing needs, it settles at T of order 2 whitened units (the Gaussian optimum of the
-    /// jittered length is 2.25), recovers the target, and reaches a larger ESS per evaluation.
+    /// ChEES sets the trajectory from the chains: with an exact metric (step ~1) a fixed L = 10 is far
+    /// longer than mixing needs; ChEES started from T = L eps0 = 3 stays near the Gaussian optimum of
+    /// the jittered length (2.25; the next local optimum is at 5.5), recovers the target, and reaches a
+    /// larger ESS per evaluation.
     #[test]
     fn chees_shortens_an_overlong_trajectory() {
         let p = target([1.0, 0.001, 0.3, 0.02]);
         let exact = MassMatrix::from_covariance(&p.covariance(), 4).unwrap();
         let init = starts(&p, 16, 11);
         let fixed = HmcOptions {
-            n_leapfrog: 20,
+            n_leapfrog: 10,
             ..opts(12)
         };
         let chees = HmcOptions {
@@ -253,12 +254,12 @@ mod tests {
         let a = sample_hmc(&p, &init, &exact, &chees, no_progress).unwrap();
         check_recovery(&a, &p, "chees");
         let t = a.adapted_trajectory.unwrap();
-        assert!(t > 1.0 && t < 5.0, "adapted T = {t}");
+        assert!(t > 1.2 && t < 4.0, "adapted T = {t}");
         assert_eq!(a.rounds[0].trajectory, Some(t));
         let b = sample_hmc(&p, &init, &exact, &fixed, no_progress).unwrap();
         assert!(b.adapted_trajectory.is_none());
         let (ea, eb) = (per_eval(&a), per_eval(&b));
-        assert!(ea > 2.0 * eb, "ESS per evaluation: ChEES {ea}, L = 20 {eb}");
+        assert!(ea > 2.0 * eb, "ESS per evaluation: ChEES {ea}, L = 10 {eb}");
     }
 
     /// The same bad preconditioner without warm-up adaptation and a short burn-in: the first round misses

@@ -124,6 +124,7 @@ impl HmcOptions {
             self.max_leapfrog >= 1,
             "HMC: max_leapfrog must be at least 1"
         );
+        self.chees.validate()?;
         if let Some(t) = self.trajectory_length {
             ensure!(
                 t.is_finite() && t > 0.0,
@@ -296,6 +297,7 @@ where
                     d,
                 );
                 chees.update(g);
+                chees.limit(opts.max_leapfrog as f64 * da.current());
             }
         }
         let mut mass_update = 0.0;
@@ -307,6 +309,7 @@ where
                 if let Some(m) = pooled.mass_matrix(&mass) {
                     mass = m;
                     da = DualAveraging::new(da.current(), opts.dual_averaging);
+                    chees.restart_average();
                     out.warmup.mass_updates += 1;
                     mass_update = 1.0;
                 }

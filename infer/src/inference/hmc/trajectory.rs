@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use super::mass_matrix::MassMatrix;
 
-/// Constants of the ChEES adaptation; defaults of the paper and TFP's `GradientBasedTrajectoryLengthAdaptation`.
+/// Constants of the ChEES adaptation: Adam as in TFP's `GradientBasedTrajectoryLengthAdaptation`
+/// (learning rate 0.025, beta2 0.95); the averaged T uses dual averaging's weights (TFP averages with
+/// t^-0.5 and jitters by a Halton sequence; here u is uniform from the seeded generator).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ChEESConfig {
@@ -24,6 +26,19 @@ pub struct ChEESConfig {
     pub beta2: f64,
     /// Decay of the averaged log T used once adaptation stops (0.75, as in dual averaging).
     pub kappa: f64,
+}
+
+impl ChEESConfig {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.learning_rate > 0.0
+                && (0.0..1.0).contains(&self.beta2)
+                && self.kappa > 0.5
+                && self.kappa <= 1.0,
+            "HMC: ChEES needs learning_rate > 0, beta2 in [0, 1) and kappa in (0.5, 1], got {self:?}"
+        );
+        Ok(())
+    }
 }
 
 impl Default for ChEESConfig {
@@ -67,6 +82,25 @@ impl ChEES {
     /// The averaged T, used once adaptation stops.
     pub fn final_length(&self) -> f64 {
         self.log_t_bar.exp()
+    }
+
+    /// Restarts the average from the current T: after the metric is re-estimated the whitened units
+    /// change, and T measured before no longer applies (dual averaging restarts at the same point).
+    pub fn restart_average(&mut self) {
+        self.log_t_bar = self.log_t;
+        self.m = 0;
+        self.v = 0.0;
+    }
+
+    /// Keeps T (current and averaged) at most `t_max`: beyond `max_leapfrog` steps of the current
+    /// step size a longer T changes nothing, its gradient is meaningless, and T would grow without
+    /// bound (TFP clips the same way).
+    pub fn limit(&mut self, t_max: f64) {
+        if t_max.is_finite() && t_max > 0.0 {
+            let l = t_max.ln();
+            self.log_t = self.log_t.min(l);
+            self.log_t_bar = self.log_t_bar.min(l);
+        }
     }
 
     /// One Adam step of log T along `grad` (the ChEES gradient in T, from [`chees_gradient`]); a
@@ -234,6 +268,24 @@ mod tests {
         assert!(
             chees_gradient(&m, &x0, &x1, &p1, &[0.0, 0.0], 0.5, 2).is_nan(),
             "no accepted chain: no gradient"
+        );
+    }
+
+    /// A T beyond the step cap is clipped, the averaged one too.
+    #[test]
+    fn limit_clips_both_lengths() {
+        let mut ch = ChEES::new(50.0, ChEESConfig::default());
+        ch.limit(6.4);
+        assert!((ch.current() - 6.4).abs() < 1e-12 && (ch.final_length() - 6.4).abs() < 1e-12);
+        ch.limit(f64::NAN);
+        assert!((ch.current() - 6.4).abs() < 1e-12);
+        assert!(
+            ChEESConfig {
+                beta2: 1.0,
+                ..Default::default()
+            }
+            .validate()
+            .is_err()
         );
     }
 
