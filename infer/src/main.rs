@@ -160,6 +160,10 @@ struct FitSettings {
     /// HMC recorded draws n_sample per chain (600; Table 1: 750).
     #[arg(long)]
     hmc_samples: Option<usize>,
+    /// Target acceptance of the HMC step-size adaptation (0.9; Table 1: 0.75); higher means smaller steps
+    /// (Stan's adapt_delta: the remedy for divergences in heavy-tailed posteriors)
+    #[arg(long)]
+    hmc_target_accept: Option<f64>,
     /// HMC trajectory length: `chees` (default: adapted during warm-up by ChEES, as GIGA-Lens' TFP
     /// sampler does) or `fixed` (L leapfrog steps on average, jittered; table1)
     #[arg(long, value_parser = ["chees", "fixed"])]
@@ -234,6 +238,13 @@ impl FitSettings {
         }
         if let Some(s) = self.hmc_leapfrog {
             cfg.hmc.n_leapfrog = s;
+        }
+        if let Some(a) = self.hmc_target_accept {
+            anyhow::ensure!(
+                a > 0.0 && a < 1.0,
+                "--hmc-target-accept must be in (0, 1), got {a}"
+            );
+            cfg.hmc.dual_averaging.target_accept = a;
         }
         if let Some(t) = &self.hmc_trajectory {
             cfg.hmc.adapt_trajectory = t == "chees";

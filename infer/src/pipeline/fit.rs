@@ -123,7 +123,7 @@ impl FitConfig {
     /// preconditioned HMC) with budgets chosen from measured effective samples per gradient evaluation on
     /// a CPU (docs/performance.md): MAP starts halved twice (300, 150, 75 starts over three segments),
     /// Laplace-started VI of 150 x 50 draws, 8 chains x (150 + 600) with the trajectory length adapted
-    /// by ChEES and warm-up mass adaptation, target acceptance 0.8, and up to two more rounds of
+    /// by ChEES and warm-up mass adaptation, target acceptance 0.9, and up to two more rounds of
     /// (100 + 600) while the draws miss
     /// R-hat < 1.01, ESS >= 400 or <= 1% divergences. [`FitConfig::table1`] is GIGA-Lens Table 1.
     pub fn new(obs: PathBuf, model: PathBuf) -> Self {
@@ -134,7 +134,7 @@ impl FitConfig {
             retry: RetryOptions::default(),
             ..HmcOptions::default()
         };
-        hmc.dual_averaging.target_accept = 0.8;
+        hmc.dual_averaging.target_accept = 0.9;
         let table1 = Self::table1(obs, model);
         FitConfig {
             map: MapOptions {
