@@ -672,13 +672,29 @@ fn stages(
         let mut newton_best = f64::NEG_INFINITY;
         let mut lbfgs_iters = Vec::new();
         let t_polish = Instant::now();
-        for &i in res.order.iter().take(cfg.polish_starts) {
-            if !res.logp[i].is_finite() {
-                continue;
-            }
-            let p = newton_polish(post, res.point(i), &NewtonOptions::default())?;
-            newton_best = newton_best.max(p.logp);
-            let p = lbfgs_ascent(post, &p.x, &cfg.lbfgs)?;
+        // the starts are polished in parallel (each evaluates one point at a time), then ranked in
+        // their MAP order, so the result does not depend on the thread count
+        let chosen: Vec<usize> = res
+            .order
+            .iter()
+            .take(cfg.polish_starts)
+            .copied()
+            .filter(|&i| res.logp[i].is_finite())
+            .collect();
+        let polished: Vec<Result<(f64, _)>> = {
+            use rayon::prelude::*;
+            chosen
+                .par_iter()
+                .map(|&i| {
+                    let p = newton_polish(post, res.point(i), &NewtonOptions::default())?;
+                    let newton_logp = p.logp;
+                    Ok((newton_logp, lbfgs_ascent(post, &p.x, &cfg.lbfgs)?))
+                })
+                .collect()
+        };
+        for r in polished {
+            let (newton_logp, p) = r?;
+            newton_best = newton_best.max(newton_logp);
             lbfgs_iters.push(p.iterations);
             if p.logp > best_logp {
                 best_logp = p.logp;
