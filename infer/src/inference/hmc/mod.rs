@@ -308,6 +308,33 @@ mod tests {
         assert_eq!(first.rounds[0], r[0]);
     }
 
+    /// With ChEES, a later round keeps the mean trajectory at least `retry.trajectory` (T >= 4): the
+    /// first round's T is whatever ChEES found, later ones start from it or the floor and stay above it.
+    #[test]
+    fn later_chees_rounds_keep_the_trajectory_floor() {
+        let p = target([1.0, 0.001, 0.3, 0.02]);
+        let bad = too_narrow(&p);
+        let init = starts(&p, 16, 7);
+        let o = HmcOptions {
+            n_burn: 100,
+            n_samples: 400,
+            adapt_mass: false,
+            adapt_trajectory: true,
+            trajectory_length: Some(0.5),
+            retry: RetryOptions::default(),
+            ..opts(8)
+        };
+        let draws = sample_hmc(&p, &init, &bad, &o, no_progress).unwrap();
+        let r = &draws.rounds;
+        assert!(r.len() >= 2, "{r:?}");
+        for later in &r[1..] {
+            let t = later.trajectory.unwrap();
+            assert!(t >= 4.0 - 1e-9, "round T {t}");
+        }
+        assert!(r.last().unwrap().misses.is_empty(), "{r:?}");
+        check_recovery(&draws, &p, "chees rounds");
+    }
+
     /// A density that is NaN on a slab cutting through the bulk: trajectories crossing it diverge; they
     /// must be counted, rejected, and never produce a draw inside the slab or a panic.
     #[test]

@@ -64,6 +64,10 @@ pub struct HmcOptions {
     pub trajectory_length: Option<f64>,
     /// Most leapfrog steps of one ChEES iteration (64): bounds the cost of a step size that collapses.
     pub max_leapfrog: usize,
+    /// Least maximum trajectory length T of ChEES (None: no floor). Set by later rounds (`retry`), never
+    /// by a user's settings, so it is not serialised when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_trajectory: Option<f64>,
     pub chees: ChEESConfig,
     /// Re-estimate the dense mass matrix from the pooled chains in two burn-in windows (true).
     pub adapt_mass: bool,
@@ -88,6 +92,7 @@ impl Default for HmcOptions {
             adapt_trajectory: false,
             trajectory_length: None,
             max_leapfrog: 64,
+            min_trajectory: None,
             chees: ChEESConfig::default(),
             adapt_mass: true,
             max_energy_error: 1000.0,
@@ -201,6 +206,7 @@ where
     let t0 = opts
         .trajectory_length
         .unwrap_or(opts.n_leapfrog as f64 * opts.step_size);
+    let t0 = t0.max(opts.min_trajectory.unwrap_or(0.0));
     let mut chees = ChEES::new(t0, opts.chees);
     let mut t_adapted = if n_adapt == 0 { t0 } else { f64::NAN };
     let mut x_before = vec![0.0; n * d];
@@ -298,6 +304,9 @@ where
                 );
                 chees.update(g);
                 chees.limit(opts.max_leapfrog as f64 * da.current());
+                if let Some(t) = opts.min_trajectory {
+                    chees.floor(t);
+                }
             }
         }
         let mut mass_update = 0.0;

@@ -84,6 +84,15 @@ impl ChEES {
         self.log_t_bar.exp()
     }
 
+    /// Keeps T (current and averaged) at least `t_min`.
+    pub fn floor(&mut self, t_min: f64) {
+        if t_min.is_finite() && t_min > 0.0 {
+            let l = t_min.ln();
+            self.log_t = self.log_t.max(l);
+            self.log_t_bar = self.log_t_bar.max(l);
+        }
+    }
+
     /// Restarts the average from the current T: after the metric is re-estimated the whitened units
     /// change, and T measured before no longer applies (dual averaging restarts at the same point).
     pub fn restart_average(&mut self) {
@@ -271,7 +280,7 @@ mod tests {
         );
     }
 
-    /// A T beyond the step cap is clipped, the averaged one too.
+    /// A T beyond the step cap is clipped, the averaged one too; a floor raises both.
     #[test]
     fn limit_clips_both_lengths() {
         let mut ch = ChEES::new(50.0, ChEESConfig::default());
@@ -279,6 +288,8 @@ mod tests {
         assert!((ch.current() - 6.4).abs() < 1e-12 && (ch.final_length() - 6.4).abs() < 1e-12);
         ch.limit(f64::NAN);
         assert!((ch.current() - 6.4).abs() < 1e-12);
+        ch.floor(8.0);
+        assert!((ch.current() - 8.0).abs() < 1e-12 && (ch.final_length() - 8.0).abs() < 1e-12);
         assert!(
             ChEESConfig {
                 beta2: 1.0,
