@@ -222,9 +222,8 @@ impl CovarianceEstimator {
     /// The sample covariance with Stan's regularisation on each parameter's own scale,
     /// `(n Sigma + 5e-3 diag Sigma) / (n + 5)` (Stan adds 1e-3 I; widths here span 1e-4 to 1e1), as a
     /// dense mass matrix. Shrinking the off-diagonal towards 0 instead would widen the narrow
-    /// direction of every strong correlation (lens.gamma and the source position correlate at 0.997 on
-    /// GIGA-Lens systems: a shrinkage of n / (n + 5) at n = 336 left that direction 6x too wide and the
-    /// step size 3x too small).
+    /// direction of every strong correlation (GIGA-Lens posteriors reach 0.997), and with it shrink
+    /// the step size.
     ///
     /// With fewer than `10 dim` draws a dense estimate alone is noisier than the metric it would
     /// replace, so it is pooled with the current metric `prior` (its covariance counted as

@@ -221,9 +221,8 @@ where
             .filter(|t| t.is_finite() && *t > 0.0)
         {
             // ChEES goes on adapting from where it stopped, but a later round integrates at least
-            // `trajectory` on average (T >= 2 trajectory, u T having mean T / 2): on the study
-            // systems that needed rounds ChEES settled at means of 1.2-1.6 and they stayed
-            // unconverged, where mean lengths of 2.8-3.1 had converged them
+            // `trajectory` on average (T >= 2 trajectory, u T having mean T / 2): systems that need
+            // rounds need longer trajectories than ChEES picks (docs/performance.md)
             let floor = 2.0 * opts.retry.trajectory;
             round_opts.trajectory_length = Some(t.max(floor));
             round_opts.min_trajectory = Some(floor);

@@ -6,9 +6,9 @@
 //! estimated across chains, with Adam on log T. Distances are measured in the metric's whitened
 //! coordinates, so T is in posterior widths whatever the parameters' units.
 //!
-//! Why: a fixed number of steps L makes the trajectory length eps L follow the step size. With a good
-//! metric the step grows (0.17 -> 0.40 on a GIGA-Lens system) and L = 10 then integrates twice as long
-//! as mixing needs; with a poor one a short L is a random walk. ChEES sets the length from the chains.
+//! Why: a fixed number of steps L makes the trajectory length eps L follow the step size: with a good
+//! metric L integrates longer than mixing needs, with a poor one a short L is a random walk. ChEES sets
+//! the length from the chains.
 
 use serde::{Deserialize, Serialize};
 
