@@ -17,8 +17,14 @@ fn main() -> anyhow::Result<()> {
             let sys = bench::ReferenceSystem::new(1)?;
             vec![
                 bench::bench_fused(&sys, 300, reps)?,
+                bench::bench_fused(&sys, 8, reps * 10)?,
                 bench::bench_fused(&sys, 1, reps * 10)?,
             ]
+        }
+        Some("hmc") => {
+            // the batch of an 8-chain HMC step
+            let sys = bench::ReferenceSystem::new(1)?;
+            vec![bench::bench_fused(&sys, 8, reps)?]
         }
         Some("tensor") => {
             let sys = bench::ReferenceSystem::new(1)?;

@@ -87,7 +87,9 @@ pub struct FusedGigaLens {
 /// PSF acts on (sub-pixels or pixels); `model` and `g_model` on the image pixels.
 struct Scratch {
     img: Vec<f32>,
-    jac: Vec<[f32; NUM_PARAMS]>,
+    /// Per-ray Jacobians, parameter-major `[NUM_PARAMS][pixels]`, so a block of rays is stored and
+    /// contracted with contiguous vector loads.
+    jac: Vec<f32>,
     model: Vec<f32>,
     g_model: Vec<f32>,
     g_img: Vec<f32>,
@@ -190,7 +192,7 @@ impl FusedGigaLens {
         let m = h * w;
         Scratch {
             img: vec![0.0; m],
-            jac: vec![[0.0; NUM_PARAMS]; m],
+            jac: vec![0.0; NUM_PARAMS * m],
             model: vec![0.0; n],
             g_model: vec![0.0; n],
             g_img: vec![0.0; m],
@@ -219,7 +221,7 @@ impl FusedGigaLens {
 
     /// Pooled (pre-PSF) image of one sample, optionally with per-pixel Jacobians; dispatches to
     /// the widest vector instruction set the CPU has.
-    fn pooled(&self, p: &[f64], img: &mut [f32], jac: Option<&mut [[f32; NUM_PARAMS]]>) {
+    fn pooled(&self, p: &[f64], img: &mut [f32], jac: Option<&mut [f32]>) {
         let (lens, coef, shear, light, source) = Self::lens_parts(p);
         let m = SampleModel {
             lens: &lens,
@@ -246,43 +248,31 @@ impl FusedGigaLens {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx2,fma")]
-    unsafe fn pooled_avx512(
-        &self,
-        m: &SampleModel,
-        img: &mut [f32],
-        jac: Option<&mut [[f32; NUM_PARAMS]]>,
-    ) {
+    unsafe fn pooled_avx512(&self, m: &SampleModel, img: &mut [f32], jac: Option<&mut [f32]>) {
         self.pooled_blocks(m, img, jac)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn pooled_avx2(
-        &self,
-        m: &SampleModel,
-        img: &mut [f32],
-        jac: Option<&mut [[f32; NUM_PARAMS]]>,
-    ) {
+    unsafe fn pooled_avx2(&self, m: &SampleModel, img: &mut [f32], jac: Option<&mut [f32]>) {
         self.pooled_blocks(m, img, jac)
     }
 
-    /// The ray loop: blocks of `L` rays along each supersampled row, pooled into pixels.
+    /// The ray loop: blocks of `L` rays along each supersampled row, pooled into pixels (on the
+    /// sub-grid every ray is its own "pixel" and is stored, not accumulated).
     #[inline(always)]
-    fn pooled_blocks(
-        &self,
-        m: &SampleModel,
-        img: &mut [f32],
-        mut jac: Option<&mut [[f32; NUM_PARAMS]]>,
-    ) {
+    fn pooled_blocks(&self, m: &SampleModel, img: &mut [f32], mut jac: Option<&mut [f32]>) {
         let k = self.grid.supersampling;
         let (nx, ny) = (self.grid.nx, self.grid.ny);
         let wk = nx * k;
-        // On the sub-grid every ray is its own "pixel" (weight 1); else k x k rays average.
         let (pk, out_w) = if self.subgrid { (1, wk) } else { (k, nx) };
+        let n_out = img.len();
         let inv_k2 = 1.0 / (pk * pk) as f32;
-        img.iter_mut().for_each(|v| *v = 0.0);
-        if let Some(j) = jac.as_mut() {
-            j.iter_mut().for_each(|v| *v = [0.0; NUM_PARAMS]);
+        if pk > 1 {
+            img.iter_mut().for_each(|v| *v = 0.0);
+            if let Some(j) = jac.as_mut() {
+                j.iter_mut().for_each(|v| *v = 0.0);
+            }
         }
         let mut out = [0.0f32; L];
         let mut bj = [[0.0f32; L]; NUM_PARAMS];
@@ -300,21 +290,28 @@ impl FusedGigaLens {
                     ys[l] = self.ys[c];
                 }
                 match jac.as_mut() {
-                    Some(j) => {
-                        block_with_grad(m, &xs, &ys, &mut out, &mut bj);
-                        for l in 0..cnt {
-                            let pix = i * out_w + (c0 + l) / pk;
-                            img[pix] += out[l] * inv_k2;
-                            let jp = &mut j[pix];
-                            for q in 0..NUM_PARAMS {
-                                jp[q] += bj[q][l] * inv_k2;
-                            }
+                    Some(_) => block_with_grad(m, &xs, &ys, &mut out, &mut bj),
+                    None => block_value(m, &xs, &ys, &mut out),
+                }
+                if pk == 1 {
+                    let at = row + c0;
+                    img[at..at + cnt].copy_from_slice(&out[..cnt]);
+                    if let Some(j) = jac.as_mut() {
+                        for (q, bq) in bj.iter().enumerate() {
+                            let o = q * n_out + at;
+                            j[o..o + cnt].copy_from_slice(&bq[..cnt]);
                         }
                     }
-                    None => {
-                        block_value(m, &xs, &ys, &mut out);
-                        for l in 0..cnt {
-                            img[i * out_w + (c0 + l) / pk] += out[l] * inv_k2;
+                } else {
+                    for l in 0..cnt {
+                        img[i * out_w + (c0 + l) / pk] += out[l] * inv_k2;
+                    }
+                    if let Some(j) = jac.as_mut() {
+                        for (q, bq) in bj.iter().enumerate() {
+                            let jq = &mut j[q * n_out..(q + 1) * n_out];
+                            for l in 0..cnt {
+                                jq[i * out_w + (c0 + l) / pk] += bq[l] * inv_k2;
+                            }
                         }
                     }
                 }
@@ -343,14 +340,10 @@ impl FusedGigaLens {
         self.blur(&s.img, &mut s.tmp, &mut s.fine, &mut s.model);
         let ll = self.noise.eval(&s.model, Some(&mut s.g_model));
         self.blur_adjoint(&s.g_model, &mut s.tmp, &mut s.fine, &mut s.g_img);
-        let mut acc = [0.0f64; NUM_PARAMS];
-        for (gi, jp) in s.g_img.iter().zip(&s.jac) {
-            let gi = *gi as f64;
-            for q in 0..NUM_PARAMS {
-                acc[q] += gi * jp[q] as f64;
-            }
+        let n = s.g_img.len();
+        for (q, g) in grad.iter_mut().enumerate() {
+            *g = dot(&s.g_img, &s.jac[q * n..(q + 1) * n]);
         }
-        grad.copy_from_slice(&acc);
         ll
     }
 
@@ -388,3 +381,19 @@ impl FusedGigaLens {
         (values, grad)
     }
 }
+
+/// `sum a_i b_i` in f64 over f32 inputs, in [`DOT_LANES`] independent partial sums so it vectorises.
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+    let mut acc = [0.0f64; DOT_LANES];
+    let (ca, cb) = (a.chunks_exact(DOT_LANES), b.chunks_exact(DOT_LANES));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for l in 0..DOT_LANES {
+            acc[l] += x[l] as f64 * y[l] as f64;
+        }
+    }
+    let tail: f64 = ra.iter().zip(rb).map(|(x, y)| *x as f64 * *y as f64).sum();
+    acc.iter().sum::<f64>() + tail
+}
+
+const DOT_LANES: usize = 16;
