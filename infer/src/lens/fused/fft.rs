@@ -37,38 +37,24 @@ fn smooth_size(n: usize) -> usize {
         .expect("a 5-smooth number exists above any n")
 }
 
-/// A kernel prepared for FFT convolution of h x w images.
+/// The transforms of a P x Q padded array for h x w images and kernels up to kh x kw.
 ///
 /// Real-to-complex transforms along rows (only the rows that hold data), complex transforms along the
 /// Q/2 + 1 non-redundant columns, stored column-major so all columns go through one batched call; the
 /// inverse transforms back only the rows that are kept. About 2.2x fewer 1-D transforms than a full
 /// complex 2-D FFT of the padded array.
 #[derive(Clone)]
-pub struct FftConv {
+struct FftPlan {
     h: usize,
     w: usize,
-    rh: usize,
-    rw: usize,
     p: usize,
     q: usize,
     /// Q/2 + 1 non-redundant columns of the row transforms.
     qh: usize,
-    /// Kernel transform, column-major `[qh][p]`, with 1/(P Q) folded in.
-    kernel_hat: Vec<Complex32>,
     row_fwd: Arc<dyn RealToComplex<f32>>,
     row_inv: Arc<dyn ComplexToReal<f32>>,
     col_fwd: Arc<dyn Fft<f32>>,
     col_inv: Arc<dyn Fft<f32>>,
-}
-
-impl std::fmt::Debug for FftConv {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "FftConv {{ image {}x{}, padded {}x{} }}",
-            self.h, self.w, self.p, self.q
-        )
-    }
 }
 
 /// Per-thread work buffers (the fused kernels call the convolution from rayon workers).
@@ -76,6 +62,8 @@ impl std::fmt::Debug for FftConv {
 struct Work {
     /// Column-major spectrum `[qh][p]`.
     spec: Vec<Complex32>,
+    /// A second spectrum: the sum over phases, or the saved transform of the adjoint's input.
+    acc: Vec<Complex32>,
     row_real: Vec<f32>,
     row_spec: Vec<Complex32>,
     scratch_c: Vec<Complex32>,
@@ -93,45 +81,44 @@ fn resize<T: Clone + Default>(v: &mut Vec<T>, n: usize) {
     }
 }
 
-impl FftConv {
-    /// Prepares the odd `kh` x `kw` kernel `k` (row-major) for `h` x `w` images.
-    pub fn new(k: &[f32], kh: usize, kw: usize, h: usize, w: usize) -> Self {
-        assert!(kh % 2 == 1 && kw % 2 == 1 && k.len() == kh * kw);
+impl FftPlan {
+    fn new(h: usize, w: usize, kh: usize, kw: usize) -> Self {
         let (p, q) = (smooth_size(h + kh - 1), smooth_size(w + kw - 1));
         let mut real = RealFftPlanner::<f32>::new();
         let mut cplx = FftPlanner::<f32>::new();
-        let mut c = Self {
+        Self {
             h,
             w,
-            rh: kh / 2,
-            rw: kw / 2,
             p,
             q,
             qh: q / 2 + 1,
-            kernel_hat: Vec::new(),
             row_fwd: real.plan_fft_forward(q),
             row_inv: real.plan_fft_inverse(q),
             col_fwd: cplx.plan_fft_forward(p),
             col_inv: cplx.plan_fft_inverse(p),
-        };
-        // The kernel's transform: rows 0..kh of the padded array hold it at columns 0..kw.
-        let mut hat = Vec::new();
-        c.with_work(|c, wk| {
+        }
+    }
+
+    /// The transform of the odd `kh` x `kw` kernel `k` placed at the origin, with 1/(P Q) folded in.
+    fn kernel_spectrum(&self, k: &[f32], kh: usize, kw: usize) -> Vec<Complex32> {
+        assert!(kh % 2 == 1 && kw % 2 == 1 && k.len() == kh * kw);
+        assert!(kh + self.h - 1 <= self.p && kw + self.w - 1 <= self.q);
+        let mut hat = self.with_work(|c, wk| {
             c.forward(wk, 0, kh, |i, row| {
                 row[..kw].copy_from_slice(&k[i * kw..(i + 1) * kw])
             });
-            hat = wk.spec.clone();
+            wk.spec.clone()
         });
-        let s = 1.0 / (p * q) as f32;
+        let s = 1.0 / (self.p * self.q) as f32;
         hat.iter_mut().for_each(|v| *v *= s);
-        c.kernel_hat = hat;
-        c
+        hat
     }
 
     fn with_work<R>(&self, f: impl FnOnce(&Self, &mut Work) -> R) -> R {
         WORK.with(|w| {
             let mut w = w.borrow_mut();
             resize(&mut w.spec, self.qh * self.p);
+            resize(&mut w.acc, self.qh * self.p);
             resize(&mut w.row_real, self.q);
             resize(&mut w.row_spec, self.qh);
             let n_c = self
@@ -176,28 +163,16 @@ impl FftConv {
             .process_with_scratch(&mut wk.spec, &mut wk.scratch_c);
     }
 
-    /// Multiplies the spectrum by the kernel's (or its conjugate), transforms back and hands rows
-    /// `first..first + rows` of the real P x Q result to `take(k, row)`.
+    /// Transforms `wk.spec` back and hands rows `first..first + rows` of the real P x Q result to
+    /// `take(k, row)`.
     fn inverse(
         &self,
         wk: &mut Work,
-        conj: bool,
         first: usize,
         rows: usize,
         mut take: impl FnMut(usize, &[f32]),
     ) {
         let p = self.p;
-        if conj {
-            wk.spec
-                .iter_mut()
-                .zip(&self.kernel_hat)
-                .for_each(|(x, k)| *x *= k.conj());
-        } else {
-            wk.spec
-                .iter_mut()
-                .zip(&self.kernel_hat)
-                .for_each(|(x, k)| *x *= k);
-        }
         self.col_inv
             .process_with_scratch(&mut wk.spec, &mut wk.scratch_c);
         let last = self.qh - 1;
@@ -218,15 +193,50 @@ impl FftConv {
             take(k, &wk.row_real);
         }
     }
+}
+
+/// A kernel prepared for FFT convolution of h x w images.
+#[derive(Clone)]
+pub struct FftConv {
+    plan: FftPlan,
+    rh: usize,
+    rw: usize,
+    /// Kernel transform, column-major `[qh][p]`, with 1/(P Q) folded in.
+    kernel_hat: Vec<Complex32>,
+}
+
+impl std::fmt::Debug for FftConv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "FftConv {{ image {}x{}, padded {}x{} }}",
+            self.plan.h, self.plan.w, self.plan.p, self.plan.q
+        )
+    }
+}
+
+impl FftConv {
+    /// Prepares the odd `kh` x `kw` kernel `k` (row-major) for `h` x `w` images.
+    pub fn new(k: &[f32], kh: usize, kw: usize, h: usize, w: usize) -> Self {
+        let plan = FftPlan::new(h, w, kh, kw);
+        let kernel_hat = plan.kernel_spectrum(k, kh, kw);
+        Self {
+            plan,
+            rh: kh / 2,
+            rw: kw / 2,
+            kernel_hat,
+        }
+    }
 
     /// `out = K * img` (true convolution, "same" size).
     pub fn convolve(&self, img: &[f32], out: &mut [f32]) {
-        let (h, w, rw) = (self.h, self.w, self.rw);
-        self.with_work(|c, wk| {
+        let (h, w, rw) = (self.plan.h, self.plan.w, self.rw);
+        self.plan.with_work(|c, wk| {
             c.forward(wk, 0, h, |i, row| {
                 row[..w].copy_from_slice(&img[i * w..(i + 1) * w])
             });
-            c.inverse(wk, false, c.rh, h, |k, row| {
+            multiply(&mut wk.spec, &self.kernel_hat, false);
+            c.inverse(wk, self.rh, h, |k, row| {
                 out[k * w..(k + 1) * w].copy_from_slice(&row[rw..rw + w])
             });
         });
@@ -234,14 +244,104 @@ impl FftConv {
 
     /// `g_in = K^T g_out`.
     pub fn adjoint(&self, g_out: &[f32], g_in: &mut [f32]) {
-        let (h, w, rh, rw) = (self.h, self.w, self.rh, self.rw);
-        self.with_work(|c, wk| {
+        let (h, w, rh, rw) = (self.plan.h, self.plan.w, self.rh, self.rw);
+        self.plan.with_work(|c, wk| {
             c.forward(wk, rh, h, |r, row| {
                 row[rw..rw + w].copy_from_slice(&g_out[r * w..(r + 1) * w])
             });
-            c.inverse(wk, true, 0, h, |k, row| {
+            multiply(&mut wk.spec, &self.kernel_hat, true);
+            c.inverse(wk, 0, h, |k, row| {
                 g_in[k * w..(k + 1) * w].copy_from_slice(&row[..w])
             });
+        });
+    }
+}
+
+/// `x *= k` (or `x *= conj(k)`), element-wise.
+fn multiply(x: &mut [Complex32], k: &[Complex32], conj: bool) {
+    if conj {
+        x.iter_mut().zip(k).for_each(|(x, k)| *x *= k.conj());
+    } else {
+        x.iter_mut().zip(k).for_each(|(x, k)| *x *= k);
+    }
+}
+
+/// A sum of "same" convolutions of several h x w images with their own odd kernels of one size,
+/// `out = sum_t K_t * img_t`, and its adjoint `g_t = K_t^T g_out`: one forward transform per image
+/// and a single inverse (the adjoint: one forward, one inverse per kernel). Used by
+/// [`super::polyphase`] for the PSF on a supersampled grid.
+#[derive(Clone)]
+pub struct FftSum {
+    plan: FftPlan,
+    rh: usize,
+    rw: usize,
+    hats: Vec<Vec<Complex32>>,
+}
+
+impl std::fmt::Debug for FftSum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "FftSum {{ {} kernels, image {}x{}, padded {}x{} }}",
+            self.hats.len(),
+            self.plan.h,
+            self.plan.w,
+            self.plan.p,
+            self.plan.q
+        )
+    }
+}
+
+impl FftSum {
+    /// Prepares `kernels` (each odd `kh` x `kw`, row-major) for `h` x `w` images.
+    pub fn new(kernels: &[Vec<f32>], kh: usize, kw: usize, h: usize, w: usize) -> Self {
+        let plan = FftPlan::new(h, w, kh, kw);
+        let hats = kernels
+            .iter()
+            .map(|k| plan.kernel_spectrum(k, kh, kw))
+            .collect();
+        Self {
+            plan,
+            rh: kh / 2,
+            rw: kw / 2,
+            hats,
+        }
+    }
+
+    /// `out = sum_t K_t * img_t`, where `fill(t, i, row)` writes row `i` (length w) of image `t`.
+    pub fn convolve_sum(&self, mut fill: impl FnMut(usize, usize, &mut [f32]), out: &mut [f32]) {
+        let (h, w, rw) = (self.plan.h, self.plan.w, self.rw);
+        self.plan.with_work(|c, wk| {
+            wk.acc
+                .iter_mut()
+                .for_each(|v| *v = Complex32::new(0.0, 0.0));
+            for (t, hat) in self.hats.iter().enumerate() {
+                c.forward(wk, 0, h, |i, row| fill(t, i, &mut row[..w]));
+                for ((a, x), k) in wk.acc.iter_mut().zip(&wk.spec).zip(hat) {
+                    *a += x * k;
+                }
+            }
+            std::mem::swap(&mut wk.spec, &mut wk.acc);
+            c.inverse(wk, self.rh, h, |k, row| {
+                out[k * w..(k + 1) * w].copy_from_slice(&row[rw..rw + w])
+            });
+        });
+    }
+
+    /// `g_t = K_t^T g_out` for every kernel t, handed over as `take(t, i, row)` (row `i` of `g_t`).
+    pub fn adjoint_each(&self, g_out: &[f32], mut take: impl FnMut(usize, usize, &[f32])) {
+        let (h, w, rh, rw) = (self.plan.h, self.plan.w, self.rh, self.rw);
+        self.plan.with_work(|c, wk| {
+            c.forward(wk, rh, h, |r, row| {
+                row[rw..rw + w].copy_from_slice(&g_out[r * w..(r + 1) * w])
+            });
+            std::mem::swap(&mut wk.spec, &mut wk.acc);
+            for (t, hat) in self.hats.iter().enumerate() {
+                for ((x, a), k) in wk.spec.iter_mut().zip(&wk.acc).zip(hat) {
+                    *x = a * k.conj();
+                }
+                c.inverse(wk, 0, h, |i, row| take(t, i, &row[..w]));
+            }
         });
     }
 }

@@ -27,6 +27,7 @@ pub mod fft;
 pub mod lanes;
 pub mod noise;
 pub mod placed;
+pub mod polyphase;
 pub mod ray;
 pub mod real;
 
@@ -39,6 +40,7 @@ use super::psf::{Psf, PsfOrder};
 use conv::Kernel;
 use lanes::{SampleModel, block_value, block_with_grad};
 use noise::PixelNoise;
+use polyphase::Polyphase;
 use ray::{EplCoefficients, EplLens, SersicProfile};
 use real::L;
 
@@ -77,14 +79,21 @@ pub struct FusedGigaLens {
     grid: Grid,
     xs: Vec<f32>,
     ys: Vec<f32>,
-    kernel: Kernel,
-    /// The PSF acts on the sub-pixel grid (then sub-pixels are averaged) rather than on pixels.
-    subgrid: bool,
+    blur: Blur,
     noise: PixelNoise,
 }
 
-/// Per-sample scratch buffers. `img`, `jac`, `g_img`, `tmp` and `fine` live on the grid the
-/// PSF acts on (sub-pixels or pixels); `model` and `g_model` on the image pixels.
+/// Where the PSF acts.
+#[derive(Clone, Debug)]
+enum Blur {
+    /// On the image pixels, after averaging the sub-pixels.
+    Pixels(Kernel),
+    /// On the sub-pixel grid, then sub-pixels are averaged (computed per phase at pixel resolution).
+    SubGrid(Polyphase),
+}
+
+/// Per-sample scratch buffers. `img`, `jac` and `g_img` live on the grid the PSF acts on
+/// (sub-pixels or pixels); `model` and `g_model` on the image pixels; `tmp` is the blur's work.
 struct Scratch {
     img: Vec<f32>,
     /// Per-ray Jacobians, parameter-major `[NUM_PARAMS][pixels]`, so a block of rays is stored and
@@ -94,7 +103,6 @@ struct Scratch {
     g_model: Vec<f32>,
     g_img: Vec<f32>,
     tmp: Vec<f32>,
-    fine: Vec<f32>,
 }
 
 impl FusedGigaLens {
@@ -114,26 +122,27 @@ impl FusedGigaLens {
         let noise = PixelNoise::new(grid.num_pixels(), obs, bkg_var, poisson, mask)?;
         let (xs, ys) = grid.super_coords_host();
         let sub = super::render::subgrid_psf(psf, &grid, order);
-        let kernel = match &sub {
-            Some(k) => {
-                let s = grid.supersampling;
-                Kernel::of(k, grid.ny * s, grid.nx * s)
-            }
-            None => Kernel::of(psf, grid.ny, grid.nx),
+        let blur = match &sub {
+            Some(k) => Blur::SubGrid(Polyphase::new(k, grid.supersampling, grid.ny, grid.nx)),
+            None => Blur::Pixels(Kernel::of(psf, grid.ny, grid.nx)),
         };
         Ok(Self {
             xs: xs.into_iter().map(|v| v as f32).collect(),
             ys: ys.into_iter().map(|v| v as f32).collect(),
-            kernel,
-            subgrid: sub.is_some(),
+            blur,
             noise,
             grid,
         })
     }
 
+    /// The PSF acts on the sub-pixel grid.
+    fn subgrid(&self) -> bool {
+        matches!(self.blur, Blur::SubGrid(_))
+    }
+
     /// Rows and columns of the grid the PSF acts on.
     fn blur_shape(&self) -> (usize, usize) {
-        let s = if self.subgrid {
+        let s = if self.subgrid() {
             self.grid.supersampling
         } else {
             1
@@ -142,43 +151,21 @@ impl FusedGigaLens {
     }
 
     /// `model = pool(K * img)` (sub-grid) or `K * img` (pixel grid).
-    fn blur(&self, img: &[f32], tmp: &mut [f32], fine: &mut [f32], model: &mut [f32]) {
+    fn blur(&self, img: &[f32], tmp: &mut [f32], model: &mut [f32]) {
         let (h, w) = self.blur_shape();
-        if !self.subgrid {
-            self.kernel.apply(img, h, w, tmp, model);
-            return;
-        }
-        self.kernel.apply(img, h, w, tmp, fine);
-        let k = self.grid.supersampling;
-        let nx = self.grid.nx;
-        let inv = 1.0 / (k * k) as f32;
-        model.iter_mut().for_each(|v| *v = 0.0);
-        for r in 0..h {
-            let row = &fine[r * w..(r + 1) * w];
-            let out = &mut model[(r / k) * nx..(r / k + 1) * nx];
-            for (c, v) in row.iter().enumerate() {
-                out[c / k] += v * inv;
-            }
+        match &self.blur {
+            Blur::Pixels(k) => k.apply(img, h, w, tmp, model),
+            Blur::SubGrid(p) => p.apply(img, model, tmp),
         }
     }
 
     /// The adjoint of [`Self::blur`]: `g_img = K^T pool^T g_model`.
-    fn blur_adjoint(&self, g_model: &[f32], tmp: &mut [f32], fine: &mut [f32], g_img: &mut [f32]) {
+    fn blur_adjoint(&self, g_model: &[f32], tmp: &mut [f32], g_img: &mut [f32]) {
         let (h, w) = self.blur_shape();
-        if !self.subgrid {
-            self.kernel.adjoint(g_model, h, w, tmp, g_img);
-            return;
+        match &self.blur {
+            Blur::Pixels(k) => k.adjoint(g_model, h, w, tmp, g_img),
+            Blur::SubGrid(p) => p.adjoint(g_model, g_img, tmp),
         }
-        let k = self.grid.supersampling;
-        let nx = self.grid.nx;
-        let inv = 1.0 / (k * k) as f32;
-        for r in 0..h {
-            let src = &g_model[(r / k) * nx..(r / k + 1) * nx];
-            for (c, v) in fine[r * w..(r + 1) * w].iter_mut().enumerate() {
-                *v = src[c / k] * inv;
-            }
-        }
-        self.kernel.adjoint(fine, h, w, tmp, g_img);
     }
 
     /// The grid.
@@ -196,8 +183,13 @@ impl FusedGigaLens {
             model: vec![0.0; n],
             g_model: vec![0.0; n],
             g_img: vec![0.0; m],
-            tmp: vec![0.0; m],
-            fine: vec![0.0; if self.subgrid { m } else { 0 }],
+            tmp: vec![
+                0.0;
+                match &self.blur {
+                    Blur::Pixels(_) => m,
+                    Blur::SubGrid(p) => p.work_len(),
+                }
+            ],
         }
     }
 
@@ -265,7 +257,7 @@ impl FusedGigaLens {
         let k = self.grid.supersampling;
         let (nx, ny) = (self.grid.nx, self.grid.ny);
         let wk = nx * k;
-        let (pk, out_w) = if self.subgrid { (1, wk) } else { (k, nx) };
+        let (pk, out_w) = if self.subgrid() { (1, wk) } else { (k, nx) };
         let n_out = img.len();
         let inv_k2 = 1.0 / (pk * pk) as f32;
         if pk > 1 {
@@ -325,21 +317,21 @@ impl FusedGigaLens {
         assert_eq!(p.len(), NUM_PARAMS);
         let mut s = self.scratch();
         self.pooled(p, &mut s.img, None);
-        self.blur(&s.img, &mut s.tmp, &mut s.fine, &mut s.model);
+        self.blur(&s.img, &mut s.tmp, &mut s.model);
         s.model.iter().map(|&v| v as f64).collect()
     }
 
     fn one_value(&self, p: &[f64], s: &mut Scratch) -> f64 {
         self.pooled(p, &mut s.img, None);
-        self.blur(&s.img, &mut s.tmp, &mut s.fine, &mut s.model);
+        self.blur(&s.img, &mut s.tmp, &mut s.model);
         self.noise.eval(&s.model, None)
     }
 
     fn one_value_and_grad(&self, p: &[f64], s: &mut Scratch, grad: &mut [f64]) -> f64 {
         self.pooled(p, &mut s.img, Some(&mut s.jac));
-        self.blur(&s.img, &mut s.tmp, &mut s.fine, &mut s.model);
+        self.blur(&s.img, &mut s.tmp, &mut s.model);
         let ll = self.noise.eval(&s.model, Some(&mut s.g_model));
-        self.blur_adjoint(&s.g_model, &mut s.tmp, &mut s.fine, &mut s.g_img);
+        self.blur_adjoint(&s.g_model, &mut s.tmp, &mut s.g_img);
         let n = s.g_img.len();
         for (q, g) in grad.iter_mut().enumerate() {
             *g = dot(&s.g_img, &s.jac[q * n..(q + 1) * n]);
