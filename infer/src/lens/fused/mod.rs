@@ -105,6 +105,17 @@ struct Scratch {
     tmp: Vec<f32>,
 }
 
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Option<Scratch>> = const { std::cell::RefCell::new(None) };
+}
+
+impl Scratch {
+    /// (blur-grid pixels, image pixels, work length).
+    fn shape(&self) -> (usize, usize, usize) {
+        (self.img.len(), self.model.len(), self.tmp.len())
+    }
+}
+
 impl FusedGigaLens {
     /// Set up the model for `grid` (any supersampling), `psf`, the observed image `obs`
     /// (row-major `[ny, nx]`), the per-pixel background variance `bkg_var` (sigma_bkg^2; one value
@@ -173,24 +184,40 @@ impl FusedGigaLens {
         &self.grid
     }
 
-    fn scratch(&self) -> Scratch {
-        let n = self.grid.num_pixels();
+    /// The [`Scratch::shape`] this model needs.
+    fn scratch_shape(&self) -> (usize, usize, usize) {
         let (h, w) = self.blur_shape();
         let m = h * w;
+        let tmp = match &self.blur {
+            Blur::Pixels(_) => m,
+            Blur::SubGrid(p) => p.work_len(),
+        };
+        (m, self.grid.num_pixels(), tmp)
+    }
+
+    fn scratch(&self) -> Scratch {
+        let (m, n, tmp) = self.scratch_shape();
         Scratch {
             img: vec![0.0; m],
             jac: vec![0.0; NUM_PARAMS * m],
             model: vec![0.0; n],
             g_model: vec![0.0; n],
             g_img: vec![0.0; m],
-            tmp: vec![
-                0.0;
-                match &self.blur {
-                    Blur::Pixels(_) => m,
-                    Blur::SubGrid(p) => p.work_len(),
-                }
-            ],
+            tmp: vec![0.0; tmp],
         }
+    }
+
+    /// Runs `f` with this thread's scratch buffers, kept between calls (rayon may split a batch into
+    /// one job per sample, and a fresh 2 MB Jacobian per job costs more than the FFTs).
+    fn with_scratch<R>(&self, f: impl FnOnce(&mut Scratch) -> R) -> R {
+        SCRATCH.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            let shape = self.scratch_shape();
+            if slot.as_ref().is_none_or(|s| s.shape() != shape) {
+                *slot = Some(self.scratch());
+            }
+            f(slot.as_mut().expect("scratch was just set"))
+        })
     }
 
     fn lens_parts(
@@ -348,7 +375,7 @@ impl FusedGigaLens {
         );
         params
             .par_chunks(NUM_PARAMS)
-            .map_init(|| self.scratch(), |s, p| self.one_value(p, s))
+            .map(|p| self.with_scratch(|s| self.one_value(p, s)))
             .collect()
     }
 
@@ -365,10 +392,7 @@ impl FusedGigaLens {
         let values: Vec<f64> = params
             .par_chunks(NUM_PARAMS)
             .zip(grad.par_chunks_mut(NUM_PARAMS))
-            .map_init(
-                || self.scratch(),
-                |s, (p, g)| self.one_value_and_grad(p, s, g),
-            )
+            .map(|(p, g)| self.with_scratch(|s| self.one_value_and_grad(p, s, g)))
             .collect();
         (values, grad)
     }
