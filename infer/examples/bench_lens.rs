@@ -24,7 +24,10 @@ fn main() -> anyhow::Result<()> {
         Some("hmc") => {
             // the batch of an 8-chain HMC step
             let sys = bench::ReferenceSystem::new(1)?;
-            vec![bench::bench_fused(&sys, 8, reps)?]
+            vec![
+                bench::bench_fused(&sys, 8, reps)?,
+                bench::bench_fused_value(&sys, 8, reps)?,
+            ]
         }
         Some("tensor") => {
             let sys = bench::ReferenceSystem::new(1)?;

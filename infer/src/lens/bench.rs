@@ -196,6 +196,20 @@ pub fn bench_fused(sys: &ReferenceSystem, batch: usize, reps: usize) -> anyhow::
     Ok(timing("fused value+grad", batch, ms))
 }
 
+/// Value only of the fused kernel at `batch` (what a gradient-free evaluation costs).
+pub fn bench_fused_value(
+    sys: &ReferenceSystem,
+    batch: usize,
+    reps: usize,
+) -> anyhow::Result<CpuTiming> {
+    let model = sys.fused()?;
+    let params = sys.batch(batch, 7);
+    let ms = measure(reps, || {
+        std::hint::black_box(model.log_likelihood(&params));
+    });
+    Ok(timing("fused value only", batch, ms))
+}
+
 /// Value + gradient with plain burn tensor ops on the autodiff flex device (f32).
 pub fn bench_tensor(sys: &ReferenceSystem, batch: usize, reps: usize) -> anyhow::Result<CpuTiming> {
     let device = Device::flex().autodiff();
