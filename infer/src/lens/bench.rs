@@ -411,6 +411,8 @@ pub fn run_all_cpu(reps: usize) -> anyhow::Result<Vec<CpuTiming>> {
     let gaussian = Psf::gaussian(0.08, 0.065, 4.0)?;
     Ok(vec![
         bench_fused(&sys, 300, reps)?,
+        // the batch of one step of the default 8 HMC chains
+        bench_fused(&sys, 8, reps * 4)?,
         bench_fused(&sys, 1, reps * 10)?,
         bench_tensor(&sys, 1, reps)?,
         bench_tensor(&sys, 300, reps.min(3))?,
