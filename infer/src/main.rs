@@ -134,6 +134,10 @@ struct FitSettings {
     /// with R = 2 cost what 175 cost without halving.
     #[arg(long)]
     map_halving: Option<usize>,
+    /// Anneal the MAP (off by default): the log-likelihood enters with weight beta rising geometrically
+    /// from this value to 1 over the first segment, so early steps lean on the prior.
+    #[arg(long)]
+    map_temper: Option<f64>,
     /// Model the MAP starts run on: `full` (default: the model as written, as in GIGA-Lens) or `coarse` (the
     /// first 2/3 of the steps without supersampling, one ray per pixel: ~1.7x faster, but on 1 of 61 study
     /// systems it led every start into a wrong mode)
@@ -211,6 +215,9 @@ impl FitSettings {
         }
         if let Some(r) = self.map_halving {
             cfg.map.halving_rounds = r;
+        }
+        if let Some(b) = self.map_temper {
+            cfg.map.temper_from = Some(b);
         }
         if let Some(m) = &self.map_model {
             cfg.map_coarse = m == "coarse";

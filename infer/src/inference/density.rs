@@ -28,6 +28,23 @@ pub trait LogDensity: Sync {
         let mut grad = vec![0.0; batch * self.dim()];
         self.value_and_grad(x, batch, logp, &mut grad)
     }
+
+    /// log prior + `beta` log likelihood (0 < beta <= 1) and its gradient: the tempered target of an
+    /// annealed optimiser. Densities that do not separate the two support only beta = 1.
+    fn value_and_grad_tempered(
+        &self,
+        x: &[f64],
+        batch: usize,
+        beta: f64,
+        logp: &mut [f64],
+        grad: &mut [f64],
+    ) -> Result<()> {
+        anyhow::ensure!(
+            beta == 1.0,
+            "this log-density does not separate prior and likelihood, so it cannot be tempered"
+        );
+        self.value_and_grad(x, batch, logp, grad)
+    }
 }
 
 impl<T: LogDensity + ?Sized> LogDensity for &T {
@@ -45,6 +62,16 @@ impl<T: LogDensity + ?Sized> LogDensity for &T {
     }
     fn value(&self, x: &[f64], batch: usize, logp: &mut [f64]) -> Result<()> {
         (**self).value(x, batch, logp)
+    }
+    fn value_and_grad_tempered(
+        &self,
+        x: &[f64],
+        batch: usize,
+        beta: f64,
+        logp: &mut [f64],
+        grad: &mut [f64],
+    ) -> Result<()> {
+        (**self).value_and_grad_tempered(x, batch, beta, logp, grad)
     }
 }
 
@@ -132,7 +159,23 @@ pub(crate) fn eval_checked<D: LogDensity + ?Sized>(
     logp: &mut [f64],
     grad: &mut [f64],
 ) -> Result<usize> {
-    density.value_and_grad(x, batch, logp, grad)?;
+    eval_checked_tempered(density, x, batch, 1.0, logp, grad)
+}
+
+/// [`eval_checked`] of the tempered target (see [`LogDensity::value_and_grad_tempered`]).
+pub(crate) fn eval_checked_tempered<D: LogDensity + ?Sized>(
+    density: &D,
+    x: &[f64],
+    batch: usize,
+    beta: f64,
+    logp: &mut [f64],
+    grad: &mut [f64],
+) -> Result<usize> {
+    if beta == 1.0 {
+        density.value_and_grad(x, batch, logp, grad)?;
+    } else {
+        density.value_and_grad_tempered(x, batch, beta, logp, grad)?;
+    }
     let d = density.dim();
     let mut bad = 0;
     for r in 0..batch {

@@ -20,7 +20,7 @@ use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
 use super::adam::{Adam, AdamConfig};
-use super::density::{LogDensity, check_batch, eval_checked};
+use super::density::{LogDensity, check_batch, eval_checked_tempered};
 use super::progress::Progress;
 use super::schedule::LrSchedule;
 
@@ -37,6 +37,11 @@ pub struct MapOptions {
     pub keep_traces: usize,
     /// Successive-halving rounds (0: off, every start runs every iteration, as in GIGA-Lens).
     pub halving_rounds: usize,
+    /// Annealing (not in GIGA-Lens): the likelihood's log enters with weight beta, rising geometrically
+    /// from this value to 1 over the first segment (the first third without halving), so the early
+    /// steps follow a smoothed target. None: off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temper_from: Option<f64>,
 }
 
 impl Default for MapOptions {
@@ -47,6 +52,7 @@ impl Default for MapOptions {
             adam: AdamConfig::default(),
             keep_traces: 6,
             halving_rounds: 0,
+            temper_from: None,
         }
     }
 }
@@ -127,10 +133,33 @@ where
     let n = check_batch(d, starts.len(), "multistart MAP starts")?;
     opts.schedule.validate()?;
 
+    // Successive halving: segment length and the starts still running.
+    let segment = (opts.steps / (opts.halving_rounds + 1)).max(1);
+    // Tempering: beta for the evaluation after iteration k (k = -1: the starts), 1 from the end
+    // of the first segment on, so every ranking and the result are on the untempered target.
+    let temper_steps = if opts.halving_rounds > 0 {
+        segment
+    } else {
+        (opts.steps / 3).max(1)
+    };
+    let beta_at = |k: isize| match opts.temper_from {
+        Some(b0) => {
+            let frac = ((k + 1) as f64 / temper_steps as f64).clamp(0.0, 1.0);
+            b0.powf(1.0 - frac)
+        }
+        None => 1.0,
+    };
+    if let Some(b0) = opts.temper_from {
+        anyhow::ensure!(
+            b0 > 0.0 && b0 <= 1.0,
+            "multistart MAP: temper_from {b0} must be in (0, 1]"
+        );
+    }
+
     let mut x = starts.to_vec();
     let mut logp = vec![0.0; n];
     let mut grad = vec![0.0; n * d];
-    eval_checked(density, &x, n, &mut logp, &mut grad)?;
+    eval_checked_tempered(density, &x, n, beta_at(-1), &mut logp, &mut grad)?;
     let alive: Vec<bool> = logp.iter().map(|l| l.is_finite()).collect();
     let n_dead_starts = alive.iter().filter(|a| !**a).count();
     if n_dead_starts == n {
@@ -146,8 +175,6 @@ where
     let mut loss_hist: Vec<f64> = Vec::with_capacity((opts.steps + 1) * n);
     loss_hist.extend(logp.iter().map(|l| -l));
 
-    // Successive halving: segment length and the starts still running.
-    let segment = (opts.steps / (opts.halving_rounds + 1)).max(1);
     let mut running = alive.clone();
     let mut rounds_done = 0;
     let mut x_new = vec![0.0; n * d];
@@ -182,10 +209,12 @@ where
             adam.update_range(&mut x_new[rk], &neg_grad, lr * lr_scale[i], r);
         }
         let m = rows.len();
-        eval_checked(
+        let beta = beta_at(step as isize);
+        eval_checked_tempered(
             density,
             &x_new[..m * d],
             m,
+            beta,
             &mut logp_new[..m],
             &mut grad_new[..m * d],
         )?;
@@ -402,6 +431,69 @@ mod tests {
         };
         multistart_map(&counted, &starts, &plain, no_progress).unwrap();
         assert_eq!(counted.1.load(Ordering::Relaxed), 64 * 401);
+    }
+
+    /// 1-D: prior N(0, 1) times a likelihood with a narrow high mode at 0.5 and a broad lower one at 4
+    /// (log L = ln(3 e^{-(x-0.5)^2/(2 0.3^2)} + e^{-(x-4)^2/2}) times 50, a sharp likelihood).
+    struct PriorAndTwoModes;
+    impl PriorAndTwoModes {
+        fn parts(x: f64) -> (f64, f64, f64, f64) {
+            let a = (x - 0.5) / 0.3;
+            let b = x - 4.0;
+            let (pa, pb) = (3.0 * (-0.5 * a * a).exp(), (-0.5 * b * b).exp());
+            let p = pa + pb + 1e-300;
+            let ll = 50.0 * p.ln();
+            let gl = 50.0 * (-pa * a / 0.3 - pb * b) / p;
+            (-0.5 * x * x, -x, ll, gl)
+        }
+    }
+    impl LogDensity for PriorAndTwoModes {
+        fn dim(&self) -> usize {
+            1
+        }
+        fn value_and_grad(&self, x: &[f64], b: usize, l: &mut [f64], g: &mut [f64]) -> Result<()> {
+            self.value_and_grad_tempered(x, b, 1.0, l, g)
+        }
+        fn value_and_grad_tempered(
+            &self,
+            x: &[f64],
+            batch: usize,
+            beta: f64,
+            logp: &mut [f64],
+            grad: &mut [f64],
+        ) -> Result<()> {
+            for r in 0..batch {
+                let (lp, gp, ll, gl) = Self::parts(x[r]);
+                logp[r] = lp + beta * ll;
+                grad[r] = gp + beta * gl;
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn tempering_leads_a_start_out_of_a_wrong_basin_towards_the_prior() {
+        // A start in the broad mode's basin stays there untempered; annealed from beta = 1e-3 the
+        // prior first pulls it towards 0, into the high mode's basin, and the result is on the
+        // untempered target.
+        let opts = MapOptions {
+            steps: 600,
+            schedule: LrSchedule::ramp(5e-2, 1e-3, 600, 1.0),
+            ..Default::default()
+        };
+        let plain = multistart_map(&PriorAndTwoModes, &[3.0], &opts, no_progress).unwrap();
+        assert!((plain.best()[0] - 4.0).abs() < 0.2, "{:?}", plain.best());
+        let annealed = MapOptions {
+            temper_from: Some(1e-3),
+            ..opts
+        };
+        let res = multistart_map(&PriorAndTwoModes, &[3.0], &annealed, no_progress).unwrap();
+        let x = res.best()[0];
+        assert!((x - 0.5).abs() < 0.05, "annealed start ended at {x}");
+        let (lp, _, ll, _) = PriorAndTwoModes::parts(x);
+        assert!((res.best_logp() - (lp + ll)).abs() < 1e-9);
+        // a density that cannot be tempered says so
+        assert!(multistart_map(&Bimodal, &[0.0, 0.0], &annealed, no_progress).is_err());
     }
 
     /// log p = -(x0 - 5)^2/2 - x1^2/2 for x0 < 3.5 and NaN beyond: the mode lies behind a wall of NaN.

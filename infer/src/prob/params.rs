@@ -407,12 +407,27 @@ impl<L: LogLikelihood> LogDensity for Posterior<L> {
         logp: &mut [f64],
         grad: &mut [f64],
     ) -> Result<()> {
+        self.value_and_grad_tempered(u, batch, 1.0, logp, grad)
+    }
+
+    fn value_and_grad_tempered(
+        &self,
+        u: &[f64],
+        batch: usize,
+        beta: f64,
+        logp: &mut [f64],
+        grad: &mut [f64],
+    ) -> Result<()> {
         let d = self.layout.dim();
         let mut theta = vec![0.0; batch * d];
         self.layout.to_physical(u, &mut theta);
         let mut grad_theta = vec![0.0; batch * d];
         self.likelihood
             .value_and_grad(&theta, batch, logp, &mut grad_theta)?;
+        if beta != 1.0 {
+            logp.iter_mut().for_each(|l| *l *= beta);
+            grad_theta.iter_mut().for_each(|g| *g *= beta);
+        }
         self.layout.pullback_gradient(u, &grad_theta, grad);
         let mut lp = vec![0.0; batch];
         let mut gp = vec![0.0; batch * d];
