@@ -28,8 +28,8 @@ use super::summary::{ParamSummary, physical_draws, summarize, summarize_map, wri
 use crate::inference::diagnostics::diagnose_rows;
 use crate::inference::hmc::{HmcDraws, HmcOptions, MassMatrix, RetryOptions, sample_hmc_judged};
 use crate::inference::{
-    LbfgsOptions, MapOptions, NewtonOptions, ViOptions, fit_vi, lbfgs_ascent, multistart_map,
-    newton_polish,
+    LbfgsOptions, MapOptions, MapResult, NewtonOptions, ViOptions, fit_vi, lbfgs_ascent,
+    multistart_map, newton_polish,
 };
 use crate::model::likelihood::ModelLikelihood;
 use crate::model::observation::Observation;
@@ -73,6 +73,14 @@ impl Stages {
     }
 }
 
+/// A MAP chi^2/dof passes within this many standard deviations (sqrt(2 / dof)) of 1.
+pub const CHI2_SIGMAS: f64 = 5.0;
+
+/// Half-width of the accepted band of MAP chi^2/dof around 1 (+-0.089 on the 80x80 GIGA-Lens grid).
+pub fn chi2_tolerance(dof: usize) -> f64 {
+    CHI2_SIGMAS * (2.0 / dof.max(1) as f64).sqrt()
+}
+
 /// Everything `infer fit` needs; serialised into the run record as its config.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FitConfig {
@@ -87,6 +95,10 @@ pub struct FitConfig {
     pub stages: Stages,
     /// Number of MAP starts n_MAP (GIGA-Lens: 300).
     pub map_starts: usize,
+    /// While the best MAP's chi^2/dof is farther from 1 than [`chi2_tolerance`], run the multistart again
+    /// with this many more batches of fresh starts at most, keeping the best (0: never).
+    #[serde(default)]
+    pub map_retries: usize,
     pub map: MapOptions,
     /// Run the first 2/3 of the multistart's iterations on the model without supersampling (one ray per
     /// pixel, PSF on the pixels: ~4x cheaper), the rest and the polish on the full model (false: on a
@@ -119,9 +131,11 @@ fn default_polish() -> usize {
 }
 
 impl FitConfig {
-    /// The default pipeline for `obs` and `model`: GIGA-Lens's stages (300 x 300 MAP, full-rank VI,
+    /// The default pipeline for `obs` and `model`: GIGA-Lens's stages (multistart MAP, full-rank VI,
     /// preconditioned HMC) with budgets chosen from measured effective samples per gradient evaluation on
-    /// a CPU (docs/performance.md): MAP starts halved twice (300, 150, 75 starts over three segments),
+    /// a CPU (docs/performance.md): 100 annealed MAP starts (likelihood weight 1e-3 -> 1 over the first
+    /// 100 of 300 steps) halved twice (100, 50, 25 starts over three segments), up to two more batches
+    /// of 100 while the best chi^2/dof is off,
     /// Laplace-started VI of 150 x 50 draws, 8 chains x (150 + 600) with the trajectory length adapted
     /// by ChEES and warm-up mass adaptation, target acceptance 0.9, and up to two more rounds of
     /// (100 + 600) while the draws miss
@@ -137,8 +151,11 @@ impl FitConfig {
         hmc.dual_averaging.target_accept = 0.9;
         let table1 = Self::table1(obs, model);
         FitConfig {
+            map_starts: 100,
+            map_retries: 2,
             map: MapOptions {
                 halving_rounds: 2,
+                temper_from: Some(1e-3),
                 ..table1.map.clone()
             },
             vi: ViOptions {
@@ -165,6 +182,7 @@ impl FitConfig {
             seed: 0,
             stages: Stages::ALL,
             map_starts: 300,
+            map_retries: 0,
             map: MapOptions::default(),
             map_coarse: false,
             vi: ViOptions::default(),
@@ -604,113 +622,140 @@ fn stages(
         run.log("stage", json!({"stage": "map"}))?;
         let t0 = Instant::now();
         let mut rng = StdRng::seed_from_u64(cfg.seed);
-        let starts = layout.sample_prior(&mut rng, cfg.map_starts);
-        let pb = arclight_core::progress::bar(cfg.map.steps as u64, "MAP");
-        let total = cfg.map.steps;
-        // With a coarse model the first 2/3 of the iterations run on it and the rest, from where each
-        // start got to, on the full model: the coarse model brings the starts into basins cheaply, the
-        // full one ranks and finishes them (ranking on the coarse model alone picked a wrong mode).
-        let split = match coarse {
-            Some(_) => (2 * cfg.map.steps / 3).max(1),
-            None => 0,
-        };
-        if coarse.is_some() {
-            run.log(
+        let tol = chi2_tolerance(dof);
+        // (point, log p, chi^2, multistart result) of the best attempt so far
+        let mut kept: Option<(Vec<f64>, f64, f64, MapResult)> = None;
+        for attempt in 0..=cfg.map_retries {
+            let starts = layout.sample_prior(&mut rng, cfg.map_starts);
+            let pb = arclight_core::progress::bar(cfg.map.steps as u64, "MAP");
+            let total = cfg.map.steps;
+            // With a coarse model the first 2/3 of the iterations run on it and the rest, from where each
+            // start got to, on the full model: the coarse model brings the starts into basins cheaply, the
+            // full one ranks and finishes them (ranking on the coarse model alone picked a wrong mode).
+            let split = match coarse {
+                Some(_) => (2 * cfg.map.steps / 3).max(1),
+                None => 0,
+            };
+            if coarse.is_some() {
+                run.log(
                 "map_model",
                 json!({"coarse_steps": split, "full_steps": cfg.map.steps - split, "coarse_supersample": 1}),
             )?;
-        }
-        let mut report = |p: &crate::inference::Progress, offset: usize| -> Result<()> {
-            let step = p.step + offset;
-            pb.set_position(step as u64 + 1);
-            let best = p
-                .metrics
+            }
+            let mut report = |p: &crate::inference::Progress, offset: usize| -> Result<()> {
+                let step = p.step + offset;
+                pb.set_position(step as u64 + 1);
+                let best = p
+                    .metrics
+                    .iter()
+                    .find(|m| m.0 == "best_loss")
+                    .map(|m| m.1)
+                    .unwrap_or(f64::NAN);
+                pb.set_message(format!("best -log p {best:.1}"));
+                let mut line = p.to_json();
+                line.insert("step".into(), json!(step));
+                line.insert("loss_best".into(), json!(finite(best)));
+                if offset > 0 || split > 0 {
+                    line.insert(
+                        "model".into(),
+                        json!(if offset == 0 { "coarse" } else { "full" }),
+                    );
+                }
+                run.log("map", Value::Object(line))?;
+                run.progress(
+                    stage_fraction(0, step + 1, total, cfg.stages),
+                    "map",
+                    None,
+                    false,
+                )
+            };
+            let res = match coarse {
+                Some(c) => {
+                    let first = MapOptions {
+                        steps: split,
+                        ..cfg.map.clone()
+                    };
+                    let r1 = multistart_map(c, &starts, &first, |p| report(p, 0))?;
+                    let second = MapOptions {
+                        steps: cfg.map.steps - split,
+                        schedule: cfg.map.schedule.shifted(split),
+                        ..cfg.map.clone()
+                    };
+                    multistart_map(post, &r1.points, &second, |p| report(p, split))?
+                }
+                None => multistart_map(post, &starts, &cfg.map, |p| report(p, 0))?,
+            };
+            pb.finish_and_clear();
+            // Polish of the best few starts: Levenberg-Marquardt Newton steps, then L-BFGS (see
+            // inference::newton and inference::lbfgs for why both).
+            let mut best_u = res.best().to_vec();
+            let mut best_logp = res.best_logp();
+            let adam_logp = best_logp;
+            let mut newton_best = f64::NEG_INFINITY;
+            let mut lbfgs_iters = Vec::new();
+            let t_polish = Instant::now();
+            // the starts are polished in parallel (each evaluates one point at a time), then ranked in
+            // their MAP order, so the result does not depend on the thread count
+            let chosen: Vec<usize> = res
+                .order
                 .iter()
-                .find(|m| m.0 == "best_loss")
-                .map(|m| m.1)
-                .unwrap_or(f64::NAN);
-            pb.set_message(format!("best -log p {best:.1}"));
-            let mut line = p.to_json();
-            line.insert("step".into(), json!(step));
-            line.insert("loss_best".into(), json!(finite(best)));
-            if offset > 0 || split > 0 {
-                line.insert(
-                    "model".into(),
-                    json!(if offset == 0 { "coarse" } else { "full" }),
-                );
+                .take(cfg.polish_starts)
+                .copied()
+                .filter(|&i| res.logp[i].is_finite())
+                .collect();
+            let polished: Vec<Result<(f64, _)>> = {
+                use rayon::prelude::*;
+                chosen
+                    .par_iter()
+                    .map(|&i| {
+                        let p = newton_polish(post, res.point(i), &NewtonOptions::default())?;
+                        let newton_logp = p.logp;
+                        Ok((newton_logp, lbfgs_ascent(post, &p.x, &cfg.lbfgs)?))
+                    })
+                    .collect()
+            };
+            for r in polished {
+                let (newton_logp, p) = r?;
+                newton_best = newton_best.max(newton_logp);
+                lbfgs_iters.push(p.iterations);
+                if p.logp > best_logp {
+                    best_logp = p.logp;
+                    best_u = p.x;
+                }
             }
-            run.log("map", Value::Object(line))?;
-            run.progress(
-                stage_fraction(0, step + 1, total, cfg.stages),
-                "map",
-                None,
-                false,
-            )
-        };
-        let res = match coarse {
-            Some(c) => {
-                let first = MapOptions {
-                    steps: split,
-                    ..cfg.map.clone()
-                };
-                let r1 = multistart_map(c, &starts, &first, |p| report(p, 0))?;
-                let second = MapOptions {
-                    steps: cfg.map.steps - split,
-                    schedule: cfg.map.schedule.shifted(split),
-                    ..cfg.map.clone()
-                };
-                multistart_map(post, &r1.points, &second, |p| report(p, split))?
-            }
-            None => multistart_map(post, &starts, &cfg.map, |p| report(p, 0))?,
-        };
-        pb.finish_and_clear();
-        // Polish of the best few starts: Levenberg-Marquardt Newton steps, then L-BFGS (see
-        // inference::newton and inference::lbfgs for why both).
-        let mut best_u = res.best().to_vec();
-        let mut best_logp = res.best_logp();
-        let adam_logp = best_logp;
-        let mut newton_best = f64::NEG_INFINITY;
-        let mut lbfgs_iters = Vec::new();
-        let t_polish = Instant::now();
-        // the starts are polished in parallel (each evaluates one point at a time), then ranked in
-        // their MAP order, so the result does not depend on the thread count
-        let chosen: Vec<usize> = res
-            .order
-            .iter()
-            .take(cfg.polish_starts)
-            .copied()
-            .filter(|&i| res.logp[i].is_finite())
-            .collect();
-        let polished: Vec<Result<(f64, _)>> = {
-            use rayon::prelude::*;
-            chosen
-                .par_iter()
-                .map(|&i| {
-                    let p = newton_polish(post, res.point(i), &NewtonOptions::default())?;
-                    let newton_logp = p.logp;
-                    Ok((newton_logp, lbfgs_ascent(post, &p.x, &cfg.lbfgs)?))
-                })
-                .collect()
-        };
-        for r in polished {
-            let (newton_logp, p) = r?;
-            newton_best = newton_best.max(newton_logp);
-            lbfgs_iters.push(p.iterations);
-            if p.logp > best_logp {
-                best_logp = p.logp;
-                best_u = p.x;
-            }
-        }
-        if cfg.polish_starts > 0 {
-            run.log(
+            if cfg.polish_starts > 0 {
+                run.log(
                 "map_polish",
                 json!({"adam_logp": finite(adam_logp), "newton_logp": finite(newton_best),
                        "polished_logp": finite(best_logp), "starts": cfg.polish_starts,
                        "lbfgs_iterations": lbfgs_iters, "time_s": t_polish.elapsed().as_secs_f64()}),
             )?;
+            }
+            let chi2 = lik.chi2(&to_physical(layout, &best_u), 1)?[0];
+            let better = kept.as_ref().is_none_or(|k| best_logp > k.1);
+            if better {
+                kept = Some((best_u, best_logp, chi2, res));
+            }
+            let (_, kept_logp, kept_chi2, _) = kept.as_ref().expect("an attempt was kept");
+            let off = (kept_chi2 / dof as f64 - 1.0).abs();
+            if off <= tol || attempt == cfg.map_retries {
+                break;
+            }
+            let msg = format!(
+                "MAP chi^2/dof {:.3} is outside 1 +- {tol:.3}: a wrong mode or a wrong model; trying {} more starts \
+             (attempt {} of {})",
+                kept_chi2 / dof as f64,
+                cfg.map_starts,
+                attempt + 2,
+                cfg.map_retries + 1
+            );
+            eprintln!("fit: {msg}");
+            run.log(
+            "map_retry",
+            json!({"attempt": attempt + 1, "chi2_dof": kept_chi2 / dof as f64, "logp": finite(*kept_logp)}),
+        )?;
         }
-        let best_theta = to_physical(layout, &best_u);
-        let chi2 = lik.chi2(&best_theta, 1)?[0];
+        let (best_u, best_logp, chi2, res) = kept.expect("at least one MAP attempt ran");
         for tr in &res.traces {
             run.log("map_trace", json!({"start": tr.start, "loss": tr.loss}))?;
         }

@@ -36,6 +36,7 @@ pub struct StudyConfig {
 /// calibration: its chains are far too short for the ESS >= 400 bar, so its systems come out flagged.
 pub fn quick_settings(fit: &mut FitConfig) {
     fit.map_starts = 16;
+    fit.map_retries = 0;
     fit.map = MapOptions {
         keep_traces: fit.map.keep_traces,
         ..MapOptions::with_steps(100)

@@ -13,13 +13,7 @@ pub const RHAT_MAX: f64 = 1.01;
 pub const ESS_MIN: f64 = 400.0;
 /// Largest fraction of divergent transitions that passes.
 pub const DIVERGENT_MAX: f64 = 0.01;
-/// MAP chi^2/dof passes within this many standard deviations (sqrt(2 / dof)) of 1.
-pub const CHI2_SIGMAS: f64 = 5.0;
-
-/// Half-width of the accepted chi^2/dof band around 1.
-pub fn chi2_tolerance(dof: usize) -> f64 {
-    CHI2_SIGMAS * (2.0 / dof.max(1) as f64).sqrt()
-}
+pub use crate::pipeline::fit::{CHI2_SIGMAS, chi2_tolerance};
 
 /// The thresholds, as stored in summaries.
 pub fn thresholds() -> serde_json::Value {
