@@ -119,6 +119,17 @@ impl<D: LogDensity + ?Sized> LogDensity for Affine<'_, D> {
         logp: &mut [f64],
         grad: &mut [f64],
     ) -> Result<()> {
+        self.value_and_grad_tempered(y, batch, 1.0, logp, grad)
+    }
+
+    fn value_and_grad_tempered(
+        &self,
+        y: &[f64],
+        batch: usize,
+        beta: f64,
+        logp: &mut [f64],
+        grad: &mut [f64],
+    ) -> Result<()> {
         let d = self.shift.len();
         let x: Vec<f64> = y
             .chunks(d)
@@ -126,7 +137,8 @@ impl<D: LogDensity + ?Sized> LogDensity for Affine<'_, D> {
             .flat_map(|r| self.to_outer(r))
             .collect();
         let mut gx = vec![0.0; batch * d];
-        self.inner.value_and_grad(&x, batch, logp, &mut gx)?;
+        self.inner
+            .value_and_grad_tempered(&x, batch, beta, logp, &mut gx)?;
         for r in 0..batch {
             crate::prob::linalg::lower_t_mul(
                 &self.chol,

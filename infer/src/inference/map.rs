@@ -39,7 +39,10 @@ pub struct MapOptions {
     pub halving_rounds: usize,
     /// Annealing (not in GIGA-Lens): the likelihood's log enters with weight beta, rising geometrically
     /// from this value to 1 over the first segment (the first third without halving), so the early
-    /// steps follow a smoothed target. None: off.
+    /// steps lean on the prior. Every ranking (halving, the result) is on the untempered target; the loss
+    /// traces and progress metrics of the first segment are tempered (metric `beta`). Adam's second moment
+    /// lags the growing gradients, so its steps run up to ~2x the learning rate during and after the ramp
+    /// (the defaults were chosen with this). None: off.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub temper_from: Option<f64>,
 }
@@ -143,11 +146,11 @@ where
         (opts.steps / 3).max(1)
     };
     let beta_at = |k: isize| match opts.temper_from {
-        Some(b0) => {
+        Some(b0) if opts.steps > 0 => {
             let frac = ((k + 1) as f64 / temper_steps as f64).clamp(0.0, 1.0);
             b0.powf(1.0 - frac)
         }
-        None => 1.0,
+        _ => 1.0,
     };
     if let Some(b0) = opts.temper_from {
         anyhow::ensure!(
@@ -160,6 +163,8 @@ where
     let mut logp = vec![0.0; n];
     let mut grad = vec![0.0; n * d];
     eval_checked_tempered(density, &x, n, beta_at(-1), &mut logp, &mut grad)?;
+    // the beta each start's logp and grad were computed at (a reverted step keeps the older one)
+    let mut beta_of = vec![beta_at(-1); n];
     let alive: Vec<bool> = logp.iter().map(|l| l.is_finite()).collect();
     let n_dead_starts = alive.iter().filter(|a| !**a).count();
     if n_dead_starts == n {
@@ -184,6 +189,7 @@ where
     let (mut m_old, mut v_old) = (vec![0.0; d], vec![0.0; d]);
     for step in 0..opts.steps {
         if rounds_done < opts.halving_rounds && step > 0 && step % segment == 0 {
+            rescore_untempered(density, &x, &mut logp, &mut grad, &mut beta_of)?;
             let mut idx: Vec<usize> = (0..n).filter(|&i| running[i]).collect();
             idx.sort_by(|&a, &b| logp[b].total_cmp(&logp[a]));
             for &i in &idx[idx.len().div_ceil(2)..] {
@@ -225,6 +231,7 @@ where
                 x[r.clone()].copy_from_slice(&x_new[rk.clone()]);
                 grad[r].copy_from_slice(&grad_new[rk]);
                 logp[i] = logp_new[k];
+                beta_of[i] = beta;
             } else {
                 let (m, v) = saved_moments[k]
                     .take()
@@ -245,6 +252,7 @@ where
             ("median_loss", finite[finite.len() / 2]),
             ("reverted", n_reverted as f64),
             ("running", m as f64),
+            ("beta", beta),
         ];
         progress(&Progress {
             stage: "map",
@@ -254,6 +262,7 @@ where
         })?;
     }
 
+    rescore_untempered(density, &x, &mut logp, &mut grad, &mut beta_of)?;
     let mut order: Vec<usize> = (0..n).collect();
     // Best first; -inf (dead) last.
     order.sort_by(|&a, &b| logp[b].total_cmp(&logp[a]));
@@ -275,6 +284,37 @@ where
         n_reverted,
         n_dead_starts,
     })
+}
+
+/// Re-evaluates on the untempered target (beta = 1) every finite start whose value is still a tempered
+/// one, so rankings never compare values of different targets.
+fn rescore_untempered<D: LogDensity + ?Sized>(
+    density: &D,
+    x: &[f64],
+    logp: &mut [f64],
+    grad: &mut [f64],
+    beta_of: &mut [f64],
+) -> Result<()> {
+    let d = density.dim();
+    let stale: Vec<usize> = (0..logp.len())
+        .filter(|&i| beta_of[i] != 1.0 && logp[i].is_finite())
+        .collect();
+    if stale.is_empty() {
+        return Ok(());
+    }
+    let m = stale.len();
+    let mut xs = Vec::with_capacity(m * d);
+    for &i in &stale {
+        xs.extend_from_slice(&x[i * d..(i + 1) * d]);
+    }
+    let (mut lp, mut g) = (vec![0.0; m], vec![0.0; m * d]);
+    eval_checked_tempered(density, &xs, m, 1.0, &mut lp, &mut g)?;
+    for (k, &i) in stale.iter().enumerate() {
+        logp[i] = lp[k];
+        grad[i * d..(i + 1) * d].copy_from_slice(&g[k * d..(k + 1) * d]);
+        beta_of[i] = 1.0;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -487,7 +527,16 @@ mod tests {
             temper_from: Some(1e-3),
             ..opts
         };
-        let res = multistart_map(&PriorAndTwoModes, &[3.0], &annealed, no_progress).unwrap();
+        let mut betas = Vec::new();
+        let res = multistart_map(&PriorAndTwoModes, &[3.0], &annealed, |p| {
+            betas.push(p.metrics.iter().find(|m| m.0 == "beta").unwrap().1);
+            Ok(())
+        })
+        .unwrap();
+        // geometric from 1e-3 to 1 over the first third, then 1
+        assert!(betas[0] > 1e-3 && betas[0] < 1.1e-3, "{}", betas[0]);
+        assert!((betas[199] - 1.0).abs() < 1e-12 && betas[198] < 1.0);
+        assert!(betas.windows(2).all(|w| w[1] >= w[0]));
         let x = res.best()[0];
         assert!((x - 0.5).abs() < 0.05, "annealed start ended at {x}");
         let (lp, _, ll, _) = PriorAndTwoModes::parts(x);

@@ -95,9 +95,10 @@ pub struct FitConfig {
     pub stages: Stages,
     /// Number of MAP starts n_MAP (GIGA-Lens: 300).
     pub map_starts: usize,
-    /// While the best MAP's chi^2/dof is farther from 1 than [`chi2_tolerance`], run the multistart again
-    /// with this many more batches of fresh starts at most, keeping the best (0: never).
-    #[serde(default)]
+    /// While the best MAP's chi^2/dof exceeds 1 by more than [`chi2_tolerance`] (a wrong mode, or a
+    /// wrong model), run the multistart again with this many more batches of fresh starts at most, keeping
+    /// the best (0: never). A chi^2/dof below the band is not retried: no other mode can raise it.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub map_retries: usize,
     pub map: MapOptions,
     /// Run the first 2/3 of the multistart's iterations on the model without supersampling (one ray per
@@ -124,6 +125,14 @@ pub struct FitConfig {
 
 fn yes() -> bool {
     true
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+fn one() -> usize {
+    1
 }
 
 fn default_polish() -> usize {
@@ -252,6 +261,9 @@ struct MapArtifact {
     n_reverted: usize,
     n_dead_starts: usize,
     time_s: f64,
+    /// Batches of starts that ran (1 + retries; see [`FitConfig::map_retries`]).
+    #[serde(default = "one")]
+    attempts: usize,
     /// The MAP point in physical units, by parameter name.
     #[serde(default)]
     params: BTreeMap<String, f64>,
@@ -625,6 +637,7 @@ fn stages(
         let tol = chi2_tolerance(dof);
         // (point, log p, chi^2, multistart result) of the best attempt so far
         let mut kept: Option<(Vec<f64>, f64, f64, MapResult)> = None;
+        let mut attempts = 0;
         for attempt in 0..=cfg.map_retries {
             let starts = layout.sample_prior(&mut rng, cfg.map_starts);
             let pb = arclight_core::progress::bar(cfg.map.steps as u64, "MAP");
@@ -654,6 +667,9 @@ fn stages(
                 pb.set_message(format!("best -log p {best:.1}"));
                 let mut line = p.to_json();
                 line.insert("step".into(), json!(step));
+                if attempt > 0 {
+                    line.insert("attempt".into(), json!(attempt + 1));
+                }
                 line.insert("loss_best".into(), json!(finite(best)));
                 if offset > 0 || split > 0 {
                     line.insert(
@@ -679,6 +695,8 @@ fn stages(
                     let second = MapOptions {
                         steps: cfg.map.steps - split,
                         schedule: cfg.map.schedule.shifted(split),
+                        // the annealing belongs to the start of the run, on the coarse model
+                        temper_from: None,
                         ..cfg.map.clone()
                     };
                     multistart_map(post, &r1.points, &second, |p| report(p, split))?
@@ -725,11 +743,12 @@ fn stages(
             }
             if cfg.polish_starts > 0 {
                 run.log(
-                "map_polish",
-                json!({"adam_logp": finite(adam_logp), "newton_logp": finite(newton_best),
+                    "map_polish",
+                    json!({"adam_logp": finite(adam_logp), "newton_logp": finite(newton_best),
                        "polished_logp": finite(best_logp), "starts": cfg.polish_starts,
-                       "lbfgs_iterations": lbfgs_iters, "time_s": t_polish.elapsed().as_secs_f64()}),
-            )?;
+                       "lbfgs_iterations": lbfgs_iters, "time_s": t_polish.elapsed().as_secs_f64(),
+                       "attempt": attempt + 1}),
+                )?;
             }
             let chi2 = lik.chi2(&to_physical(layout, &best_u), 1)?[0];
             let better = kept.as_ref().is_none_or(|k| best_logp > k.1);
@@ -737,12 +756,12 @@ fn stages(
                 kept = Some((best_u, best_logp, chi2, res));
             }
             let (_, kept_logp, kept_chi2, _) = kept.as_ref().expect("an attempt was kept");
-            let off = (kept_chi2 / dof as f64 - 1.0).abs();
-            if off <= tol || attempt == cfg.map_retries {
+            attempts = attempt + 1;
+            if kept_chi2 / dof as f64 <= 1.0 + tol || attempt == cfg.map_retries {
                 break;
             }
             let msg = format!(
-                "MAP chi^2/dof {:.3} is outside 1 +- {tol:.3}: a wrong mode or a wrong model; trying {} more starts \
+                "MAP chi^2/dof {:.3} is above 1 + {tol:.3}: a wrong mode or a wrong model; trying {} more starts \
              (attempt {} of {})",
                 kept_chi2 / dof as f64,
                 cfg.map_starts,
@@ -781,6 +800,7 @@ fn stages(
             n_reverted: res.n_reverted,
             n_dead_starts: res.n_dead_starts,
             time_s: t0.elapsed().as_secs_f64(),
+            attempts,
         };
         arclight_core::write_json_atomic(&map_path, &a)?;
         run.end_stage("map")?;

@@ -2,14 +2,15 @@
 //! Sersic lens light + Sersic source, supersampled, pooled, PSF-convolved, Gaussian likelihood
 //! of GIGA-Lens eq. 6), in plain Rust f32 with a hand-written backward, parallel over the batch.
 //!
-//! Why: with plain tensor ops every step streams a `[B, H k, W k]` tensor through memory (the
-//! reference measurements: ~8 ms per sample at B = 300). Here each ray is evaluated once with its
-//! exact partial derivatives, which are pooled into per-pixel Jacobians (22 numbers per image
-//! pixel, ~0.5 MB per sample, cache-resident), so the backward pass is
+//! Why: with plain tensor ops every step streams a `[B, H k, W k]` tensor through memory. Here each
+//! ray is evaluated once with its exact partial derivatives (22 numbers per ray when the PSF acts on
+//! the sub-grid, ~2 MB per sample at 160 x 160 rays; pooled into pixels when it acts on pixels), so
+//! the backward pass is
 //!
-//!   dL/dtheta = sum_pixels (K^T dL/dM)[pixel] * J[pixel],
+//!   dL/dtheta = sum_rays (B^T dL/dM)[ray] * J[ray],
 //!
-//! with M = K * pool(I) the model image and K the PSF. The physics is the one of the tensor
+//! with M = B(I) the model image: B = pool after the sub-grid PSF (default, [`polyphase`]) or the
+//! pixel PSF after pooling. The physics is the one of the tensor
 //! library (`lens::mass::epl`, `lens::mass::shear`, `lens::light::sersic`, `lens::grid`,
 //! `lens::psf`); the tests check values and gradients against the burn-autodiff version.
 //!

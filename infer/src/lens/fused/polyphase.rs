@@ -121,9 +121,12 @@ impl Polyphase {
         Self { k, ny, nx, phases }
     }
 
-    /// Length of the work buffer [`Self::apply`] and [`Self::adjoint`] need.
+    /// Length of the work buffer [`Self::apply`] and [`Self::adjoint`] need (none by FFT).
     pub fn work_len(&self) -> usize {
-        3 * self.ny * self.nx
+        match self.phases {
+            Phases::Fft(_) => 0,
+            _ => 3 * self.ny * self.nx,
+        }
     }
 
     /// `model = pool(K * fine)` for the row-major (k ny) x (k nx) image `fine`.
