@@ -125,7 +125,7 @@ impl Polyphase {
     pub fn work_len(&self) -> usize {
         match self.phases {
             Phases::Fft(_) => 0,
-            _ => 3 * self.ny * self.nx,
+            _ => 4 * self.ny * self.nx,
         }
     }
 
@@ -145,21 +145,31 @@ impl Polyphase {
         }
         let n = ny * nx;
         let (img, rest) = work.split_at_mut(n);
-        let (out, tmp) = rest.split_at_mut(n);
+        let (out, rest) = rest.split_at_mut(n);
+        let (tmp, rest) = rest.split_at_mut(n);
+        let acc = &mut rest[..n];
         model.iter_mut().for_each(|v| *v = 0.0);
         for c in 0..k {
+            // separable: the row passes of one phase row c are summed before its single column pass
+            acc.iter_mut().for_each(|v| *v = 0.0);
             for d in 0..k {
                 for i in 0..ny {
                     gather(c, d, i, &mut img[i * nx..(i + 1) * nx]);
                 }
                 match &self.phases {
                     Phases::Separable(g) => {
-                        convolve(img, ny, nx, &g[d], 1, g[d].len(), &mut tmp[..n]);
-                        convolve(&tmp[..n], ny, nx, &g[c], g[c].len(), 1, out);
+                        convolve(img, ny, nx, &g[d], 1, g[d].len(), tmp);
+                        acc.iter_mut().zip(tmp.iter()).for_each(|(a, t)| *a += t);
                     }
-                    Phases::Full(m, g) => convolve(img, ny, nx, &g[c * k + d], *m, *m, out),
+                    Phases::Full(m, g) => {
+                        convolve(img, ny, nx, &g[c * k + d], *m, *m, out);
+                        model.iter_mut().zip(out.iter()).for_each(|(m, o)| *m += o);
+                    }
                     Phases::Fft(_) => unreachable!("handled above"),
                 }
+            }
+            if let Phases::Separable(g) = &self.phases {
+                convolve(acc, ny, nx, &g[c], g[c].len(), 1, out);
                 model.iter_mut().zip(out.iter()).for_each(|(m, o)| *m += o);
             }
         }
@@ -183,10 +193,13 @@ impl Polyphase {
         let (out, rest) = work.split_at_mut(n);
         let tmp = &mut rest[..n];
         for c in 0..k {
+            if let Phases::Separable(g) = &self.phases {
+                // the column pass of phase row c, shared by its k phases
+                convolve_adjoint(g_model, ny, nx, &g[c], g[c].len(), 1, tmp);
+            }
             for d in 0..k {
                 match &self.phases {
                     Phases::Separable(g) => {
-                        convolve_adjoint(g_model, ny, nx, &g[c], g[c].len(), 1, tmp);
                         convolve_adjoint(tmp, ny, nx, &g[d], 1, g[d].len(), out);
                     }
                     Phases::Full(m, g) => {
