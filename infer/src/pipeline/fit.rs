@@ -274,6 +274,9 @@ struct MapArtifact {
     /// The ridge the Laplace approximation needed (null: it failed).
     #[serde(default)]
     laplace_ridge: Option<f64>,
+    /// See [`latent_coordinates`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    latent_coordinates: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -282,6 +285,19 @@ struct ViArtifact {
     chol: Vec<f64>,
     elbo_final: f64,
     time_s: f64,
+    /// See [`latent_coordinates`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    latent_coordinates: Option<String>,
+}
+
+/// How the stage artefacts store a latent block, for a model that has one: "whitened" (u = L^{-1}(z - mu),
+/// see `prob::params`). Artefacts without it hold the raw z of an earlier version and cannot be resumed.
+fn latent_coordinates(layout: &ParamLayout) -> Option<String> {
+    layout
+        .blocks()
+        .iter()
+        .any(|b| matches!(b.prior, crate::prob::BlockPrior::MvNormal(_)))
+        .then(|| "whitened".to_string())
 }
 
 /// Run the pipeline. `device` is the inner device; gradients use its autodiff twin.
@@ -484,6 +500,7 @@ fn check_stage_results(dir: &Path, layout: &ParamLayout) -> Result<()> {
     let map_path = art.join("map.json");
     if map_path.exists() {
         let m: MapArtifact = read_json(&map_path)?;
+        check_latent_coordinates(&map_path, m.latent_coordinates.as_deref(), layout)?;
         if m.best_u.len() != d {
             bail!(
                 "{}: the MAP point has {} values, but {this}; {hint}",
@@ -495,6 +512,7 @@ fn check_stage_results(dir: &Path, layout: &ParamLayout) -> Result<()> {
     let vi_path = art.join("vi.json");
     if vi_path.exists() {
         let v: ViArtifact = read_json(&vi_path)?;
+        check_latent_coordinates(&vi_path, v.latent_coordinates.as_deref(), layout)?;
         if v.mean.len() != d || v.chol.len() != d * d {
             bail!(
                 "{}: the VI mean has {} values, but {this}; {hint}",
@@ -527,6 +545,20 @@ fn check_stage_results(dir: &Path, layout: &ParamLayout) -> Result<()> {
                 );
             }
         }
+    }
+    Ok(())
+}
+
+fn check_latent_coordinates(path: &Path, found: Option<&str>, layout: &ParamLayout) -> Result<()> {
+    let want = latent_coordinates(layout);
+    if found != want.as_deref() {
+        bail!(
+            "{}: the latent block is stored in {} coordinates, this version uses {}: the run was made by \
+             an earlier version; start a new run without --resume",
+            path.display(),
+            found.unwrap_or("raw"),
+            want.as_deref().unwrap_or("none")
+        );
     }
     Ok(())
 }
@@ -801,6 +833,7 @@ fn stages(
             n_dead_starts: res.n_dead_starts,
             time_s: t0.elapsed().as_secs_f64(),
             attempts,
+            latent_coordinates: latent_coordinates(layout),
         };
         arclight_core::write_json_atomic(&map_path, &a)?;
         run.end_stage("map")?;
@@ -850,6 +883,7 @@ fn stages(
             chol: res.chol.clone(),
             elbo_final: res.elbo.last().copied().unwrap_or(f64::NAN),
             time_s: t0.elapsed().as_secs_f64(),
+            latent_coordinates: latent_coordinates(layout),
         };
         arclight_core::write_json_atomic(&vi_path, &a)?;
         run.end_stage("vi")?;

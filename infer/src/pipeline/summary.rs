@@ -14,7 +14,7 @@ use std::path::Path;
 use crate::inference::diagnostics::{ParamDiagnostics, quantile};
 use crate::inference::hmc::HmcDraws;
 use crate::inference::laplace::Laplace;
-use crate::prob::ParamLayout;
+use crate::prob::{BlockPrior, ParamLayout};
 
 /// Summary of one scalar parameter's posterior (after a MAP-only fit: the MAP value as `mean` and
 /// `q50`, with Laplace widths, see [`summarize_map`]).
@@ -126,14 +126,39 @@ pub fn summarize_map(
     let mut xs = vec![0.0; shifted.len()];
     layout.to_physical(&shifted, &mut xs);
     let at = |k: usize, j: usize| xs[(4 * k + j) * d + k];
+    // a whitened multivariate normal block is linear, x = mean + L_p u: std of x_k = |row k of L_p C|
+    // over the block's rows of the Laplace factor C
+    let mut linear: Vec<Option<(f64, f64, f64)>> = vec![None; d];
+    for b in layout.blocks() {
+        if let BlockPrior::MvNormal(m) = &b.prior {
+            let (lp, n) = (m.cholesky(), b.dim);
+            for i in 0..n {
+                let known = (0..=i).all(|j| lp[i * n + j] == 0.0 || sigma[b.offset + j].is_some());
+                let std = match (laplace, known) {
+                    (Some(lap), true) => {
+                        let mut v = vec![0.0; d];
+                        for j in 0..=i {
+                            let row = &lap.chol[(b.offset + j) * d..(b.offset + j + 1) * d];
+                            v.iter_mut().zip(row).for_each(|(a, c)| *a += lp[i * n + j] * c);
+                        }
+                        v.iter().map(|a| a * a).sum::<f64>().sqrt()
+                    }
+                    _ => f64::NAN,
+                };
+                let xk = x[b.offset + i];
+                linear[b.offset + i] = Some((std, xk - std, xk + std));
+            }
+        }
+    }
     (0..d)
         .map(|k| {
-            let (std, q16, q84) = match sigma[k] {
-                Some(s) => {
+            let (std, q16, q84) = match (linear[k], sigma[k]) {
+                (Some(l), _) => l,
+                (None, Some(s)) => {
                     let slope = (at(k, 3) - at(k, 2)) / (2e-4 * s);
                     (slope.abs() * s, at(k, 0), at(k, 1))
                 }
-                None => (f64::NAN, f64::NAN, f64::NAN),
+                (None, None) => (f64::NAN, f64::NAN, f64::NAN),
             };
             let truth = truths(&names[k]);
             ParamSummary {
@@ -350,5 +375,27 @@ mod tests {
         assert_eq!(s[1].mean, 1.0);
         let s = summarize_map(&layout, &names, &u, None, &truth);
         assert!(s.iter().all(|p| p.std.is_nan()) && (s[0].mean - 2.0).abs() < 1e-12);
+    }
+
+    /// A latent block is whitened (z = mean + L_p u): its MAP value and widths are those of L_p times the
+    /// Laplace covariance in u, std(z_i) = sqrt((L_p C C^T L_p^T)_ii).
+    #[test]
+    fn map_summary_unwhitens_a_latent_block() {
+        let mut layout = ParamLayout::new();
+        let prior = crate::prob::MvNormal::new(vec![1.0, -1.0], &[4.0, 2.0, 2.0, 2.0]).unwrap();
+        layout.add_mvnormal("z", prior).unwrap();
+        let names = layout.column_names();
+        // L_p = [[2, 0], [1, 1]]; Laplace factor C = diag(0.1, 0.3)
+        let lap = Laplace {
+            dim: 2,
+            precision: vec![100.0, 0.0, 0.0, 11.0],
+            chol: vec![0.1, 0.0, 0.0, 0.3],
+            ridge: 0.0,
+        };
+        let s = summarize_map(&layout, &names, &[0.5, 1.0], Some(&lap), &|_| None);
+        assert!((s[0].mean - 2.0).abs() < 1e-12 && (s[1].mean - 0.5).abs() < 1e-12);
+        assert!((s[0].std - 0.2).abs() < 1e-12, "{}", s[0].std);
+        assert!((s[1].std - (0.01f64 + 0.09).sqrt()).abs() < 1e-12, "{}", s[1].std);
+        assert!((s[1].q84 - s[1].mean - s[1].std).abs() < 1e-12);
     }
 }

@@ -7,7 +7,10 @@
 //!
 //! A block parameter (the VAE latent `z` with its fitted multivariate normal prior, or several iid scalars)
 //! occupies a contiguous range of columns. Physical and unconstrained vectors have the same length and
-//! column order; batches are row-major `batch x dim`.
+//! column order; batches are row-major `batch x dim`. A multivariate normal block N(mu, L L^T) is sampled in
+//! its whitened (non-centred) coordinates w, z = mu + L w, where its prior is N(0, I): the shipped latent
+//! prior has correlations up to 0.89 and variances over a factor 355, which Adam's per-coordinate steps and
+//! L-BFGS's scalar initial Hessian do not undo.
 
 use std::ops::Range;
 
@@ -23,7 +26,7 @@ use crate::inference::LogDensity;
 pub enum BlockPrior {
     /// The same scalar prior for each component (a scalar parameter is a block of size 1).
     Iid(Prior),
-    /// A joint multivariate normal (identity bijector).
+    /// A joint multivariate normal, sampled in whitened coordinates (x = mean + L u).
     MvNormal(MvNormal),
 }
 
@@ -36,7 +39,8 @@ pub struct ParamBlock {
     /// Number of columns.
     pub dim: usize,
     pub prior: BlockPrior,
-    /// Component-wise bijector x = g(u) (identity for a multivariate normal block).
+    /// Component-wise bijector x = g(u) (unused for a multivariate normal block, which maps its whole
+    /// range at once: x = mean + L u).
     pub bijector: Bijector,
 }
 
@@ -211,9 +215,14 @@ impl ParamLayout {
         assert_eq!(x.len(), u.len());
         for r in 0..n {
             for b in &self.blocks {
-                for c in b.range() {
-                    let k = r * self.dim + c;
-                    x[k] = b.bijector.forward(u[k]);
+                let at = r * self.dim + b.offset..r * self.dim + b.offset + b.dim;
+                match &b.prior {
+                    BlockPrior::MvNormal(m) => m.unwhiten(&u[at.clone()], &mut x[at]),
+                    BlockPrior::Iid(_) => {
+                        for k in at {
+                            x[k] = b.bijector.forward(u[k]);
+                        }
+                    }
                 }
             }
         }
@@ -225,12 +234,25 @@ impl ParamLayout {
         assert_eq!(x.len(), u.len());
         for r in 0..n {
             for b in &self.blocks {
-                for c in b.range() {
-                    let k = r * self.dim + c;
-                    u[k] = b
-                        .bijector
-                        .inverse(x[k])
-                        .with_context(|| format!("parameter {:?}", b.name))?;
+                let at = r * self.dim + b.offset..r * self.dim + b.offset + b.dim;
+                match &b.prior {
+                    BlockPrior::MvNormal(m) => {
+                        let w = m.whiten(&x[at.clone()]);
+                        ensure!(
+                            w.iter().all(|v| v.is_finite()),
+                            "parameter {:?}: not finite",
+                            b.name
+                        );
+                        u[at].copy_from_slice(&w);
+                    }
+                    BlockPrior::Iid(_) => {
+                        for k in at {
+                            u[k] = b
+                                .bijector
+                                .inverse(x[k])
+                                .with_context(|| format!("parameter {:?}", b.name))?;
+                        }
+                    }
                 }
             }
         }
@@ -273,30 +295,38 @@ impl ParamLayout {
                             }
                         }
                     }
-                    BlockPrior::MvNormal(m) => match grad.as_deref_mut() {
-                        Some(g) => {
-                            total += m.log_prob_and_grad(
-                                &row[b.range()],
-                                &mut g[r * d + b.offset..][..b.dim],
-                            )
+                    // in whitened coordinates: log N(mean + L w) + log|det L| = log N(w; 0, I)
+                    BlockPrior::MvNormal(_) => {
+                        let w = &row[b.range()];
+                        total -= 0.5 * w.iter().map(|v| v * v).sum::<f64>()
+                            + b.dim as f64 * super::prior::HALF_LN_2PI;
+                        if let Some(g) = grad.as_deref_mut() {
+                            for (gk, wk) in g[r * d + b.offset..][..b.dim].iter_mut().zip(w) {
+                                *gk = -wk;
+                            }
                         }
-                        None => total += m.log_prob(&row[b.range()]),
-                    },
+                    }
                 }
             }
             out[r] = total;
         }
     }
 
-    /// Chain rule for a batch: `grad_u = grad_x * g'(u)` component-wise (the Jacobian is diagonal).
+    /// Chain rule for a batch: `grad_u = grad_x * g'(u)` component-wise, `L^T grad_x` on a multivariate
+    /// normal block.
     pub fn pullback_gradient(&self, u: &[f64], grad_x: &[f64], grad_u: &mut [f64]) {
         let n = self.rows(u.len(), "pullback_gradient");
         assert!(grad_x.len() == u.len() && grad_u.len() == u.len());
         for r in 0..n {
             for b in &self.blocks {
-                for c in b.range() {
-                    let k = r * self.dim + c;
-                    grad_u[k] = grad_x[k] * b.bijector.derivative(u[k]);
+                let at = r * self.dim + b.offset..r * self.dim + b.offset + b.dim;
+                match &b.prior {
+                    BlockPrior::MvNormal(m) => m.pullback_white(&grad_x[at.clone()], &mut grad_u[at]),
+                    BlockPrior::Iid(_) => {
+                        for k in at {
+                            grad_u[k] = grad_x[k] * b.bijector.derivative(u[k]);
+                        }
+                    }
                 }
             }
         }
@@ -307,13 +337,22 @@ impl ParamLayout {
     pub fn sample_prior<R: Rng + ?Sized>(&self, rng: &mut R, n: usize) -> Vec<f64> {
         let x = self.sample_prior_physical(rng, n);
         let mut u = vec![0.0; x.len()];
-        for (k, (xk, uk)) in x.iter().zip(u.iter_mut()).enumerate() {
+        for k in 0..x.len() {
             let b = self.block_of_column(k % self.dim);
+            if let BlockPrior::MvNormal(m) = &b.prior {
+                // the whole block at its first column
+                if k % self.dim == b.offset {
+                    let w = m.whiten(&x[k..k + b.dim]);
+                    u[k..k + b.dim].copy_from_slice(&w);
+                }
+                continue;
+            }
             // Draws lie strictly inside the open support (see `open_unit`), so the inverse exists; a draw
             // that rounds onto a bound in f64 is clamped to the largest finite unconstrained value.
-            *uk = b.bijector.inverse(*xk).unwrap_or_else(|_| {
+            let xk = x[k];
+            u[k] = b.bijector.inverse(xk).unwrap_or_else(|_| {
                 let (lo, _) = b.bijector.support();
-                if *xk <= lo { -700.0 } else { 700.0 }
+                if xk <= lo { -700.0 } else { 700.0 }
             });
         }
         u
@@ -599,10 +638,45 @@ mod tests {
             let logdet: f64 = l
                 .blocks()
                 .iter()
-                .flat_map(|b| b.range().map(move |c| b.bijector.log_det_jacobian(row[c])))
+                .map(|b| match &b.prior {
+                    BlockPrior::Iid(_) => b
+                        .range()
+                        .map(|c| b.bijector.log_det_jacobian(row[c]))
+                        .sum::<f64>(),
+                    // x = mean + L u: log|det L|
+                    BlockPrior::MvNormal(m) => {
+                        (0..b.dim).map(|i| m.cholesky()[i * b.dim + i].ln()).sum()
+                    }
+                })
                 .sum();
             assert!((lp[r] - (l.log_prior(&x[r * 6..(r + 1) * 6]) + logdet)).abs() < 1e-12);
         }
+    }
+
+    /// The latent block is sampled in whitened coordinates: x = mean + L u, prior N(0, I) on u.
+    #[test]
+    fn multivariate_normal_block_is_whitened() {
+        let l = layout();
+        let u = [0.0, 0.0, 0.0, 1.0, 1.5, -2.0];
+        let mut x = [0.0; 6];
+        l.to_physical(&u, &mut x);
+        // L of [[1, 0.3], [0.3, 0.5]] = [[1, 0], [0.3, sqrt(0.41)]]
+        assert!((x[4] - (0.1 + 1.5)).abs() < 1e-12, "{x:?}");
+        assert!((x[5] - (-0.2 + 0.3 * 1.5 - 0.41f64.sqrt() * 2.0)).abs() < 1e-12);
+        let mut lp = [0.0];
+        let mut g = [0.0; 6];
+        l.log_prior_plus_logdet(&u, &mut lp, Some(&mut g));
+        assert_eq!(&g[4..], &[-1.5, 2.0]);
+        // prior draws of the block have unit covariance in u
+        let mut rng = StdRng::seed_from_u64(3);
+        let n = 20_000;
+        let draws = l.sample_prior(&mut rng, n);
+        let (mut s44, mut s45) = (0.0, 0.0);
+        for r in draws.chunks(6) {
+            s44 += r[4] * r[4];
+            s45 += r[4] * r[5];
+        }
+        assert!((s44 / n as f64 - 1.0).abs() < 0.05 && (s45 / n as f64).abs() < 0.05);
     }
 
     #[test]

@@ -299,8 +299,8 @@ impl MvNormal {
         linalg::lower_outer(&self.chol, self.dim())
     }
 
-    /// Whitened residual w = L^{-1}(x - mean).
-    fn whiten(&self, x: &[f64]) -> Vec<f64> {
+    /// Whitened residual w = L^{-1}(x - mean): the non-centred coordinates in which this prior is N(0, I).
+    pub fn whiten(&self, x: &[f64]) -> Vec<f64> {
         let mut w: Vec<f64> = x.iter().zip(&self.mean).map(|(a, m)| a - m).collect();
         linalg::lower_solve(&self.chol, self.dim(), &mut w);
         w
@@ -322,6 +322,20 @@ impl MvNormal {
             *g = -*g;
         }
         lp
+    }
+
+    /// x = mean + L w, the inverse of [`MvNormal::whiten`], written into `out`.
+    pub fn unwhiten(&self, w: &[f64], out: &mut [f64]) {
+        linalg::lower_mul(&self.chol, self.dim(), w, out);
+        for (o, m) in out.iter_mut().zip(&self.mean) {
+            *o += m;
+        }
+    }
+
+    /// Gradient w.r.t. the whitened coordinates of a function whose gradient w.r.t. x is `grad_x`:
+    /// L^T grad_x, written into `out`.
+    pub fn pullback_white(&self, grad_x: &[f64], out: &mut [f64]) {
+        linalg::lower_t_mul(&self.chol, self.dim(), grad_x, out);
     }
 
     /// One draw mean + L xi, xi ~ N(0, I), written into `out`.
