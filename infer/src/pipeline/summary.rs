@@ -139,7 +139,9 @@ pub fn summarize_map(
                         let mut v = vec![0.0; d];
                         for j in 0..=i {
                             let row = &lap.chol[(b.offset + j) * d..(b.offset + j + 1) * d];
-                            v.iter_mut().zip(row).for_each(|(a, c)| *a += lp[i * n + j] * c);
+                            v.iter_mut()
+                                .zip(row)
+                                .for_each(|(a, c)| *a += lp[i * n + j] * c);
                         }
                         v.iter().map(|a| a * a).sum::<f64>().sqrt()
                     }
@@ -395,7 +397,11 @@ mod tests {
         let s = summarize_map(&layout, &names, &[0.5, 1.0], Some(&lap), &|_| None);
         assert!((s[0].mean - 2.0).abs() < 1e-12 && (s[1].mean - 0.5).abs() < 1e-12);
         assert!((s[0].std - 0.2).abs() < 1e-12, "{}", s[0].std);
-        assert!((s[1].std - (0.01f64 + 0.09).sqrt()).abs() < 1e-12, "{}", s[1].std);
+        assert!(
+            (s[1].std - (0.01f64 + 0.09).sqrt()).abs() < 1e-12,
+            "{}",
+            s[1].std
+        );
         assert!((s[1].q84 - s[1].mean - s[1].std).abs() < 1e-12);
     }
 }

@@ -321,7 +321,9 @@ impl ParamLayout {
             for b in &self.blocks {
                 let at = r * self.dim + b.offset..r * self.dim + b.offset + b.dim;
                 match &b.prior {
-                    BlockPrior::MvNormal(m) => m.pullback_white(&grad_x[at.clone()], &mut grad_u[at]),
+                    BlockPrior::MvNormal(m) => {
+                        m.pullback_white(&grad_x[at.clone()], &mut grad_u[at])
+                    }
                     BlockPrior::Iid(_) => {
                         for k in at {
                             grad_u[k] = grad_x[k] * b.bijector.derivative(u[k]);
