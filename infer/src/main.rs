@@ -154,6 +154,13 @@ struct FitSettings {
     /// Maximum L-BFGS iterations of the polish, per start (2000).
     #[arg(long)]
     polish_iters: Option<usize>,
+    /// Maximum Levenberg-Marquardt Newton iterations of the polish, per start (30; 0: one Hessian, no step)
+    #[arg(long)]
+    polish_newton: Option<usize>,
+    /// L-BFGS of the polish: `preconditioned` (default: in coordinates whitened by the Newton stage's
+    /// Hessian) or `plain`
+    #[arg(long, value_parser = ["preconditioned", "plain"])]
+    polish_lbfgs: Option<String>,
     /// VI iterations K_VI (150; Table 1: 1000).
     #[arg(long)]
     vi_steps: Option<usize>,
@@ -237,6 +244,12 @@ impl FitSettings {
         }
         if let Some(n) = self.polish_iters {
             cfg.lbfgs.max_iter = n;
+        }
+        if let Some(n) = self.polish_newton {
+            cfg.newton.max_iter = n;
+        }
+        if let Some(m) = &self.polish_lbfgs {
+            cfg.lbfgs.precondition = m == "preconditioned";
         }
         if let Some(s) = self.vi_steps {
             cfg.vi = cfg.vi.clone().with_steps(s);

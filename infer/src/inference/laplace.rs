@@ -106,11 +106,9 @@ pub fn hessian_scaled<D: LogDensity + ?Sized>(density: &D, x: &[f64]) -> Result<
     hessian_fd(density, x, &h)
 }
 
-/// Laplace approximation of `density` at `mode` (see the module doc for the steps and the ridge).
-pub fn laplace<D: LogDensity + ?Sized>(density: &D, mode: &[f64]) -> Result<Laplace> {
-    let d = density.dim();
-    let hess = hessian_scaled(density, mode)?;
-    let precision: Vec<f64> = hess.iter().map(|v| -v).collect();
+/// Lower Cholesky factor of `precision + r |diag(precision)|` with the smallest relative ridge r (0, then
+/// 1e-8 growing x3 up to 1e6) that makes it positive definite; returns the factor and r.
+pub fn ridged_cholesky(precision: &[f64], d: usize) -> Result<(Vec<f64>, f64)> {
     let max_diag = (0..d)
         .map(|i| precision[i * d + i].abs())
         .fold(0.0, f64::max);
@@ -123,17 +121,25 @@ pub fn laplace<D: LogDensity + ?Sized>(density: &D, mode: &[f64]) -> Result<Lapl
         .map(|i| precision[i * d + i].abs().max(1e-12 * max_diag))
         .collect();
     let mut ridge = 0.0;
-    let prec_chol = loop {
-        let mut a = precision.clone();
+    loop {
+        let mut a = precision.to_vec();
         for i in 0..d {
             a[i * d + i] += ridge * scale[i];
         }
         match linalg::cholesky(&a, d) {
-            Ok(c) => break c,
+            Ok(c) => return Ok((c, ridge)),
             Err(_) if ridge < 1e6 => ridge = if ridge == 0.0 { 1e-8 } else { ridge * 3.0 },
             Err(e) => bail!("Laplace: -H is not positive definite even with a ridge: {e}"),
         }
-    };
+    }
+}
+
+/// Laplace approximation of `density` at `mode` (see the module doc for the steps and the ridge).
+pub fn laplace<D: LogDensity + ?Sized>(density: &D, mode: &[f64]) -> Result<Laplace> {
+    let d = density.dim();
+    let hess = hessian_scaled(density, mode)?;
+    let precision: Vec<f64> = hess.iter().map(|v| -v).collect();
+    let (prec_chol, ridge) = ridged_cholesky(&precision, d)?;
     // Sigma = C^{-T} C^{-1} for precision = C C^T: column j of Sigma solves C C^T s = e_j.
     let mut cov = vec![0.0; d * d];
     let mut col = vec![0.0; d];

@@ -19,6 +19,7 @@ use anyhow::Result;
 use std::collections::VecDeque;
 
 use super::density::LogDensity;
+use super::preconditioned::Preconditioned;
 
 /// Options of the L-BFGS polish.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -32,6 +33,8 @@ pub struct LbfgsOptions {
     pub tol: f64,
     /// Stop after this many stalled iterations in a row (5).
     pub patience: usize,
+    /// In the polish: run in the coordinates whitened by the Newton stage's Hessian (true).
+    pub precondition: bool,
 }
 
 impl Default for LbfgsOptions {
@@ -41,6 +44,7 @@ impl Default for LbfgsOptions {
             memory: 10,
             tol: 1e-3,
             patience: 5,
+            precondition: true,
         }
     }
 }
@@ -66,6 +70,34 @@ pub fn lbfgs_ascent<D: LogDensity + ?Sized>(
     density: &D,
     x0: &[f64],
     opts: &LbfgsOptions,
+) -> Result<LbfgsResult> {
+    ascent(density, x0, opts, false)
+}
+
+/// [`lbfgs_ascent`] in the coordinates `y` of `x = x0 + C^{-T} y` ([`Preconditioned`]), `chol` the Cholesky
+/// factor of a precision estimate at `x0` (the Newton polish's Hessian): there the curvature is about the
+/// identity, so the first step is the full Newton step and the memory only corrects the estimate.
+pub fn lbfgs_ascent_preconditioned<D: LogDensity + ?Sized>(
+    density: &D,
+    x0: &[f64],
+    chol: Vec<f64>,
+    opts: &LbfgsOptions,
+) -> Result<LbfgsResult> {
+    let pre = Preconditioned::new(density, x0, chol)?;
+    let r = ascent(&pre, &vec![0.0; x0.len()], opts, true)?;
+    Ok(LbfgsResult {
+        x: pre.to_x(&r.x),
+        ..r
+    })
+}
+
+/// The ascent; `unit_curvature`: the first direction is the gradient itself (the Hessian is about -I), not
+/// the gradient scaled to unit length.
+fn ascent<D: LogDensity + ?Sized>(
+    density: &D,
+    x0: &[f64],
+    opts: &LbfgsOptions,
+    unit_curvature: bool,
 ) -> Result<LbfgsResult> {
     let d = density.dim();
     let mut x = x0.to_vec();
@@ -98,7 +130,13 @@ pub fn lbfgs_ascent<D: LogDensity + ?Sized>(
             alpha.push(a);
         }
         let gamma = pairs.back().map_or_else(
-            || 1.0 / dot(&g, &g).sqrt().max(1e-300),
+            || {
+                if unit_curvature {
+                    1.0
+                } else {
+                    1.0 / dot(&g, &g).sqrt().max(1e-300)
+                }
+            },
             |(s, y, _)| dot(s, y) / dot(y, y),
         );
         q.iter_mut().for_each(|v| *v *= gamma);
@@ -236,6 +274,54 @@ mod tests {
         // scipy's L-BFGS-B (maxcor 10) needs ~960 iterations to machine precision here
         assert!(r.iterations < 2000, "{} iterations", r.iterations);
         // the mode in x is rotate^T(1)
+        let mode = Quadratic::rotate_t(&vec![1.0; d]);
+        for (a, b) in r.x.iter().zip(&mode) {
+            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+        }
+    }
+
+    /// With a preconditioner from a rough precision estimate (the exact one scaled by factors 0.5-2 per
+    /// coordinate, as a noisy finite-difference Hessian would be), the quadratic that needs ~1000 plain
+    /// iterations is solved in a few tens.
+    #[test]
+    fn preconditioning_removes_the_condition_number() {
+        let d = 40;
+        let scales: Vec<f64> = (0..d)
+            .map(|i| 10f64.powf(-2.0 + 2.0 * i as f64 / (d - 1) as f64))
+            .collect();
+        let q = Quadratic {
+            scales: scales.clone(),
+        };
+        let factor: Vec<f64> = (0..d)
+            .map(|i| 2f64.powf(((i * 7) % 5) as f64 / 2.0 - 1.0))
+            .collect();
+        let mut prec = vec![0.0; d * d];
+        for j in 0..d {
+            let mut e = vec![0.0; d];
+            e[j] = 1.0;
+            let mut u = Quadratic::rotate(&e);
+            u.iter_mut().zip(&scales).for_each(|(v, s)| *v /= s * s);
+            let col = Quadratic::rotate_t(&u);
+            for i in 0..d {
+                prec[i * d + j] = factor[i] * col[i] * factor[j];
+            }
+        }
+        let chol = crate::prob::linalg::cholesky(&prec, d).unwrap();
+        let opts = LbfgsOptions {
+            max_iter: 2000,
+            tol: 1e-12,
+            ..Default::default()
+        };
+        let x0 = vec![0.0; d];
+        let plain = lbfgs_ascent(&q, &x0, &opts).unwrap();
+        let r = lbfgs_ascent_preconditioned(&q, &x0, chol, &opts).unwrap();
+        assert!(r.logp > -1e-6, "log p at the end {} ({r:?})", r.logp);
+        assert!(
+            r.iterations < 60 && r.iterations * 10 < plain.iterations,
+            "{} iterations preconditioned, {} plain",
+            r.iterations,
+            plain.iterations
+        );
         let mode = Quadratic::rotate_t(&vec![1.0; d]);
         for (a, b) in r.x.iter().zip(&mode) {
             assert!((a - b).abs() < 1e-4, "{a} vs {b}");

@@ -14,7 +14,7 @@
 use anyhow::Result;
 
 use super::density::LogDensity;
-use super::laplace::hessian_scaled;
+use super::laplace::{hessian_scaled, ridged_cholesky};
 use crate::prob::linalg;
 
 /// Options of the Newton polish.
@@ -43,6 +43,9 @@ pub struct Polished {
     pub logp: f64,
     /// Hessian evaluations made.
     pub iterations: usize,
+    /// Lower Cholesky factor of the last Hessian's `-H` (with the smallest relative ridge that makes it
+    /// positive definite): the preconditioner of the L-BFGS that follows. None if no Hessian was finite.
+    pub precision_chol: Option<Vec<f64>>,
 }
 
 /// Polishes `x0` (log-density `logp0`, finite) towards the nearest mode. Never returns a worse point;
@@ -65,6 +68,7 @@ pub fn newton_polish<D: LogDensity + ?Sized>(
             x,
             logp: lp,
             iterations,
+            precision_chol: None,
         });
     }
     let mut hess = match hessian_scaled(density, &x) {
@@ -74,6 +78,7 @@ pub fn newton_polish<D: LogDensity + ?Sized>(
                 x,
                 logp: lp,
                 iterations,
+                precision_chol: None,
             });
         }
     };
@@ -119,10 +124,13 @@ pub fn newton_polish<D: LogDensity + ?Sized>(
             }
         }
     }
+    let precision: Vec<f64> = hess.iter().map(|v| -v).collect();
+    let precision_chol = ridged_cholesky(&precision, d).ok().map(|(c, _)| c);
     Ok(Polished {
         x,
         logp: lp,
         iterations,
+        precision_chol,
     })
 }
 

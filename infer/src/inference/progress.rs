@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 /// One progress report.
 #[derive(Clone, Debug)]
 pub struct Progress<'a> {
-    /// "map", "vi", "hmc_burn" or "hmc_sample".
+    /// "map", "vi", "hmc_burn", "hmc_sample" or "hmc_round" (a sampling round judged).
     pub stage: &'a str,
     /// 0-based step just completed.
     pub step: usize,

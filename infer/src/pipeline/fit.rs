@@ -29,7 +29,7 @@ use crate::inference::diagnostics::diagnose_rows;
 use crate::inference::hmc::{HmcDraws, HmcOptions, MassMatrix, RetryOptions, sample_hmc_judged};
 use crate::inference::{
     LbfgsOptions, MapOptions, MapResult, NewtonOptions, ViOptions, fit_vi, lbfgs_ascent,
-    multistart_map, newton_polish,
+    lbfgs_ascent_preconditioned, multistart_map, newton_polish,
 };
 use crate::model::likelihood::ModelLikelihood;
 use crate::model::observation::Observation;
@@ -111,6 +111,9 @@ pub struct FitConfig {
     /// Newton-polish the best this-many MAP starts (0 = Table 1's Adam result as is).
     #[serde(default = "default_polish")]
     pub polish_starts: usize,
+    /// The Newton stage of the polish.
+    #[serde(default)]
+    pub newton: NewtonOptions,
     /// The L-BFGS stage of the polish.
     #[serde(default)]
     pub lbfgs: LbfgsOptions,
@@ -196,6 +199,7 @@ impl FitConfig {
             map_coarse: false,
             vi: ViOptions::default(),
             polish_starts: default_polish(),
+            newton: NewtonOptions::default(),
             lbfgs: LbfgsOptions::default(),
             hmc_chains: 50,
             hmc: HmcOptions::default(),
@@ -743,6 +747,7 @@ fn stages(
             let adam_logp = best_logp;
             let mut newton_best = f64::NEG_INFINITY;
             let mut lbfgs_iters = Vec::new();
+            let mut lbfgs_evals = Vec::new();
             let t_polish = Instant::now();
             // the starts are polished in parallel (each evaluates one point at a time), then ranked in
             // their MAP order, so the result does not depend on the thread count
@@ -758,9 +763,15 @@ fn stages(
                 chosen
                     .par_iter()
                     .map(|&i| {
-                        let p = newton_polish(post, res.point(i), &NewtonOptions::default())?;
+                        let p = newton_polish(post, res.point(i), &cfg.newton)?;
                         let newton_logp = p.logp;
-                        Ok((newton_logp, lbfgs_ascent(post, &p.x, &cfg.lbfgs)?))
+                        let l = match p.precision_chol {
+                            Some(c) if cfg.lbfgs.precondition => {
+                                lbfgs_ascent_preconditioned(post, &p.x, c, &cfg.lbfgs)?
+                            }
+                            _ => lbfgs_ascent(post, &p.x, &cfg.lbfgs)?,
+                        };
+                        Ok((newton_logp, l))
                     })
                     .collect()
             };
@@ -768,6 +779,7 @@ fn stages(
                 let (newton_logp, p) = r?;
                 newton_best = newton_best.max(newton_logp);
                 lbfgs_iters.push(p.iterations);
+                lbfgs_evals.push(p.evaluations);
                 if p.logp > best_logp {
                     best_logp = p.logp;
                     best_u = p.x;
@@ -778,7 +790,8 @@ fn stages(
                     "map_polish",
                     json!({"adam_logp": finite(adam_logp), "newton_logp": finite(newton_best),
                        "polished_logp": finite(best_logp), "starts": cfg.polish_starts,
-                       "lbfgs_iterations": lbfgs_iters, "time_s": t_polish.elapsed().as_secs_f64(),
+                       "lbfgs_iterations": lbfgs_iters, "lbfgs_evaluations": lbfgs_evals,
+                       "lbfgs_preconditioned": cfg.lbfgs.precondition, "time_s": t_polish.elapsed().as_secs_f64(),
                        "attempt": attempt + 1}),
                 )?;
             }
@@ -977,6 +990,9 @@ fn stages(
         // rounds are judged on the physical values, as the summary reports them
         let judge = |d: &HmcDraws| diagnose_rows(&physical_draws(layout, d), d.n_chains, d.dim);
         let draws = sample_hmc_judged(post, &init, &mass, &hmc_opts, &judge, |p| {
+            if p.stage == "hmc_round" {
+                return run.log("hmc_round_checked", Value::Object(p.to_json()));
+            }
             let metric = |name: &str| {
                 p.metrics
                     .iter()

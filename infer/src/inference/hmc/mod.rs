@@ -436,9 +436,11 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        assert_eq!(seen.len(), 30);
+        // 30 iterations, then the round's verdict
+        assert_eq!(seen.len(), 31);
         assert_eq!(seen[9], ("hmc_burn".to_string(), 9, 10));
         assert_eq!(seen[10], ("hmc_sample".to_string(), 0, 20));
+        assert_eq!(seen[30].0, "hmc_round");
         let e = sample_hmc(&p, &starts(&p, 2, 0), &MassMatrix::Identity, &o, |pr| {
             anyhow::ensure!(pr.step < 5, "interrupted");
             Ok(())

@@ -130,6 +130,8 @@ where
 
 /// [`sample_hmc`] judging each round by `diagnose` (e.g. the diagnostics of the physical values,
 /// which is what a run reports).
+/// After each round `progress` also gets stage "hmc_round" with its verdict (`max_rhat`,
+/// `min_ess_bulk`, `min_ess_tail`, `divergent_fraction`, `converged`).
 pub fn sample_hmc_judged<D, F>(
     density: &D,
     init: &[f64],
@@ -186,6 +188,23 @@ where
             evaluations: draws.n_evaluations,
             misses: misses.clone(),
         });
+        // the round's verdict as it happens (a run stopped in a later round still knows why)
+        let r = rounds.last().expect("just pushed");
+        progress(&Progress {
+            stage: "hmc_round",
+            step: round - 1,
+            total: max_rounds,
+            metrics: &[
+                ("round", round as f64),
+                ("max_rhat", r.max_rhat),
+                ("min_ess_bulk", r.min_ess_bulk),
+                ("min_ess_tail", r.min_ess_tail),
+                ("divergent_fraction", frac),
+                ("step_size", r.step_size),
+                ("n_leapfrog", r.n_leapfrog as f64),
+                ("converged", if misses.is_empty() { 1.0 } else { 0.0 }),
+            ],
+        })?;
         warmup.step_size.extend_from_slice(&draws.warmup.step_size);
         warmup
             .mean_accept
