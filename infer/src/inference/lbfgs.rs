@@ -58,6 +58,8 @@ pub struct LbfgsResult {
     pub iterations: usize,
     /// Log-density evaluations made (line-search trials included).
     pub evaluations: usize,
+    /// Log-density after each iteration (the start first).
+    pub trace: Vec<f64>,
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
@@ -112,6 +114,7 @@ fn ascent<D: LogDensity + ?Sized>(
             logp,
             iterations: 0,
             evaluations,
+            trace: vec![logp],
         });
     }
     // pairs for f = -log p: s = x_{k+1} - x_k, y = grad f_{k+1} - grad f_k = -(g_{k+1} - g_k)
@@ -119,6 +122,7 @@ fn ascent<D: LogDensity + ?Sized>(
     let (mut stalled, mut iterations) = (0, 0);
     let mut x_new = vec![0.0; d];
     let mut g_new = vec![0.0; d];
+    let mut trace = vec![logp];
     while iterations < opts.max_iter && stalled < opts.patience {
         iterations += 1;
         // two-loop recursion: dir = H (grad log p), an ascent direction
@@ -192,6 +196,7 @@ fn ascent<D: LogDensity + ?Sized>(
         std::mem::swap(&mut x, &mut x_new);
         std::mem::swap(&mut g, &mut g_new);
         logp = lp[0];
+        trace.push(logp);
         stalled = if gain < opts.tol { stalled + 1 } else { 0 };
     }
     Ok(LbfgsResult {
@@ -199,6 +204,7 @@ fn ascent<D: LogDensity + ?Sized>(
         logp,
         iterations,
         evaluations,
+        trace,
     })
 }
 

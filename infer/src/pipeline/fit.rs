@@ -36,6 +36,20 @@ use crate::model::observation::Observation;
 use crate::prob::{MvNormal, ParamLayout, Posterior};
 use arclight_core::record::{InputFile, Run, RunInfo, RunKind, RunSpec};
 
+/// `trace` at indices 0, 25, 50, 100, 200, ... and its last value.
+fn trace_points(trace: &[f64]) -> Vec<(usize, f64)> {
+    let mut out = vec![];
+    let mut k = 0;
+    while k < trace.len() {
+        out.push((k, trace[k]));
+        k = if k == 0 { 25 } else { 2 * k };
+    }
+    if let Some(&v) = trace.last() {
+        out.push((trace.len() - 1, v));
+    }
+    out
+}
+
 /// Which stages to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stages {
@@ -747,7 +761,6 @@ fn stages(
             let adam_logp = best_logp;
             let mut newton_best = f64::NEG_INFINITY;
             let mut lbfgs_iters = Vec::new();
-            let mut lbfgs_evals = Vec::new();
             let t_polish = Instant::now();
             // the starts are polished in parallel (each evaluates one point at a time), then ranked in
             // their MAP order, so the result does not depend on the thread count
@@ -758,28 +771,38 @@ fn stages(
                 .copied()
                 .filter(|&i| res.logp[i].is_finite())
                 .collect();
-            let polished: Vec<Result<(f64, _)>> = {
+            let polished: Vec<Result<(Value, crate::inference::LbfgsResult)>> = {
                 use rayon::prelude::*;
                 chosen
                     .par_iter()
                     .map(|&i| {
+                        let t = Instant::now();
                         let p = newton_polish(post, res.point(i), &cfg.newton)?;
-                        let newton_logp = p.logp;
+                        let newton_s = t.elapsed().as_secs_f64();
+                        let t = Instant::now();
                         let l = match p.precision_chol {
                             Some(c) if cfg.lbfgs.precondition => {
                                 lbfgs_ascent_preconditioned(post, &p.x, c, &cfg.lbfgs)?
                             }
                             _ => lbfgs_ascent(post, &p.x, &cfg.lbfgs)?,
                         };
-                        Ok((newton_logp, l))
+                        let record = json!({"start": i, "adam_logp": finite(res.logp[i]),
+                            "newton_logp": finite(p.logp), "newton_hessians": p.iterations,
+                            "newton_s": newton_s, "lbfgs_logp": finite(l.logp),
+                            "lbfgs_iterations": l.iterations, "lbfgs_evaluations": l.evaluations,
+                            "lbfgs_s": t.elapsed().as_secs_f64(),
+                            // the climb at iterations 0, 25, 50, 100, 200, ...
+                            "lbfgs_trace": trace_points(&l.trace)});
+                        Ok((record, l))
                     })
                     .collect()
             };
+            let mut records = Vec::new();
             for r in polished {
-                let (newton_logp, p) = r?;
-                newton_best = newton_best.max(newton_logp);
+                let (record, p) = r?;
+                newton_best = newton_best.max(record["newton_logp"].as_f64().unwrap_or(f64::NAN));
                 lbfgs_iters.push(p.iterations);
-                lbfgs_evals.push(p.evaluations);
+                records.push(record);
                 if p.logp > best_logp {
                     best_logp = p.logp;
                     best_u = p.x;
@@ -790,9 +813,9 @@ fn stages(
                     "map_polish",
                     json!({"adam_logp": finite(adam_logp), "newton_logp": finite(newton_best),
                        "polished_logp": finite(best_logp), "starts": cfg.polish_starts,
-                       "lbfgs_iterations": lbfgs_iters, "lbfgs_evaluations": lbfgs_evals,
-                       "lbfgs_preconditioned": cfg.lbfgs.precondition, "time_s": t_polish.elapsed().as_secs_f64(),
-                       "attempt": attempt + 1}),
+                       "lbfgs_iterations": lbfgs_iters,
+                       "lbfgs_preconditioned": cfg.lbfgs.precondition, "per_start": records,
+                       "time_s": t_polish.elapsed().as_secs_f64(), "attempt": attempt + 1}),
                 )?;
             }
             let chi2 = lik.chi2(&to_physical(layout, &best_u), 1)?[0];
