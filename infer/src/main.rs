@@ -154,7 +154,8 @@ struct FitSettings {
     /// Maximum L-BFGS iterations of the polish, per start (2000).
     #[arg(long)]
     polish_iters: Option<usize>,
-    /// Maximum Levenberg-Marquardt Newton iterations of the polish, per start (30; 0: one Hessian, no step)
+    /// Levenberg-Marquardt Newton iterations of the polish, per start, before its L-BFGS (0: one Hessian,
+    /// no step, only the L-BFGS preconditioner)
     #[arg(long)]
     polish_newton: Option<usize>,
     /// L-BFGS of the polish: `preconditioned` (default: in coordinates whitened by the Newton stage's

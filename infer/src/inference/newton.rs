@@ -9,7 +9,9 @@
 //!
 //! Each iteration solves `(-H + lambda D) delta = g` (D = diag|-H|, Marquardt's scaling, so lambda is
 //! unit-free), accepts `x + delta` if the log-density rises (then lambda /= 3), else retries with
-//! lambda *= 4. It stops when an accepted step raises the log-density by less than `tol`.
+//! lambda *= 4. It stops when an accepted step raises the log-density by less than `tol`. With
+//! `max_iter = 0` it only computes the Hessian, whose Cholesky factor preconditions the L-BFGS that
+//! follows (the pipeline's default: that reaches the same mode sooner).
 
 use anyhow::Result;
 
