@@ -1021,10 +1021,34 @@ fn stages(
         let mut hmc_opts = cfg.hmc.clone();
         hmc_opts.seed = cfg.seed ^ hmc_opts.seed;
         // rounds are judged on the physical values, as the summary reports them
-        let judge = |d: &HmcDraws| diagnose_rows(&physical_draws(layout, d), d.n_chains, d.dim);
+        // (the last round's diagnostics are kept to name its worst parameters in the round's log line)
+        let judged = std::sync::Mutex::new(Vec::new());
+        let judge = |d: &HmcDraws| {
+            let diag = diagnose_rows(&physical_draws(layout, d), d.n_chains, d.dim);
+            *judged.lock().expect("not poisoned") = diag.clone();
+            diag
+        };
         let draws = sample_hmc_judged(post, &init, &mass, &hmc_opts, &judge, |p| {
             if p.stage == "hmc_round" {
-                return run.log("hmc_round_checked", Value::Object(p.to_json()));
+                let mut line = p.to_json();
+                let diag = judged.lock().expect("not poisoned");
+                // the three parameters with the highest R-hat and the lowest min(bulk, tail) ESS
+                let worst = |value: &dyn Fn(&crate::inference::ParamDiagnostics) -> f64,
+                             high: bool| {
+                    let mut k: Vec<usize> = (0..diag.len()).collect();
+                    k.sort_by(|&a, &b| value(&diag[a]).total_cmp(&value(&diag[b])));
+                    if high {
+                        k.reverse();
+                    }
+                    k.iter()
+                        .take(3)
+                        .map(|&i| json!([names[i], finite(value(&diag[i]))]))
+                        .collect::<Vec<_>>()
+                };
+                line.insert("worst_rhat".into(), json!(worst(&|d| d.rhat, true)));
+                let ess = |d: &crate::inference::ParamDiagnostics| d.ess_bulk.min(d.ess_tail);
+                line.insert("worst_ess".into(), json!(worst(&ess, false)));
+                return run.log("hmc_round_checked", Value::Object(line));
             }
             let metric = |name: &str| {
                 p.metrics
