@@ -29,6 +29,11 @@ pub enum Bijector {
     /// density of u is exactly N(0, 1), so a posterior piled against a bound keeps Gaussian tails in u, where
     /// the sigmoid gives an exponential tail on one side and a steep wall on the other (slow, divergent HMC).
     NormalCdf { lo: f64, hi: f64 },
+    /// x = lo + w softplus((u - lo) / w) - w softplus((u - hi) / w), support (lo, hi), w > 0: the identity
+    /// farther than a few w from either bound, compressed only within them. Where a posterior sits near a bound
+    /// the sigmoid bends its correlations with other parameters in u (a straight ridge becomes curved, which a
+    /// dense metric cannot follow); a clip with w << hi - lo leaves them straight.
+    SoftClip { lo: f64, hi: f64, width: f64 },
     /// x = shift + scale * u, support R (scale != 0). Useful to put a parameter on unit scale.
     Affine { shift: f64, scale: f64 },
     /// x = lo + exp(u), support (lo, inf).
@@ -44,6 +49,17 @@ pub fn softplus(u: f64) -> f64 {
     } else {
         u.exp().ln_1p()
     }
+}
+
+/// log sinh(x) for x > 0 without overflow.
+fn log_sinh(x: f64) -> f64 {
+    x + (-(-2.0 * x).exp()).ln_1p() - std::f64::consts::LN_2
+}
+
+/// log cosh(x) without overflow.
+fn log_cosh(x: f64) -> f64 {
+    let a = x.abs();
+    a + (-2.0 * a).exp().ln_1p() - std::f64::consts::LN_2
 }
 
 /// 1 / (1 + exp(-u)) without overflow.
@@ -64,6 +80,17 @@ impl Bijector {
                 if !(lo.is_finite() && hi.is_finite() && lo < hi) =>
             {
                 bail!("sigmoid bijector needs finite lo < hi, got lo = {lo}, hi = {hi}")
+            }
+            Bijector::SoftClip { lo, hi, width }
+                if !(lo.is_finite()
+                    && hi.is_finite()
+                    && lo < hi
+                    && width > 0.0
+                    && width.is_finite()) =>
+            {
+                bail!(
+                    "soft_clip bijector needs finite lo < hi and width > 0, got lo = {lo}, hi = {hi}, width = {width}"
+                )
             }
             Bijector::Affine { shift, scale }
                 if !(shift.is_finite() && scale.is_finite() && scale != 0.0) =>
@@ -88,7 +115,9 @@ impl Bijector {
         match *self {
             Bijector::Identity | Bijector::Affine { .. } => (f64::NEG_INFINITY, f64::INFINITY),
             Bijector::Exp | Bijector::Softplus => (0.0, f64::INFINITY),
-            Bijector::Sigmoid { lo, hi } | Bijector::NormalCdf { lo, hi } => (lo, hi),
+            Bijector::Sigmoid { lo, hi }
+            | Bijector::NormalCdf { lo, hi }
+            | Bijector::SoftClip { lo, hi, .. } => (lo, hi),
             Bijector::LowerBound { lo } => (lo, f64::INFINITY),
             Bijector::UpperBound { hi } => (f64::NEG_INFINITY, hi),
         }
@@ -102,6 +131,9 @@ impl Bijector {
             Bijector::Softplus => softplus(u),
             Bijector::Sigmoid { lo, hi } => lo + (hi - lo) * sigmoid(u),
             Bijector::NormalCdf { lo, hi } => lo + (hi - lo) * ndtr(u),
+            Bijector::SoftClip { lo, hi, width } => (lo + width * softplus((u - lo) / width)
+                - width * softplus((u - hi) / width))
+            .clamp(lo, hi),
             Bijector::Affine { shift, scale } => shift + scale * u,
             Bijector::LowerBound { lo } => lo + u.exp(),
             Bijector::UpperBound { hi } => hi - u.exp(),
@@ -128,6 +160,26 @@ impl Bijector {
                 t.ln() - (-t).ln_1p()
             }
             Bijector::NormalCdf { lo, hi } => ndtri((x - lo) / (hi - lo)),
+            Bijector::SoftClip { lo, hi, width } => {
+                // each bound's term alone inverts in closed form (u = lo + w log(expm1((x - lo) / w))); the
+                // nearer bound's gives the start, Newton steps on g finish
+                let mut u = if x - lo < hi - x {
+                    lo + width * ((x - lo) / width).exp_m1().ln()
+                } else {
+                    hi - width * ((hi - x) / width).exp_m1().ln()
+                };
+                for _ in 0..50 {
+                    let step = (self.forward(u) - x) / self.derivative(u);
+                    if !step.is_finite() {
+                        break;
+                    }
+                    u -= step;
+                    if step.abs() <= 1e-15 * (1.0 + u.abs()) {
+                        break;
+                    }
+                }
+                u
+            }
             Bijector::Affine { shift, scale } => (x - shift) / scale,
             Bijector::LowerBound { lo } => (x - lo).ln(),
             Bijector::UpperBound { hi } => (hi - x).ln(),
@@ -143,6 +195,7 @@ impl Bijector {
             Bijector::Softplus => sigmoid(u),
             Bijector::Sigmoid { lo, hi } => (hi - lo) * sigmoid(u) * sigmoid(-u),
             Bijector::NormalCdf { lo, hi } => (hi - lo) * (-0.5 * u * u - HALF_LN_2PI).exp(),
+            Bijector::SoftClip { .. } => self.log_det_jacobian(u).exp(),
             Bijector::Affine { scale, .. } => scale,
         }
     }
@@ -157,6 +210,15 @@ impl Bijector {
             // log(hi - lo) + log sigmoid(u) + log sigmoid(-u).
             Bijector::Sigmoid { lo, hi } => (hi - lo).ln() - softplus(-u) - softplus(u),
             Bijector::NormalCdf { lo, hi } => (hi - lo).ln() - 0.5 * u * u - HALF_LN_2PI,
+            // g' = sigmoid(a) - sigmoid(b), a = (u - lo) / w > b = (u - hi) / w:
+            // = sinh((a - b) / 2) / (2 cosh(a / 2) cosh(b / 2))
+            Bijector::SoftClip { lo, hi, width } => {
+                let (a, b) = ((u - lo) / width, (u - hi) / width);
+                log_sinh(0.5 * (a - b))
+                    - std::f64::consts::LN_2
+                    - log_cosh(0.5 * a)
+                    - log_cosh(0.5 * b)
+            }
             Bijector::Affine { scale, .. } => scale.abs().ln(),
         }
     }
@@ -169,6 +231,10 @@ impl Bijector {
             Bijector::Softplus => sigmoid(-u),
             Bijector::Sigmoid { .. } => 1.0 - 2.0 * sigmoid(u),
             Bijector::NormalCdf { .. } => -u,
+            Bijector::SoftClip { lo, hi, width } => {
+                -0.5 * (((u - lo) / (2.0 * width)).tanh() + ((u - hi) / (2.0 * width)).tanh())
+                    / width
+            }
         }
     }
 
@@ -180,6 +246,7 @@ impl Bijector {
             Bijector::Softplus => "softplus",
             Bijector::Sigmoid { .. } => "sigmoid",
             Bijector::NormalCdf { .. } => "normal_cdf",
+            Bijector::SoftClip { .. } => "soft_clip",
             Bijector::Affine { .. } => "affine",
             Bijector::LowerBound { .. } => "lower_bound",
             Bijector::UpperBound { .. } => "upper_bound",
@@ -198,6 +265,11 @@ mod tests {
             Bijector::Softplus,
             Bijector::Sigmoid { lo: 1.0, hi: 3.0 },
             Bijector::NormalCdf { lo: 0.5, hi: 8.0 },
+            Bijector::SoftClip {
+                lo: 1.2,
+                hi: 2.8,
+                width: 0.5,
+            },
             Bijector::Affine {
                 shift: 0.5,
                 scale: -2.0,
@@ -214,6 +286,7 @@ mod tests {
             // Phi saturates faster than the sigmoid: x itself resolves u only to ~1e-8 beyond |u| = 5
             let us: &[f64] = match b {
                 Bijector::NormalCdf { .. } => &[-4.5, -1.3, 0.0, 0.4, 2.2, 4.0],
+                Bijector::SoftClip { .. } => &[-1.0, 0.9, 1.3, 2.0, 2.7, 4.0],
                 _ => &[-6.0, -1.3, 0.0, 0.4, 2.2, 7.0],
             };
             for &u in us {
@@ -235,6 +308,8 @@ mod tests {
             // near hi, g(u) = hi - tiny: differences of g lose the digits of g'
             let us: &[f64] = match b {
                 Bijector::NormalCdf { .. } => &[-4.0, -0.7, 0.0, 0.3, 1.9, 3.0],
+                // u is on x's scale: inside the support, near the bounds and beyond them
+                Bijector::SoftClip { .. } => &[-1.0, 0.9, 1.3, 2.0, 2.7, 4.0],
                 _ => &[-4.0, -0.7, 0.0, 0.3, 1.9, 5.0],
             };
             for &u in us {
@@ -263,6 +338,22 @@ mod tests {
         let l = b.log_det_jacobian(40.0);
         assert!(l.is_finite() && (l - (2f64.ln() - 40.0)).abs() < 1e-12);
         assert!((b.grad_log_det_jacobian(40.0) + 1.0).abs() < 1e-15);
+    }
+
+    /// The soft clip is the identity away from its bounds (within 1e-12 farther than 30 widths).
+    #[test]
+    fn soft_clip_is_the_identity_inside() {
+        let b = Bijector::SoftClip {
+            lo: 1.2,
+            hi: 2.8,
+            width: 0.016,
+        };
+        for &u in &[1.7, 2.0, 2.3] {
+            assert!((b.forward(u) - u).abs() < 1e-12);
+            assert!(b.log_det_jacobian(u).abs() < 1e-12);
+            assert!((b.inverse(u).unwrap() - u).abs() < 1e-12);
+        }
+        assert!(b.forward(1.0) > 1.2 && b.forward(3.0) < 2.8);
     }
 
     /// Through the normal CDF a uniform prior is exactly N(0, 1) in u, also where Phi underflows.
