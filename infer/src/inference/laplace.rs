@@ -134,20 +134,16 @@ pub fn ridged_cholesky(precision: &[f64], d: usize) -> Result<(Vec<f64>, f64)> {
     }
 }
 
-/// Laplace approximation of `density` at `mode` (see the module doc for the steps and the ridge).
-pub fn laplace<D: LogDensity + ?Sized>(density: &D, mode: &[f64]) -> Result<Laplace> {
-    let d = density.dim();
-    let hess = hessian_scaled(density, mode)?;
-    let precision: Vec<f64> = hess.iter().map(|v| -v).collect();
-    let (prec_chol, ridge) = ridged_cholesky(&precision, d)?;
-    // Sigma = C^{-T} C^{-1} for precision = C C^T: column j of Sigma solves C C^T s = e_j.
+/// Lower Cholesky factor of the covariance `(C C^T)^{-1}` from the lower Cholesky factor `C` of a precision.
+pub fn covariance_cholesky(prec_chol: &[f64], d: usize) -> Result<Vec<f64>> {
+    // column j of Sigma solves C C^T s = e_j
     let mut cov = vec![0.0; d * d];
     let mut col = vec![0.0; d];
     for j in 0..d {
         col.fill(0.0);
         col[j] = 1.0;
-        linalg::lower_solve(&prec_chol, d, &mut col);
-        linalg::lower_t_solve(&prec_chol, d, &mut col);
+        linalg::lower_solve(prec_chol, d, &mut col);
+        linalg::lower_t_solve(prec_chol, d, &mut col);
         for i in 0..d {
             cov[i * d + j] = col[i];
         }
@@ -159,9 +155,17 @@ pub fn laplace<D: LogDensity + ?Sized>(density: &D, mode: &[f64]) -> Result<Lapl
             cov[j * d + i] = s;
         }
     }
-    let chol = linalg::cholesky(&cov, d).map_err(|e| {
-        anyhow::anyhow!("Laplace: covariance (-H)^-1 is not positive definite: {e}")
-    })?;
+    linalg::cholesky(&cov, d)
+        .map_err(|e| anyhow::anyhow!("Laplace: covariance (-H)^-1 is not positive definite: {e}"))
+}
+
+/// Laplace approximation of `density` at `mode` (see the module doc for the steps and the ridge).
+pub fn laplace<D: LogDensity + ?Sized>(density: &D, mode: &[f64]) -> Result<Laplace> {
+    let d = density.dim();
+    let hess = hessian_scaled(density, mode)?;
+    let precision: Vec<f64> = hess.iter().map(|v| -v).collect();
+    let (prec_chol, ridge) = ridged_cholesky(&precision, d)?;
+    let chol = covariance_cholesky(&prec_chol, d)?;
     Ok(Laplace {
         dim: d,
         precision,

@@ -18,8 +18,8 @@
 use anyhow::Result;
 use std::collections::VecDeque;
 
+use super::density::Affine;
 use super::density::LogDensity;
-use super::preconditioned::Preconditioned;
 
 /// Options of the L-BFGS polish.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -76,19 +76,20 @@ pub fn lbfgs_ascent<D: LogDensity + ?Sized>(
     ascent(density, x0, opts, false)
 }
 
-/// [`lbfgs_ascent`] in the coordinates `y` of `x = x0 + C^{-T} y` ([`Preconditioned`]), `chol` the Cholesky
-/// factor of a precision estimate at `x0` (the Newton polish's Hessian): there the curvature is about the
-/// identity, so the first step is the full Newton step and the memory only corrects the estimate.
+/// [`lbfgs_ascent`] in the coordinates `y` of `x = x0 + L y` ([`Affine`]), `cov_chol` = L the lower
+/// Cholesky factor of a covariance estimate at `x0` (the inverse of the polish's Hessian): there the curvature
+/// is about the identity (the posterior's condition number, ~1e6 with a VAE source, is gone), so the first
+/// step is the full Newton step and the memory only corrects the estimate.
 pub fn lbfgs_ascent_preconditioned<D: LogDensity + ?Sized>(
     density: &D,
     x0: &[f64],
-    chol: Vec<f64>,
+    cov_chol: Vec<f64>,
     opts: &LbfgsOptions,
 ) -> Result<LbfgsResult> {
-    let pre = Preconditioned::new(density, x0, chol)?;
-    let r = ascent(&pre, &vec![0.0; x0.len()], opts, true)?;
+    let white = Affine::new(density, x0.to_vec(), cov_chol)?;
+    let r = ascent(&white, &vec![0.0; x0.len()], opts, true)?;
     Ok(LbfgsResult {
-        x: pre.to_x(&r.x),
+        x: white.to_outer(&r.x),
         ..r
     })
 }
@@ -312,7 +313,8 @@ mod tests {
                 prec[i * d + j] = factor[i] * col[i] * factor[j];
             }
         }
-        let chol = crate::prob::linalg::cholesky(&prec, d).unwrap();
+        let prec_chol = crate::prob::linalg::cholesky(&prec, d).unwrap();
+        let chol = crate::inference::laplace::covariance_cholesky(&prec_chol, d).unwrap();
         let opts = LbfgsOptions {
             max_iter: 2000,
             tol: 1e-12,

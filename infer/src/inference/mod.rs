@@ -12,7 +12,6 @@ pub mod laplace;
 pub mod lbfgs;
 pub mod map;
 pub mod newton;
-pub mod preconditioned;
 pub mod progress;
 pub mod schedule;
 pub mod summary;

@@ -10,13 +10,13 @@
 //! Each iteration solves `(-H + lambda D) delta = g` (D = diag|-H|, Marquardt's scaling, so lambda is
 //! unit-free), accepts `x + delta` if the log-density rises (then lambda /= 3), else retries with
 //! lambda *= 4. It stops when an accepted step raises the log-density by less than `tol`. With
-//! `max_iter = 0` it only computes the Hessian, whose Cholesky factor preconditions the L-BFGS that
+//! `max_iter = 0` it only computes the Hessian, whose inverse preconditions the L-BFGS that
 //! follows (the pipeline's default: that reaches the same mode sooner).
 
 use anyhow::Result;
 
 use super::density::LogDensity;
-use super::laplace::{hessian_scaled, ridged_cholesky};
+use super::laplace::{covariance_cholesky, hessian_scaled, ridged_cholesky};
 use crate::prob::linalg;
 
 /// Options of the Newton polish.
@@ -45,9 +45,10 @@ pub struct Polished {
     pub logp: f64,
     /// Hessian evaluations made.
     pub iterations: usize,
-    /// Lower Cholesky factor of the last Hessian's `-H` (with the smallest relative ridge that makes it
-    /// positive definite): the preconditioner of the L-BFGS that follows. None if no Hessian was finite.
-    pub precision_chol: Option<Vec<f64>>,
+    /// Lower Cholesky factor of `(-H)^{-1}` from the last Hessian (with the smallest relative ridge that
+    /// makes `-H` positive definite): the preconditioner of the L-BFGS that follows. None if no Hessian was
+    /// finite.
+    pub covariance_chol: Option<Vec<f64>>,
 }
 
 /// Polishes `x0` (log-density `logp0`, finite) towards the nearest mode. Never returns a worse point;
@@ -70,7 +71,7 @@ pub fn newton_polish<D: LogDensity + ?Sized>(
             x,
             logp: lp,
             iterations,
-            precision_chol: None,
+            covariance_chol: None,
         });
     }
     let mut hess = match hessian_scaled(density, &x) {
@@ -80,7 +81,7 @@ pub fn newton_polish<D: LogDensity + ?Sized>(
                 x,
                 logp: lp,
                 iterations,
-                precision_chol: None,
+                covariance_chol: None,
             });
         }
     };
@@ -127,12 +128,14 @@ pub fn newton_polish<D: LogDensity + ?Sized>(
         }
     }
     let precision: Vec<f64> = hess.iter().map(|v| -v).collect();
-    let precision_chol = ridged_cholesky(&precision, d).ok().map(|(c, _)| c);
+    let covariance_chol = ridged_cholesky(&precision, d)
+        .and_then(|(c, _)| covariance_cholesky(&c, d))
+        .ok();
     Ok(Polished {
         x,
         logp: lp,
         iterations,
-        precision_chol,
+        covariance_chol,
     })
 }
 

@@ -790,7 +790,7 @@ fn stages(
                         let p = newton_polish(post, res.point(i), &cfg.newton)?;
                         let newton_s = t.elapsed().as_secs_f64();
                         let t = Instant::now();
-                        let l = match p.precision_chol {
+                        let l = match p.covariance_chol {
                             Some(c) if cfg.lbfgs.precondition => {
                                 lbfgs_ascent_preconditioned(post, &p.x, c, &cfg.lbfgs)?
                             }
