@@ -157,8 +157,8 @@ fn default_polish() -> usize {
 }
 
 /// The polish's Newton stage: one Hessian, no step. It preconditions the L-BFGS that follows, which reaches
-/// the same mode (within 1e-3 nats on GIGA-Lens mocks) 3-5x sooner than Newton steps and then L-BFGS; on a
-/// 76-parameter VAE posterior each Newton step costs 4P gradients and gains little (docs/performance.md).
+/// the same mode sooner than Newton steps would: each costs 4P gradients, and through an f32 decoder its
+/// finite-difference Hessian is too noisy to step on (docs/performance.md, session 11).
 fn polish_newton() -> NewtonOptions {
     NewtonOptions {
         max_iter: 0,
