@@ -36,20 +36,6 @@ use crate::model::observation::Observation;
 use crate::prob::{MvNormal, ParamLayout, Posterior};
 use arclight_core::record::{InputFile, Run, RunInfo, RunKind, RunSpec};
 
-/// `trace` at indices 0, 25, 50, 100, 200, ... and its last value.
-fn trace_points(trace: &[f64]) -> Vec<(usize, f64)> {
-    let mut out = vec![];
-    let mut k = 0;
-    while k < trace.len() {
-        out.push((k, trace[k]));
-        k = if k == 0 { 25 } else { 2 * k };
-    }
-    if let Some(&v) = trace.last() {
-        out.push((trace.len() - 1, v));
-    }
-    out
-}
-
 /// Which stages to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stages {
@@ -781,7 +767,7 @@ fn stages(
                 .copied()
                 .filter(|&i| res.logp[i].is_finite())
                 .collect();
-            let polished: Vec<Result<(Value, crate::inference::LbfgsResult)>> = {
+            let polished: Vec<Result<(f64, Value, crate::inference::LbfgsResult)>> = {
                 use rayon::prelude::*;
                 chosen
                     .par_iter()
@@ -803,14 +789,14 @@ fn stages(
                             "lbfgs_s": t.elapsed().as_secs_f64(),
                             // the climb at iterations 0, 25, 50, 100, 200, ...
                             "lbfgs_trace": trace_points(&l.trace)});
-                        Ok((record, l))
+                        Ok((p.logp, record, l))
                     })
                     .collect()
             };
             let mut records = Vec::new();
             for r in polished {
-                let (record, p) = r?;
-                newton_best = newton_best.max(record["newton_logp"].as_f64().unwrap_or(f64::NAN));
+                let (newton_logp, record, p) = r?;
+                newton_best = newton_best.max(newton_logp);
                 lbfgs_iters.push(p.iterations);
                 records.push(record);
                 if p.logp > best_logp {
@@ -1308,6 +1294,20 @@ fn finite_starts<D: crate::inference::LogDensity + ?Sized>(
         }
     }
     Ok(redrawn)
+}
+
+/// `trace` at indices 0, 25, 50, 100, 200, ... and its last value.
+fn trace_points(trace: &[f64]) -> Vec<(usize, f64)> {
+    let mut out = vec![];
+    let mut k = 0;
+    while k < trace.len() {
+        out.push((k, trace[k]));
+        k = if k == 0 { 25 } else { 2 * k };
+    }
+    if let Some(&v) = trace.last() {
+        out.push((trace.len() - 1, v));
+    }
+    out
 }
 
 fn finite(v: f64) -> Value {
