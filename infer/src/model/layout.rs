@@ -73,7 +73,8 @@ fn build_any(spec: &ModelSpec, latent_prior: Option<MvNormal>) -> Result<(ParamL
     for p in spec.params() {
         match prior_of(&p.prior) {
             Some(prior) => {
-                let col = layout.add_scalar(&p.name, prior, None)?;
+                let bijector = spec.bounds.bijector(&prior);
+                let col = layout.add_scalar(&p.name, prior, Some(bijector))?;
                 slots.scalars.insert(p.name.clone(), Slot::Column(col));
             }
             None => {
@@ -126,6 +127,7 @@ pub fn build_sim(spec: &ModelSpec, latent_prior: Option<MvNormal>) -> Result<(Pa
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prob::Bijector;
     use std::path::Path;
 
     #[test]
@@ -163,5 +165,62 @@ n_sersic = 1.0
         );
         assert_eq!(sim_slots.get("src.amp").unwrap(), Slot::Fixed(4.0));
         assert!(build(&spec, Some(MvNormal::new(vec![0.0], &[1.0]).unwrap())).is_err());
+    }
+
+    #[test]
+    fn bounds_soft_clip_maps_only_two_sided_priors() {
+        let text = r#"
+[grid]
+n = 8
+pixel_scale = 0.1
+[noise]
+sigma_bkg = 1.0
+[bounds]
+map = "soft_clip"
+width = 0.02
+[[mass]]
+type = "epl"
+theta_e = "lognormal(0, 0.3)"
+gamma = "truncnormal(2, 0.5, 1.2, 2.8)"
+e1 = "normal(0, 0.1)"
+e2 = 0.05
+[[source]]
+type = "sersic"
+amp = "uniform(1, 11)"
+r_sersic = 0.3
+n_sersic = 1.0
+"#;
+        let spec = ModelSpec::parse(text, Path::new("t.toml")).unwrap();
+        let (layout, _) = build(&spec, None).unwrap();
+        let b = |n: &str| layout.block(n).unwrap().bijector;
+        assert_eq!(b("lens.theta_e"), Bijector::Exp);
+        assert_eq!(b("lens.e1"), Bijector::Identity);
+        let Bijector::SoftClip { lo, hi, width } = b("lens.gamma") else {
+            panic!("{:?}", b("lens.gamma"))
+        };
+        assert_eq!((lo, hi), (1.2, 2.8));
+        assert!((width - 0.02 * 1.6).abs() < 1e-12);
+        assert!(
+            matches!(b("src.amp"), Bijector::SoftClip { width, .. } if (width - 0.2).abs() < 1e-12)
+        );
+        // absent [bounds]: the priors' defaults
+        let plain = text.replace("[bounds]\nmap = \"soft_clip\"\nwidth = 0.02\n", "");
+        let spec = ModelSpec::parse(&plain, Path::new("t.toml")).unwrap();
+        let (layout, _) = build(&spec, None).unwrap();
+        assert!(matches!(
+            layout.block("lens.gamma").unwrap().bijector,
+            Bijector::Sigmoid { .. }
+        ));
+        for (bad, want) in [
+            ("map = \"soft_clip\"\nwidth = 0.02", "map = \"tanh\""),
+            ("width = 0.02", "width = 0.7"),
+            ("map = \"soft_clip\"\n", "map = \"sigmoid\"\n"),
+        ] {
+            let e = format!(
+                "{:#}",
+                ModelSpec::parse(&text.replace(bad, want), Path::new("t.toml")).unwrap_err()
+            );
+            assert!(e.contains("t.toml") && e.contains("bounds."), "{e}");
+        }
     }
 }

@@ -15,6 +15,8 @@
 //! [noise]       # sigma_bkg (counts/s); optional exposure_time (s) and gain adding model/(gain t_exp)
 //! sigma_bkg = 0.2
 //! exposure_time = 100.0
+//! [bounds]      # optional: map = "sigmoid" (default) | "soft_clip" (width, a fraction of the range)
+//! map = "soft_clip"
 //! [[mass]]      # type = "epl" | "sie" | "sis" | "shear"
 //! type = "epl"
 //! theta_e = { prior = "lognormal(0.2231, 0.4)", sim = "lognormal(0.2231, 0.25)" }
@@ -319,6 +321,8 @@ pub struct ModelSpec {
     /// Where the PSF acts on a supersampled grid (`[psf] convolution`, `subgrid_iterations`).
     pub psf_order: crate::lens::psf::PsfOrder,
     pub noise: NoiseSpec,
+    /// How priors bounded on both sides map from the samplers' unconstrained coordinate (`[bounds]`).
+    pub bounds: BoundsMap,
     pub mass: Vec<Component>,
     pub lens_light: Vec<Component>,
     pub source: Vec<Component>,
@@ -347,6 +351,7 @@ impl ModelSpec {
                 "grid",
                 "psf",
                 "noise",
+                "bounds",
                 "mass",
                 "lens_light",
                 "source",
@@ -470,6 +475,8 @@ impl ModelSpec {
             gain,
         };
 
+        let bounds = bounds_of(root.get("bounds"), &f)?;
+
         let mut labels = Vec::new();
         let mass = components(
             &root,
@@ -525,6 +532,7 @@ impl ModelSpec {
             psf,
             psf_order,
             noise,
+            bounds,
             mass,
             lens_light,
             source,
@@ -750,6 +758,70 @@ fn table<'a>(root: &'a toml::Table, key: &str, f: &str) -> Result<&'a toml::Tabl
 }
 
 /// `[psf] convolution = "subgrid" | "pixel"` (default "subgrid") and `subgrid_iterations`.
+/// The bijector for priors bounded on both sides (truncated normals and uniforms with two finite bounds).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum BoundsMap {
+    /// Each prior's own default: the sigmoid of GIGA-Lens eq. (10), the normal CDF for uniforms.
+    #[default]
+    Sigmoid,
+    /// `Bijector::SoftClip` with width `width * (hi - lo)`: the identity away from the bounds, so a
+    /// degeneracy ridge that reaches a bound stays straight for the dense metric.
+    SoftClip { width: f64 },
+}
+
+impl BoundsMap {
+    /// The bijector for `prior` (one-sided and unbounded priors keep their default).
+    pub fn bijector(&self, prior: &crate::prob::Prior) -> crate::prob::Bijector {
+        let (lo, hi) = prior.support();
+        match *self {
+            BoundsMap::SoftClip { width } if lo.is_finite() && hi.is_finite() => {
+                crate::prob::Bijector::SoftClip {
+                    lo,
+                    hi,
+                    width: width * (hi - lo),
+                }
+            }
+            _ => prior.default_bijector(),
+        }
+    }
+}
+
+/// `[bounds] map = "sigmoid" | "soft_clip", width = 0.01` (absent: sigmoid).
+fn bounds_of(v: Option<&Value>, f: &str) -> Result<BoundsMap> {
+    let t = match v {
+        None => return Ok(BoundsMap::Sigmoid),
+        Some(Value::Table(t)) => t,
+        Some(_) => bail!("{f}: bounds must be a table"),
+    };
+    check_keys(t, &["map", "width"], f, "bounds.")?;
+    let width = opt_float(t, "width", f, "bounds")?;
+    let map = match t.get("map") {
+        None => None,
+        Some(Value::String(m)) => Some(m.as_str()),
+        Some(_) => bail!("{f}: bounds.map must be a string (\"sigmoid\" or \"soft_clip\")"),
+    };
+    match map {
+        None | Some("sigmoid") => {
+            if width.is_some() {
+                bail!("{f}: bounds.width applies only to map = \"soft_clip\"");
+            }
+            Ok(BoundsMap::Sigmoid)
+        }
+        Some("soft_clip") => {
+            let width = width.unwrap_or(0.01);
+            if !(width > 0.0 && width <= 0.5) {
+                bail!(
+                    "{f}: bounds.width must be a fraction of the prior's range in (0, 0.5] (got {width})"
+                );
+            }
+            Ok(BoundsMap::SoftClip { width })
+        }
+        Some(other) => bail!(
+            "{f}: bounds.map = {other:?}: expected \"sigmoid\" (GIGA-Lens eq. 10; the default) or \"soft_clip\""
+        ),
+    }
+}
+
 fn psf_order_of(psf: Option<&Value>, f: &str) -> Result<crate::lens::psf::PsfOrder> {
     use crate::lens::psf::{PsfOrder, subgrid::GIGALENS_ITERATIONS};
     let Some(Value::Table(t)) = psf else {
