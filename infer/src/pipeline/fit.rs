@@ -1014,7 +1014,18 @@ fn stages(
             *judged.lock().expect("not poisoned") = diag.clone();
             diag
         };
-        let draws = sample_hmc_judged(post, &init, &mass, &hmc_opts, &judge, |p| {
+        // the VAE latent (a multivariate normal block) is judged by retry.latent_rhat
+        let latent: Vec<bool> = layout
+            .blocks()
+            .iter()
+            .flat_map(|b| {
+                std::iter::repeat_n(
+                    matches!(b.prior, crate::prob::BlockPrior::MvNormal(_)),
+                    b.dim,
+                )
+            })
+            .collect();
+        let draws = sample_hmc_judged(post, &init, &mass, &hmc_opts, &judge, &latent, |p| {
             if p.stage == "hmc_round" {
                 let mut line = p.to_json();
                 let diag = judged.lock().expect("not poisoned");

@@ -29,6 +29,9 @@ pub struct RetryOptions {
     pub max_rounds: usize,
     /// Split R-hat every parameter must stay below (1.01, Vehtari et al. 2021).
     pub rhat: f64,
+    /// Split R-hat bar of the parameters the caller marks as latent (1.05): the VAE source's z, a
+    /// nuisance for the lens whose 64 components need not all pass 1.01 for the lens to have.
+    pub latent_rhat: f64,
     /// Bulk and tail ESS every parameter must reach (400: 100 per chain of 4 in Vehtari et al.).
     pub ess: f64,
     /// Largest fraction of divergent transitions (0.01).
@@ -47,6 +50,7 @@ impl Default for RetryOptions {
         Self {
             max_rounds: 3,
             rhat: 1.01,
+            latent_rhat: 1.05,
             ess: 400.0,
             max_divergent: 0.01,
             n_burn: 100,
@@ -71,22 +75,47 @@ impl RetryOptions {
             "HMC: retry.max_rounds must be at least 1"
         );
         ensure!(
-            self.rhat > 1.0 && self.ess >= 0.0 && (0.0..=1.0).contains(&self.max_divergent),
-            "HMC: retry targets need rhat > 1, ess >= 0 and max_divergent in [0, 1]"
+            self.rhat > 1.0
+                && self.latent_rhat > 1.0
+                && self.ess >= 0.0
+                && (0.0..=1.0).contains(&self.max_divergent),
+            "HMC: retry targets need rhat > 1, latent_rhat > 1, ess >= 0 and max_divergent in [0, 1]"
         );
         Ok(())
     }
 
-    /// What a round's draws miss (empty: converged), from their per-parameter diagnostics.
-    pub fn misses(&self, diag: &[ParamDiagnostics], draws: &HmcDraws) -> Vec<String> {
+    /// What a round's draws miss (empty: converged), from their per-parameter diagnostics;
+    /// `latent[i]` puts parameter i under `latent_rhat` (missing entries: not latent).
+    pub fn misses(
+        &self,
+        diag: &[ParamDiagnostics],
+        latent: &[bool],
+        draws: &HmcDraws,
+    ) -> Vec<String> {
         let mut out = Vec::new();
-        let max_rhat = diag
-            .iter()
-            .map(|d| d.rhat)
-            .fold(f64::NEG_INFINITY, f64::max);
-        // NaN (a constant chain) counts as a miss
-        if !(max_rhat < self.rhat) && !diag.is_empty() {
-            out.push(format!("R-hat {max_rhat:.3} >= {}", self.rhat));
+        for (is_latent, bar) in [(false, self.rhat), (true, self.latent_rhat)] {
+            let rhats: Vec<f64> = diag
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| latent.get(*i).copied().unwrap_or(false) == is_latent)
+                .map(|(_, d)| d.rhat)
+                .collect();
+            // NaN (a constant chain) counts as a miss
+            let max_rhat = (!rhats.is_empty()).then(|| {
+                rhats.iter().fold(f64::NEG_INFINITY, |a, &r| {
+                    if r.is_nan() || a.is_nan() {
+                        f64::NAN
+                    } else {
+                        a.max(r)
+                    }
+                })
+            });
+            if let Some(m) = max_rhat
+                && !(m < bar)
+            {
+                let which = if is_latent { "latent " } else { "" };
+                out.push(format!("{which}R-hat {m:.3} >= {bar}"));
+            }
         }
         let min_ess = diag
             .iter()
@@ -125,11 +154,19 @@ where
     D: LogDensity + ?Sized,
     F: FnMut(&Progress) -> Result<()>,
 {
-    sample_hmc_judged(density, init, mass, opts, &diagnostics::diagnose, progress)
+    sample_hmc_judged(
+        density,
+        init,
+        mass,
+        opts,
+        &diagnostics::diagnose,
+        &[],
+        progress,
+    )
 }
 
 /// [`sample_hmc`] judging each round by `diagnose` (e.g. the diagnostics of the physical values,
-/// which is what a run reports).
+/// which is what a run reports); `latent[i]` judges parameter i by `retry.latent_rhat`.
 /// After each round `progress` also gets stage "hmc_round" with its verdict (`max_rhat`,
 /// `min_ess_bulk`, `min_ess_tail`, `divergent_fraction`, `converged`).
 pub fn sample_hmc_judged<D, F>(
@@ -138,6 +175,7 @@ pub fn sample_hmc_judged<D, F>(
     mass: &MassMatrix,
     opts: &HmcOptions,
     diagnose: &dyn Fn(&HmcDraws) -> Vec<ParamDiagnostics>,
+    latent: &[bool],
     mut progress: F,
 ) -> Result<HmcDraws>
 where
@@ -157,7 +195,7 @@ where
             sample_round(density, state, &mass, &round_opts, round, &mut progress)?;
         evaluations += draws.n_evaluations;
         let diag = diagnose(&draws);
-        let misses = opts.retry.misses(&diag, &draws);
+        let misses = opts.retry.misses(&diag, latent, &draws);
         let frac = divergent_fraction(&draws);
         let n_leapfrog = if round_opts.adapt_trajectory {
             let steps = &draws.n_steps;
@@ -259,4 +297,40 @@ where
         round_opts.seed = opts.seed.wrapping_add(round as u64);
     }
     unreachable!("the last round returns")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn diag(rhats: &[f64]) -> Vec<ParamDiagnostics> {
+        rhats
+            .iter()
+            .map(|&rhat| ParamDiagnostics {
+                rhat,
+                ess_bulk: 1000.0,
+                ess_tail: 1000.0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn latent_parameters_are_judged_by_their_own_rhat_bar() {
+        let opts = RetryOptions::default();
+        let draws = HmcDraws::new(2, 10, 3);
+        let latent = [false, true, true];
+        assert!(
+            opts.misses(&diag(&[1.005, 1.03, 1.04]), &latent, &draws)
+                .is_empty()
+        );
+        let m = opts.misses(&diag(&[1.02, 1.03, 1.06]), &latent, &draws);
+        assert_eq!(m, ["R-hat 1.020 >= 1.01", "latent R-hat 1.060 >= 1.05"]);
+        // without a mask every parameter meets the main bar; a NaN (constant chain) is a miss
+        assert_eq!(
+            opts.misses(&diag(&[1.005, 1.03, 1.0]), &[], &draws),
+            ["R-hat 1.030 >= 1.01"]
+        );
+        let m = opts.misses(&diag(&[1.0, f64::NAN, 1.0]), &latent, &draws);
+        assert_eq!(m, ["latent R-hat NaN >= 1.05"]);
+    }
 }

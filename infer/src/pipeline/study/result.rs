@@ -95,6 +95,9 @@ pub struct ParamResult {
     pub ess_bulk: Option<f64>,
     #[serde(default)]
     pub ess_tail: Option<f64>,
+    /// A component of the VAE source's latent z (judged by R-hat < 1.05, see `flags`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub latent: bool,
 }
 
 /// One system's result file.
@@ -286,6 +289,9 @@ pub fn collect(run: &SystemRun) -> Result<SystemResult> {
                 continue;
             };
             let mut p = posterior_of(col, truth, l);
+            p.latent = truths
+                .as_ref()
+                .is_some_and(|(scalars, _)| !scalars.contains_key(name));
             p.rhat = diag(name, "rhat");
             p.ess_bulk = diag(name, "ess_bulk");
             p.ess_tail = diag(name, "ess_tail");
@@ -319,6 +325,9 @@ pub fn collect(run: &SystemRun) -> Result<SystemResult> {
                     rhat: None,
                     ess_bulk: None,
                     ess_tail: None,
+                    latent: !truths
+                        .as_ref()
+                        .is_some_and(|(scalars, _)| scalars.contains_key(name)),
                 },
             );
         }
@@ -406,6 +415,7 @@ pub fn posterior_of(col: &[f64], truth: f64, l: usize) -> ParamResult {
         rhat: None,
         ess_bulk: None,
         ess_tail: None,
+        latent: false,
     }
 }
 
