@@ -161,7 +161,7 @@ impl FitConfig {
     /// Laplace-started VI of 150 x 50 draws, 8 chains x (150 + 600) with the trajectory length adapted
     /// by ChEES and warm-up mass adaptation, target acceptance 0.9, and up to two more rounds of
     /// (100 + 600) while the draws miss
-    /// R-hat < 1.01, ESS >= 400 or <= 1% divergences. [`FitConfig::table1`] is GIGA-Lens Table 1.
+    /// R-hat < 1.01 (VAE latent: 1.05), ESS >= 400 or <= 1% divergences. [`FitConfig::table1`] is GIGA-Lens Table 1.
     pub fn new(obs: PathBuf, model: PathBuf) -> Self {
         let mut hmc = HmcOptions {
             n_burn: 150,
