@@ -315,7 +315,7 @@ struct StudyArgs {
     #[arg(long)]
     resume: bool,
     /// Lens real galaxies: each system's source is an image of this prepared data set (`train-vae
-    /// prepare`), drawn by the system's seed, in place of the model's VAE source (as `infer mock
+    /// prepare`), in a permutation of the split seeded by --seed (no repeats until all are used), in place of the model's VAE source (as `infer mock
     /// --source-image`). The fit still uses the model's source prior.
     #[arg(long)]
     source_images: Option<PathBuf>,

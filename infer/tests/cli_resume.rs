@@ -288,6 +288,56 @@ fn resume_checks_dimensions_and_keeps_stage_outcomes() {
         ]
     );
     assert!(run_dir.join("artifacts/vi.json").exists());
+    assert!(!err.contains("resumed with settings"), "{err}");
+    // a resume with another budget runs it, and says so: on the console, in run.json and metrics.jsonl
+    let mut c = infer();
+    c.args(["fit", "--obs"])
+        .arg(&obs)
+        .arg("--model")
+        .arg(&model);
+    c.args([
+        "--map-starts",
+        "2",
+        "--map-steps",
+        "2",
+        "--polish-starts",
+        "0",
+        "--vi-steps",
+        "3",
+        "--vi-samples",
+        "2",
+        "--stages",
+        "vi",
+        "--checkpoint",
+    ])
+    .arg(&ck4)
+    .arg("--resume")
+    .arg(&run_dir);
+    let (ok, err) = run(&mut c);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("resumed with settings that differ") && err.contains("2 -> 3"),
+        "{err}"
+    );
+    let info = read_json(&run_dir.join("run.json"));
+    assert!(
+        info["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("2 -> 3")),
+        "{info}"
+    );
+    let metrics = std::fs::read_to_string(run_dir.join("metrics.jsonl")).unwrap();
+    let last: Value = serde_json::from_str(
+        metrics
+            .lines()
+            .rfind(|l| l.contains("\"resume_config\""))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(last["invocation"], 2);
+    assert!(!last["changed"].as_array().unwrap().is_empty(), "{last}");
 
     let exp = dir.path().join("exp");
     let (ok, err) = run(fit_stages(&obs, &model, "hmc")

@@ -1,5 +1,5 @@
 //! `infer study --source-images`: each system lenses a real galaxy of a prepared data set's split,
-//! drawn by the system's seed, and the mock's true source is that image; the sources enter the
+//! the next of a permutation seeded by the study's seed (no repeats), and the mock's true source is that image; the sources enter the
 //! study's identity.
 
 mod tiny_vae;
@@ -138,7 +138,12 @@ fn systems_lens_test_split_galaxies_drawn_by_seed() {
             "system {i}: source.fits vs test image {k}: max |diff| {worst} of peak {peak}"
         );
     }
-    // drawn by seed: the same study again picks the same galaxies
+    // a permutation: 3 systems from 5 test images lens 3 different galaxies
+    let mut distinct = indices.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3, "a galaxy repeated: {indices:?}");
+    // seeded: the same study again picks the same galaxies
     let again = dir.path().join("again");
     let o = infer()
         .args(["study", "--model"])

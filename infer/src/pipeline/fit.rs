@@ -388,6 +388,19 @@ pub fn run_fit(cfg: &FitConfig, target: RunTarget, device: &Device) -> Result<Fi
     }
 
     let config_json = serde_json::to_value(cfg)?;
+    // read back through FitConfig so settings added since the run was recorded get their defaults
+    let recorded_config = match &target {
+        RunTarget::Resume(dir) => {
+            let c = RunInfo::load(dir)?.config;
+            Some(
+                serde_json::from_value::<FitConfig>(c.clone())
+                    .ok()
+                    .and_then(|c| serde_json::to_value(c).ok())
+                    .unwrap_or(c),
+            )
+        }
+        _ => None,
+    };
     let mut run = match &target {
         RunTarget::New { root, name } => Run::create(
             root,
@@ -415,6 +428,40 @@ pub fn run_fit(cfg: &FitConfig, target: RunTarget, device: &Device) -> Result<Fi
         // a new run, or one recorded before input hashes were kept
         run.set_inputs(inputs)?;
     }
+    if let Some(recorded) = &recorded_config {
+        // the record keeps the first invocation's settings; a resume with other flags says so
+        let mut changed = Vec::new();
+        config_changes("", recorded, &serde_json::to_value(cfg)?, &mut changed);
+        // the stages may differ by design; input files are compared by content (check_resumable)
+        let skip = [
+            "stages",
+            "obs",
+            "model",
+            "checkpoint",
+            "noise_map",
+            "mask",
+            "truths",
+        ];
+        changed.retain(|c| {
+            !skip
+                .iter()
+                .any(|k| c.starts_with(&format!("{k}:")) || c.starts_with(&format!("{k}.")))
+        });
+        if !changed.is_empty() {
+            let w = format!(
+                "resumed with settings that differ from the run's recorded config (this invocation's \
+                 are in metrics.jsonl, kind resume_config): {}",
+                changed.join(", ")
+            );
+            eprintln!("warning: {w}");
+            warnings.push(w);
+        }
+        let invocation = run.info().resumed;
+        run.log(
+            "resume_config",
+            json!({"invocation": invocation, "changed": changed, "config": serde_json::to_value(cfg)?}),
+        )?;
+    }
     for w in &warnings {
         run.warn(w)?;
     }
@@ -434,6 +481,29 @@ pub fn run_fit(cfg: &FitConfig, target: RunTarget, device: &Device) -> Result<Fi
             let _ = run.fail(&format!("{e:#}"));
             Err(e)
         }
+    }
+}
+
+/// Every leaf of `new` that differs from `old`, as `path: old -> new` (`path` dotted from `prefix`).
+fn config_changes(prefix: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for k in keys {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                let (x, y) = (
+                    a.get(k).unwrap_or(&Value::Null),
+                    b.get(k).unwrap_or(&Value::Null),
+                );
+                config_changes(&path, x, y, out);
+            }
+        }
+        (a, b) if a != b => out.push(format!("{prefix}: {a} -> {b}")),
+        _ => {}
     }
 }
 

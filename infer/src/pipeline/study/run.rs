@@ -239,7 +239,7 @@ fn run_system(
     let t0 = Instant::now();
     let mock = match guarded(|| {
         let source_image = match &cfg.source_images {
-            Some(s) => Some((s.file.clone(), s.index_for(seed)?)),
+            Some(s) => Some((s.file.clone(), s.index_for(cfg.seed, i)?)),
             None => None,
         };
         run_mock(

@@ -1,6 +1,7 @@
 //! Real-galaxy sources for a study (Chianese et al. Sec. 5 lenses held-out COSMOS galaxies, not draws of
-//! the prior under test): system i lenses image k of one split of a prepared data set, k drawn from the
-//! system's seed, in place of the model's VAE source (as `infer mock --source-image`).
+//! the prior under test): system i lenses image k of one split of a prepared data set in place of the
+//! model's VAE source (as `infer mock --source-image`), k the i-th entry of a permutation of the split
+//! seeded by the study's seed, so no galaxy repeats before every one has been lensed.
 
 use anyhow::{Context, Result, ensure};
 use rand::rngs::StdRng;
@@ -37,9 +38,10 @@ impl SourceImages {
         })
     }
 
-    /// The image of the system with `seed`, as the index `infer mock --source-image` takes (the
-    /// test split first, then validation, then train).
-    pub fn index_for(&self, seed: u64) -> Result<usize> {
+    /// The image of system `i` of a study with `seed`, as the index `infer mock --source-image` takes
+    /// (the test split first, then validation, then train): entry `i mod n` of a permutation of the
+    /// split's n images seeded by `seed` (depends on the system, not on the shard that runs it).
+    pub fn index_for(&self, seed: u64, i: usize) -> Result<usize> {
         let sp: Split = self.split.parse()?;
         let [train, val, test] = split_sizes(&self.file)?;
         let (offset, n) = match sp {
@@ -53,9 +55,18 @@ impl SourceImages {
             self.file.display(),
             self.split
         );
-        let mut rng = StdRng::seed_from_u64(seed ^ 0x0053_5243_5f49_4d47);
-        Ok(offset + rng.random_range(0..n))
+        Ok(offset + permutation(n, seed)[i % n])
     }
+}
+
+/// A seeded permutation of 0..n (Fisher-Yates).
+fn permutation(n: usize, seed: u64) -> Vec<usize> {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x0053_5243_5f49_4d47);
+    let mut p: Vec<usize> = (0..n).collect();
+    for k in (1..n).rev() {
+        p.swap(k, rng.random_range(0..=k));
+    }
+    p
 }
 
 /// How well a fit reconstructed the real galaxy it lensed: on the mock's 64x64 source-plane grid
