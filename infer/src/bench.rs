@@ -222,8 +222,8 @@ pub fn bench_folded_decoder(batch: usize, reps: usize) -> Result<Timing> {
 /// All figures; the VAE-model rows decode on `device` (the lensing kernels are host code).
 pub fn run(reps: usize, device: &Device) -> Result<()> {
     println!(
-        "infer bench (median of {reps} repetitions; RAYON_NUM_THREADS={})",
-        std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into())
+        "infer bench (median of {reps} repetitions; {} worker threads)",
+        rayon::current_num_threads()
     );
     println!(
         "{:<52} {:>6} {:>12} {:>12} {:>22}",
