@@ -44,6 +44,11 @@ fn mock(dir: &Path, name: &str, seed: u64) -> PathBuf {
 
 /// The quickest fit of `obs` with `model` running `stages`.
 fn fit_stages(obs: &Path, model: &Path, stages: &str) -> Command {
+    fit_budget(obs, model, stages, "2")
+}
+
+/// [`fit_stages`] with `vi_steps` VI iterations.
+fn fit_budget(obs: &Path, model: &Path, stages: &str, vi_steps: &str) -> Command {
     let mut c = infer();
     c.args(["fit", "--obs"]).arg(obs).arg("--model").arg(model);
     c.args([
@@ -54,7 +59,7 @@ fn fit_stages(obs: &Path, model: &Path, stages: &str) -> Command {
         "--polish-starts",
         "0",
         "--vi-steps",
-        "2",
+        vi_steps,
         "--vi-samples",
         "2",
         "--stages",
@@ -290,33 +295,15 @@ fn resume_checks_dimensions_and_keeps_stage_outcomes() {
     assert!(run_dir.join("artifacts/vi.json").exists());
     assert!(!err.contains("resumed with settings"), "{err}");
     // a resume with another budget runs it, and says so: on the console, in run.json and metrics.jsonl
-    let mut c = infer();
-    c.args(["fit", "--obs"])
-        .arg(&obs)
-        .arg("--model")
-        .arg(&model);
-    c.args([
-        "--map-starts",
-        "2",
-        "--map-steps",
-        "2",
-        "--polish-starts",
-        "0",
-        "--vi-steps",
-        "3",
-        "--vi-samples",
-        "2",
-        "--stages",
-        "vi",
-        "--checkpoint",
-    ])
-    .arg(&ck4)
-    .arg("--resume")
-    .arg(&run_dir);
+    let mut c = fit_budget(&obs, &model, "vi", "3");
+    c.arg("--checkpoint")
+        .arg(&ck4)
+        .arg("--resume")
+        .arg(&run_dir);
     let (ok, err) = run(&mut c);
     assert!(ok, "{err}");
     assert!(
-        err.contains("resumed with settings that differ") && err.contains("2 -> 3"),
+        err.contains("resumed with settings that differ") && err.contains("2 vs 3"),
         "{err}"
     );
     let info = read_json(&run_dir.join("run.json"));
@@ -325,7 +312,7 @@ fn resume_checks_dimensions_and_keeps_stage_outcomes() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|w| w.as_str().unwrap().contains("2 -> 3")),
+            .any(|w| w.as_str().unwrap().contains("2 vs 3")),
         "{info}"
     );
     let metrics = std::fs::read_to_string(run_dir.join("metrics.jsonl")).unwrap();

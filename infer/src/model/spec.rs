@@ -786,7 +786,7 @@ impl BoundsMap {
     }
 }
 
-/// `[bounds] map = "sigmoid" | "soft_clip", width = 0.01` (absent: sigmoid).
+/// `[bounds] map = "sigmoid" | "soft_clip", width = 0.002` (absent: sigmoid).
 fn bounds_of(v: Option<&Value>, f: &str) -> Result<BoundsMap> {
     let t = match v {
         None => return Ok(BoundsMap::Sigmoid),
@@ -808,7 +808,7 @@ fn bounds_of(v: Option<&Value>, f: &str) -> Result<BoundsMap> {
             Ok(BoundsMap::Sigmoid)
         }
         Some("soft_clip") => {
-            let width = width.unwrap_or(0.01);
+            let width = width.unwrap_or(0.002);
             if !(width > 0.0 && width <= 0.5) {
                 bail!(
                     "{f}: bounds.width must be a fraction of the prior's range in (0, 0.5] (got {width})"

@@ -430,8 +430,8 @@ pub fn run_fit(cfg: &FitConfig, target: RunTarget, device: &Device) -> Result<Fi
     }
     if let Some(recorded) = &recorded_config {
         // the record keeps the first invocation's settings; a resume with other flags says so
-        let mut changed = Vec::new();
-        config_changes("", recorded, &serde_json::to_value(cfg)?, &mut changed);
+        let mut changed =
+            super::json_diff::json_diff(recorded, &serde_json::to_value(cfg)?, usize::MAX);
         // the stages may differ by design; input files are compared by content (check_resumable)
         let skip = [
             "stages",
@@ -481,29 +481,6 @@ pub fn run_fit(cfg: &FitConfig, target: RunTarget, device: &Device) -> Result<Fi
             let _ = run.fail(&format!("{e:#}"));
             Err(e)
         }
-    }
-}
-
-/// Every leaf of `new` that differs from `old`, as `path: old -> new` (`path` dotted from `prefix`).
-fn config_changes(prefix: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
-    match (old, new) {
-        (Value::Object(a), Value::Object(b)) => {
-            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-            for k in keys {
-                let path = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                let (x, y) = (
-                    a.get(k).unwrap_or(&Value::Null),
-                    b.get(k).unwrap_or(&Value::Null),
-                );
-                config_changes(&path, x, y, out);
-            }
-        }
-        (a, b) if a != b => out.push(format!("{prefix}: {a} -> {b}")),
-        _ => {}
     }
 }
 

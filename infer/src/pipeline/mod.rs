@@ -7,6 +7,7 @@ pub mod figures;
 pub mod fit;
 pub mod inference_data;
 pub mod inputs;
+pub mod json_diff;
 pub mod mock;
 pub mod netcdf;
 pub mod problem;
