@@ -99,9 +99,18 @@ fn systems_lens_test_split_galaxies_drawn_by_seed() {
             "system {i}: index {k} is outside the test split"
         );
         indices.push(k);
+        // the placement is the stamp's frame, not a truth for the fitted source model's parameters
+        assert!(
+            !truths["params"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .any(|k| k.starts_with("src.")),
+            "{truths}"
+        );
         // the true source written by the mock is that galaxy, placed by eq. 17:
         // I(x, y) = i d((x - x_src)/s, (y - y_src)/s) on the 64x64 grid of half-width HALFWID
-        let p = &truths["params"];
+        let p = &truths["source"]["placement"];
         let (xs, ys, s, amp) = (
             p["src.x_src"].as_f64().unwrap(),
             p["src.y_src"].as_f64().unwrap(),
@@ -132,6 +141,12 @@ fn systems_lens_test_split_galaxies_drawn_by_seed() {
         );
         let res = read_json(&out.join(format!("results/system-{i:06}.json")));
         let resid = res["source_residual"].as_f64().unwrap();
+        for (k, v) in res["params"].as_object().unwrap() {
+            assert!(
+                !k.starts_with("src.") || v["z"].is_null(),
+                "system {i}: {k} judged against a placement truth: {v}"
+            );
+        }
         assert!(resid.is_finite() && resid >= 0.0, "system {i}: {res}");
         assert!(
             worst < 1e-4 * peak,

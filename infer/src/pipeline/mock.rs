@@ -197,10 +197,24 @@ pub fn run_mock(opts: &MockOptions, device: &Device) -> Result<MockResult> {
     let mut skeys = keys("true source plane");
     skeys.push(Key::F("HALFWID".into(), half));
     write_sky_f32(&opts.out.join("source.fits"), 64, 64, &src, &skeys)?;
-    let params: serde_json::Map<String, Value> =
-        truths.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    // A real galaxy's placement (x_src, y_src, s, i of its stamp's frame) is not the value a fitted
+    // source model takes for that galaxy, so it is kept apart from the truths fits are judged by.
+    let placement_of = opts
+        .source_image
+        .as_ref()
+        .map(|_| format!("{}.", spec.source[0].label));
+    let is_placement = |k: &str| placement_of.as_deref().is_some_and(|p| k.starts_with(p));
+    let as_map = |keep: &dyn Fn(&str) -> bool| -> serde_json::Map<String, Value> {
+        truths
+            .iter()
+            .filter(|(k, _)| keep(k))
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect()
+    };
+    let params = as_map(&|k| !is_placement(k));
     let source = match &opts.source_image {
-        Some((f, i)) => json!({"kind": "image", "file": f, "index": i}),
+        Some((f, i)) => json!({"kind": "image", "file": f, "index": i,
+            "placement": as_map(&|k| is_placement(k))}),
         None => json!({"kind": format!("{:?}", spec.source[0].kind).to_lowercase()}),
     };
     let doc = json!({

@@ -144,7 +144,7 @@ mod tests {
 
     fn system() -> SystemResult {
         let p = |rhat: f64, ess: f64| ParamResult {
-            truth: 1.0,
+            truth: Some(1.0),
             mean: 1.0,
             sd: 0.1,
             median: Some(1.0),

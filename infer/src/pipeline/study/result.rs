@@ -76,7 +76,9 @@ impl StageOutcome {
 /// The posterior of one parameter against its truth.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ParamResult {
-    pub truth: f64,
+    /// None where the mock has no truth to compare (a real galaxy's latent and placement).
+    #[serde(default)]
+    pub truth: Option<f64>,
     pub mean: f64,
     pub sd: f64,
     #[serde(default)]
@@ -285,13 +287,9 @@ pub fn collect(run: &SystemRun) -> Result<SystemResult> {
         let l = RANK_DRAWS.min(n);
         rank_draws = Some(l);
         for (name, col) in cols.names.iter().zip(&cols.columns) {
-            let Some(truth) = truth_of(name) else {
-                continue;
-            };
-            let mut p = posterior_of(col, truth, l);
-            p.latent = truths
-                .as_ref()
-                .is_some_and(|(scalars, _)| !scalars.contains_key(name));
+            // every sampled parameter is judged for convergence; only those with a truth get z and rank
+            let mut p = posterior_of(col, truth_of(name), l);
+            p.latent = is_latent(name);
             p.rhat = diag(name, "rhat");
             p.ess_bulk = diag(name, "ess_bulk");
             p.ess_tail = diag(name, "ess_tail");
@@ -305,9 +303,10 @@ pub fn collect(run: &SystemRun) -> Result<SystemResult> {
         // no HMC draws (e.g. `--stages map,vi`): the fit's VI summary, with its 68% interval only
         for (name, v) in ps {
             let f = |k: &str| v.get(k).and_then(Value::as_f64);
-            let (Some(truth), Some(mean), Some(sd)) = (truth_of(name), f("mean"), f("std")) else {
+            let (Some(mean), Some(sd)) = (f("mean"), f("std")) else {
                 continue;
             };
+            let truth = truth_of(name);
             let mut intervals = BTreeMap::new();
             if let (Some(lo), Some(hi)) = (f("q16"), f("q84")) {
                 intervals.insert(level_key(0.68), [lo, hi]);
@@ -320,14 +319,12 @@ pub fn collect(run: &SystemRun) -> Result<SystemResult> {
                     sd,
                     median: f("q50"),
                     intervals,
-                    z: z_score(mean, sd, truth),
+                    z: truth.and_then(|t| z_score(mean, sd, t)),
                     rank: None,
                     rhat: None,
                     ess_bulk: None,
                     ess_tail: None,
-                    latent: !truths
-                        .as_ref()
-                        .is_some_and(|(scalars, _)| scalars.contains_key(name)),
+                    latent: is_latent(name),
                 },
             );
         }
@@ -380,14 +377,19 @@ pub fn collect(run: &SystemRun) -> Result<SystemResult> {
     Ok(r)
 }
 
+/// A component of the VAE latent: the layout names them `src.z[k]`.
+fn is_latent(name: &str) -> bool {
+    name.ends_with(']')
+}
+
 fn z_score(mean: f64, sd: f64, truth: f64) -> Option<f64> {
     let z = (mean - truth) / sd;
     (sd > 0.0 && z.is_finite()).then_some(z)
 }
 
 /// Mean, sd, median, central intervals, z and the rank of `truth` among `l` draws thinned evenly
-/// from `col` (draws `floor(j n / l)`, j = 0..l).
-pub fn posterior_of(col: &[f64], truth: f64, l: usize) -> ParamResult {
+/// from `col` (draws `floor(j n / l)`, j = 0..l); z and rank are None without a truth.
+pub fn posterior_of(col: &[f64], truth: Option<f64>, l: usize) -> ParamResult {
     let n = col.len();
     let mean = col.iter().sum::<f64>() / n as f64;
     let sd = (col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n.max(2) - 1) as f64).sqrt();
@@ -403,14 +405,16 @@ pub fn posterior_of(col: &[f64], truth: f64, l: usize) -> ParamResult {
         .iter()
         .map(|&p| (level_key(p), [q((1.0 - p) / 2.0), q((1.0 + p) / 2.0)]))
         .collect();
-    let rank = (l > 0).then(|| (0..l).filter(|&j| col[j * n / l] < truth).count());
+    let rank = truth
+        .filter(|_| l > 0)
+        .map(|t| (0..l).filter(|&j| col[j * n / l] < t).count());
     ParamResult {
         truth,
         mean,
         sd,
         median: Some(q(0.5)),
         intervals,
-        z: z_score(mean, sd, truth),
+        z: truth.and_then(|t| z_score(mean, sd, t)),
         rank,
         rhat: None,
         ess_bulk: None,
@@ -493,7 +497,7 @@ mod tests {
     #[test]
     fn posterior_summary_by_hand() {
         let col: Vec<f64> = (0..10).map(f64::from).collect();
-        let p = posterior_of(&col, 6.5, 5);
+        let p = posterior_of(&col, Some(6.5), 5);
         assert_eq!(p.mean, 4.5);
         assert!((p.sd - (110.0f64 / 12.0).sqrt()).abs() < 1e-12);
         assert_eq!(p.median, Some(4.5));
@@ -502,8 +506,11 @@ mod tests {
         assert!((lo - 0.225).abs() < 1e-12 && (hi - 8.775).abs() < 1e-12);
         assert_eq!(p.rank, Some(4));
         assert!((p.z.unwrap() - (4.5 - 6.5) / p.sd).abs() < 1e-12);
-        assert_eq!(posterior_of(&col, -1.0, 10).rank, Some(0));
-        assert_eq!(posterior_of(&col, 100.0, 10).rank, Some(10));
+        assert_eq!(posterior_of(&col, Some(-1.0), 10).rank, Some(0));
+        assert_eq!(posterior_of(&col, Some(100.0), 10).rank, Some(10));
+        // no truth (a real galaxy's latent): the summary without z or rank
+        let p = posterior_of(&col, None, 5);
+        assert_eq!((p.z, p.rank, p.mean), (None, None, 4.5));
         assert_eq!(level_key(0.68), "68");
     }
 }

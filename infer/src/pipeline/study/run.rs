@@ -205,8 +205,8 @@ fn system_line(r: &SystemResult) -> Value {
     line.insert("chi2_dof".into(), json!(r.chi2_dof));
     line.insert("wall_s".into(), json!(r.wall_s));
     for (k, p) in &r.params {
-        if !k.contains('[') {
-            line.insert(format!("{k}_err"), json!(p.mean - p.truth));
+        if let (false, Some(t)) = (k.contains('['), p.truth) {
+            line.insert(format!("{k}_err"), json!(p.mean - t));
             line.insert(format!("{k}_z"), json!(p.z));
         }
     }

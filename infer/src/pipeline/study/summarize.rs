@@ -95,6 +95,16 @@ pub struct Timing {
     pub threads: Vec<usize>,
 }
 
+/// How well the fits reconstructed real-galaxy sources (`infer study --source-images`): the relative
+/// squared error of each system's source at the posterior mean ([`super::sources::source_residual`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct ResidualStats {
+    pub n: usize,
+    pub median: f64,
+    pub mean: f64,
+    pub max: f64,
+}
+
 /// The whole summary (`summary.json`).
 #[derive(Clone, Debug, Serialize)]
 pub struct StudySummary {
@@ -131,8 +141,11 @@ pub struct StudySummary {
     /// Headline figures (the tracker shows `bias`).
     pub bias: BTreeMap<String, f64>,
     pub mu_z: BTreeMap<String, f64>,
+    /// Worst R-hat and bulk ESS over every sampled parameter of every system (with or without a truth).
     pub rhat_max: Option<f64>,
     pub ess_min: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_residual: Option<ResidualStats>,
     pub plots: Vec<PathBuf>,
 }
 
@@ -222,7 +235,10 @@ pub fn table(results: &[SystemResult]) -> BTreeMap<String, ParamRow> {
             continue;
         }
         let z: Vec<f64> = ps.iter().map(|(_, p)| p.z.unwrap_or(f64::NAN)).collect();
-        let err: Vec<f64> = ps.iter().map(|(_, p)| p.mean - p.truth).collect();
+        let err: Vec<f64> = ps
+            .iter()
+            .filter_map(|(_, p)| p.truth.map(|t| p.mean - t))
+            .collect();
         let n = ps.len();
         let mu_z = mean(&z);
         let sd_z = if n > 1 {
@@ -246,9 +262,8 @@ pub fn table(results: &[SystemResult]) -> BTreeMap<String, ParamRow> {
                 let with: Vec<bool> = ps
                     .iter()
                     .filter_map(|(_, p)| {
-                        p.intervals
-                            .get(&key)
-                            .map(|[lo, hi]| *lo <= p.truth && p.truth <= *hi)
+                        let t = p.truth?;
+                        p.intervals.get(&key).map(|[lo, hi]| *lo <= t && t <= *hi)
                     })
                     .collect();
                 let inside = with.iter().filter(|&&b| b).count();
@@ -361,8 +376,23 @@ pub fn summarize(m: &Merged) -> StudySummary {
         .filter_map(|r| r.rank_draws)
         .max()
         .unwrap_or(RANK_DRAWS);
-    let rhat: Vec<f64> = tab.values().filter_map(|r| r.rhat_max).collect();
-    let ess: Vec<f64> = tab.values().filter_map(|r| r.ess_min).collect();
+    let finite = |v: Option<f64>| v.filter(|v| v.is_finite());
+    let rhat: Vec<f64> = results.iter().filter_map(|r| finite(r.rhat_max)).collect();
+    let ess: Vec<f64> = results
+        .iter()
+        .filter_map(|r| finite(r.ess_bulk_min))
+        .collect();
+    let mut resid: Vec<f64> = results
+        .iter()
+        .filter_map(|r| finite(r.source_residual))
+        .collect();
+    resid.sort_by(f64::total_cmp);
+    let source_residual = (!resid.is_empty()).then(|| ResidualStats {
+        n: resid.len(),
+        median: resid[resid.len() / 2],
+        mean: mean(&resid),
+        max: resid[resid.len() - 1],
+    });
     StudySummary {
         format: FORMAT,
         study_id: m.study.study_id.clone(),
@@ -394,6 +424,7 @@ pub fn summarize(m: &Merged) -> StudySummary {
         mu_z: tab.iter().map(|(k, r)| (k.clone(), r.mu_z)).collect(),
         rhat_max: opt_fold(&rhat, f64::max),
         ess_min: opt_fold(&ess, f64::min),
+        source_residual,
         table: tab,
         plots: Vec::new(),
     }
@@ -457,14 +488,14 @@ pub fn table_csv(s: &StudySummary) -> String {
 /// `systems.csv`: one line per system with its diagnostics, times and flags.
 pub fn systems_csv(results: &[SystemResult]) -> String {
     let mut out = String::from(
-        "index,seed,flagged,flags,chi2_dof,rhat_max,ess_bulk_min,ess_tail_min,divergences,transitions,wall_s,mock_s,map_s,vi_s,hmc_s,threads,hmc_rounds\n",
+        "index,seed,flagged,flags,chi2_dof,rhat_max,ess_bulk_min,ess_tail_min,divergences,transitions,wall_s,mock_s,map_s,vi_s,hmc_s,threads,hmc_rounds,source_residual\n",
     );
     for r in results {
         let t = |k: &str| csv_num(r.stages.get(k).and_then(|s| s.time_s));
         let flags: Vec<&str> = r.flags.iter().map(|f| f.message.as_str()).collect();
         let _ = writeln!(
             out,
-            "{},{},{},\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.index,
             r.seed,
             r.is_flagged(),
@@ -481,7 +512,8 @@ pub fn systems_csv(results: &[SystemResult]) -> String {
             t("vi"),
             t("hmc"),
             r.threads,
-            r.hmc_rounds.map(|d| d.to_string()).unwrap_or_default()
+            r.hmc_rounds.map(|d| d.to_string()).unwrap_or_default(),
+            csv_num(r.source_residual)
         );
     }
     out
@@ -606,6 +638,13 @@ pub fn render_text(s: &StudySummary) -> String {
             .map(|(k, n)| format!("{n} in {k}"))
             .collect();
         let _ = writeln!(o, "HMC rounds (systems): {}", r.join(", "));
+    }
+    if let Some(r) = &s.source_residual {
+        let _ = writeln!(
+            o,
+            "source residual sum (fit - true)^2 / sum true^2 over {} real galaxies: median {:.3}, mean {:.3}, max {:.3}",
+            r.n, r.median, r.mean, r.max
+        );
     }
     if !s.missing.is_empty() {
         let _ = writeln!(
