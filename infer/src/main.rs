@@ -525,7 +525,11 @@ fn print_outcome(out: &FitOutcome) {
         } else {
             format!("missed {}", r.misses.join(", "))
         };
-        let kept = if k + 1 == n_rounds { " (kept)" } else { "" };
+        let kept = match (k + 1 == n_rounds, r.with_previous) {
+            (true, true) => format!(" (kept with round {k}'s draws)"),
+            (true, false) => " (kept)".to_string(),
+            _ => String::new(),
+        };
         let trajectory = r
             .trajectory
             .map(|t| format!(" (ChEES T {t:.2})"))

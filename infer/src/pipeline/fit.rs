@@ -1154,7 +1154,7 @@ fn stages(
                        "target_accept": r.target_accept, "max_rhat": r.max_rhat,
                        "min_ess_bulk": r.min_ess_bulk, "min_ess_tail": r.min_ess_tail,
                        "divergent": r.divergent, "misses": r.misses,
-                       "kept": k + 1 == draws.rounds.len()}),
+                       "kept": k + 1 == draws.rounds.len(), "with_previous": r.with_previous}),
             )?;
         }
         pb.finish_and_clear();

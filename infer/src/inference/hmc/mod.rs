@@ -421,6 +421,57 @@ mod tests {
         assert!(e.to_string().contains("non-finite"), "{e}");
     }
 
+    /// A round that alone misses but passes joined to the previous round's draws keeps both: each
+    /// returned chain is round 1's draws followed by round 2's. Judged here by the draw count alone
+    /// (converged from `need` draws per chain).
+    #[test]
+    fn a_round_short_of_draws_is_kept_with_the_previous_one() {
+        let p = target([1.0, 1.0, 1.0, 1.0]);
+        let o = HmcOptions {
+            n_burn: 50,
+            n_samples: 40,
+            retry: RetryOptions {
+                max_rounds: 3,
+                ..RetryOptions::default()
+            },
+            ..Default::default()
+        };
+        let judge = |need: usize| {
+            move |d: &HmcDraws| -> Vec<diagnostics::ParamDiagnostics> {
+                let rhat = if d.n_draws >= need { 1.0 } else { 1.1 };
+                (0..d.dim)
+                    .map(|_| diagnostics::ParamDiagnostics {
+                        rhat,
+                        ess_bulk: 1000.0,
+                        ess_tail: 1000.0,
+                    })
+                    .collect()
+            }
+        };
+        let init = starts(&p, 4, 0);
+        let id = MassMatrix::Identity;
+        let draws = sample_hmc_judged(&p, &init, &id, &o, &judge(80), &[], no_progress).unwrap();
+        assert_eq!((draws.n_draws, draws.rounds.len()), (80, 2));
+        assert!(!draws.rounds[0].with_previous && draws.rounds[1].with_previous);
+        assert!(!draws.rounds[0].misses.is_empty() && draws.rounds[1].misses.is_empty());
+        assert_eq!(draws.step_size.len(), 80);
+        let single = HmcOptions {
+            retry: RetryOptions::single(),
+            ..o.clone()
+        };
+        let first = sample_hmc(&p, &init, &id, &single, no_progress).unwrap();
+        for c in 0..4 {
+            for t in 0..40 {
+                assert_eq!(draws.draw(c, t), first.draw(c, t), "chain {c} draw {t}");
+            }
+        }
+        assert_ne!(draws.draw(0, 40), first.draw(0, 39));
+        // joined rounds that still miss are not kept: the last round alone, as before
+        let draws = sample_hmc_judged(&p, &init, &id, &o, &judge(120), &[], no_progress).unwrap();
+        assert_eq!((draws.n_draws, draws.rounds.len()), (40, 3));
+        assert!(draws.rounds.iter().all(|r| !r.with_previous));
+    }
+
     /// The progress callback sees every iteration of both stages and can abort the run.
     #[test]
     fn progress_reports_and_aborts() {

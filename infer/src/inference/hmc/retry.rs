@@ -6,9 +6,11 @@
 //! trajectories lengthened where the last step was small (mean length kept at least `trajectory`
 //! whitened units, with ChEES or a fixed L; at most `max_leapfrog_factor` L steps: with a fixed L = 10 a step of 0.08 moves the chains
 //! 0.8 posterior widths per transition, a random walk) and, if more than `max_divergent` of the transitions diverged, the target acceptance moved halfway
-//! to 1 (Stan's remedy for divergences: smaller steps). Only the last round's draws are kept: every
-//! round runs a fixed kernel from the previous one's end, so the earlier rounds are warm-up and R-hat
-//! judges the kept round alone. GIGA-Lens runs a fixed budget; a study of many systems needs each one
+//! to 1 (Stan's remedy for divergences: smaller steps). The last round's draws are kept, joined to
+//! the previous round's when the round alone misses but the two together pass: every round runs a
+//! fixed kernel from the previous one's end, so a round that had reached the posterior is a valid
+//! sample too, and split R-hat over the joined chains compares the two rounds (a round that had not is
+//! caught there). Earlier rounds are warm-up. GIGA-Lens runs a fixed budget; a study of many systems needs each one
 //! converged or flagged, and most converge in the first round.
 
 use anyhow::{Result, ensure};
@@ -190,12 +192,33 @@ where
     let mut rounds = Vec::new();
     let mut warmup = super::storage::WarmupTrace::default();
     let max_rounds = opts.retry.max_rounds.max(1);
+    let mut previous: Option<HmcDraws> = None;
     for round in 1..=max_rounds {
-        let (mut draws, end, used) =
+        let (alone, end, used) =
             sample_round(density, state, &mass, &round_opts, round, &mut progress)?;
-        evaluations += draws.n_evaluations;
-        let diag = diagnose(&draws);
-        let misses = opts.retry.misses(&diag, latent, &draws);
+        evaluations += alone.n_evaluations;
+        let diag_alone = diagnose(&alone);
+        let misses_alone = opts.retry.misses(&diag_alone, latent, &alone);
+        let frac_alone = divergent_fraction(&alone);
+        let round_warmup = alone.warmup.clone();
+        // The chains ran on from where the previous round stopped, so when this round alone misses but
+        // both rounds' draws together pass (split R-hat then also compares the two rounds), both are
+        // kept: a round that only lacked draws needs no third one.
+        let joined = previous
+            .as_ref()
+            .filter(|_| !misses_alone.is_empty())
+            .map(|prev| prev.joined(&alone))
+            .map(|both| {
+                let diag = diagnose(&both);
+                let misses = opts.retry.misses(&diag, latent, &both);
+                (both, diag, misses)
+            })
+            .filter(|(_, _, misses)| misses.is_empty());
+        let with_previous = joined.is_some();
+        let (mut draws, diag, misses) = match joined {
+            Some(j) => j,
+            None => (alone, diag_alone.clone(), misses_alone.clone()),
+        };
         let frac = divergent_fraction(&draws);
         let n_leapfrog = if round_opts.adapt_trajectory {
             let steps = &draws.n_steps;
@@ -225,37 +248,52 @@ where
             divergent: draws.n_divergent(),
             evaluations: draws.n_evaluations,
             misses: misses.clone(),
+            with_previous,
         });
-        // the round's verdict as it happens (a run stopped in a later round still knows why)
-        let r = rounds.last().expect("just pushed");
+        // the round's own verdict as it happens (a run stopped in a later round still knows why)
+        let fold = |f: fn(&ParamDiagnostics) -> f64, init: f64, pick: fn(f64, f64) -> f64| {
+            diag_alone.iter().map(f).fold(init, pick)
+        };
         progress(&Progress {
             stage: "hmc_round",
             step: round - 1,
             total: max_rounds,
             metrics: &[
                 ("round", round as f64),
-                ("max_rhat", r.max_rhat),
-                ("min_ess_bulk", r.min_ess_bulk),
-                ("min_ess_tail", r.min_ess_tail),
-                ("divergent_fraction", frac),
-                ("step_size", r.step_size),
-                ("n_leapfrog", r.n_leapfrog as f64),
-                ("converged", if misses.is_empty() { 1.0 } else { 0.0 }),
+                ("max_rhat", fold(|d| d.rhat, f64::NEG_INFINITY, f64::max)),
+                (
+                    "min_ess_bulk",
+                    fold(|d| d.ess_bulk, f64::INFINITY, f64::min),
+                ),
+                (
+                    "min_ess_tail",
+                    fold(|d| d.ess_tail, f64::INFINITY, f64::min),
+                ),
+                ("divergent_fraction", frac_alone),
+                ("step_size", draws.adapted_step_size),
+                ("n_leapfrog", n_leapfrog as f64),
+                ("converged", if misses_alone.is_empty() { 1.0 } else { 0.0 }),
+                ("with_previous", if with_previous { 1.0 } else { 0.0 }),
             ],
         })?;
-        warmup.step_size.extend_from_slice(&draws.warmup.step_size);
+        warmup.step_size.extend_from_slice(&round_warmup.step_size);
         warmup
             .mean_accept
-            .extend_from_slice(&draws.warmup.mean_accept);
-        warmup.n_divergent += draws.warmup.n_divergent;
-        warmup.mass_updates += draws.warmup.mass_updates;
+            .extend_from_slice(&round_warmup.mean_accept);
+        warmup.n_divergent += round_warmup.n_divergent;
+        warmup.mass_updates += round_warmup.mass_updates;
+        if with_previous {
+            // the previous round's divergences are sampling ones again
+            let kept = previous.as_ref().map_or(0, HmcDraws::n_divergent);
+            warmup.n_divergent -= kept;
+        }
         if misses.is_empty() || round == max_rounds {
             draws.warmup = warmup;
             draws.n_evaluations = evaluations;
             draws.rounds = rounds;
             return Ok(draws);
         }
-        // the discarded round is warm-up: its divergences count there, its draws give the metric
+        // the round is warm-up unless the next one keeps it: its draws give the metric
         warmup.n_divergent += draws.n_divergent();
         let mut pooled = CovarianceEstimator::new(d);
         for k in 0..draws.n_chains * draws.n_draws {
@@ -295,6 +333,7 @@ where
             *t = 0.5 * (*t + 1.0);
         }
         round_opts.seed = opts.seed.wrapping_add(round as u64);
+        previous = Some(draws);
     }
     unreachable!("the last round returns")
 }

@@ -76,8 +76,11 @@ pub struct RoundRecord {
     pub divergent: usize,
     /// Density evaluations of the round (all chains at once).
     pub evaluations: usize,
-    /// What the round missed (empty: converged).
+    /// What the round missed (empty: converged). With `with_previous`, what the joined draws missed.
     pub misses: Vec<String>,
+    /// Its draws were kept joined to the previous round's: the round alone missed, both together passed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub with_previous: bool,
 }
 
 impl HmcDraws {
@@ -118,6 +121,40 @@ impl HmcDraws {
         self.accept_prob[k] = accept;
         self.divergent[k] = divergent;
         self.n_steps[k] = n_steps;
+    }
+
+    /// Each chain's draws of `self` followed by the same chain's draws of `later` (a later round of the
+    /// same chains); the adapted step and trajectory are `later`'s, the warm-up trace `self`'s.
+    pub fn joined(&self, later: &HmcDraws) -> HmcDraws {
+        assert!(
+            self.n_chains == later.n_chains && self.dim == later.dim,
+            "joining draws of different chains"
+        );
+        let (a, b) = (self.n_draws, later.n_draws);
+        let mut out = HmcDraws::new(self.n_chains, a + b, self.dim);
+        for c in 0..self.n_chains {
+            for (src, t0, n) in [(self, 0, a), (later, a, b)] {
+                for t in 0..n {
+                    let k = c * n + t;
+                    out.record(
+                        c,
+                        t0 + t,
+                        src.draw(c, t),
+                        src.logp[k],
+                        src.accept_prob[k],
+                        src.divergent[k],
+                        src.n_steps.get(k).copied().unwrap_or(0),
+                    );
+                }
+            }
+        }
+        out.step_size = [self.step_size.as_slice(), later.step_size.as_slice()].concat();
+        out.adapted_step_size = later.adapted_step_size;
+        out.adapted_trajectory = later.adapted_trajectory;
+        out.warmup = self.warmup.clone();
+        out.n_evaluations = self.n_evaluations + later.n_evaluations;
+        out.rounds = later.rounds.clone();
+        out
     }
 
     /// Draw `t` of chain `c`.

@@ -121,7 +121,7 @@ pub struct SystemResult {
     pub transitions: Option<usize>,
     pub n_chains: Option<usize>,
     /// HMC sampling rounds the fit needed (rounds after the first re-adapt and sample again while the
-    /// draws miss the convergence targets; only the last is kept).
+    /// draws miss the convergence targets; the last is kept, with the one before it when joined they pass).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hmc_rounds: Option<usize>,
     /// Draws the ranks are taken among (`RANK_DRAWS`, fewer if the chains had fewer draws).
