@@ -166,6 +166,10 @@ pub struct RunInfo {
     pub config: Value,
     #[serde(default)]
     pub device: String,
+    /// Size of the worker pool the run computed on: floating-point reductions split by thread, so
+    /// results are reproducible to the last bit at the same count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -391,6 +395,7 @@ impl Run {
             argv: std::env::args().collect(),
             config: spec.config,
             device: spec.device,
+            threads: None,
             seed: spec.seed,
             git_rev: git_revision(),
             progress: Progress::default(),
@@ -563,6 +568,12 @@ impl Run {
         if let Value::Object(m) = &mut self.info.config {
             m.insert(key.to_string(), value);
         }
+        self.write_info()
+    }
+
+    /// Record the worker pool's size (see [`RunInfo::threads`]) and rewrite `run.json`.
+    pub fn set_threads(&mut self, threads: usize) -> Result<()> {
+        self.info.threads = Some(threads);
         self.write_info()
     }
 

@@ -325,6 +325,25 @@ fn resume_checks_dimensions_and_keeps_stage_outcomes() {
     .unwrap();
     assert_eq!(last["invocation"], 2);
     assert!(!last["changed"].as_array().unwrap().is_empty(), "{last}");
+    // the worker pool's size is recorded, and a resume on another says so
+    let recorded = info["threads"].as_u64().expect("run.json records threads");
+    let other = if recorded == 1 { 2 } else { 1 };
+    let mut c = fit_budget(&obs, &model, "vi", "3");
+    c.arg("--checkpoint")
+        .arg(&ck4)
+        .arg("--resume")
+        .arg(&run_dir)
+        .arg("--threads")
+        .arg(other.to_string());
+    let (ok, err) = run(&mut c);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains(&format!(
+            "resumed with {other} worker threads where the run started with {recorded}"
+        )),
+        "{err}"
+    );
+    assert_eq!(read_json(&run_dir.join("run.json"))["threads"], other);
 
     let exp = dir.path().join("exp");
     let (ok, err) = run(fit_stages(&obs, &model, "hmc")

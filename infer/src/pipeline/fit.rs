@@ -428,6 +428,16 @@ pub fn run_fit(cfg: &FitConfig, target: RunTarget, device: &Device) -> Result<Fi
         // a new run, or one recorded before input hashes were kept
         run.set_inputs(inputs)?;
     }
+    let threads = rayon::current_num_threads();
+    if let Some(before) = run.info().threads.filter(|&b| b != threads) {
+        let w = format!(
+            "resumed with {threads} worker threads where the run started with {before}: later stages \
+             can differ in the last digits from an uninterrupted run"
+        );
+        eprintln!("warning: {w}");
+        warnings.push(w);
+    }
+    run.set_threads(threads)?;
     if let Some(recorded) = &recorded_config {
         // the record keeps the first invocation's settings; a resume with other flags says so
         let mut changed =

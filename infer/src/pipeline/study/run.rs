@@ -95,6 +95,8 @@ pub fn run_study(
         arclight_core::write_json_atomic(&study_path, &want)?;
         run
     };
+    // the pool of this invocation (each system's result records its own)
+    run.set_threads(rayon::current_num_threads())?;
     match shard_loop(cfg, &want, out, &mut run, device) {
         Ok(o) => Ok(o),
         Err(e) => {
