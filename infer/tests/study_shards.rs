@@ -67,7 +67,7 @@ fn close(a: &Value, b: f64) -> bool {
 /// 1.02, bulk ESS mean 837.5 min 350; gamma: mean error 0.05, mu_z 0.5, sd_z sqrt(3), coverage 2/4, 3/4,
 /// 3/4, 3/4. Pooled: 4/8, 5/8, 6/8, 7/8 with se sqrt(p (1 - p) / 8). Rank bins (rank * 10 / 100):
 /// theta 5, 0, 9, 2 and gamma 6, 0, 4, 8. z bins (z + 4) / 0.5: theta 8, 11, 4, 9 and gamma 8, 14, 8, 6.
-/// Wall times 10, 20, 30, 40, 5 s: mean 21, median 20, max 40.
+/// Wall times 10, 20, 30, 40, 5 s: mean 21, median 20, max 40. Source residuals 0.1 (system 0), 0.3 (1).
 #[test]
 fn summarize_fixture_results_by_hand() {
     let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/study");
@@ -86,6 +86,10 @@ fn summarize_fixture_results_by_hand() {
     assert_eq!(s["failed"], serde_json::json!([4]));
     assert_eq!(s["complete"], true);
     assert!(s["missing"].as_array().unwrap().is_empty());
+    // systems 0 and 1 carry source residuals 0.1 and 0.3 (real-galaxy sources)
+    let r = &s["source_residual"];
+    assert_eq!(r["n"], 2, "{r}");
+    assert!(close(&r["median"], 0.2) && close(&r["mean"], 0.2) && close(&r["max"], 0.3));
     assert!(s["duplicates"].as_array().unwrap().is_empty());
 
     let t = &s["table"]["lens.theta_e"];

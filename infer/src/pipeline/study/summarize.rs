@@ -153,6 +153,16 @@ fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len() as f64
 }
 
+/// The median of sorted, non-empty values (the mean of the middle two for an even count).
+fn median_sorted(v: &[f64]) -> f64 {
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
 fn opt_fold(v: &[f64], f: fn(f64, f64) -> f64) -> Option<f64> {
     v.iter().copied().reduce(f)
 }
@@ -302,11 +312,7 @@ fn timing(results: &[SystemResult]) -> Option<Timing> {
     let mut w: Vec<f64> = results.iter().map(|r| r.wall_s).collect();
     w.sort_by(f64::total_cmp);
     let n = w.len();
-    let median = if n % 2 == 1 {
-        w[n / 2]
-    } else {
-        0.5 * (w[n / 2 - 1] + w[n / 2])
-    };
+    let median = median_sorted(&w);
     let mut stages: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for r in results {
         for (k, s) in &r.stages {
@@ -389,7 +395,7 @@ pub fn summarize(m: &Merged) -> StudySummary {
     resid.sort_by(f64::total_cmp);
     let source_residual = (!resid.is_empty()).then(|| ResidualStats {
         n: resid.len(),
-        median: resid[resid.len() / 2],
+        median: median_sorted(&resid),
         mean: mean(&resid),
         max: resid[resid.len() - 1],
     });
