@@ -455,6 +455,9 @@ mod tests {
         assert!(!draws.rounds[0].with_previous && draws.rounds[1].with_previous);
         assert!(!draws.rounds[0].misses.is_empty() && draws.rounds[1].misses.is_empty());
         assert_eq!(draws.step_size.len(), 80);
+        // each round's record counts its own density evaluations; the draws count the whole run's
+        let per_round: usize = draws.rounds.iter().map(|r| r.evaluations).sum();
+        assert!(per_round > 0 && per_round < draws.n_evaluations);
         let single = HmcOptions {
             retry: RetryOptions::single(),
             ..o.clone()

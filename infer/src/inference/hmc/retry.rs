@@ -201,6 +201,7 @@ where
         let misses_alone = opts.retry.misses(&diag_alone, latent, &alone);
         let frac_alone = divergent_fraction(&alone);
         let round_warmup = alone.warmup.clone();
+        let round_evaluations = alone.n_evaluations;
         // The chains ran on from where the previous round stopped, so when this round alone misses but
         // both rounds' draws together pass (split R-hat then also compares the two rounds), both are
         // kept: a round that only lacked draws needs no third one.
@@ -246,7 +247,7 @@ where
                 .map(|d| d.ess_tail)
                 .fold(f64::INFINITY, f64::min),
             divergent: draws.n_divergent(),
-            evaluations: draws.n_evaluations,
+            evaluations: round_evaluations,
             misses: misses.clone(),
             with_previous,
         });
