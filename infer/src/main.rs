@@ -194,6 +194,11 @@ struct FitSettings {
     /// matrix re-estimated from them (and a higher target acceptance after divergences)
     #[arg(long)]
     hmc_rounds: Option<usize>,
+    /// Most draws per chain a round short of draws adds by continuing its chains, as a multiple of
+    /// --hmc-samples (3; table1: 0): sized from its R-hat and ESS; a round that is not the last
+    /// continues only if one round's draws suffice
+    #[arg(long)]
+    hmc_extend: Option<f64>,
 }
 
 impl FitSettings {
@@ -283,6 +288,13 @@ impl FitSettings {
         if let Some(r) = self.hmc_rounds {
             anyhow::ensure!(r >= 1, "--hmc-rounds must be at least 1");
             cfg.hmc.retry.max_rounds = r;
+        }
+        if let Some(x) = self.hmc_extend {
+            anyhow::ensure!(
+                x.is_finite() && x >= 0.0,
+                "--hmc-extend must be a finite number >= 0"
+            );
+            cfg.hmc.retry.extend = x;
         }
         Ok(())
     }
@@ -530,12 +542,17 @@ fn print_outcome(out: &FitOutcome) {
             (true, false) => " (kept)".to_string(),
             _ => String::new(),
         };
+        let extended = if r.extended > 0 {
+            format!(" (+{} continued)", r.extended)
+        } else {
+            String::new()
+        };
         let trajectory = r
             .trajectory
             .map(|t| format!(" (ChEES T {t:.2})"))
             .unwrap_or_default();
         out!(
-            "HMC round {}{kept}: {} + {} iterations, step {:.3}, mean L {}{trajectory}, target acceptance \
+            "HMC round {}{kept}: {} + {}{extended} iterations, step {:.3}, mean L {}{trajectory}, target acceptance \
              {:.2}, ESS bulk {:.0} / tail {:.0}, {} divergent: {what}",
             k + 1,
             r.n_burn,

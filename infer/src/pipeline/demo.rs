@@ -50,9 +50,10 @@ pub fn demo_config(obs: PathBuf, opts: &DemoOptions) -> FitConfig {
     cfg.hmc_chains = if q { 4 } else { 8 };
     cfg.hmc.n_burn = if q { 20 } else { 60 };
     cfg.hmc.n_samples = if q { 20 } else { 100 };
-    // a showcase budget: 100 draws never reach the convergence targets, so more rounds would only
-    // triple the HMC time (a real fit keeps the default rounds)
+    // a showcase budget: 100 draws never reach the convergence targets, so more rounds (or continued
+    // chains) would only multiply the HMC time (a real fit keeps the defaults)
     cfg.hmc.retry.max_rounds = 1;
+    cfg.hmc.retry.extend = 0.0;
     cfg
 }
 

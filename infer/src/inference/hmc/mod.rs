@@ -469,10 +469,93 @@ mod tests {
             }
         }
         assert_ne!(draws.draw(0, 40), first.draw(0, 39));
-        // joined rounds that still miss are not kept: the last round alone, as before
+        // joined rounds that still miss are not kept: the last round alone, as before (not continued)
+        let o = HmcOptions {
+            retry: RetryOptions {
+                extend: 0.0,
+                ..o.retry.clone()
+            },
+            ..o.clone()
+        };
         let draws = sample_hmc_judged(&p, &init, &id, &o, &judge(120), &[], no_progress).unwrap();
         assert_eq!((draws.n_draws, draws.rounds.len()), (40, 3));
         assert!(draws.rounds.iter().all(|r| !r.with_previous));
+    }
+
+    /// A round short of draws continues its chains instead of warming up again: judged by the draw
+    /// count (ESS = `per_draw` x draws per chain), the chains run on from where round 1 stopped.
+    #[test]
+    fn a_round_short_of_draws_continues_its_chains() {
+        let p = target([1.0, 1.0, 1.0, 1.0]);
+        let o = HmcOptions {
+            n_burn: 50,
+            n_samples: 40,
+            retry: RetryOptions {
+                max_rounds: 3,
+                ..RetryOptions::default()
+            },
+            ..Default::default()
+        };
+        let judge = |per_draw: f64| {
+            move |d: &HmcDraws| -> Vec<diagnostics::ParamDiagnostics> {
+                (0..d.dim)
+                    .map(|_| diagnostics::ParamDiagnostics {
+                        rhat: 1.0,
+                        ess_bulk: per_draw * d.n_draws as f64,
+                        ess_tail: per_draw * d.n_draws as f64,
+                    })
+                    .collect()
+            }
+        };
+        let init = starts(&p, 4, 0);
+        let id = MassMatrix::Identity;
+        // ESS 320 of 400: 1.2 x 1.25 x 40 draws wanted, 20 more (within one round's 40)
+        let draws = sample_hmc_judged(&p, &init, &id, &o, &judge(8.0), &[], no_progress).unwrap();
+        assert_eq!(
+            (draws.n_draws, draws.rounds.len()),
+            (60, 1),
+            "{:?}",
+            draws.rounds
+        );
+        assert_eq!(draws.rounds[0].extended, 20);
+        assert!(draws.rounds[0].misses.is_empty());
+        assert_eq!(draws.step_size.len(), 60);
+        let single = HmcOptions {
+            retry: RetryOptions::single(),
+            ..o.clone()
+        };
+        let first = sample_hmc(&p, &init, &id, &single, no_progress).unwrap();
+        assert_eq!(first.n_draws, 40);
+        for c in 0..4 {
+            for t in 0..40 {
+                assert_eq!(draws.draw(c, t), first.draw(c, t), "chain {c} draw {t}");
+            }
+            // the continuation starts from the last draw: no warm-up jump (at most one leapfrog move)
+            assert!(
+                draws.step_size[40..]
+                    .iter()
+                    .all(|&e| e == draws.rounds[0].step_size)
+            );
+        }
+        // ESS 40 of 400: more than one round's draws, so round 1 warms up round 2, and so on; the
+        // last round continues up to its budget (3 x 40) and stays flagged
+        let draws = sample_hmc_judged(&p, &init, &id, &o, &judge(1.0), &[], no_progress).unwrap();
+        let extended: Vec<usize> = draws.rounds.iter().map(|r| r.extended).collect();
+        assert_eq!(extended, [0, 0, 120]);
+        assert_eq!(draws.n_draws, 160);
+        assert!(!draws.rounds[2].misses.is_empty());
+        // extend = 0: never continued; round 2 passes joined to round 1
+        let never = HmcOptions {
+            retry: RetryOptions {
+                extend: 0.0,
+                ..o.retry.clone()
+            },
+            ..o.clone()
+        };
+        let draws =
+            sample_hmc_judged(&p, &init, &id, &never, &judge(8.0), &[], no_progress).unwrap();
+        assert_eq!((draws.n_draws, draws.rounds.len()), (80, 2));
+        assert!(draws.rounds.iter().all(|r| r.extended == 0) && draws.rounds[1].with_previous);
     }
 
     /// The progress callback sees every iteration of both stages and can abort the run.

@@ -45,6 +45,14 @@ pub struct RetryOptions {
     pub trajectory: f64,
     /// Most mean leapfrog steps of a later round, as a multiple of `n_leapfrog` (4).
     pub max_leapfrog_factor: usize,
+    /// Most draws per chain a round may add by continuing its chains, as a multiple of `n_samples`
+    /// (3; 0: never). Absent from records written before the option, which never extended.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub extend: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 impl Default for RetryOptions {
@@ -58,6 +66,7 @@ impl Default for RetryOptions {
             n_burn: 100,
             trajectory: 2.0,
             max_leapfrog_factor: 4,
+            extend: 3.0,
         }
     }
 }
@@ -67,6 +76,7 @@ impl RetryOptions {
     pub fn single() -> Self {
         Self {
             max_rounds: 1,
+            extend: 0.0,
             ..Self::default()
         }
     }
@@ -80,8 +90,10 @@ impl RetryOptions {
             self.rhat > 1.0
                 && self.latent_rhat > 1.0
                 && self.ess >= 0.0
-                && (0.0..=1.0).contains(&self.max_divergent),
-            "HMC: retry targets need rhat > 1, latent_rhat > 1, ess >= 0 and max_divergent in [0, 1]"
+                && (0.0..=1.0).contains(&self.max_divergent)
+                && self.extend >= 0.0,
+            "HMC: retry targets need rhat > 1, latent_rhat > 1, ess >= 0, max_divergent in [0, 1] \
+             and extend >= 0"
         );
         Ok(())
     }
@@ -135,6 +147,54 @@ impl RetryOptions {
             ));
         }
         out
+    }
+}
+
+impl RetryOptions {
+    /// Draws per chain to add to a round whose `draws` miss only by their length: R-hat - 1 falls as
+    /// 1/n and ESS grows as n, so the chains need the worse of (R-hat - 1) / (bar - 1) and target / ESS
+    /// times their draws, plus a fifth. None when divergences miss (more draws do not cure them), when
+    /// the round's budget (`extend` x `n_samples`, less `extended`) is spent, or when a round that is
+    /// not the last would need more than a fresh round's draws (a re-estimated metric may cure the
+    /// cause for the same cost). The last round takes what its budget allows.
+    pub fn extension(
+        &self,
+        diag: &[ParamDiagnostics],
+        latent: &[bool],
+        draws: &HmcDraws,
+        n_samples: usize,
+        extended: usize,
+        last: bool,
+    ) -> Option<usize> {
+        if diag.is_empty() || divergent_fraction(draws) > self.max_divergent {
+            return None;
+        }
+        let budget = (self.extend * n_samples as f64).floor() as usize;
+        let budget = budget.saturating_sub(extended);
+        if budget == 0 {
+            return None;
+        }
+        let mut factor: f64 = 1.0;
+        for (i, d) in diag.iter().enumerate() {
+            let bar = if latent.get(i).copied().unwrap_or(false) {
+                self.latent_rhat
+            } else {
+                self.rhat
+            };
+            let ess = d.ess_bulk.min(d.ess_tail);
+            if !(d.rhat.is_finite() && ess > 0.0) {
+                return None;
+            }
+            factor = factor.max((d.rhat - 1.0) / (bar - 1.0));
+            factor = factor.max(self.ess / ess);
+        }
+        let want = ((1.2 * factor - 1.0) * draws.n_draws as f64).round() as usize;
+        let want = want.max(n_samples.div_ceil(4)).max(1);
+        match (want <= budget, last) {
+            (true, _) if last || want <= n_samples => Some(want),
+            (false, true) => Some(budget),
+            _ => None,
+        }
     }
 }
 
@@ -216,9 +276,47 @@ where
             })
             .filter(|(_, _, misses)| misses.is_empty());
         let with_previous = joined.is_some();
-        let (mut draws, diag, misses) = match joined {
+        let (mut draws, mut diag, mut misses) = match joined {
             Some(j) => j,
             None => (alone, diag_alone.clone(), misses_alone.clone()),
+        };
+        // A round short of draws continues its chains with the kernel it ended with (no new warm-up).
+        let mut end = end;
+        let mut extended = 0;
+        let mut round_evaluations = round_evaluations;
+        while !misses.is_empty() {
+            let last = round == max_rounds;
+            let n = round_opts.n_samples;
+            let Some(more) = opts
+                .retry
+                .extension(&diag, latent, &draws, n, extended, last)
+            else {
+                break;
+            };
+            let cont = HmcOptions {
+                n_burn: 0,
+                n_samples: more,
+                step_size: draws.adapted_step_size,
+                trajectory_length: draws.adapted_trajectory,
+                min_trajectory: None,
+                adapt_mass: false,
+                seed: round_opts.seed ^ (0x9e37_79b9 + extended as u64),
+                ..round_opts.clone()
+            };
+            let (tail, after, _) = sample_round(density, end, &used, &cont, round, &mut progress)?;
+            end = after;
+            extended += more;
+            evaluations += tail.n_evaluations;
+            round_evaluations += tail.n_evaluations;
+            draws = draws.joined(&tail);
+            diag = diagnose(&draws);
+            misses = opts.retry.misses(&diag, latent, &draws);
+        }
+        // the progress event reports the round's own draws (extended, if it was)
+        let (diag_alone, frac_alone, converged_alone) = if with_previous {
+            (diag_alone, frac_alone, misses_alone.is_empty())
+        } else {
+            (diag.clone(), divergent_fraction(&draws), misses.is_empty())
         };
         let frac = divergent_fraction(&draws);
         let n_leapfrog = if round_opts.adapt_trajectory {
@@ -250,6 +348,7 @@ where
             evaluations: round_evaluations,
             misses: misses.clone(),
             with_previous,
+            extended,
         });
         // the round's own verdict as it happens (a run stopped in a later round still knows why)
         let fold = |f: fn(&ParamDiagnostics) -> f64, init: f64, pick: fn(f64, f64) -> f64| {
@@ -273,8 +372,9 @@ where
                 ("divergent_fraction", frac_alone),
                 ("step_size", draws.adapted_step_size),
                 ("n_leapfrog", n_leapfrog as f64),
-                ("converged", if misses_alone.is_empty() { 1.0 } else { 0.0 }),
+                ("converged", if converged_alone { 1.0 } else { 0.0 }),
                 ("with_previous", if with_previous { 1.0 } else { 0.0 }),
+                ("extended", extended as f64),
             ],
         })?;
         warmup.step_size.extend_from_slice(&round_warmup.step_size);
@@ -352,6 +452,39 @@ mod tests {
                 ess_tail: 1000.0,
             })
             .collect()
+    }
+
+    /// Extensions are sized from the worse of R-hat and ESS, judged per parameter against its own bar,
+    /// at least a quarter round, within the budget; divergences and non-finite figures never extend.
+    #[test]
+    fn extensions_are_sized_from_rhat_and_ess() {
+        let opts = RetryOptions::default();
+        let draws = HmcDraws::new(4, 100, 3);
+        let latent = [false, true, true];
+        let ext = |d: &[ParamDiagnostics], extended, last| {
+            opts.extension(d, &latent, &draws, 100, extended, last)
+        };
+        // R-hat 1.015 of 1.01: 1.2 x 1.5 = 1.8 times the draws; latent 1.06 of 1.05 is 1.2 times
+        assert_eq!(ext(&diag(&[1.015, 1.06, 1.0]), 0, false), Some(80));
+        // a near miss still adds a quarter round
+        assert_eq!(ext(&diag(&[1.0101, 1.0, 1.0]), 0, false), Some(25));
+        // ESS 250 of 400: 1.2 x 1.6 -> 92 more
+        let mut d = diag(&[1.0, 1.0, 1.0]);
+        d[2].ess_tail = 250.0;
+        assert_eq!(ext(&d, 0, false), Some(92));
+        // beyond one round's draws: a new round unless this is the last, which takes its budget
+        assert_eq!(ext(&diag(&[1.03, 1.0, 1.0]), 0, false), None);
+        assert_eq!(ext(&diag(&[1.03, 1.0, 1.0]), 0, true), Some(260));
+        assert_eq!(ext(&diag(&[1.2, 1.0, 1.0]), 0, true), Some(300));
+        assert_eq!(ext(&diag(&[1.2, 1.0, 1.0]), 250, true), Some(50));
+        assert_eq!(ext(&diag(&[1.2, 1.0, 1.0]), 300, true), None);
+        assert_eq!(ext(&diag(&[f64::NAN, 1.0, 1.0]), 0, true), None);
+        let mut divergent = HmcDraws::new(4, 100, 3);
+        divergent.divergent[..5].fill(true);
+        assert_eq!(
+            opts.extension(&diag(&[1.015, 1.0, 1.0]), &latent, &divergent, 100, 0, true),
+            None
+        );
     }
 
     #[test]

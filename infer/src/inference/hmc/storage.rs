@@ -81,6 +81,13 @@ pub struct RoundRecord {
     /// Its draws were kept joined to the previous round's: the round alone missed, both together passed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub with_previous: bool,
+    /// Draws per chain added after the round's `n_samples` by continuing its chains (`RetryOptions::extend`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub extended: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl HmcDraws {
