@@ -174,6 +174,7 @@ mod tests {
             transitions: Some(1000),
             n_chains: Some(4),
             hmc_rounds: Some(1),
+            hmc_extended: None,
             rank_draws: Some(99),
             params: [
                 ("a".to_string(), p(1.001, 900.0)),

@@ -124,6 +124,9 @@ pub struct SystemResult {
     /// draws miss the convergence targets; the last is kept, with the one before it when joined they pass).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hmc_rounds: Option<usize>,
+    /// Draws per chain the fit's rounds added by continuing their chains (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hmc_extended: Option<usize>,
     /// Draws the ranks are taken among (`RANK_DRAWS`, fewer if the chains had fewer draws).
     pub rank_draws: Option<usize>,
     pub params: BTreeMap<String, ParamResult>,
@@ -365,6 +368,16 @@ pub fn collect(run: &SystemRun) -> Result<SystemResult> {
             .and_then(|s| s.get("hmc_rounds"))
             .and_then(Value::as_array)
             .map(|r| r.len())
+            .filter(|&n| n > 0),
+        hmc_extended: summary
+            .as_ref()
+            .and_then(|s| s.get("hmc_rounds"))
+            .and_then(Value::as_array)
+            .map(|r| {
+                r.iter()
+                    .filter_map(|k| k.get("extended").and_then(Value::as_u64))
+                    .sum::<u64>() as usize
+            })
             .filter(|&n| n > 0),
         rank_draws,
         params,

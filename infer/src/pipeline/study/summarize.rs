@@ -138,6 +138,9 @@ pub struct StudySummary {
     pub time_per_system_s: Option<Timing>,
     /// Systems by the number of HMC sampling rounds they needed (`{"1": 80, "2": 15, "3": 5}`).
     pub hmc_rounds: BTreeMap<usize, usize>,
+    /// Systems whose HMC chains were continued past a round's draws (`RetryOptions::extend`).
+    #[serde(default)]
+    pub hmc_extended: usize,
     /// Headline figures (the tracker shows `bias`).
     pub bias: BTreeMap<String, f64>,
     pub mu_z: BTreeMap<String, f64>,
@@ -426,6 +429,7 @@ pub fn summarize(m: &Merged) -> StudySummary {
                 m
             },
         ),
+        hmc_extended: results.iter().filter(|r| r.hmc_extended.is_some()).count(),
         bias: tab.iter().map(|(k, r)| (k.clone(), r.mean_error)).collect(),
         mu_z: tab.iter().map(|(k, r)| (k.clone(), r.mu_z)).collect(),
         rhat_max: opt_fold(&rhat, f64::max),
@@ -494,14 +498,14 @@ pub fn table_csv(s: &StudySummary) -> String {
 /// `systems.csv`: one line per system with its diagnostics, times and flags.
 pub fn systems_csv(results: &[SystemResult]) -> String {
     let mut out = String::from(
-        "index,seed,flagged,flags,chi2_dof,rhat_max,ess_bulk_min,ess_tail_min,divergences,transitions,wall_s,mock_s,map_s,vi_s,hmc_s,threads,hmc_rounds,source_residual\n",
+        "index,seed,flagged,flags,chi2_dof,rhat_max,ess_bulk_min,ess_tail_min,divergences,transitions,wall_s,mock_s,map_s,vi_s,hmc_s,threads,hmc_rounds,hmc_extended,source_residual\n",
     );
     for r in results {
         let t = |k: &str| csv_num(r.stages.get(k).and_then(|s| s.time_s));
         let flags: Vec<&str> = r.flags.iter().map(|f| f.message.as_str()).collect();
         let _ = writeln!(
             out,
-            "{},{},{},\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.index,
             r.seed,
             r.is_flagged(),
@@ -519,6 +523,7 @@ pub fn systems_csv(results: &[SystemResult]) -> String {
             t("hmc"),
             r.threads,
             r.hmc_rounds.map(|d| d.to_string()).unwrap_or_default(),
+            r.hmc_extended.map(|d| d.to_string()).unwrap_or_default(),
             csv_num(r.source_residual)
         );
     }
@@ -644,6 +649,13 @@ pub fn render_text(s: &StudySummary) -> String {
             .map(|(k, n)| format!("{n} in {k}"))
             .collect();
         let _ = writeln!(o, "HMC rounds (systems): {}", r.join(", "));
+    }
+    if s.hmc_extended > 0 {
+        let _ = writeln!(
+            o,
+            "HMC chains continued past a round's draws: {} systems",
+            s.hmc_extended
+        );
     }
     if let Some(r) = &s.source_residual {
         let _ = writeln!(
