@@ -10,7 +10,9 @@
 //! the previous round's when the round alone misses but the two together pass: every round runs a
 //! fixed kernel from the previous one's end, so a round that had reached the posterior is a valid
 //! sample too, and split R-hat over the joined chains compares the two rounds (a round that had not is
-//! caught there). Earlier rounds are warm-up. GIGA-Lens runs a fixed budget; a study of many systems needs each one
+//! caught there). A round that misses only by its length is continued instead, when one round's draws
+//! suffice (on the last round, up to `extend` x its draws): its chains run on with the kernel they ended
+//! with, sized from R-hat - 1 ~ 1/n and ESS ~ n. Earlier rounds are warm-up. GIGA-Lens runs a fixed budget; a study of many systems needs each one
 //! converged or flagged, and most converge in the first round.
 
 use anyhow::{Result, ensure};
