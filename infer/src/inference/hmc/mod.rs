@@ -421,33 +421,44 @@ mod tests {
         assert!(e.to_string().contains("non-finite"), "{e}");
     }
 
+    /// Rounds of 50 + 40 iterations, three at most, continued up to `extend` x 40 draws per chain.
+    fn short_rounds(extend: f64) -> HmcOptions {
+        HmcOptions {
+            n_burn: 50,
+            n_samples: 40,
+            retry: RetryOptions {
+                max_rounds: 3,
+                extend,
+                ..RetryOptions::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    /// Diagnostics that depend on the draws per chain n alone: `f(n)` = (R-hat, bulk = tail ESS).
+    fn by_length(
+        f: impl Fn(usize) -> (f64, f64),
+    ) -> impl Fn(&HmcDraws) -> Vec<diagnostics::ParamDiagnostics> {
+        move |d: &HmcDraws| {
+            let (rhat, ess) = f(d.n_draws);
+            (0..d.dim)
+                .map(|_| diagnostics::ParamDiagnostics {
+                    rhat,
+                    ess_bulk: ess,
+                    ess_tail: ess,
+                })
+                .collect()
+        }
+    }
+
     /// A round that alone misses but passes joined to the previous round's draws keeps both: each
     /// returned chain is round 1's draws followed by round 2's. Judged here by the draw count alone
     /// (converged from `need` draws per chain).
     #[test]
     fn a_round_short_of_draws_is_kept_with_the_previous_one() {
         let p = target([1.0, 1.0, 1.0, 1.0]);
-        let o = HmcOptions {
-            n_burn: 50,
-            n_samples: 40,
-            retry: RetryOptions {
-                max_rounds: 3,
-                ..RetryOptions::default()
-            },
-            ..Default::default()
-        };
-        let judge = |need: usize| {
-            move |d: &HmcDraws| -> Vec<diagnostics::ParamDiagnostics> {
-                let rhat = if d.n_draws >= need { 1.0 } else { 1.1 };
-                (0..d.dim)
-                    .map(|_| diagnostics::ParamDiagnostics {
-                        rhat,
-                        ess_bulk: 1000.0,
-                        ess_tail: 1000.0,
-                    })
-                    .collect()
-            }
-        };
+        let o = short_rounds(RetryOptions::default().extend);
+        let judge = |need: usize| by_length(move |n| (if n >= need { 1.0 } else { 1.1 }, 1000.0));
         let init = starts(&p, 4, 0);
         let id = MassMatrix::Identity;
         let draws = sample_hmc_judged(&p, &init, &id, &o, &judge(80), &[], no_progress).unwrap();
@@ -470,13 +481,7 @@ mod tests {
         }
         assert_ne!(draws.draw(0, 40), first.draw(0, 39));
         // joined rounds that still miss are not kept: the last round alone, as before (not continued)
-        let o = HmcOptions {
-            retry: RetryOptions {
-                extend: 0.0,
-                ..o.retry.clone()
-            },
-            ..o.clone()
-        };
+        let o = short_rounds(0.0);
         let draws = sample_hmc_judged(&p, &init, &id, &o, &judge(120), &[], no_progress).unwrap();
         assert_eq!((draws.n_draws, draws.rounds.len()), (40, 3));
         assert!(draws.rounds.iter().all(|r| !r.with_previous));
@@ -487,26 +492,8 @@ mod tests {
     #[test]
     fn a_round_short_of_draws_continues_its_chains() {
         let p = target([1.0, 1.0, 1.0, 1.0]);
-        let o = HmcOptions {
-            n_burn: 50,
-            n_samples: 40,
-            retry: RetryOptions {
-                max_rounds: 3,
-                ..RetryOptions::default()
-            },
-            ..Default::default()
-        };
-        let judge = |per_draw: f64| {
-            move |d: &HmcDraws| -> Vec<diagnostics::ParamDiagnostics> {
-                (0..d.dim)
-                    .map(|_| diagnostics::ParamDiagnostics {
-                        rhat: 1.0,
-                        ess_bulk: per_draw * d.n_draws as f64,
-                        ess_tail: per_draw * d.n_draws as f64,
-                    })
-                    .collect()
-            }
-        };
+        let o = short_rounds(RetryOptions::default().extend);
+        let judge = |per_draw: f64| by_length(move |n| (1.0, per_draw * n as f64));
         let init = starts(&p, 4, 0);
         let id = MassMatrix::Identity;
         // ESS 320 of 400: 1.2 x 1.25 x 40 draws wanted, 20 more (within one round's 40)
@@ -545,13 +532,7 @@ mod tests {
         assert_eq!(draws.n_draws, 160);
         assert!(!draws.rounds[2].misses.is_empty());
         // extend = 0: never continued; round 2 passes joined to round 1
-        let never = HmcOptions {
-            retry: RetryOptions {
-                extend: 0.0,
-                ..o.retry.clone()
-            },
-            ..o.clone()
-        };
+        let never = short_rounds(0.0);
         let draws =
             sample_hmc_judged(&p, &init, &id, &never, &judge(8.0), &[], no_progress).unwrap();
         assert_eq!((draws.n_draws, draws.rounds.len()), (80, 2));
