@@ -157,8 +157,8 @@ impl RetryOptions {
     /// 1/n and ESS grows as n, so the chains need the worse of (R-hat - 1) / (bar - 1) and target / ESS
     /// times their draws, plus a fifth. None when divergences miss (more draws do not cure them), when
     /// the round's budget (`extend` x `n_samples`, less `extended`) is spent, or when a round that is
-    /// not the last would need more than a fresh round's draws (a re-estimated metric may cure the
-    /// cause for the same cost). The last round takes what its budget allows.
+    /// not the last would need more than a fresh round's draws in all (a re-estimated metric may cure
+    /// the cause for the same cost). The last round takes what its budget allows.
     pub fn extension(
         &self,
         diag: &[ParamDiagnostics],
@@ -171,7 +171,8 @@ impl RetryOptions {
         if diag.is_empty() || divergent_fraction(draws) > self.max_divergent {
             return None;
         }
-        let budget = (self.extend * n_samples as f64).floor() as usize;
+        let cap = if last { self.extend } else { self.extend.min(1.0) };
+        let budget = (cap * n_samples as f64).floor() as usize;
         let budget = budget.saturating_sub(extended);
         if budget == 0 {
             return None;
@@ -192,10 +193,10 @@ impl RetryOptions {
         }
         let want = ((1.2 * factor - 1.0) * draws.n_draws as f64).round() as usize;
         let want = want.max(n_samples.div_ceil(4)).max(1);
-        match (want <= budget, last) {
-            (true, _) if last || want <= n_samples => Some(want),
-            (false, true) => Some(budget),
-            _ => None,
+        if want <= budget {
+            Some(want)
+        } else {
+            last.then_some(budget)
         }
     }
 }
@@ -476,6 +477,8 @@ mod tests {
         assert_eq!(ext(&d, 0, false), Some(92));
         // beyond one round's draws: a new round unless this is the last, which takes its budget
         assert_eq!(ext(&diag(&[1.03, 1.0, 1.0]), 0, false), None);
+        assert_eq!(ext(&diag(&[1.015, 1.0, 1.0]), 40, false), None);
+        assert_eq!(ext(&diag(&[1.0101, 1.0, 1.0]), 40, false), Some(25));
         assert_eq!(ext(&diag(&[1.03, 1.0, 1.0]), 0, true), Some(260));
         assert_eq!(ext(&diag(&[1.2, 1.0, 1.0]), 0, true), Some(300));
         assert_eq!(ext(&diag(&[1.2, 1.0, 1.0]), 250, true), Some(50));
