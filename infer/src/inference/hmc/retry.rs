@@ -171,7 +171,11 @@ impl RetryOptions {
         if diag.is_empty() || divergent_fraction(draws) > self.max_divergent {
             return None;
         }
-        let cap = if last { self.extend } else { self.extend.min(1.0) };
+        let cap = if last {
+            self.extend
+        } else {
+            self.extend.min(1.0)
+        };
         let budget = (cap * n_samples as f64).floor() as usize;
         let budget = budget.saturating_sub(extended);
         if budget == 0 {
