@@ -150,9 +150,7 @@ impl RetryOptions {
         }
         out
     }
-}
 
-impl RetryOptions {
     /// Draws per chain to add to a round whose `draws` miss only by their length: R-hat - 1 falls as
     /// 1/n and ESS grows as n, so the chains need the worse of (R-hat - 1) / (bar - 1) and target / ESS
     /// times their draws, plus a fifth. None when divergences miss (more draws do not cure them), when
