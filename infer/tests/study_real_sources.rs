@@ -12,8 +12,7 @@ use train_vae::data::synth::{SynthConfig, generate_range};
 
 fn infer() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_infer"));
-    c.env("ARCLIGHT_QUIET", "1")
-        .env("HDF5_USE_FILE_LOCKING", "FALSE");
+    c.env("ARCLIGHT_QUIET", "1");
     c
 }
 

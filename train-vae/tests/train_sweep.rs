@@ -14,8 +14,7 @@ use train_support::{hdf5_guard, tiny_data};
 
 fn sweep_cmd(data: &Path, out: &Path, experiments: &Path, dims: &str, epochs: usize) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_train-vae"));
-    c.env("ARCLIGHT_QUIET", "1")
-        .env("HDF5_USE_FILE_LOCKING", "FALSE");
+    c.env("ARCLIGHT_QUIET", "1");
     c.args([
         "sweep",
         "--latent-dims",
