@@ -675,10 +675,10 @@ fn last_time(path: &Path) -> Option<f64> {
     let mut last = None;
     for line in std::io::BufReader::new(f).lines() {
         let Ok(line) = line else { break };
-        if let Ok(v) = serde_json::from_str::<Value>(&line) {
-            if let Some(t) = v.get("t").and_then(Value::as_f64) {
-                last = Some(t);
-            }
+        if let Ok(v) = serde_json::from_str::<Value>(&line)
+            && let Some(t) = v.get("t").and_then(Value::as_f64)
+        {
+            last = Some(t);
         }
     }
     last

@@ -79,13 +79,13 @@ fn q_phi_text() -> String {
     let text = demo_text();
     let lines: Vec<String> = text
         .lines()
-        .filter_map(|l| {
+        .map(|l| {
             if l.starts_with("e1 ") {
-                Some(r#"q        = "truncnormal(0.75, 0.1, 0.4, 1)""#.to_string())
+                r#"q        = "truncnormal(0.75, 0.1, 0.4, 1)""#.to_string()
             } else if l.starts_with("e2 ") {
-                Some(r#"phi      = "normal(0, 1)""#.to_string())
+                r#"phi      = "normal(0, 1)""#.to_string()
             } else {
-                Some(l.to_string())
+                l.to_string()
             }
         })
         .collect();

@@ -187,9 +187,9 @@ fn catalog_and_folders_mixed_get_unique_idents_sources_and_stated_conversions() 
     write_images(&d.path().join("gals.fits"), &images);
     let rows: Vec<Row> = (0..3)
         .map(|i| Row {
-            ident: 10 + i as i32,
+            ident: 10 + i,
             file: "gals.fits",
-            hdu: i as i32,
+            hdu: i,
             noise_variance: 0.04 * 0.04,
         })
         .collect();

@@ -63,10 +63,12 @@ fn all_morphology_classes_occur() {
     let (mut ell, mut pure_disk, mut mixed, mut arms, mut clumps) = (0, 0, 0, 0, 0);
     for _ in 0..400 {
         let p = GalaxyParams::sample(&mut rng);
-        match p.bulge_fraction {
-            f if f == 1.0 => ell += 1,
-            f if f == 0.0 => pure_disk += 1,
-            _ => mixed += 1,
+        if p.bulge_fraction == 1.0 {
+            ell += 1;
+        } else if p.bulge_fraction == 0.0 {
+            pure_disk += 1;
+        } else {
+            mixed += 1;
         }
         arms += p.disk.arms.is_some() as usize * (p.bulge_fraction < 1.0) as usize;
         clumps += (!p.clumps.is_empty()) as usize;

@@ -103,7 +103,7 @@ fn too_few_images_get_a_recorded_jitter_and_collapsed_encoders_fail() {
     assert!(prior.jitter > 0.0);
     prior.validate().unwrap();
     // Identical means: zero covariance, an error that says what happened.
-    let e = LatentPrior::fit(&vec![0.5; 4 * 2], 4, 2, 9.0)
+    let e = LatentPrior::fit(&[0.5; 4 * 2], 4, 2, 9.0)
         .unwrap_err()
         .to_string();
     assert!(e.contains("collapsed"), "{e}");

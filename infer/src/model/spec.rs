@@ -133,7 +133,7 @@ impl Dist {
         let finite = |v: f64| v.is_finite();
         match *self {
             Dist::Normal { mu, sigma } | Dist::LogNormal { mu, sigma } => {
-                if !finite(mu) || !(sigma > 0.0 && finite(sigma)) {
+                if !(finite(mu) && sigma > 0.0 && finite(sigma)) {
                     bail!("{what}: needs a finite mean and a positive sigma");
                 }
             }

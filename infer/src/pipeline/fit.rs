@@ -1062,7 +1062,7 @@ fn stages(
         let before = |r: usize| if r <= 1 { 0 } else { first + (r - 2) * later };
         let pb = arclight_core::progress::bar(first as u64, "HMC");
         let mut hmc_opts = cfg.hmc.clone();
-        hmc_opts.seed = cfg.seed ^ hmc_opts.seed;
+        hmc_opts.seed ^= cfg.seed;
         // rounds are judged on the physical values, as the summary reports them
         // (the last round's diagnostics are kept to name its worst parameters in the round's log line)
         let judged = std::sync::Mutex::new(Vec::new());

@@ -242,10 +242,11 @@ pub fn run_mock(opts: &MockOptions, device: &Device) -> Result<MockResult> {
     })
 }
 
-/// Truths written by [`run_mock`]: name -> value, and the latent vector if any.
-pub fn read_truths(
-    path: &Path,
-) -> Result<(std::collections::BTreeMap<String, f64>, Option<Vec<f64>>)> {
+/// Truths of a mock: name -> value, and the latent vector if any.
+pub type Truths = (std::collections::BTreeMap<String, f64>, Option<Vec<f64>>);
+
+/// Truths written by [`run_mock`].
+pub fn read_truths(path: &Path) -> Result<Truths> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read truths {}", path.display()))?;
     let v: Value = serde_json::from_str(&text)

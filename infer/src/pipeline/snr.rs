@@ -86,7 +86,7 @@ mod tests {
         }
         let (s, mask) = snr(ny, nx, &img, 0.1, 0.04);
         let n = mask.iter().filter(|&&m| m).count();
-        assert!(n >= 100 && n < 400, "mask size {n}");
+        assert!((100..400).contains(&n), "mask size {n}");
         let want = 100.0 / (0.1 * (n as f64).sqrt());
         assert!((s - want).abs() < 1e-9 * want);
         // No signal: S/N 0, empty mask.

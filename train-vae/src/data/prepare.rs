@@ -296,11 +296,11 @@ fn run_catalog(
         for &i in rows {
             bar.inc(1);
             let row = &cat.rows[i];
-            if let Some(fits) = fits {
-                if let Some(c) = sersic_verdict(fits[i].as_ref()) {
-                    counts.add(c);
-                    continue;
-                }
+            if let Some(fits) = fits
+                && let Some(c) = sersic_verdict(fits[i].as_ref())
+            {
+                counts.add(c);
+                continue;
             }
             let origin = format!(
                 "{} (row {}, IDENT {})",
@@ -471,7 +471,7 @@ pub fn load_inputs(cfg: &PrepareConfig) -> Result<Inputs> {
         bail!("nothing to prepare: give at least one --catalog, --folder or --synth N");
     }
     ensure!(
-        cfg.cuts.snr_block > 0 && IMAGE_SIZE % cfg.cuts.snr_block == 0,
+        cfg.cuts.snr_block > 0 && IMAGE_SIZE.is_multiple_of(cfg.cuts.snr_block),
         "--snr-block {} must divide {IMAGE_SIZE}",
         cfg.cuts.snr_block
     );

@@ -112,7 +112,7 @@ pub fn area_noise_factor(s: usize, m: usize) -> f64 {
 /// `k = 4`.
 pub fn block_average(n: usize, data: &[f64], k: usize) -> Vec<f64> {
     assert!(
-        k > 0 && n % k == 0,
+        k > 0 && n.is_multiple_of(k),
         "block_average: {k} does not divide {n}"
     );
     assert_eq!(data.len(), n * n);

@@ -8,6 +8,7 @@
 //!   `1 - A + 2A ((1 + cos(m (θ - ln(r/r_d)/tan p) - φ_0)) / 2)^k` (pitch angle `p`, `m` arms,
 //!   arm contrast `A` growing from 0 in the centre),
 //! - star-forming clumps: small Gaussians scattered over the disk,
+//!
 //! each with its own ellipticity and orientation; component fluxes are normalised on the grid
 //! before mixing by the bulge fraction B/T. The galaxy is drawn with 2x2 samples per pixel
 //! (8x8 within 6 pixels of its centre, where profiles are steep), convolved with a Gaussian PSF

@@ -368,7 +368,7 @@ impl Trainer {
             images += b;
             window_images += b;
             bar.inc(1);
-            if self.progress.step % c.log_every as u64 == 0 {
+            if self.progress.step.is_multiple_of(c.log_every as u64) {
                 let rec = terms.rec.into_scalar::<f32>() as f64;
                 let kl = terms.kl.into_scalar::<f32>() as f64;
                 let ips = window_images as f64 / window_t.elapsed().as_secs_f64().max(1e-9);

@@ -136,7 +136,7 @@ fn push_header(out: &mut Vec<u8>, cards: &[String]) {
         out.extend_from_slice(c.as_bytes());
     }
     out.extend_from_slice(format!("{:<80}", "END").as_bytes());
-    while out.len() % 2880 != 0 {
+    while !out.len().is_multiple_of(2880) {
         out.push(b' ');
     }
 }

@@ -9,13 +9,7 @@ const ROUND_MAGIC: f32 = 12_582_912.0;
 /// e^x for x in any range (clamped to [-87.3, 88.0], so the result is finite and positive).
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
-    let x = if x < -87.3 {
-        -87.3
-    } else if x > 88.0 {
-        88.0
-    } else {
-        x
-    };
+    let x = x.clamp(-87.3, 88.0);
     let n = (x * LOG2E + ROUND_MAGIC) - ROUND_MAGIC;
     let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
     let z = r * r;

@@ -7,6 +7,7 @@
 //! `light::sersic`), written for one ray.
 
 use super::real::Real;
+use std::ops::{Add, Mul, Sub};
 
 /// Minimal complex number for the EPL series.
 #[derive(Clone, Copy, Debug)]
@@ -23,21 +24,6 @@ impl<T: Real> C<T> {
         Self { re, im }
     }
     #[inline(always)]
-    pub fn mul(self, o: C<T>) -> C<T> {
-        C::new(
-            self.re * o.re - self.im * o.im,
-            self.re * o.im + self.im * o.re,
-        )
-    }
-    #[inline(always)]
-    pub fn add(self, o: C<T>) -> C<T> {
-        C::new(self.re + o.re, self.im + o.im)
-    }
-    #[inline(always)]
-    pub fn sub(self, o: C<T>) -> C<T> {
-        C::new(self.re - o.re, self.im - o.im)
-    }
-    #[inline(always)]
     pub fn scale(self, k: T) -> C<T> {
         C::new(self.re * k, self.im * k)
     }
@@ -45,6 +31,33 @@ impl<T: Real> C<T> {
     #[inline(always)]
     pub fn times_i(self) -> C<T> {
         C::new(-self.im, self.re)
+    }
+}
+
+impl<T: Real> Mul for C<T> {
+    type Output = C<T>;
+    #[inline(always)]
+    fn mul(self, o: C<T>) -> C<T> {
+        C::new(
+            self.re * o.re - self.im * o.im,
+            self.re * o.im + self.im * o.re,
+        )
+    }
+}
+
+impl<T: Real> Add for C<T> {
+    type Output = C<T>;
+    #[inline(always)]
+    fn add(self, o: C<T>) -> C<T> {
+        C::new(self.re + o.re, self.im + o.im)
+    }
+}
+
+impl<T: Real> Sub for C<T> {
+    type Output = C<T>;
+    #[inline(always)]
+    fn sub(self, o: C<T>) -> C<T> {
+        C::new(self.re - o.re, self.im - o.im)
     }
 }
 

@@ -12,6 +12,8 @@ pub use epl::Epl;
 pub use shear::Shear;
 
 /// One deflecting component.
+// A handful exist per model, built once: boxing the larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum MassComponent {
     /// Elliptical power law (SIE / SIS as special cases).

@@ -101,7 +101,7 @@ fn block_mean(k: &KernelGrid, s: usize) -> KernelGrid {
 fn average_even(k: &KernelGrid, s: usize) -> KernelGrid {
     let n_in = k.ny;
     let mut n_low = ((n_in as f64 / s as f64 + 0.5).round_ties_even()) as usize;
-    if n_low % 2 == 0 {
+    if n_low.is_multiple_of(2) {
         n_low += 1;
     }
     let n_high = n_low * s - 1;
@@ -165,14 +165,14 @@ pub fn subgrid_kernel(k: &KernelGrid, s: usize, iterations: usize) -> KernelGrid
     let (nx, ny) = (k.ny, k.nx); // lenstronomy: nx, ny = np.shape(kernel)
     let x_in = centres(nx, nx);
     let y_in = centres(ny, nx); // lenstronomy spaces y with 1 / nx as well
-    let odd = |n: usize| if n % 2 == 0 { n - 1 } else { n };
+    let odd = |n: usize| if n.is_multiple_of(2) { n - 1 } else { n };
     let (nx_new, ny_new) = (odd(nx * s), odd(ny * s));
     let x_out = centres(nx_new, nx_new);
     let y_out = centres(ny_new, ny_new);
     let mut input = k.clone();
     let mut sub = resample(&input, &x_in, &y_in, &x_out, &y_out).normalised();
     for _ in 0..iterations.max(1) {
-        let pixel = if s % 2 == 0 {
+        let pixel = if s.is_multiple_of(2) {
             average_even(&sub, s)
         } else {
             block_mean(&sub, s)
@@ -186,7 +186,7 @@ pub fn subgrid_kernel(k: &KernelGrid, s: usize, iterations: usize) -> KernelGrid
         sub = resample(&temp, &x_in, &y_in, &x_out, &y_out).normalised();
         input = temp;
     }
-    if s % 2 == 0 {
+    if s.is_multiple_of(2) {
         return sub;
     }
     let pixel = block_mean(&sub, s).normalised();

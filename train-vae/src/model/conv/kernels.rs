@@ -675,7 +675,7 @@ mod tests {
         let x = random(&mut rng, 3 * 4 * 5);
         // [B = 3, C = 4, P = 5]: element (b 1, c 3, p 2).
         let y = nchw_to_cbp(&x, 3, 4, 5);
-        assert_eq!(y[(3 * 3 + 1) * 5 + 2], x[(1 * 4 + 3) * 5 + 2]);
+        assert_eq!(y[(3 * 3 + 1) * 5 + 2], x[(4 + 3) * 5 + 2]);
         assert_eq!(cbp_to_nchw(&y, 3, 4, 5), x);
     }
 }
