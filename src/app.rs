@@ -1,7 +1,7 @@
 //! State of the tracker and its key handling, independent of any terminal: the event loop
 //! ([`crate::tui`]) and the render tests drive the same [`App`].
 
-use crate::query::{self, KINDS, ListQuery, STATUSES};
+use crate::query::{self, KINDS, ListQuery, STATUSES, ablation};
 use crate::store::Catalog;
 use arclight_core::record::{RunKind, Status};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -361,11 +361,11 @@ impl App {
         if self.screen != Screen::Ablation {
             return;
         }
-        let keys = crate::views::ablation::group_keys(&self.catalog);
+        let keys = ablation::group_keys(&self.catalog);
         if keys.is_empty() {
             return;
         }
-        let current = crate::views::ablation::current_key(self, &keys);
+        let current = ablation::current_key(self.ablation_key.as_deref(), &keys);
         let i = keys.iter().position(|k| *k == current).unwrap_or(0) as isize;
         let n = keys.len() as isize;
         self.ablation_key = Some(keys[((i + step) % n + n) as usize % keys.len()].clone());

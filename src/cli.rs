@@ -3,10 +3,9 @@
 //! notebooks.
 
 use crate::format;
-use crate::query::{self, ListQuery, STATUSES, SortKey};
+use crate::query::{self, ListQuery, STATUSES, SortKey, ablation, compare, sweep};
 use crate::store::headline::headline;
 use crate::store::{Catalog, RunEntry};
-use crate::views::{ablation, compare};
 use anyhow::{Result, anyhow, bail};
 use arclight_core::record::RunKind;
 use clap::{Parser, Subcommand};
@@ -176,7 +175,7 @@ fn ablation_cmd(catalog: &Catalog, by: Option<&str>, as_json: bool) -> Result<St
         }
         None => ablation::default_key(catalog),
     };
-    if by == ablation::SWEEP_KEY {
+    if by == sweep::SWEEP_KEY {
         let view = ablation::sweep_view(catalog);
         if as_json {
             let v = json!({"by": by, "sweeps": view.sweeps,
@@ -200,7 +199,7 @@ fn ablation_cmd(catalog: &Catalog, by: Option<&str>, as_json: bool) -> Result<St
 fn sweep_tables(view: &ablation::SweepView) -> String {
     let mut parts = Vec::new();
     for s in &view.sweeps {
-        let mut header: Vec<&str> = ablation::sweep::HEADER.to_vec();
+        let mut header: Vec<&str> = sweep::HEADER.to_vec();
         header.extend(["train run", "eval run"]);
         let rows: Vec<Vec<String>> = s
             .settings

@@ -3,7 +3,8 @@
 //! or prints them as tables / JSON (`arclight runs ...`).
 //!
 //! - [`store`]: run discovery, incremental reloading, metrics tailing and downsampling;
-//! - [`query`]: list filtering and sorting; [`format`](mod@format): number/time/JSON cell formatting;
+//! - [`query`]: list filtering and sorting, ablation grouping, compare table; [`format`](mod@format):
+//!   number/time/JSON cell formatting;
 //! - [`app`]: UI state and key handling; [`views`]: one renderer per screen; [`tui`]: event loop;
 //! - [`hangup`]: waiting on the terminal so that a hang-up or SIGTERM ends the interface;
 //! - [`cli`]: command-line parsing and the `runs` subcommands.

@@ -100,7 +100,7 @@ impl<'a, D: LogDensity + ?Sized> Affine<'a, D> {
     pub fn to_outer(&self, y: &[f64]) -> Vec<f64> {
         let d = self.shift.len();
         let mut x = vec![0.0; d];
-        crate::prob::linalg::lower_mul(&self.chol, d, y, &mut x);
+        crate::math::linalg::lower_mul(&self.chol, d, y, &mut x);
         for (xi, s) in x.iter_mut().zip(&self.shift) {
             *xi += s;
         }
@@ -140,7 +140,7 @@ impl<D: LogDensity + ?Sized> LogDensity for Affine<'_, D> {
         self.inner
             .value_and_grad_tempered(&x, batch, beta, logp, &mut gx)?;
         for r in 0..batch {
-            crate::prob::linalg::lower_t_mul(
+            crate::math::linalg::lower_t_mul(
                 &self.chol,
                 d,
                 &gx[r * d..(r + 1) * d],
@@ -197,26 +197,4 @@ pub(crate) fn eval_checked_tempered<D: LogDensity + ?Sized>(
         }
     }
     Ok(bad)
-}
-
-/// A multivariate normal is a log-density on R^D (the test target of every sampler, and the VI
-/// surrogate's own density).
-impl LogDensity for crate::prob::MvNormal {
-    fn dim(&self) -> usize {
-        crate::prob::MvNormal::dim(self)
-    }
-
-    fn value_and_grad(
-        &self,
-        x: &[f64],
-        batch: usize,
-        logp: &mut [f64],
-        grad: &mut [f64],
-    ) -> Result<()> {
-        let d = LogDensity::dim(self);
-        for r in 0..batch {
-            logp[r] = self.log_prob_and_grad(&x[r * d..(r + 1) * d], &mut grad[r * d..(r + 1) * d]);
-        }
-        Ok(())
-    }
 }

@@ -8,7 +8,6 @@
 //! - failed runs: the error message; flagged runs (`run.json` `flags`): the first flag;
 //!   anything else: the progress stage.
 
-use super::metrics::RunMetrics;
 use super::run::RunEntry;
 use crate::format::num;
 use arclight_core::record::{RunKind, Status};
@@ -21,27 +20,9 @@ pub fn best_val_elbo(run: &RunEntry) -> Option<(f64, Option<f64>)> {
         return Some((v, run.summary_f64("best_epoch")));
     }
     match run.metrics() {
-        Some(m) => best_from_metrics(m),
+        Some(m) => m.best_val_elbo(),
         None => run.metrics_best,
     }
-}
-
-/// The `best_val_elbo` of the last `"epoch"` line, else the `val_elbo` at its `best_epoch`, else
-/// the largest `val_elbo` seen (the ELBO is maximised).
-pub fn best_from_metrics(m: &RunMetrics) -> Option<(f64, Option<f64>)> {
-    let best_epoch = m.last_f64("epoch", "best_epoch");
-    // train-vae reports the running best directly
-    if let Some(v) = m.last_f64("epoch", "best_val_elbo") {
-        return Some((v, best_epoch));
-    }
-    if let Some(be) = best_epoch
-        && let Some(v) = m.value_at("epoch", "val_elbo", be)
-    {
-        return Some((v, Some(be)));
-    }
-    m.series("epoch", "val_elbo")?
-        .argmax()
-        .map(|(x, y)| (y, Some(x)))
 }
 
 /// Headline text of a run.

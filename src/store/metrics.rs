@@ -240,6 +240,24 @@ impl RunMetrics {
             .find(|p| p.0 == x)
             .map(|p| p.1)
     }
+
+    /// Best validation ELBO and its epoch: the `best_val_elbo` of the last `"epoch"` line, else
+    /// the `val_elbo` at its `best_epoch`, else the largest `val_elbo` seen (the ELBO is maximised).
+    pub fn best_val_elbo(&self) -> Option<(f64, Option<f64>)> {
+        let best_epoch = self.last_f64("epoch", "best_epoch");
+        // train-vae reports the running best directly
+        if let Some(v) = self.last_f64("epoch", "best_val_elbo") {
+            return Some((v, best_epoch));
+        }
+        if let Some(be) = best_epoch
+            && let Some(v) = self.value_at("epoch", "val_elbo", be)
+        {
+            return Some((v, Some(be)));
+        }
+        self.series("epoch", "val_elbo")?
+            .argmax()
+            .map(|(x, y)| (y, Some(x)))
+    }
 }
 
 #[cfg(test)]

@@ -214,7 +214,7 @@ impl RunEntry {
         let feed = self.feed.get_or_insert_with(|| MetricsFeed::new(&dir));
         let changed = feed.pump();
         if changed {
-            self.metrics_best = super::headline::best_from_metrics(&feed.metrics);
+            self.metrics_best = feed.metrics.best_val_elbo();
         }
         changed
     }

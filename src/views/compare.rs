@@ -4,14 +4,13 @@
 
 use super::common::{ChartChoice, Curve, PALETTE, draw_chart, short_label};
 use crate::app::App;
-use crate::format;
+use crate::query::compare::{differs, table_rows};
 use crate::store::{Catalog, RunEntry};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style, Stylize};
 use ratatui::widgets::{Block, Cell, Row, Table};
-use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// Metrics worth overlaying first, in order; everything else logged follows alphabetically.
 const PREFERRED: [(&str, &str); 6] = [
@@ -52,54 +51,6 @@ pub fn choices(runs: &[&RunEntry]) -> Vec<ChartChoice> {
         names: vec![n],
     }));
     out
-}
-
-/// Config keys (flattened) and top-level numeric summary figures (`summary.<key>`) of each run,
-/// as table cells (blank where a run lacks the key).
-pub fn table_rows(runs: &[&RunEntry]) -> BTreeMap<String, Vec<String>> {
-    table_values(runs)
-        .into_iter()
-        .map(|(k, vs)| {
-            let cells = vs
-                .iter()
-                .map(|v| v.as_ref().map(format::value).unwrap_or_default())
-                .collect();
-            (k, cells)
-        })
-        .collect()
-}
-
-/// The same keys as [`table_rows`] with the values as stored (numbers stay numbers, arrays
-/// arrays), `None` where a run lacks the key: for `runs compare --json`.
-pub fn table_values(runs: &[&RunEntry]) -> BTreeMap<String, Vec<Option<Value>>> {
-    let flat: Vec<BTreeMap<String, Value>> = runs
-        .iter()
-        .map(|r| {
-            let mut f = r
-                .info
-                .as_ref()
-                .map(|i| format::flatten_values(&i.config))
-                .unwrap_or_default();
-            if let Some(Value::Object(s)) = &r.summary {
-                for (k, v) in s {
-                    if v.is_number() || v.is_string() {
-                        f.insert(format!("summary.{k}"), v.clone());
-                    }
-                }
-            }
-            f.insert("status".into(), r.status_label().into());
-            f
-        })
-        .collect();
-    let keys: BTreeSet<&String> = flat.iter().flat_map(|f| f.keys()).collect();
-    keys.into_iter()
-        .map(|k| (k.clone(), flat.iter().map(|f| f.get(k).cloned()).collect()))
-        .collect()
-}
-
-/// Whether the values of a row differ between runs (a missing value counts as different).
-pub fn differs(values: &[String]) -> bool {
-    values.windows(2).any(|w| w[0] != w[1])
 }
 
 fn lookup<'a>(catalog: &'a Catalog, ids: &[String]) -> Vec<&'a RunEntry> {

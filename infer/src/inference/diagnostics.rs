@@ -17,7 +17,7 @@
 //! functions return NaN when the input has NaN values, fewer than 4 draws per chain, or (R-hat only) fewer
 //! than 2 chains.
 
-use crate::prob::special::ndtri;
+use crate::math::special::ndtri;
 
 use super::hmc::HmcDraws;
 

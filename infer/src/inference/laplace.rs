@@ -17,8 +17,8 @@
 
 use anyhow::{Result, bail, ensure};
 
-use super::density::LogDensity;
-use crate::prob::linalg;
+use crate::density::LogDensity;
+use crate::math::linalg;
 
 /// The Gaussian `N(mode, Sigma)` of the Laplace approximation.
 #[derive(Clone, Debug, PartialEq)]

@@ -18,8 +18,8 @@
 use anyhow::Result;
 use std::collections::VecDeque;
 
-use super::density::Affine;
-use super::density::LogDensity;
+use crate::density::Affine;
+use crate::density::LogDensity;
 
 /// Options of the L-BFGS polish.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -313,7 +313,7 @@ mod tests {
                 prec[i * d + j] = factor[i] * col[i] * factor[j];
             }
         }
-        let prec_chol = crate::prob::linalg::cholesky(&prec, d).unwrap();
+        let prec_chol = crate::math::linalg::cholesky(&prec, d).unwrap();
         let chol = crate::inference::laplace::covariance_cholesky(&prec_chol, d).unwrap();
         let opts = LbfgsOptions {
             max_iter: 2000,

@@ -20,9 +20,9 @@ use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
 use super::adam::{Adam, AdamConfig};
-use super::density::{LogDensity, check_batch, eval_checked_tempered};
 use super::progress::Progress;
 use super::schedule::LrSchedule;
+use crate::density::{LogDensity, check_batch, eval_checked_tempered};
 
 /// Options of multistart MAP. Defaults: GIGA-Lens Table 1.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

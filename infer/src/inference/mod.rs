@@ -5,7 +5,6 @@
 //! progress callback.
 
 pub mod adam;
-pub mod density;
 pub mod diagnostics;
 pub mod hmc;
 pub mod laplace;
@@ -14,11 +13,10 @@ pub mod map;
 pub mod newton;
 pub mod progress;
 pub mod schedule;
-pub mod summary;
 pub mod vi;
 
+pub use crate::density::LogDensity;
 pub use adam::AdamConfig;
-pub use density::LogDensity;
 pub use diagnostics::{ParamDiagnostics, diagnose};
 pub use hmc::{HmcDraws, HmcOptions, MassMatrix, sample_hmc};
 pub use lbfgs::{LbfgsOptions, LbfgsResult, lbfgs_ascent, lbfgs_ascent_preconditioned};
@@ -26,7 +24,6 @@ pub use map::{LossTrace, MapOptions, MapResult, multistart_map};
 pub use newton::{NewtonOptions, newton_polish};
 pub use progress::{Progress, no_progress};
 pub use schedule::{LrSchedule, Ramp};
-pub use summary::{ParamSummary, summarize};
 pub use vi::{ViInit, ViOptions, ViResult, fit_vi};
 
 /// The whole GIGA-Lens pipeline (prior draws -> MAP -> VI -> HMC preconditioned by the VI covariance ->

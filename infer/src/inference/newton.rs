@@ -15,9 +15,9 @@
 
 use anyhow::Result;
 
-use super::density::LogDensity;
 use super::laplace::{covariance_cholesky, hessian_scaled, ridged_cholesky};
-use crate::prob::linalg;
+use crate::density::LogDensity;
+use crate::math::linalg;
 
 /// Options of the Newton polish.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]

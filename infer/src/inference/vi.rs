@@ -28,13 +28,14 @@ use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
 use super::adam::{Adam, AdamConfig};
-use super::density::Affine;
-use super::density::{LogDensity, eval_checked};
 use super::laplace::laplace;
 use super::progress::Progress;
 use super::schedule::LrSchedule;
-use crate::prob::linalg;
-use crate::prob::prior::{HALF_LN_2PI, MvNormal};
+use crate::density::Affine;
+use crate::density::{LogDensity, eval_checked};
+use crate::math::linalg;
+use crate::math::special::HALF_LN_2PI;
+use crate::prob::prior::MvNormal;
 
 /// Options of full-rank VI. Defaults: GIGA-Lens Table 1.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

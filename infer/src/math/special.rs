@@ -13,6 +13,9 @@
 use std::f64::consts::{FRAC_1_SQRT_2, PI, SQRT_2};
 
 /// 1 / sqrt(pi).
+/// 0.5 * ln(2 pi): the normalisation of the log normal density.
+pub const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
+
 const FRAC_1_SQRT_PI: f64 = 0.564_189_583_547_756_3;
 
 /// Complementary error function erfc(x) = 1 - erf(x), accurate in relative terms far into the upper tail.

@@ -1331,7 +1331,7 @@ fn stages(
 /// Chains must start where the log-density is finite: a draw of the VI surrogate can land outside
 /// (its Gaussian tails reach where the model breaks down). Such rows are redrawn up to 20 times, then
 /// set to `fallback` (the VI mean). Returns how many rows needed a redraw.
-fn finite_starts<D: crate::inference::LogDensity + ?Sized>(
+fn finite_starts<D: crate::density::LogDensity + ?Sized>(
     density: &D,
     x: &mut [f64],
     fallback: &[f64],
@@ -1344,7 +1344,7 @@ fn finite_starts<D: crate::inference::LogDensity + ?Sized>(
     let mut redrawn = 0;
     for attempt in 0..=20 {
         // eval_checked sets logp = -inf on every row whose value or gradient is not finite.
-        crate::inference::density::eval_checked(density, x, n, &mut logp, &mut grad)?;
+        crate::density::eval_checked(density, x, n, &mut logp, &mut grad)?;
         let bad: Vec<usize> = (0..n).filter(|&r| !logp[r].is_finite()).collect();
         if bad.is_empty() {
             break;

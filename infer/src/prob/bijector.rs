@@ -9,8 +9,7 @@
 
 use anyhow::{Result, bail};
 
-use super::prior::HALF_LN_2PI;
-use super::special::{ndtr, ndtri};
+use crate::math::special::{HALF_LN_2PI, ndtr, ndtri};
 use serde::{Deserialize, Serialize};
 
 /// A scalar bijector `x = g(u)`. Serialised as `{ kind = "sigmoid", lo = 1.0, hi = 3.0 }` etc.
@@ -359,7 +358,8 @@ mod tests {
     /// Through the normal CDF a uniform prior is exactly N(0, 1) in u, also where Phi underflows.
     #[test]
     fn uniform_prior_is_standard_normal_in_u() {
-        use crate::prob::prior::{HALF_LN_2PI, Prior};
+        use crate::math::special::HALF_LN_2PI;
+        use crate::prob::prior::Prior;
         let prior = Prior::Uniform { lo: 0.5, hi: 8.0 };
         let b = prior.default_bijector();
         assert_eq!(b, Bijector::NormalCdf { lo: 0.5, hi: 8.0 });

@@ -19,7 +19,7 @@ use rand::Rng;
 
 use super::bijector::Bijector;
 use super::prior::{MvNormal, Prior};
-use crate::inference::LogDensity;
+use crate::density::LogDensity;
 
 /// Prior of one named block.
 #[derive(Clone, Debug, PartialEq)]
@@ -299,7 +299,7 @@ impl ParamLayout {
                     BlockPrior::MvNormal(_) => {
                         let w = &row[b.range()];
                         total -= 0.5 * w.iter().map(|v| v * v).sum::<f64>()
-                            + b.dim as f64 * super::prior::HALF_LN_2PI;
+                            + b.dim as f64 * crate::math::special::HALF_LN_2PI;
                         if let Some(g) = grad.as_deref_mut() {
                             for (gk, wk) in g[r * d + b.offset..][..b.dim].iter_mut().zip(w) {
                                 *gk = -wk;

@@ -13,11 +13,9 @@ use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
 use super::bijector::Bijector;
-use super::linalg;
-use super::special::{log_ndtr_diff, ndtr, ndtri};
-
-/// 0.5 * ln(2 pi).
-pub const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
+use crate::density::LogDensity;
+use crate::math::linalg;
+use crate::math::special::{HALF_LN_2PI, log_ndtr_diff, ndtr, ndtri};
 
 /// A scalar prior. Serialised as `{ kind = "normal", mu = 0.0, sigma = 0.1 }` etc.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -348,6 +346,28 @@ impl MvNormal {
         for (o, m) in out.iter_mut().zip(&self.mean) {
             *o += m;
         }
+    }
+}
+
+/// A multivariate normal is a log-density on R^D (the test target of every sampler, and the VI
+/// surrogate's own density).
+impl LogDensity for MvNormal {
+    fn dim(&self) -> usize {
+        MvNormal::dim(self)
+    }
+
+    fn value_and_grad(
+        &self,
+        x: &[f64],
+        batch: usize,
+        logp: &mut [f64],
+        grad: &mut [f64],
+    ) -> Result<()> {
+        let d = LogDensity::dim(self);
+        for r in 0..batch {
+            logp[r] = self.log_prob_and_grad(&x[r * d..(r + 1) * d], &mut grad[r * d..(r + 1) * d]);
+        }
+        Ok(())
     }
 }
 

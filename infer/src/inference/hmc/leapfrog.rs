@@ -12,7 +12,7 @@
 use anyhow::Result;
 
 use super::mass_matrix::MassMatrix;
-use crate::inference::density::{LogDensity, eval_checked};
+use crate::density::{LogDensity, eval_checked};
 
 /// Positions, log-densities and gradients of a batch of chains (row-major `n x dim`).
 #[derive(Clone, Debug, PartialEq)]

@@ -12,7 +12,7 @@ use anyhow::{Result, ensure};
 use rand::{Rng, RngExt};
 use rand_distr::StandardNormal;
 
-use crate::prob::linalg;
+use crate::math::linalg;
 
 /// Mass matrix M, via the factor of M^{-1}.
 #[derive(Clone, Debug, PartialEq)]

@@ -1,7 +1,7 @@
 //! Hamiltonian Monte Carlo (GIGA-Lens Sec. 2.5), split by concern: the step-size adaptation
 //! (`step_size`), the mass matrix (`mass_matrix`), the batched integrator (`leapfrog`), the chain loop
 //! (`sampler`: one round of burn-in and sampling), the trajectory length (`trajectory`: ChEES), the rounds that repeat it until the draws converge
-//! (`retry`) and what a run keeps (`storage`).
+//! (`retry`), when a round counts as converged (`verdict`) and what a run keeps (`storage`).
 
 pub mod leapfrog;
 pub mod mass_matrix;
@@ -10,19 +10,21 @@ pub mod sampler;
 pub mod step_size;
 pub mod storage;
 pub mod trajectory;
+pub mod verdict;
 
 pub use leapfrog::ChainStates;
 pub use mass_matrix::MassMatrix;
-pub use retry::{RetryOptions, sample_hmc, sample_hmc_judged};
+pub use retry::{sample_hmc, sample_hmc_judged};
 pub use sampler::HmcOptions;
 pub use step_size::{DualAveraging, DualAveragingConfig};
 pub use storage::{HmcDraws, RoundRecord, WarmupTrace};
 pub use trajectory::{ChEES, ChEESConfig};
+pub use verdict::RetryOptions;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inference::density::LogDensity;
+    use crate::density::LogDensity;
     use crate::inference::diagnostics;
     use crate::inference::progress::no_progress;
     use crate::prob::prior::MvNormal;

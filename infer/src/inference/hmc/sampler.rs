@@ -25,11 +25,11 @@ use serde::{Deserialize, Serialize};
 
 use super::leapfrog::{ChainStates, leapfrog};
 use super::mass_matrix::{CovarianceEstimator, MassMatrix};
-use super::retry::RetryOptions;
 use super::step_size::{DualAveraging, DualAveragingConfig};
 use super::storage::HmcDraws;
 use super::trajectory::{self, ChEES, ChEESConfig};
-use crate::inference::density::{LogDensity, check_batch};
+use super::verdict::RetryOptions;
+use crate::density::{LogDensity, check_batch};
 use crate::inference::progress::Progress;
 
 /// Options of the HMC stage. Defaults: GIGA-Lens Table 1.

@@ -182,6 +182,11 @@ impl HmcDraws {
         self.divergent.iter().filter(|d| **d).count()
     }
 
+    /// Fraction of the sampling transitions that diverged.
+    pub fn divergent_fraction(&self) -> f64 {
+        self.n_divergent() as f64 / self.divergent.len().max(1) as f64
+    }
+
     /// Mean acceptance probability of the sampling phase.
     pub fn mean_accept(&self) -> f64 {
         self.accept_prob.iter().sum::<f64>() / self.accept_prob.len().max(1) as f64

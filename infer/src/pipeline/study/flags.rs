@@ -3,9 +3,7 @@
 //! chi^2/dof farther from 1 than 5 standard deviations of chi^2/dof for its degrees of freedom
 //! (5 sqrt(2 / dof): +-0.089 on the 80x80 GIGA-Lens grid, 6378 dof), or a failed stage.
 
-use serde::{Deserialize, Serialize};
-
-use super::result::{StageStatus, SystemResult};
+use super::result::{Flag, StageStatus, SystemResult};
 
 /// Largest R-hat that passes.
 pub const RHAT_MAX: f64 = 1.01;
@@ -27,14 +25,6 @@ pub fn thresholds() -> serde_json::Value {
         "chi2_dof": format!("|chi2/dof - 1| <= {CHI2_SIGMAS} sqrt(2/dof)"),
         "stage": "every requested stage ended",
     })
-}
-
-/// One reason to distrust a system.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Flag {
-    /// `stage`, `rhat`, `ess`, `divergences`, `chi2` or `diagnostics`.
-    pub check: String,
-    pub message: String,
 }
 
 fn flag(check: &str, message: String) -> Flag {

@@ -16,18 +16,21 @@
 //! `infer study summarize DIR... --out DIR` merges shards ([`merge`]) into the calibration summary
 //! ([`summarize`]): Table 2, interval coverage, z-score and rank (SBC) histograms, times, flagged systems.
 
+pub mod collect;
 pub mod config;
 pub mod figures;
 pub mod flags;
 pub mod merge;
 pub mod priors;
+pub mod report;
 pub mod result;
 pub mod run;
 pub mod sources;
 pub mod summarize;
 
 pub use config::{Shard, StudyConfig, StudyFile, quick_settings};
+pub use report::{render_text, write_summary};
 pub use result::SystemResult;
 pub use run::{ShardOutcome, run_study, run_summarize};
 pub use sources::SourceImages;
-pub use summarize::{StudySummary, render_text, write_summary};
+pub use summarize::StudySummary;

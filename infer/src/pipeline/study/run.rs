@@ -9,10 +9,12 @@ use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use super::collect::{SystemRun, collect};
 use super::config::{Shard, StudyConfig, StudyFile, json_diff};
 use super::merge::{Merged, merge};
-use super::result::{StageOutcome, SystemResult, SystemRun, collect};
-use super::summarize::{StudySummary, render_text, write_summary};
+use super::report::{render_text, write_summary};
+use super::result::{StageOutcome, SystemResult};
+use super::summarize::StudySummary;
 use crate::pipeline::fit::{RunTarget, run_fit};
 use crate::pipeline::mock::{MockOptions, run_mock};
 use arclight_core::record::{Run, RunInfo, RunKind, RunSpec};

@@ -1,4 +1,10 @@
 //! Filtering and sorting of the run list, shared by the TUI list view and `arclight runs list`.
+//! The ablation grouping of training runs is in [`ablation`] and [`sweep`], the compare table in
+//! [`compare`].
+
+pub mod ablation;
+pub mod compare;
+pub mod sweep;
 
 use crate::store::{Catalog, RunEntry};
 use arclight_core::record::RunKind;
