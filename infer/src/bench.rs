@@ -28,7 +28,7 @@ use crate::pipeline::problem::Problem;
 use crate::prob::{LogLikelihood, MvNormal};
 use crate::source::folded_decoder::FoldedDecoder;
 use crate::source::vae::Decode;
-use train_vae::model::{Decoder, VaeConfig};
+use arclight_vae::model::{Decoder, VaeConfig};
 
 /// GIGA-Lens on JAX/CPU, value + gradient per sample at batch 300, measured here (ms): low end.
 pub const GIGALENS_MS_PER_SAMPLE: (f64, f64) = (31.0, 147.0);

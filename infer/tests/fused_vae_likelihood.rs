@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use arclight_vae::model::{Decoder, VaeConfig};
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 use infer::model::forward::ForwardModel;
@@ -18,7 +19,6 @@ use infer::prob::{LogLikelihood, MvNormal};
 use infer::source::folded_decoder::FoldedDecoder;
 use infer::source::vae::Decode;
 use rand::SeedableRng;
-use train_vae::model::{Decoder, VaeConfig};
 
 const LATENT: usize = 8;
 

@@ -4,10 +4,10 @@
 
 mod tiny_vae;
 
+use arclight_vae::dataset::{Split, read_split, write_sets};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use train_vae::data::store::{Split, read_split, write_sets};
 use train_vae::data::synth::{SynthConfig, generate_range};
 
 fn infer() -> Command {

@@ -9,13 +9,13 @@
 //! Each is warmed up, then timed `iters` times (W2: 5x as often); the median is printed with its
 //! ratio to PyTorch 2.9 CPU measured on the same machine (1038 / 8.5 / 209 ms).
 
-use crate::model::vae::standard_normal;
-use crate::model::{Vae, VaeConfig};
 use crate::train::adam::{AdamParams, FusedAdam};
 use crate::train::config::{ADAM_EPSILON, DEFAULT_LR, PAPER_BATCH, PAPER_BETAS};
 use crate::train::elbo::negative_elbo;
 use anyhow::{Result, ensure};
 use arclight_core::DeviceChoice;
+use arclight_vae::model::vae::standard_normal;
+use arclight_vae::model::{Vae, VaeConfig};
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};

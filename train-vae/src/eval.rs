@@ -16,11 +16,6 @@
 //! `figures`. Bad options, a missing checkpoint or data set fail before the record is created;
 //! a failure after that marks it failed.
 
-use crate::checkpoint;
-use crate::data::store::{GalaxySet, Split, read_split};
-use crate::model::Vae;
-use crate::model::vae::standard_normal;
-use crate::train::LatentPrior;
 use crate::train::batches::images_tensor;
 use crate::train::config::SweepTag;
 use crate::train::evaluate::{SetMetrics, evaluate_set};
@@ -29,6 +24,11 @@ use anyhow::{Context, Result, ensure};
 use arclight_core::DeviceChoice;
 use arclight_core::plot::{GridOptions, Panel, image_grid};
 use arclight_core::record::{Run, RunKind, RunSpec};
+use arclight_vae::checkpoint;
+use arclight_vae::dataset::{GalaxySet, Split, read_split};
+use arclight_vae::model::Vae;
+use arclight_vae::model::vae::standard_normal;
+use arclight_vae::prior::LatentPrior;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::rngs::StdRng;

@@ -11,15 +11,15 @@
 //! Writes `--out/summary.json` (one row per setting: training outcome and test-split figures) when
 //! every setting is done.
 
-use crate::checkpoint;
-use crate::data::store::read_provenance;
 use crate::eval::{EvalArgs, EvalReport};
-use crate::model::VaeConfig;
-use crate::model::config::PAPER_WIDTHS;
 use crate::train::cli::{TrainArgs, train_with};
 use crate::train::config::SweepTag;
 use crate::train::state::ResumeState;
 use anyhow::{Context, Result, bail, ensure};
+use arclight_vae::checkpoint;
+use arclight_vae::dataset::read_provenance;
+use arclight_vae::model::VaeConfig;
+use arclight_vae::model::config::PAPER_WIDTHS;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -219,8 +219,8 @@ fn run_setting(args: &SweepArgs, s: &Setting, ck: &Path, tag: SweepTag) -> Resul
     if finished {
         eprintln!("sweep: {} is trained; not training again", s.name);
     } else {
-        let resume =
-            ck.join(crate::checkpoint::TRAINING_DIR).is_dir() && ResumeState::load(ck).is_ok();
+        let resume = ck.join(arclight_vae::checkpoint::TRAINING_DIR).is_dir()
+            && ResumeState::load(ck).is_ok();
         let mut t = args.train.clone();
         t.out = ck.to_path_buf();
         t.latent_dim = (!resume).then_some(s.latent_dim);

@@ -3,9 +3,9 @@
 
 mod data_support;
 
+use arclight_vae::dataset::{Split, read_split};
 use data_support::*;
 use std::path::Path;
-use train_vae::data::store::{Split, read_split};
 
 /// Run `prepare --catalog cat --out out extra...`; returns (success, stdout, stderr).
 fn prepare(cat: &Path, out: &Path, extra: &[&str]) -> (bool, String, String) {

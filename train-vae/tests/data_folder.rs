@@ -2,11 +2,11 @@
 
 mod data_support;
 
+use arclight_vae::dataset::{Split, read_provenance, read_split};
 use data_support::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, Normal};
-use train_vae::data::store::{Split, read_provenance, read_split};
 
 /// A `n x n` blob of peak `peak` plus Gaussian sky noise of `sigma`.
 fn noisy_blob(n: usize, peak: f32, sigma: f32, seed: u64) -> Vec<f32> {

@@ -13,12 +13,12 @@
 
 mod data_support;
 
+use arclight_vae::dataset::{Split, read_provenance, read_split};
 use data_support::*;
 use fitsio::hdu::HduInfo;
 use std::collections::BTreeSet;
 use train_vae::data::cuts::{Cut, CutConfig, SnrNoise};
 use train_vae::data::prepare::{PrepareConfig, prepare};
-use train_vae::data::store::{Split, read_provenance, read_split};
 
 fn config(cuts: CutConfig) -> PrepareConfig {
     PrepareConfig {

@@ -3,11 +3,11 @@
 
 mod data_support;
 
+use arclight_vae::dataset::{IMAGE_SIZE, Split, read_provenance, read_split};
 use data_support::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use train_vae::data::preprocess::border_sigma;
-use train_vae::data::store::{IMAGE_SIZE, Split, read_provenance, read_split};
 use train_vae::data::synth::{
     Arms, Bulge, Disk, GalaxyParams, SynthConfig, galaxy, generate, generate_range, render_galaxy,
     render_noiseless,

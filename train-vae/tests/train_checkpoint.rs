@@ -2,14 +2,14 @@
 
 mod train_support;
 
+use arclight_vae::checkpoint::{self, load_decoder, load_vae};
+use arclight_vae::model::{Decoder, Vae};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::path::Path;
 use train_support::{hdf5_guard, quiet, tiny_arch, tiny_config, tiny_data};
-use train_vae::checkpoint::{self, load_decoder, load_vae};
-use train_vae::model::{Decoder, Vae};
 
 fn z_batch(d: usize, device: &Device) -> Tensor<2> {
     let v: Vec<f32> = (0..3 * d)

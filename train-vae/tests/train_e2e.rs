@@ -91,7 +91,7 @@ fn prepare_train_eval_on_the_shipped_real_data() {
         serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["epochs"], 2);
     assert!(summary["best_val_elbo"].as_f64().unwrap().is_finite());
-    let loaded = train_vae::checkpoint::load_decoder(&ck, &Device::flex()).unwrap();
+    let loaded = arclight_vae::checkpoint::load_decoder(&ck, &Device::flex()).unwrap();
     assert_eq!(loaded.latent_dim, 4);
     assert!(loaded.meta.data.provenance.is_object());
 
@@ -237,7 +237,7 @@ fn killed_training_resumes_to_completion() {
     let info = RunInfo::load(&run).unwrap();
     assert_eq!(info.status, Status::Done, "{text}");
     assert_eq!(info.resumed, 1);
-    let loaded = train_vae::checkpoint::load_decoder(&ck, &Device::flex()).unwrap();
+    let loaded = arclight_vae::checkpoint::load_decoder(&ck, &Device::flex()).unwrap();
     assert!(loaded.meta.training.finished);
     assert!(loaded.meta.training.epochs_completed >= 1);
     // No staging or set-aside directories left behind.

@@ -1,10 +1,10 @@
 //! The latent prior of Sec. 2.1: a Gaussian fitted to the encoded means, covariance x 9, with a
 //! checked Cholesky factor.
 
+use arclight_vae::prior::{LatentPrior, PAPER_PRIOR_SCALE, cholesky};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use rand_distr::StandardNormal;
-use train_vae::train::prior::{LatentPrior, PAPER_PRIOR_SCALE, cholesky};
 
 fn correlated_samples(n: usize, d: usize, seed: u64) -> Vec<f64> {
     let mut rng = StdRng::seed_from_u64(seed);

@@ -4,12 +4,12 @@
 mod train_support;
 
 use arclight_core::record::{RunInfo, Status};
+use arclight_vae::checkpoint::{self, TRAINING_DIR};
+use arclight_vae::model::Vae;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use std::path::Path;
 use train_support::{hdf5_guard, quiet, tiny_arch, tiny_config, tiny_data};
-use train_vae::checkpoint::{self, TRAINING_DIR};
-use train_vae::model::Vae;
 use train_vae::train::state::{ResumeState, VAE_FILE};
 use train_vae::train::train;
 

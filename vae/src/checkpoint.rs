@@ -10,7 +10,7 @@
 //! decoder.bpk       decoder weights of the best epoch (burnpack, burn-store 0.22), BatchNorm
 //!                   running statistics included
 //! encoder.bpk       encoder weights of the best epoch (absent in a --decoder-only export)
-//! prior.json        LatentPrior: mean, covariance x scale, Cholesky factor (f64), see train::prior
+//! prior.json        LatentPrior: mean, covariance x scale, Cholesky factor (f64), see `prior`
 //! training/         resume state of the last complete epoch (see train::state); absent in a
 //!                   --decoder-only export
 //! ```
@@ -24,13 +24,13 @@
 //! # Public API for `infer`
 //!
 //! ```ignore
-//! let loaded = train_vae::checkpoint::load_decoder(Path::new("checkpoints/default"), &device)?;
+//! let loaded = arclight_vae::checkpoint::load_decoder(Path::new("checkpoints/default"), &device)?;
 //! let image: Tensor<4> = loaded.decoder.forward(z);   // z: Tensor<2> [B, D] -> [B, 1, 64, 64]
 //! loaded.prior.mean / .cov / .chol                    // f64, D and D x D row-major
 //! ```
 
 use crate::model::{Decoder, Encoder, Vae, VaeConfig};
-pub use crate::train::prior::LatentPrior;
+pub use crate::prior::LatentPrior;
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use burn::module::Module;
 use burn::store::{BurnpackStore, ModuleSnapshot};

@@ -43,9 +43,9 @@ pub fn fit_inputs(
         }
     }
     if let Some((_, _, dir)) = &problem.vae {
-        let meta = train_vae::checkpoint::read_meta(dir)?;
+        let meta = arclight_vae::checkpoint::read_meta(dir)?;
         let mut files = vec![
-            train_vae::checkpoint::META_FILE.to_string(),
+            arclight_vae::checkpoint::META_FILE.to_string(),
             meta.files.decoder.clone(),
         ];
         files.extend(meta.files.prior.clone());

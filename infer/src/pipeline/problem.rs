@@ -119,9 +119,9 @@ impl Problem {
 /// than it has dimensions (the sample covariance of n vectors has rank at most n - 1), or needing a
 /// diagonal jitter to factorise. Such a p(z) confines the latent vector to a subspace (plus the
 /// jitter's width), so a fit with it cannot explore the other directions.
-pub fn prior_warning(dir: &Path, p: &train_vae::checkpoint::LatentPrior) -> Option<String> {
+pub fn prior_warning(dir: &Path, p: &arclight_vae::checkpoint::LatentPrior) -> Option<String> {
     let d = p.latent_dim;
-    let file = dir.join(train_vae::checkpoint::PRIOR_FILE);
+    let file = dir.join(arclight_vae::checkpoint::PRIOR_FILE);
     if p.n_images > 0 && p.n_images <= d {
         Some(format!(
             "{}: the latent prior has {d} dimensions but was fitted from {} training images: its covariance \
@@ -166,7 +166,7 @@ pub fn load_source_image(file: &Path, index: usize) -> Result<FixedImage> {
             data: im.data,
         });
     }
-    use train_vae::data::store::{Split, read_split};
+    use arclight_vae::dataset::{Split, read_split};
     let mut seen = 0;
     for split in [Split::Test, Split::Validation, Split::Train] {
         let set = read_split(file, split)?;

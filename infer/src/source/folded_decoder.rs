@@ -9,20 +9,19 @@
 //! - BatchNorm in inference mode is an affine map per channel, folded once into the transposed
 //!   convolution before it: W'[ci, co] = W[ci, co] gamma_co / sqrt(var_co + eps), bias
 //!   beta_co - mean_co gamma_co / sqrt(var_co + eps);
-//! - each transposed convolution is one GEMM, cols = W'^T a (M = c_out k^2, K = c_in,
-//!   N = B h w), then col2im (a scatter-add of the k^2 taps onto the strided output grid), bias and
-//!   activation in the same pass;
-//! - the backward pass needs only the input gradient (the weights are constants): im2col of the
-//!   output gradient, then one GEMM with W' (the transpose of the forward product), times the
-//!   ReLU mask of the layer input.
+//! - each transposed convolution is the shared channel-major kernel of
+//!   `arclight_vae::model::conv::transposed` (one GEMM, then the tap scatter with bias and activation
+//!   in the same pass), whole batch at once;
+//! - the backward pass needs only the input gradient (the weights are constants): the adjoint gather
+//!   of the output gradient, then one GEMM with W', times the activation's derivative.
 //!
-//! Activations are stored channel-major, `[C, B, H, W]`, so every layer's GEMM covers the whole
-//! batch at once. The result agrees with the burn decoder to float rounding (tests below).
+//! The result agrees with the burn decoder to float rounding (tests below).
 
 use anyhow::{Result, ensure};
+use arclight_vae::model::conv::kernels::{MatMut, MatRef, matmul};
+use arclight_vae::model::conv::transposed::{TransposedGeom, gather, scatter};
+use arclight_vae::model::decoder::Decoder;
 use burn::tensor::Tensor;
-use rayon::prelude::*;
-use train_vae::model::decoder::Decoder;
 
 /// Activation after a layer.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -31,21 +30,10 @@ enum Act {
     Tanh,
 }
 
-/// One transposed convolution (square kernel, no dilation, groups 1) with its folded affine
-/// BatchNorm and activation.
+/// One transposed convolution with its folded affine BatchNorm and activation.
 #[derive(Clone, Debug)]
 struct Layer {
-    c_in: usize,
-    c_out: usize,
-    k: usize,
-    stride: usize,
-    pad: usize,
-    /// Input spatial size.
-    h_in: usize,
-    w_in: usize,
-    /// Output spatial size, (h_in - 1) stride - 2 pad + k.
-    h_out: usize,
-    w_out: usize,
+    geom: TransposedGeom,
     /// W' as a row-major `[c_in, c_out k k]` matrix (burn's `[c_in, c_out, k, k]` layout).
     w: Vec<f32>,
     /// Per-output-channel shift.
@@ -53,9 +41,18 @@ struct Layer {
     act: Act,
 }
 
-impl Layer {
-    fn m(&self) -> usize {
-        self.c_out * self.k * self.k
+impl Act {
+    /// Applies the activation in place; NaN stays NaN (f32::max would turn it into 0 and hide a
+    /// non-finite input).
+    fn apply(self, v: &mut [f32]) {
+        match self {
+            Act::Relu => v.iter_mut().for_each(|v| {
+                if *v < 0.0 {
+                    *v = 0.0
+                }
+            }),
+            Act::Tanh => v.iter_mut().for_each(|v| *v = v.tanh()),
+        }
     }
 }
 
@@ -88,49 +85,6 @@ impl Tape {
 
 fn host(t: Tensor<1>) -> Vec<f32> {
     t.into_data().iter::<f32>().collect()
-}
-
-/// dst `[m, n]` (row-major) = lhs `[m, k]` * rhs `[k, n]` (row-major), lhs given by its row and
-/// column strides. Large products use the rayon pool.
-fn matmul(
-    (m, n, k): (usize, usize, usize),
-    lhs: &[f32],
-    (lhs_rs, lhs_cs): (usize, usize),
-    rhs: &[f32],
-    dst: &mut [f32],
-) {
-    assert!(dst.len() >= m * n && rhs.len() >= k * n);
-    assert!(m == 0 || k == 0 || (m - 1) * lhs_rs + (k - 1) * lhs_cs < lhs.len());
-    let par = if m * n * k >= 1 << 18 {
-        gemm::Parallelism::Rayon(0)
-    } else {
-        gemm::Parallelism::None
-    };
-    // SAFETY: the asserts above keep every index of the three strided matrices in bounds;
-    // dst does not alias lhs or rhs (distinct borrows).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            lhs.as_ptr(),
-            lhs_cs as isize,
-            lhs_rs as isize,
-            rhs.as_ptr(),
-            1,
-            n as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            par,
-        );
-    }
 }
 
 impl FoldedDecoder {
@@ -166,9 +120,8 @@ impl FoldedDecoder {
                  convolutions can be folded"
             );
             let (k, stride, pad) = (kh, conv.stride[0], conv.padding[0]);
-            let out = (side - 1) * stride + k;
-            ensure!(out > 2 * pad, "decoder layer {c_in}->{c_out}: output size");
-            let out = out - 2 * pad;
+            let geom = TransposedGeom::square(c_in, c_out, k, stride, pad, side)
+                .ok_or_else(|| anyhow::anyhow!("decoder layer {c_in}->{c_out}: output size"))?;
             let mut w = host(conv.weight.val().reshape([c_in * c_out * k * k]));
             let mut bias = match &conv.bias {
                 Some(b) => host(b.val()),
@@ -190,23 +143,15 @@ impl FoldedDecoder {
                 }
             }
             layers.push(Layer {
-                c_in,
-                c_out,
-                k,
-                stride,
-                pad,
-                h_in: side,
-                w_in: side,
-                h_out: out,
-                w_out: out,
+                geom,
                 w,
                 bias,
                 act: if bn.is_some() { Act::Relu } else { Act::Tanh },
             });
-            side = out;
+            side = geom.h_out;
         }
         ensure!(
-            layers.last().is_some_and(|l| l.c_out == 1),
+            layers.last().is_some_and(|l| l.geom.c_out == 1),
             "decoder's last layer has more than one output channel: not an image decoder"
         );
         ensure!(
@@ -214,7 +159,7 @@ impl FoldedDecoder {
             "decoder produces {side}x{side} images, the checkpoint says {image_size}"
         );
         Ok(FoldedDecoder {
-            latent_dim: layers[0].c_in,
+            latent_dim: layers[0].geom.c_in,
             layers,
         })
     }
@@ -226,7 +171,7 @@ impl FoldedDecoder {
 
     /// Output image side.
     pub fn image_size(&self) -> usize {
-        self.layers.last().map_or(0, |l| l.h_out)
+        self.layers.last().map_or(0, |l| l.geom.h_out)
     }
 
     /// Decode `z` (row-major `[B, D]`), keeping every activation for [`Self::vjp`].
@@ -248,18 +193,19 @@ impl FoldedDecoder {
         let mut acts = vec![zt];
         let mut cols = Vec::new();
         for layer in &self.layers {
-            let a = acts.last().expect("z is on the tape");
-            let n = batch * layer.h_in * layer.w_in;
-            cols.resize(layer.m() * n, 0.0);
-            // cols = W'^T a: W' is [c_in, m] row-major, so W'^T has row stride 1, column stride m.
+            let (g, a) = (&layer.geom, acts.last().expect("z is on the tape"));
+            let n = batch * g.h_in * g.w_in;
+            cols.resize(g.m() * n, 0.0);
+            // cols = W'^T a: W' is [c_in, m] row-major.
             matmul(
-                (layer.m(), n, layer.c_in),
-                &layer.w,
-                (1, layer.m()),
-                a,
-                &mut cols,
+                (g.m(), n, g.c_in),
+                MatRef::transposed(&layer.w, g.m()),
+                MatRef::rows(a, n),
+                MatMut::rows(&mut cols, n),
+                false,
             );
-            acts.push(col2im(layer, &cols, batch));
+            let act = layer.act;
+            acts.push(scatter(g, &cols, batch, &layer.bias, |v| act.apply(v)));
         }
         Tape { batch, acts }
     }
@@ -292,17 +238,18 @@ impl FoldedDecoder {
                     .zip(out)
                     .for_each(|(g, y)| *g = if *y > 0.0 { *g } else { 0.0 }),
             }
-            let n = batch * layer.h_in * layer.w_in;
-            gcols.resize(layer.m() * n, 0.0);
-            im2col(layer, &grad, batch, &mut gcols);
-            let mut g_in = vec![0.0; layer.c_in * n];
+            let g = &layer.geom;
+            let n = batch * g.h_in * g.w_in;
+            gcols.resize(g.m() * n, 0.0);
+            gather(g, &grad, batch, &mut gcols);
+            let mut g_in = vec![0.0; g.c_in * n];
             // g_in = W' gcols: W' is [c_in, m] row-major.
             matmul(
-                (layer.c_in, n, layer.m()),
-                &layer.w,
-                (layer.m(), 1),
-                &gcols,
-                &mut g_in,
+                (g.c_in, n, g.m()),
+                MatRef::rows(&layer.w, g.m()),
+                MatRef::rows(&gcols, n),
+                MatMut::rows(&mut g_in, n),
+                false,
             );
             grad = g_in;
         }
@@ -318,135 +265,13 @@ impl FoldedDecoder {
     }
 }
 
-/// Output rows reached by kernel row `kh` from input rows `0..h_in`: (first input, first output,
-/// count), with output = input * stride + kh - pad.
-fn tap_range(
-    h_in: usize,
-    h_out: usize,
-    stride: usize,
-    kh: usize,
-    pad: usize,
-) -> (usize, usize, usize) {
-    // smallest i with i * stride + kh >= pad
-    let i0 = if kh >= pad {
-        0
-    } else {
-        (pad - kh).div_ceil(stride)
-    };
-    if i0 >= h_in {
-        return (0, 0, 0);
-    }
-    let o0 = i0 * stride + kh - pad;
-    if o0 >= h_out {
-        return (0, 0, 0);
-    }
-    let count = ((h_out - 1 - o0) / stride + 1).min(h_in - i0);
-    (i0, o0, count)
-}
-
-/// For each kernel tap (kh, kw), row-major, the runs of one image it connects: (offset in the
-/// input plane, offset in the output plane, length), input pixels consecutive, output pixels
-/// `stride` apart. Shared by the scatter ([`col2im`]) and its adjoint ([`im2col`]).
-fn tap_runs(layer: &Layer) -> Vec<Vec<(usize, usize, usize)>> {
-    let (k, s, p) = (layer.k, layer.stride, layer.pad);
-    let mut taps = Vec::with_capacity(k * k);
-    for kh in 0..k {
-        let (iy0, oy0, ny) = tap_range(layer.h_in, layer.h_out, s, kh, p);
-        for kw in 0..k {
-            let (ix0, ox0, nx) = tap_range(layer.w_in, layer.w_out, s, kw, p);
-            let runs = (0..ny)
-                .filter(|_| nx > 0)
-                .map(|t| {
-                    (
-                        (iy0 + t) * layer.w_in + ix0,
-                        (oy0 + t * s) * layer.w_out + ox0,
-                        nx,
-                    )
-                })
-                .collect();
-            taps.push(runs);
-        }
-    }
-    taps
-}
-
-/// The layer output `[c_out, B, h_out, w_out]` from its GEMM columns
-/// `[c_out k k, B h_in w_in]`: scatter-add the taps, add the bias, apply the activation.
-fn col2im(layer: &Layer, cols: &[f32], batch: usize) -> Vec<f32> {
-    let (in_plane, out_plane, s) = (
-        layer.h_in * layer.w_in,
-        layer.h_out * layer.w_out,
-        layer.stride,
-    );
-    let n = batch * in_plane;
-    let taps = tap_runs(layer);
-    let mut out = vec![0.0f32; layer.c_out * batch * out_plane];
-    out.par_chunks_mut(batch * out_plane)
-        .enumerate()
-        .for_each(|(co, dst)| {
-            dst.iter_mut().for_each(|v| *v = layer.bias[co]);
-            for (tap, runs) in taps.iter().enumerate() {
-                let row = &cols[(co * taps.len() + tap) * n..][..n];
-                for b in 0..batch {
-                    for &(i0, o0, len) in runs {
-                        let src = &row[b * in_plane + i0..][..len];
-                        let dst = &mut dst[b * out_plane + o0..];
-                        for (u, v) in src.iter().enumerate() {
-                            dst[u * s] += v;
-                        }
-                    }
-                }
-            }
-            match layer.act {
-                // NaN stays NaN (f32::max would turn it into 0 and hide a non-finite input)
-                Act::Relu => dst.iter_mut().for_each(|v| {
-                    if *v < 0.0 {
-                        *v = 0.0
-                    }
-                }),
-                Act::Tanh => dst.iter_mut().for_each(|v| *v = v.tanh()),
-            }
-        });
-    out
-}
-
-/// The adjoint of the tap scatter: `gcols[(co, kh, kw), (b, iy, ix)]` = the output gradient at
-/// the pixel tap (kh, kw) of input pixel (iy, ix) reaches, zero where it falls outside.
-fn im2col(layer: &Layer, grad: &[f32], batch: usize, gcols: &mut [f32]) {
-    let (in_plane, out_plane, s) = (
-        layer.h_in * layer.w_in,
-        layer.h_out * layer.w_out,
-        layer.stride,
-    );
-    let n = batch * in_plane;
-    let taps = tap_runs(layer);
-    gcols[..layer.m() * n]
-        .par_chunks_mut(taps.len() * n)
-        .enumerate()
-        .for_each(|(co, rows)| {
-            let src = &grad[co * batch * out_plane..][..batch * out_plane];
-            for (tap, runs) in taps.iter().enumerate() {
-                let row = &mut rows[tap * n..][..n];
-                row.iter_mut().for_each(|v| *v = 0.0);
-                for b in 0..batch {
-                    for &(i0, o0, len) in runs {
-                        let from = &src[b * out_plane + o0..];
-                        for (u, v) in row[b * in_plane + i0..][..len].iter_mut().enumerate() {
-                            *v = from[u * s];
-                        }
-                    }
-                }
-            }
-        });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arclight_vae::model::config::VaeConfig;
     use burn::tensor::{Device, TensorData};
     use rand::rngs::StdRng;
     use rand::{RngExt, SeedableRng};
-    use train_vae::model::config::VaeConfig;
 
     /// A decoder of small widths with random weights and non-trivial BatchNorm statistics.
     fn decoder(device: &Device) -> (Decoder, VaeConfig) {
@@ -492,16 +317,6 @@ mod tests {
         (0..batch * d)
             .map(|_| rng.random_range(-1.5..1.5))
             .collect()
-    }
-
-    #[test]
-    fn tap_ranges_cover_the_strided_grid() {
-        // stride 2, pad 1, k 4, 4 -> 8: kernel row 0 reaches outputs 1, 3, 5 from inputs 1, 2, 3
-        assert_eq!(tap_range(4, 8, 2, 0, 1), (1, 1, 3));
-        assert_eq!(tap_range(4, 8, 2, 1, 1), (0, 0, 4));
-        assert_eq!(tap_range(4, 8, 2, 3, 1), (0, 2, 3));
-        // stride 1, pad 0 from 1x1: each kernel row reaches its own output row
-        assert_eq!(tap_range(1, 4, 1, 2, 0), (0, 2, 1));
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub trait Decode: Send + Sync {
 /// A `train-vae` checkpoint as a source model: its decoder (weights constant, BatchNorm in
 /// inference mode) and its fitted latent prior p(z) (covariance already scaled, x9 by default).
 pub struct VaeCheckpoint {
-    loaded: train_vae::checkpoint::LoadedDecoder,
+    loaded: arclight_vae::checkpoint::LoadedDecoder,
     image_size: usize,
     folded: FoldedDecoder,
 }
@@ -31,7 +31,7 @@ impl VaeCheckpoint {
     /// Load the decoder and prior of checkpoint `dir`. The weights live on the inner device of
     /// `device`; latents on the autodiff device get gradients through them.
     pub fn load(dir: &std::path::Path, device: &burn::tensor::Device) -> anyhow::Result<Self> {
-        let loaded = train_vae::checkpoint::load_decoder(dir, &device.clone().inner())?;
+        let loaded = arclight_vae::checkpoint::load_decoder(dir, &device.clone().inner())?;
         let image_size = loaded.meta.architecture.image_size;
         let folded = FoldedDecoder::from_decoder(&loaded.decoder, image_size)
             .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
@@ -49,12 +49,12 @@ impl VaeCheckpoint {
     }
 
     /// Metadata of the checkpoint (architecture, data provenance, training run).
-    pub fn meta(&self) -> &train_vae::checkpoint::CheckpointMeta {
+    pub fn meta(&self) -> &arclight_vae::checkpoint::CheckpointMeta {
         &self.loaded.meta
     }
 
     /// The latent prior as stored (with the number of images it was fitted to and its jitter).
-    pub fn latent_prior(&self) -> &train_vae::checkpoint::LatentPrior {
+    pub fn latent_prior(&self) -> &arclight_vae::checkpoint::LatentPrior {
         &self.loaded.prior
     }
 }

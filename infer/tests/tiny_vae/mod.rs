@@ -3,16 +3,16 @@
 //! `train-vae` checkpoint layout, so a fit with a VAE source runs in well under a second.
 #![allow(dead_code)]
 
+use arclight_vae::checkpoint::{
+    CheckpointMeta, DECODER_FILE, DataInfo, FileList, LatentPrior, META_FILE, PRIOR_FILE,
+    PriorInfo, TrainingInfo, save_weights,
+};
+use arclight_vae::model::{Decoder, VaeConfig};
 use burn::tensor::Device;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, StandardNormal};
 use std::path::{Path, PathBuf};
-use train_vae::checkpoint::{
-    CheckpointMeta, DECODER_FILE, DataInfo, FileList, LatentPrior, META_FILE, PRIOR_FILE,
-    PriorInfo, TrainingInfo, save_weights,
-};
-use train_vae::model::{Decoder, VaeConfig};
 
 /// Write a checkpoint with latent dimension `latent_dim` whose prior is fitted to `n_images`
 /// latent vectors (fewer than `latent_dim + 1` gives a rank-deficient covariance and a jitter) into
@@ -36,7 +36,7 @@ pub fn tiny_checkpoint(dir: &Path, name: &str, latent_dim: usize, n_images: usiz
     let prior = LatentPrior::fit(&means, n_images, latent_dim, 9.0).unwrap();
     std::fs::write(out.join(PRIOR_FILE), serde_json::to_string(&prior).unwrap()).unwrap();
     let meta = CheckpointMeta {
-        format_version: train_vae::checkpoint::FORMAT_VERSION,
+        format_version: arclight_vae::checkpoint::FORMAT_VERSION,
         architecture: arch,
         data: DataInfo {
             normalisation: "max".into(),

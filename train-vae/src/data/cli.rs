@@ -4,10 +4,10 @@ use super::cuts::{Cut, CutConfig, SnrNoise};
 use super::prepare::{
     PrepareConfig, SynthInput, load_inputs, prepare_inputs, split_sizes, summary_line,
 };
-use super::store::write_dataset;
 use super::synth::{SynthConfig, generate_range, split_of};
 use anyhow::{Result, bail, ensure};
 use arclight_core::record::{Run, RunKind, RunSpec};
+use arclight_vae::dataset::write_dataset;
 use clap::Args;
 use serde_json::json;
 use std::path::PathBuf;

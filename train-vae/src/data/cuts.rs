@@ -18,7 +18,7 @@ use super::preprocess::{
     area_noise_factor, block_average, crop_centre, crop_square, downscale_area, max_value,
     normalise_by_max,
 };
-use super::store::IMAGE_SIZE;
+use arclight_vae::dataset::IMAGE_SIZE;
 use serde::{Deserialize, Serialize};
 
 /// One reason for removing a row.

@@ -17,5 +17,4 @@ pub mod cuts;
 pub mod folder;
 pub mod prepare;
 pub mod preprocess;
-pub mod store;
 pub mod synth;

@@ -14,9 +14,9 @@ use super::cuts::{
     prepare_stamp, sersic_verdict,
 };
 use super::folder::{list_cutouts, read_cutout};
-use super::store::{IMAGE_SIZE, Split, write_dataset};
 use super::synth::{SynthConfig, generate_range};
 use anyhow::{Context, Result, bail, ensure};
+use arclight_vae::dataset::{IMAGE_SIZE, Split, write_dataset};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;

@@ -18,7 +18,7 @@
 //! Deterministic: galaxy `i` of seed `S` uses its own `StdRng` seeded from a SplitMix64 hash of
 //! `(S, i)`, so the result does not depend on thread count or on `n`.
 
-use super::store::{GalaxySet, IMAGE_SIZE, Split};
+use arclight_vae::dataset::{GalaxySet, IMAGE_SIZE, Split};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, Normal, Poisson, StandardNormal};

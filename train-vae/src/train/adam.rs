@@ -408,7 +408,7 @@ mod tests {
         // of model::conv stores it contiguous.
         let g = a.forward(x(0)).square().sum().backward();
         assert!(stored_swapped(&a.weight.grad(&g).unwrap(), false));
-        let g = crate::model::conv::conv2d_layer(&a, x(0))
+        let g = arclight_vae::model::conv::conv2d_layer(&a, x(0))
             .square()
             .sum()
             .backward();

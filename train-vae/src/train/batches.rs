@@ -6,7 +6,7 @@
 //! A loader is built per epoch with a seed derived from the run seed and the epoch number, so a
 //! resumed run visits the images in exactly the order an uninterrupted run would.
 
-use crate::data::store::GalaxySet;
+use arclight_vae::dataset::GalaxySet;
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
 use burn::data::dataset::{Dataset, DatasetError};

@@ -1,15 +1,17 @@
 //! `train-vae train`: command-line options and their resolution into a [`TrainConfig`].
 
 use super::config::{ADAM_EPSILON, DEFAULT_LR, PAPER_BATCH, PAPER_BETAS, SweepTag, TrainConfig};
-use super::prior::PAPER_PRIOR_SCALE;
 use super::state::ResumeState;
 use super::trainer::{TrainOutcome, train};
-use crate::checkpoint;
-use crate::data::store::read_provenance;
-use crate::model::VaeConfig;
-use crate::model::config::{PAPER_HEAD_WIDTH, PAPER_LATENT_DIM, PAPER_SIGMA_D, PAPER_WIDTHS};
 use anyhow::{Result, bail, ensure};
 use arclight_core::DeviceChoice;
+use arclight_vae::checkpoint;
+use arclight_vae::dataset::read_provenance;
+use arclight_vae::model::VaeConfig;
+use arclight_vae::model::config::{
+    PAPER_HEAD_WIDTH, PAPER_LATENT_DIM, PAPER_SIGMA_D, PAPER_WIDTHS,
+};
+use arclight_vae::prior::PAPER_PRIOR_SCALE;
 use std::path::{Path, PathBuf};
 
 /// Default maximum number of epochs (early stopping usually ends a run before).
@@ -171,7 +173,7 @@ fn fresh(a: TrainArgs, sweep: Option<SweepTag>) -> Result<TrainOutcome> {
                 None => PAPER_WIDTHS,
             },
             head_width: a.head_width.unwrap_or(PAPER_HEAD_WIDTH),
-            image_size: crate::model::config::IMAGE_SIZE,
+            image_size: arclight_vae::model::config::IMAGE_SIZE,
             sigma_d: a.sigma_d.unwrap_or(PAPER_SIGMA_D),
         },
     };

@@ -1,7 +1,7 @@
 //! The resolved configuration of a training run (stored in `run.json` and the resume state).
 
-use crate::model::VaeConfig;
 use arclight_core::DeviceChoice;
+use arclight_vae::model::VaeConfig;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 

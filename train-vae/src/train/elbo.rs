@@ -46,7 +46,7 @@ pub struct ElboPerImage {
 /// Negative ELBO of each image in the batch.
 ///
 /// - `x`: data `[B, 1, H, W]`,
-/// - `reconstruction`: mu_d(z^(j)) `[M*B, 1, H, W]`, sample-major (see [`crate::model::VaeOutput`]),
+/// - `reconstruction`: mu_d(z^(j)) `[M*B, 1, H, W]`, sample-major (see [`arclight_vae::model::VaeOutput`]),
 /// - `mu`, `log_sigma`: the encoding `[B, D]`,
 /// - `sigma_d`: decoder standard deviation (eq. 1).
 pub fn negative_elbo_per_image(

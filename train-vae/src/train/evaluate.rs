@@ -6,9 +6,9 @@
 
 use super::batches::{chunks, images_tensor};
 use super::elbo::negative_elbo_per_image;
-use crate::data::store::GalaxySet;
-use crate::model::Vae;
-use crate::model::vae::standard_normal;
+use arclight_vae::dataset::GalaxySet;
+use arclight_vae::model::Vae;
+use arclight_vae::model::vae::standard_normal;
 use burn::tensor::Device;
 use rand::SeedableRng;
 use rand::rngs::StdRng;

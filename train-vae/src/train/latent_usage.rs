@@ -5,8 +5,8 @@
 
 use super::batches::{chunks, images_tensor};
 use super::evaluate::EVAL_BATCH;
-use crate::data::store::GalaxySet;
-use crate::model::Vae;
+use arclight_vae::dataset::GalaxySet;
+use arclight_vae::model::Vae;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 

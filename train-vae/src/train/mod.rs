@@ -17,10 +17,8 @@ pub mod early_stopping;
 pub mod elbo;
 pub mod evaluate;
 pub mod latent_usage;
-pub mod prior;
 pub mod state;
 pub mod trainer;
 
 pub use config::TrainConfig;
-pub use prior::LatentPrior;
 pub use trainer::{TrainOutcome, train};

@@ -46,7 +46,9 @@ pub struct ResumeState {
 impl ResumeState {
     /// Read `training/state.json` of checkpoint `dir`.
     pub fn load(dir: &Path) -> Result<ResumeState> {
-        let path = dir.join(crate::checkpoint::TRAINING_DIR).join(STATE_FILE);
+        let path = dir
+            .join(arclight_vae::checkpoint::TRAINING_DIR)
+            .join(STATE_FILE);
         if !path.is_file() {
             bail!(
                 "--resume: {} has no training state ({} missing); start a new run without --resume",

@@ -27,19 +27,19 @@ use super::config::TrainConfig;
 use super::early_stopping::{EarlyStopping, Verdict};
 use super::elbo::negative_elbo;
 use super::evaluate::{SetMetrics, encode_means, evaluate_set};
-use super::prior::LatentPrior;
 use super::state::{OPTIMIZER_FILE, ResumeState, STATE_FILE, STATE_VERSION, VAE_FILE};
-use crate::checkpoint::{
-    self, CheckpointMeta, DECODER_FILE, DataInfo, ENCODER_FILE, FileList, META_FILE, PRIOR_FILE,
-    PriorInfo, Staging, TRAINING_DIR, TrainingInfo,
-};
-use crate::data::store::{GalaxySet, Split, read_provenance, read_split};
-use crate::model::Vae;
-use crate::model::vae::standard_normal;
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use arclight_core::progress::{LogLines, short_duration};
 use arclight_core::record::{Run, RunKind, RunSpec};
 use arclight_core::write_json_atomic;
+use arclight_vae::checkpoint::{
+    self, CheckpointMeta, DECODER_FILE, DataInfo, ENCODER_FILE, FileList, META_FILE, PRIOR_FILE,
+    PriorInfo, Staging, TRAINING_DIR, TrainingInfo,
+};
+use arclight_vae::dataset::{GalaxySet, Split, read_provenance, read_split};
+use arclight_vae::model::Vae;
+use arclight_vae::model::vae::standard_normal;
+use arclight_vae::prior::LatentPrior;
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::Device;

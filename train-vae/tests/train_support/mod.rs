@@ -3,10 +3,10 @@
 #![allow(dead_code)]
 
 use arclight_core::DeviceChoice;
+use arclight_vae::dataset::{Split, write_sets};
+use arclight_vae::model::VaeConfig;
 use std::path::{Path, PathBuf};
-use train_vae::data::store::{Split, write_sets};
 use train_vae::data::synth::{SynthConfig, generate_range};
-use train_vae::model::VaeConfig;
 use train_vae::train::TrainConfig;
 use train_vae::train::config::{ADAM_EPSILON, PAPER_BETAS};
 

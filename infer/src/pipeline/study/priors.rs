@@ -69,7 +69,7 @@ pub fn sweep_settings(sweep_dir: &Path) -> Result<Vec<(String, usize, PathBuf)>>
             bail!("{}: a setting without name or latent_dim", path.display())
         };
         let ck = sweep_dir.join(name);
-        if !ck.join(train_vae::checkpoint::PRIOR_FILE).is_file() {
+        if !ck.join(arclight_vae::checkpoint::PRIOR_FILE).is_file() {
             bail!(
                 "{}: setting {name} has no trained prior yet; finish the sweep first (run its command again)",
                 ck.display()

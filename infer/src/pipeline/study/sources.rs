@@ -4,11 +4,11 @@
 //! seeded by the study's seed, so no galaxy repeats before every one has been lensed.
 
 use anyhow::{Context, Result, ensure};
+use arclight_vae::dataset::{Split, split_sizes};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use train_vae::data::store::{Split, split_sizes};
 
 /// The data set and split the sources come from; `sha256` identifies the file's content.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

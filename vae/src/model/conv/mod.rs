@@ -14,6 +14,7 @@
 //! burn's convolutions to f32 rounding (tests below: values and both gradients).
 
 pub mod kernels;
+pub mod transposed;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
