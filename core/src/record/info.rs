@@ -1,0 +1,220 @@
+//! The contents of `run.json`: what produced a run, its state, its inputs and the outcome of each stage.
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::FORMAT;
+
+/// What produced a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum RunKind {
+    /// `train-vae train`.
+    Train,
+    /// `infer fit` / `infer demo`.
+    Fit,
+    /// A recovery or ablation study over many fits.
+    Study,
+    /// Data preparation (`train-vae prepare` / `synth`).
+    Prepare,
+    /// Model evaluation (`train-vae eval`).
+    Eval,
+}
+
+impl RunKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Train => "train",
+            RunKind::Fit => "fit",
+            RunKind::Study => "study",
+            RunKind::Prepare => "prepare",
+            RunKind::Eval => "eval",
+        }
+    }
+}
+
+/// Life-cycle state stored in `run.json`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Running,
+    Done,
+    Failed,
+    /// Never written by a run itself: a reader's verdict on a `running` run whose process is gone.
+    Interrupted,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Done => "done",
+            Status::Failed => "failed",
+            Status::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// Coarse progress of a run, for list views.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Fraction of the planned work done, in [0, 1].
+    pub fraction: f64,
+    /// Current stage (e.g. `"epoch 12/100"`, `"map"`, `"hmc"`).
+    #[serde(default)]
+    pub stage: String,
+    /// Estimated seconds left, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta_s: Option<f64>,
+}
+
+/// State of one stage of a run's pipeline (e.g. a fit's `map`, `vi`, `hmc`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StageStatus {
+    Running,
+    Done,
+    Failed,
+    /// Was running when the process ended without a verdict (found so on resume).
+    Interrupted,
+}
+
+/// The outcome of one stage. A stage's entry is written only by that stage: a later stage's
+/// failure never rewrites an earlier stage's outcome, and a stage run again (after a resume)
+/// replaces only its own entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageOutcome {
+    pub stage: String,
+    pub status: StageStatus,
+    /// Which invocation ran it: 0 the one that created the run, n the n-th resume.
+    #[serde(default)]
+    pub invocation: u32,
+    pub started: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One input file of a run: where it was read from and a hash of its bytes ([`crate::hash`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputFile {
+    /// The path as the run was given it.
+    pub path: String,
+    /// SHA-256 of the contents, lower-case hex (what `sha256sum` prints).
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+impl InputFile {
+    /// Hash the file at `path`.
+    pub fn hash(path: &Path) -> Result<InputFile> {
+        let (sha256, bytes) = crate::hash::sha256_file(path)?;
+        Ok(InputFile {
+            path: path.display().to_string(),
+            sha256,
+            bytes,
+        })
+    }
+}
+
+/// Contents of `run.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub format: u32,
+    pub id: String,
+    pub kind: RunKind,
+    #[serde(default)]
+    pub name: String,
+    pub status: Status,
+    #[serde(default)]
+    pub pid: u32,
+    pub started: String,
+    pub updated: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<String>,
+    #[serde(default)]
+    pub argv: Vec<String>,
+    #[serde(default)]
+    pub config: Value,
+    #[serde(default)]
+    pub device: String,
+    /// Size of the worker pool the run computed on: floating-point reductions split by thread, so
+    /// results are reproducible to the last bit at the same count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_rev: Option<String>,
+    #[serde(default)]
+    pub progress: Progress,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Number of times the run was resumed.
+    #[serde(default)]
+    pub resumed: u32,
+    /// Why a run's results should not be trusted as they are (e.g. a study system whose chains did not
+    /// converge): a `done` run with flags is shown as `flagged`, never as plainly done.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+    /// Every input file the run read, by role (`obs`, `model`, `checkpoint/decoder.bpk`, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inputs: BTreeMap<String, InputFile>,
+    /// Outcomes of the pipeline stages that ran, in the order they first ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<StageOutcome>,
+    /// Warnings the run printed (each once), so a record read later says what was doubtful.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl RunInfo {
+    /// Whether the run ended `done` but carries flags (results to be looked at, not trusted blindly).
+    pub fn is_flagged(&self) -> bool {
+        self.status == Status::Done && !self.flags.is_empty()
+    }
+
+    /// The status a reader should show: `running` with a vanished process is `interrupted`.
+    pub fn effective_status(&self) -> Status {
+        if self.status == Status::Running && !pid_alive(self.pid) {
+            Status::Interrupted
+        } else {
+            self.status
+        }
+    }
+
+    /// Read `run.json` from a run directory.
+    pub fn load(dir: &Path) -> Result<RunInfo> {
+        let path = dir.join("run.json");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let info: RunInfo = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a valid run record", path.display()))?;
+        if info.format > FORMAT {
+            bail!(
+                "{}: run-record format {} is newer than this program's {}",
+                path.display(),
+                info.format,
+                FORMAT
+            );
+        }
+        Ok(info)
+    }
+}
+
+/// Whether a process with this pid exists on this machine (Linux `/proc`; `true` elsewhere).
+pub fn pid_alive(pid: u32) -> bool {
+    if pid == 0 {
+        return false;
+    }
+    let proc = Path::new("/proc");
+    if !proc.exists() {
+        return true;
+    }
+    proc.join(pid.to_string()).exists()
+}
