@@ -1,8 +1,8 @@
 //! Timings of the lensing forward model (GIGA-Lens reference system, value + gradient):
 //! `cargo run -p infer --example bench_lens [reps] [fused|tensor|psf]` (default: all).
-//! See `infer::lens::bench`.
+//! See `infer::bench::lens`.
 
-use infer::lens::bench;
+use infer::bench::lens as bench;
 
 fn main() -> anyhow::Result<()> {
     let reps: usize = std::env::args()

@@ -9,7 +9,6 @@
 //! - `sweep`: a latent-dimension ablation as one command (trains and evaluates every setting).
 
 pub mod bench;
-pub mod bench_prepare;
 pub mod data;
 pub mod eval;
 pub mod sweep;

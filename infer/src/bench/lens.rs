@@ -20,12 +20,12 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, Normal};
 
-use super::fused::{FusedGigaLens, NUM_PARAMS};
-use super::grid::Grid;
-use super::light::Sersic;
-use super::mass::{Epl, MassComponent, MassModel, Shear};
-use super::psf::{Psf, PsfOrder};
-use super::render::Renderer;
+use crate::lens::fused::{FusedGigaLens, NUM_PARAMS};
+use crate::lens::grid::Grid;
+use crate::lens::light::Sersic;
+use crate::lens::mass::{Epl, MassComponent, MassModel, Shear};
+use crate::lens::psf::{Psf, PsfOrder};
+use crate::lens::render::Renderer;
 
 /// Truth of the reference system (lenstronomy starting-guide values used by GIGA-Lens Fig. 1,
 /// rounded), in the [`crate::lens::fused::PARAM_NAMES`] layout.

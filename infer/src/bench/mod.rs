@@ -20,7 +20,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::lens::bench::{Timing, run_all};
+pub mod lens;
+
 use crate::model::likelihood::ModelLikelihood;
 use crate::model::observation::Observation;
 use crate::model::spec::ModelSpec;
@@ -29,6 +30,7 @@ use crate::prob::{LogLikelihood, MvNormal};
 use crate::source::folded_decoder::FoldedDecoder;
 use crate::source::vae::Decode;
 use arclight_vae::model::{Decoder, VaeConfig};
+use lens::{Timing, run_all};
 
 /// GIGA-Lens on JAX/CPU, value + gradient per sample at batch 300, measured here (ms): low end.
 pub const GIGALENS_MS_PER_SAMPLE: (f64, f64) = (31.0, 147.0);

@@ -14,7 +14,6 @@
 //! images as `[B, H, W]`. Everything works on an autodiff device (gradients w.r.t. every
 //! parameter) and on a flex device configured for f64 (reference tests).
 
-pub mod bench;
 pub mod ellipticity;
 pub mod fused;
 pub mod grid;

@@ -24,6 +24,8 @@ use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 use std::time::Instant;
 
+pub mod prepare;
+
 /// PyTorch 2.9.0 CPU reference on this machine, ms: (W1, W2, W3).
 pub const PYTORCH_MS: (f64, f64, f64) = (1038.0, 8.5, 209.0);
 
@@ -211,7 +213,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         if w == "prep" {
             let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("../target/bench-data/prepare");
-            let p = crate::bench_prepare::bench_prepare(&dir)?;
+            let p = prepare::bench_prepare(&dir)?;
             println!(
                 "{:<16} {} rows, {:.2} GB of stamps: {:>7.1} s, {:>7.0} rows/s, peak memory {:.0} MB | full {}-row sample: ~{:.0} s",
                 "prepare",
@@ -220,7 +222,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 p.wall_s,
                 p.rows_per_s,
                 p.peak_rss_mb,
-                crate::bench_prepare::FULL_SAMPLE_ROWS,
+                prepare::FULL_SAMPLE_ROWS,
                 p.full_sample_s
             );
             prep = Some(p);
