@@ -177,6 +177,7 @@ pub fn laplace<D: LogDensity + ?Sized>(density: &D, mode: &[f64]) -> Result<Lapl
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inference::test_densities::per_row;
     use crate::prob::prior::MvNormal;
 
     /// On a Gaussian the Laplace approximation is exact: the covariance is recovered from the gradient
@@ -217,28 +218,12 @@ mod tests {
     /// Away from a mode (a saddle direction) the ridge makes the factor exist rather than failing.
     #[test]
     fn indefinite_hessian_gets_a_ridge() {
-        struct Saddle;
-        impl LogDensity for Saddle {
-            fn dim(&self) -> usize {
-                2
-            }
-            fn value_and_grad(
-                &self,
-                x: &[f64],
-                b: usize,
-                lp: &mut [f64],
-                g: &mut [f64],
-            ) -> Result<()> {
-                for r in 0..b {
-                    let (u, v) = (x[2 * r], x[2 * r + 1]);
-                    lp[r] = -0.5 * u * u + 0.5 * 1e-3 * v * v;
-                    g[2 * r] = -u;
-                    g[2 * r + 1] = 1e-3 * v;
-                }
-                Ok(())
-            }
-        }
-        let lap = laplace(&Saddle, &[0.0, 0.0]).unwrap();
+        let saddle = per_row(2, |x: &[f64], g: &mut [f64]| {
+            g[0] = -x[0];
+            g[1] = 1e-3 * x[1];
+            -0.5 * x[0] * x[0] + 0.5 * 1e-3 * x[1] * x[1]
+        });
+        let lap = laplace(&saddle, &[0.0, 0.0]).unwrap();
         // the saddle direction's diagonal is -1e-3 of its own scale: r must exceed 1
         assert!(lap.ridge > 1.0 && lap.ridge <= 3.0, "ridge {}", lap.ridge);
         assert!(lap.chol.iter().all(|v| v.is_finite()));
@@ -249,35 +234,18 @@ mod tests {
     /// diagonal would crush the wide ones to the narrowest's scale.
     #[test]
     fn ridge_keeps_every_coordinate_on_its_own_scale() {
-        struct Mixed;
         const S: [f64; 3] = [1e-4, 0.1, 10.0];
-        impl LogDensity for Mixed {
-            fn dim(&self) -> usize {
-                4
+        let mixed = per_row(4, |x: &[f64], g: &mut [f64]| {
+            let mut v = 0.0;
+            for k in 0..3 {
+                v -= 0.5 * (x[k] / S[k]).powi(2);
+                g[k] = -x[k] / (S[k] * S[k]);
             }
-            fn value_and_grad(
-                &self,
-                x: &[f64],
-                b: usize,
-                lp: &mut [f64],
-                g: &mut [f64],
-            ) -> Result<()> {
-                for r in 0..b {
-                    let row = &x[4 * r..4 * r + 4];
-                    let mut v = 0.0;
-                    for k in 0..3 {
-                        v -= 0.5 * (row[k] / S[k]).powi(2);
-                        g[4 * r + k] = -row[k] / (S[k] * S[k]);
-                    }
-                    // a slightly convex (saddle) fourth direction of scale 1
-                    v += 0.5 * 1e-2 * row[3] * row[3];
-                    g[4 * r + 3] = 1e-2 * row[3];
-                    lp[r] = v;
-                }
-                Ok(())
-            }
-        }
-        let lap = laplace(&Mixed, &[0.0; 4]).unwrap();
+            // a slightly convex (saddle) fourth direction of scale 1
+            g[3] = 1e-2 * x[3];
+            v + 0.5 * 1e-2 * x[3] * x[3]
+        });
+        let lap = laplace(&mixed, &[0.0; 4]).unwrap();
         assert!(lap.ridge > 1.0, "ridge {}", lap.ridge);
         for (k, s) in S.iter().enumerate() {
             let sd = lap.chol[k * 4 + k];

@@ -212,6 +212,7 @@ fn ascent<D: LogDensity + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inference::test_densities::per_row;
 
     /// -log p = sum_i (u_i - 1)^2 / (2 s_i^2), u a rotation mixing the coordinates pairwise, with
     /// scales s_i from 1e-2 to 1: a badly conditioned quadratic (condition number 1e4).
@@ -339,29 +340,15 @@ mod tests {
     #[test]
     fn never_returns_a_worse_point_and_survives_non_finite_regions() {
         // log p = -(x - 2)^2 for x < 3, NaN beyond: the first full step (to 4) lands in the hole
-        struct Hole;
-        impl LogDensity for Hole {
-            fn dim(&self) -> usize {
-                1
+        let hole = per_row(1, |x: &[f64], g: &mut [f64]| {
+            if x[0] > 3.0 {
+                g[0] = f64::NAN;
+                return f64::NAN;
             }
-            fn value_and_grad(
-                &self,
-                x: &[f64],
-                _b: usize,
-                lp: &mut [f64],
-                g: &mut [f64],
-            ) -> Result<()> {
-                if x[0] > 3.0 {
-                    lp[0] = f64::NAN;
-                    g[0] = f64::NAN;
-                } else {
-                    lp[0] = -(x[0] - 2.0).powi(2);
-                    g[0] = -2.0 * (x[0] - 2.0);
-                }
-                Ok(())
-            }
-        }
-        let r = lbfgs_ascent(&Hole, &[-2.0], &LbfgsOptions::default()).unwrap();
+            g[0] = -2.0 * (x[0] - 2.0);
+            -(x[0] - 2.0).powi(2)
+        });
+        let r = lbfgs_ascent(&hole, &[-2.0], &LbfgsOptions::default()).unwrap();
         assert!((r.x[0] - 2.0).abs() < 1e-3, "{r:?}");
         assert!(r.logp >= -16.0);
     }

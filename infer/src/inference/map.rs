@@ -321,6 +321,7 @@ fn rescore_untempered<D: LogDensity + ?Sized>(
 mod tests {
     use super::*;
     use crate::inference::progress::no_progress;
+    use crate::inference::test_densities::normal_nan_where;
 
     /// Two Gaussian bumps in 2-D: a narrow high one at (2, -1) and a broad lower one at (-2, 1); NaN for
     /// x0 > 3.5 (a region where the "model" is undefined).
@@ -546,32 +547,8 @@ mod tests {
     }
 
     /// log p = -(x0 - 5)^2/2 - x1^2/2 for x0 < 3.5 and NaN beyond: the mode lies behind a wall of NaN.
-    struct Wall;
-    impl LogDensity for Wall {
-        fn dim(&self) -> usize {
-            2
-        }
-        fn value_and_grad(
-            &self,
-            x: &[f64],
-            batch: usize,
-            logp: &mut [f64],
-            grad: &mut [f64],
-        ) -> Result<()> {
-            for r in 0..batch {
-                let (a, b) = (x[2 * r], x[2 * r + 1]);
-                if a < 3.5 {
-                    logp[r] = -0.5 * (a - 5.0).powi(2) - 0.5 * b * b;
-                    grad[2 * r] = -(a - 5.0);
-                    grad[2 * r + 1] = -b;
-                } else {
-                    logp[r] = f64::NAN;
-                    grad[2 * r] = f64::NAN;
-                    grad[2 * r + 1] = f64::NAN;
-                }
-            }
-            Ok(())
-        }
+    fn wall() -> impl LogDensity {
+        normal_nan_where(vec![5.0, 0.0], |x| x[0] >= 3.5)
     }
 
     #[test]
@@ -581,7 +558,7 @@ mod tests {
             schedule: LrSchedule::constant(0.3),
             ..Default::default()
         };
-        let res = multistart_map(&Wall, &[3.0, 1.0, 0.0, -1.0], &opts, no_progress).unwrap();
+        let res = multistart_map(&wall(), &[3.0, 1.0, 0.0, -1.0], &opts, no_progress).unwrap();
         assert!(res.n_reverted > 0);
         for i in 0..2 {
             let p = res.point(i);
@@ -591,7 +568,7 @@ mod tests {
             );
         }
         let all_dead =
-            multistart_map(&Wall, &[3.9, 0.0, 4.0, 1.0], &opts, no_progress).unwrap_err();
+            multistart_map(&wall(), &[3.9, 0.0, 4.0, 1.0], &opts, no_progress).unwrap_err();
         assert!(all_dead.to_string().contains("not finite"), "{all_dead}");
     }
 }

@@ -15,6 +15,9 @@ pub mod progress;
 pub mod schedule;
 pub mod vi;
 
+#[cfg(test)]
+pub(crate) mod test_densities;
+
 pub use crate::density::LogDensity;
 pub use adam::AdamConfig;
 pub use diagnostics::{ParamDiagnostics, diagnose};

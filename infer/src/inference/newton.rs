@@ -142,39 +142,22 @@ pub fn newton_polish<D: LogDensity + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use anyhow::Result;
+    use crate::inference::test_densities::per_row;
 
     /// A curved, badly scaled valley (Rosenbrock-like log-density with widths 1e-3 and 10): from a point
     /// Adam would need thousands of steps to cross, Newton reaches the mode to 1e-8.
     #[test]
     fn reaches_the_mode_of_a_curved_valley() {
-        struct Valley;
-        impl LogDensity for Valley {
-            fn dim(&self) -> usize {
-                2
-            }
-            fn value_and_grad(
-                &self,
-                x: &[f64],
-                b: usize,
-                lp: &mut [f64],
-                g: &mut [f64],
-            ) -> Result<()> {
-                for r in 0..b {
-                    let (u, v) = (x[2 * r] / 10.0, x[2 * r + 1] / 1e-3);
-                    // -log p = (v - u^2)^2 + 0.1 (u - 1)^2, mode at u = 1, v = 1.
-                    let a = v - u * u;
-                    lp[r] = -(a * a + 0.1 * (u - 1.0).powi(2));
-                    let du = -(-4.0 * a * u + 0.2 * (u - 1.0));
-                    let dv = -(2.0 * a);
-                    g[2 * r] = du / 10.0;
-                    g[2 * r + 1] = dv / 1e-3;
-                }
-                Ok(())
-            }
-        }
+        // -log p = (v - u^2)^2 + 0.1 (u - 1)^2 with u = x0 / 10, v = x1 / 1e-3: mode at u = v = 1.
+        let valley = per_row(2, |x: &[f64], g: &mut [f64]| {
+            let (u, v) = (x[0] / 10.0, x[1] / 1e-3);
+            let a = v - u * u;
+            g[0] = -(-4.0 * a * u + 0.2 * (u - 1.0)) / 10.0;
+            g[1] = -(2.0 * a) / 1e-3;
+            -(a * a + 0.1 * (u - 1.0).powi(2))
+        });
         let p = newton_polish(
-            &Valley,
+            &valley,
             &[-15.0, 3e-3],
             &NewtonOptions {
                 max_iter: 200,

@@ -354,6 +354,7 @@ where
 mod tests {
     use super::*;
     use crate::inference::progress::no_progress;
+    use crate::inference::test_densities::normal_nan_where;
 
     /// A 4-D correlated Gaussian with scales from 0.05 to 2.
     pub(crate) fn target() -> MvNormal {
@@ -437,31 +438,7 @@ mod tests {
     #[test]
     fn nonfinite_draws_are_dropped_and_bad_input_rejected() {
         // A standard normal that is NaN for x0 > 2: ~2% of draws of the fitted q are dropped, no panic.
-        struct Cut;
-        impl LogDensity for Cut {
-            fn dim(&self) -> usize {
-                2
-            }
-            fn value_and_grad(
-                &self,
-                x: &[f64],
-                batch: usize,
-                logp: &mut [f64],
-                grad: &mut [f64],
-            ) -> Result<()> {
-                for r in 0..batch {
-                    let (a, b) = (x[2 * r], x[2 * r + 1]);
-                    logp[r] = if a > 2.0 {
-                        f64::NAN
-                    } else {
-                        -0.5 * (a * a + b * b)
-                    };
-                    grad[2 * r] = -a;
-                    grad[2 * r + 1] = -b;
-                }
-                Ok(())
-            }
-        }
+        let cut = normal_nan_where(vec![0.0; 2], |x| x[0] > 2.0);
         let opts = ViOptions {
             steps: 400,
             n_samples: 32,
@@ -469,10 +446,10 @@ mod tests {
             init_scale: 0.5,
             ..Default::default()
         };
-        let res = fit_vi(&Cut, &[0.0, 0.0], &opts, no_progress).unwrap();
+        let res = fit_vi(&cut, &[0.0, 0.0], &opts, no_progress).unwrap();
         assert!(res.n_nonfinite > 0);
         assert!(res.mean.iter().all(|m| m.is_finite()));
-        assert!(fit_vi(&Cut, &[0.0], &opts, no_progress).is_err());
-        assert!(fit_vi(&Cut, &[f64::NAN, 0.0], &opts, no_progress).is_err());
+        assert!(fit_vi(&cut, &[0.0], &opts, no_progress).is_err());
+        assert!(fit_vi(&cut, &[f64::NAN, 0.0], &opts, no_progress).is_err());
     }
 }

@@ -114,28 +114,7 @@ pub fn leapfrog<D: LogDensity + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use anyhow::Result;
-
-    struct StdNormal2;
-    impl LogDensity for StdNormal2 {
-        fn dim(&self) -> usize {
-            2
-        }
-        fn value_and_grad(
-            &self,
-            x: &[f64],
-            batch: usize,
-            logp: &mut [f64],
-            grad: &mut [f64],
-        ) -> Result<()> {
-            for r in 0..batch {
-                logp[r] = -0.5 * (x[2 * r].powi(2) + x[2 * r + 1].powi(2));
-                grad[2 * r] = -x[2 * r];
-                grad[2 * r + 1] = -x[2 * r + 1];
-            }
-            Ok(())
-        }
-    }
+    use crate::inference::test_densities::{normal_nan_where, std_normal};
 
     /// Leapfrog is symplectic and time-reversible: energy error O(eps^2) and reversing the momentum
     /// retraces the path exactly.
@@ -146,7 +125,7 @@ mod tests {
         let p0 = vec![0.2, 0.9, -1.1, 0.4];
         let mut errs = Vec::new();
         for eps in [0.1, 0.05] {
-            let mut s = ChainStates::evaluate(&StdNormal2, x0.clone()).unwrap();
+            let mut s = ChainStates::evaluate(&std_normal(2), x0.clone()).unwrap();
             let mut p = p0.clone();
             let h0: Vec<f64> = (0..2)
                 .map(|i| -s.logp[i] + mass.kinetic(&p[2 * i..2 * i + 2]))
@@ -155,7 +134,7 @@ mod tests {
             let mut taken = vec![0; 2];
             let steps = (1.0 / eps) as usize;
             leapfrog(
-                &StdNormal2,
+                &std_normal(2),
                 &mass,
                 eps,
                 steps,
@@ -175,7 +154,7 @@ mod tests {
                 *v = -*v;
             }
             leapfrog(
-                &StdNormal2,
+                &std_normal(2),
                 &mass,
                 eps,
                 steps,
@@ -199,26 +178,8 @@ mod tests {
     }
 
     /// A standard normal that is undefined (NaN) for x_0 > 1: a wall to diverge at.
-    struct Cliff;
-    impl LogDensity for Cliff {
-        fn dim(&self) -> usize {
-            2
-        }
-        fn value_and_grad(
-            &self,
-            x: &[f64],
-            batch: usize,
-            logp: &mut [f64],
-            grad: &mut [f64],
-        ) -> Result<()> {
-            StdNormal2.value_and_grad(x, batch, logp, grad)?;
-            for r in 0..batch {
-                if x[2 * r] > 1.0 {
-                    logp[r] = f64::NAN;
-                }
-            }
-            Ok(())
-        }
+    fn cliff() -> impl LogDensity {
+        normal_nan_where(vec![0.0; 2], |x| x[0] > 1.0)
     }
 
     /// A chain that hits the wall is frozen there: its step count stops at the step that diverged,
@@ -228,7 +189,7 @@ mod tests {
         let mass = MassMatrix::Identity;
         // chain 0 starts at x_0 = 0.5 with momentum 2: with eps = 0.2 it reaches x_0 = 0.89 after one
         // step and 1.24 after two; chain 1 sits at the origin with no momentum and stays finite
-        let mut s = ChainStates::evaluate(&Cliff, vec![0.5, 0.0, 0.0, 0.0]).unwrap();
+        let mut s = ChainStates::evaluate(&cliff(), vec![0.5, 0.0, 0.0, 0.0]).unwrap();
         let mut p = vec![2.0, 0.0, 0.0, 0.0];
         let h0: Vec<f64> = (0..2)
             .map(|i| -s.logp[i] + mass.kinetic(&p[2 * i..2 * i + 2]))
@@ -236,7 +197,16 @@ mod tests {
         let mut div = vec![false; 2];
         let mut taken = vec![0; 2];
         let evals = leapfrog(
-            &Cliff, &mass, 0.2, 8, &mut s, &mut p, &h0, 1000.0, &mut div, &mut taken,
+            &cliff(),
+            &mass,
+            0.2,
+            8,
+            &mut s,
+            &mut p,
+            &h0,
+            1000.0,
+            &mut div,
+            &mut taken,
         )
         .unwrap();
         assert_eq!(evals, 8);

@@ -24,11 +24,10 @@ pub use verdict::RetryOptions;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::density::LogDensity;
     use crate::inference::diagnostics;
     use crate::inference::progress::no_progress;
+    use crate::inference::test_densities::normal_nan_where;
     use crate::prob::prior::MvNormal;
-    use anyhow::Result;
     use rand::{SeedableRng, rngs::StdRng};
 
     /// Correlated 4-D Gaussian with standard deviations `sd` and correlations up to 0.9.
@@ -341,40 +340,14 @@ mod tests {
     /// must be counted, rejected, and never produce a draw inside the slab or a panic.
     #[test]
     fn divergences_are_counted_and_rejected() {
-        struct Slab;
-        impl LogDensity for Slab {
-            fn dim(&self) -> usize {
-                2
-            }
-            fn value_and_grad(
-                &self,
-                x: &[f64],
-                batch: usize,
-                logp: &mut [f64],
-                grad: &mut [f64],
-            ) -> Result<()> {
-                for r in 0..batch {
-                    let (a, b) = (x[2 * r], x[2 * r + 1]);
-                    if (0.5..0.7).contains(&a) {
-                        logp[r] = f64::NAN;
-                        grad[2 * r] = f64::NAN;
-                        grad[2 * r + 1] = f64::INFINITY;
-                    } else {
-                        logp[r] = -0.5 * (a * a + b * b);
-                        grad[2 * r] = -a;
-                        grad[2 * r + 1] = -b;
-                    }
-                }
-                Ok(())
-            }
-        }
+        let slab = normal_nan_where(vec![0.0; 2], |x| (0.5..0.7).contains(&x[0]));
         let init = vec![-1.0, 0.0, 1.5, 0.3, 0.0, 0.0, -0.2, 1.0];
         let o = HmcOptions {
             n_burn: 100,
             n_samples: 300,
             ..Default::default()
         };
-        let draws = sample_hmc(&Slab, &init, &MassMatrix::Identity, &o, no_progress).unwrap();
+        let draws = sample_hmc(&slab, &init, &MassMatrix::Identity, &o, no_progress).unwrap();
         assert!(draws.n_divergent() > 0 && draws.warmup.n_divergent > 0);
         let mut shorter = 0;
         for c in 0..4 {
@@ -410,7 +383,7 @@ mod tests {
             },
             ..o.clone()
         };
-        let again = sample_hmc(&Slab, &init, &MassMatrix::Identity, &retry, no_progress).unwrap();
+        let again = sample_hmc(&slab, &init, &MassMatrix::Identity, &retry, no_progress).unwrap();
         let t: Vec<f64> = again.rounds.iter().map(|r| r.target_accept).collect();
         let t0 = o.dual_averaging.target_accept;
         assert_eq!(t.len(), 3, "{:?}", again.rounds);
@@ -419,7 +392,7 @@ mod tests {
         );
         assert!(again.rounds[2].step_size < again.rounds[0].step_size);
         // Non-finite starting points are a clear error, not a panic.
-        let e = sample_hmc(&Slab, &[0.6, 0.0], &MassMatrix::Identity, &o, no_progress).unwrap_err();
+        let e = sample_hmc(&slab, &[0.6, 0.0], &MassMatrix::Identity, &o, no_progress).unwrap_err();
         assert!(e.to_string().contains("non-finite"), "{e}");
     }
 
