@@ -4,12 +4,12 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use infer::inference::MapOptions;
 use infer::pipeline::demo::{DemoOptions, run_demo};
-use infer::pipeline::fit::{Estimate, FitConfig, FitOutcome, RunTarget, Stages, run_fit};
+use infer::pipeline::fit::{FitConfig, RunTarget, Stages, run_fit};
+use infer::pipeline::fit_report::render_fit;
 use infer::pipeline::mock::{MockOptions, run_mock};
 use infer::pipeline::study::{
     Shard, SourceImages, StudyConfig, quick_settings, render_text, run_study, run_summarize,
 };
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// `println!` that stops quietly when stdout is closed (e.g. piped into `head`) instead of panicking.
@@ -449,7 +449,7 @@ fn run(cli: Cli) -> Result<()> {
                 },
             };
             let out = run_fit(&cfg, target, &device)?;
-            print_outcome(&out);
+            out!("{}", render_fit(&out).trim_end());
         }
         Command::Demo(a) => {
             let out = run_demo(
@@ -465,7 +465,7 @@ fn run(cli: Cli) -> Result<()> {
                 },
                 &device,
             )?;
-            print_outcome(&out);
+            out!("{}", render_fit(&out).trim_end());
         }
         Command::Study(a) => match a.action {
             Some(StudyAction::Summarize(b)) => {
@@ -520,122 +520,4 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bench(a) => infer::bench::run(a.reps, &device)?,
     }
     Ok(())
-}
-
-fn print_outcome(out: &FitOutcome) {
-    out!("run record: {}", out.run_dir.display());
-    if let Some(c) = out.chi2_dof {
-        out!("MAP chi^2/dof = {c:.3}");
-    }
-    if let (Some(r), Some(e)) = (out.rhat_max, out.ess_min) {
-        out!("HMC: max R-hat {r:.4}, min ESS {e:.0}");
-    }
-    let n_rounds = out.hmc_rounds.len();
-    for (k, r) in out.hmc_rounds.iter().enumerate() {
-        let what = if r.misses.is_empty() {
-            "converged".to_string()
-        } else {
-            format!("missed {}", r.misses.join(", "))
-        };
-        let kept = match (k + 1 == n_rounds, r.with_previous) {
-            (true, true) => format!(" (kept with round {k}'s draws)"),
-            (true, false) => " (kept)".to_string(),
-            _ => String::new(),
-        };
-        let extended = if r.extended > 0 {
-            format!(" (+{} continued)", r.extended)
-        } else {
-            String::new()
-        };
-        let trajectory = r
-            .trajectory
-            .map(|t| format!(" (ChEES T {t:.2})"))
-            .unwrap_or_default();
-        out!(
-            "HMC round {}{kept}: {} + {}{extended} iterations, step {:.3}, mean L {}{trajectory}, target acceptance \
-             {:.2}, ESS bulk {:.0} / tail {:.0}, {} divergent: {what}",
-            k + 1,
-            r.n_burn,
-            r.n_samples,
-            r.step_size,
-            r.n_leapfrog,
-            r.target_accept,
-            r.min_ess_bulk,
-            r.min_ess_tail,
-            r.divergent
-        );
-    }
-    // R-hat needs two chains, ESS one: after MAP or VI alone neither exists
-    let has_rhat = out.params.iter().any(|p| p.rhat.is_finite());
-    let has_ess = out.params.iter().any(|p| p.ess_bulk.is_finite());
-    // vector blocks (the VAE latent z) are summarised in one line each, not row by row
-    let mut blocks: BTreeMap<&str, (usize, f64, f64)> = BTreeMap::new();
-    for p in out.params.iter().filter(|p| p.name.contains('[')) {
-        let name = p.name.split('[').next().unwrap_or(&p.name);
-        let b = blocks
-            .entry(name)
-            .or_insert((0, f64::NEG_INFINITY, f64::INFINITY));
-        b.0 += 1;
-        // NaN (a component without a usable diagnostic) stays NaN: never shown as converged
-        b.1 = if p.rhat.is_nan() || b.1.is_nan() {
-            f64::NAN
-        } else {
-            b.1.max(p.rhat)
-        };
-        b.2 = if p.ess_bulk.is_nan() || b.2.is_nan() {
-            f64::NAN
-        } else {
-            b.2.min(p.ess_bulk)
-        };
-    }
-    // after MAP alone the table holds the MAP values and their Laplace widths
-    let is_map = out.estimate == Some(Estimate::Map);
-    if is_map {
-        out!("MAP point (sd: Laplace approximation; - where the Hessian does not determine it)");
-    }
-    out!(
-        "{:<18} {:>10} {:>10} {:>10} {:>8} {:>8} {:>7}",
-        "parameter",
-        if is_map { "MAP" } else { "mean" },
-        if is_map { "sd" } else { "std" },
-        "truth",
-        "z",
-        "R-hat",
-        "ESS"
-    );
-    let opt = |v: Option<f64>, w: usize, prec: usize| {
-        v.filter(|v| v.is_finite())
-            .map(|v| format!("{v:>w$.prec$}"))
-            .unwrap_or_else(|| format!("{:>w$}", "-"))
-    };
-    for p in out.params.iter().filter(|p| !p.name.contains('[')) {
-        out!(
-            "{:<18} {:>10.4} {} {} {} {} {}",
-            p.name,
-            p.mean,
-            opt(Some(p.std), 10, 4),
-            opt(p.truth, 10, 4),
-            opt(p.z, 8, 2),
-            opt(has_rhat.then_some(p.rhat), 8, 3),
-            opt(has_ess.then_some(p.ess_bulk), 7, 0)
-        );
-    }
-    for (name, (n, rhat, ess)) in &blocks {
-        if has_ess {
-            let rhat = if has_rhat {
-                format!("max R-hat {rhat:.3}, ")
-            } else {
-                String::new()
-            };
-            out!("{name} ({n} components): {rhat}min bulk ESS {ess:.0}");
-        } else if is_map {
-            out!("{name} ({n} components): MAP values in summary.json");
-        }
-    }
-    for p in &out.plots {
-        out!("figure: {}", p.display());
-    }
-    for (k, v) in &out.timings {
-        out!("{k}: {v:.1}");
-    }
 }

@@ -5,6 +5,7 @@
 pub mod demo;
 pub mod figures;
 pub mod fit;
+pub mod fit_report;
 pub mod inference_data;
 pub mod inputs;
 pub mod json_diff;
