@@ -321,46 +321,25 @@ fn rescore_untempered<D: LogDensity + ?Sized>(
 mod tests {
     use super::*;
     use crate::inference::progress::no_progress;
-    use crate::inference::test_densities::normal_nan_where;
+    use crate::inference::test_densities::{normal_nan_where, per_row};
 
     /// Two Gaussian bumps in 2-D: a narrow high one at (2, -1) and a broad lower one at (-2, 1); NaN for
     /// x0 > 3.5 (a region where the "model" is undefined).
-    struct Bimodal;
-    impl Bimodal {
-        fn eval(x: &[f64]) -> (f64, [f64; 2]) {
+    fn bimodal() -> impl LogDensity {
+        per_row(2, |x: &[f64], g: &mut [f64]| {
             if x[0] > 3.5 {
-                return (f64::NAN, [f64::NAN; 2]);
+                g.fill(f64::NAN);
+                return f64::NAN;
             }
             let a = [(x[0] - 2.0) / 0.3, (x[1] + 1.0) / 0.3];
             let b = [(x[0] + 2.0) / 1.0, (x[1] - 1.0) / 1.0];
             let pa = 3.0 * (-0.5 * (a[0] * a[0] + a[1] * a[1])).exp();
             let pb = 1.0 * (-0.5 * (b[0] * b[0] + b[1] * b[1])).exp();
             let p = pa + pb + 1e-300;
-            let g = [
-                (-pa * a[0] / 0.3 - pb * b[0]) / p,
-                (-pa * a[1] / 0.3 - pb * b[1]) / p,
-            ];
-            (p.ln(), g)
-        }
-    }
-    impl LogDensity for Bimodal {
-        fn dim(&self) -> usize {
-            2
-        }
-        fn value_and_grad(
-            &self,
-            x: &[f64],
-            batch: usize,
-            logp: &mut [f64],
-            grad: &mut [f64],
-        ) -> Result<()> {
-            for r in 0..batch {
-                let (l, g) = Self::eval(&x[2 * r..2 * r + 2]);
-                logp[r] = l;
-                grad[2 * r..2 * r + 2].copy_from_slice(&g);
-            }
-            Ok(())
-        }
+            g[0] = (-pa * a[0] / 0.3 - pb * b[0]) / p;
+            g[1] = (-pa * a[1] / 0.3 - pb * b[1]) / p;
+            p.ln()
+        })
     }
 
     #[test]
@@ -381,7 +360,7 @@ mod tests {
             ..Default::default()
         };
         let mut calls = 0;
-        let res = multistart_map(&Bimodal, &starts, &opts, |p| {
+        let res = multistart_map(&bimodal(), &starts, &opts, |p| {
             calls += 1;
             assert!(p.metrics.iter().all(|(_, v)| v.is_finite()));
             Ok(())
@@ -411,7 +390,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// Counts the rows it evaluates.
-    struct Counted<'a>(&'a Bimodal, AtomicUsize);
+    struct Counted<'a>(&'a dyn LogDensity, AtomicUsize);
     impl LogDensity for Counted<'_> {
         fn dim(&self) -> usize {
             2
@@ -444,7 +423,7 @@ mod tests {
             halving_rounds: 3,
             ..Default::default()
         };
-        let counted = Counted(&Bimodal, AtomicUsize::new(0));
+        let counted = Counted(&bimodal(), AtomicUsize::new(0));
         let mut running = Vec::new();
         let res = multistart_map(&counted, &starts, &opts, |p| {
             running.push(p.metrics.iter().find(|m| m.0 == "running").unwrap().1);
@@ -465,7 +444,7 @@ mod tests {
             "best = {best:?}"
         );
         // The same with halving off evaluates every start every iteration.
-        let counted = Counted(&Bimodal, AtomicUsize::new(0));
+        let counted = Counted(&bimodal(), AtomicUsize::new(0));
         let plain = MapOptions {
             halving_rounds: 0,
             ..opts
@@ -543,7 +522,7 @@ mod tests {
         let (lp, _, ll, _) = PriorAndTwoModes::parts(x);
         assert!((res.best_logp() - (lp + ll)).abs() < 1e-9);
         // a density that cannot be tempered says so
-        assert!(multistart_map(&Bimodal, &[0.0, 0.0], &annealed, no_progress).is_err());
+        assert!(multistart_map(&bimodal(), &[0.0, 0.0], &annealed, no_progress).is_err());
     }
 
     /// log p = -(x0 - 5)^2/2 - x1^2/2 for x0 < 3.5 and NaN beyond: the mode lies behind a wall of NaN.
