@@ -73,6 +73,14 @@ impl Stages {
     }
 }
 
+/// Random streams of a fit, each the fit's seed XOR a constant, so the stages draw independently
+/// and a run is reproducible from its recorded seed: HMC's starting draws from q ("HMC" in ASCII).
+const HMC_START_STREAM: u64 = 0x48_4d43;
+/// The draws of q that summarise a fit ending with VI ("VI").
+const VI_DRAWS_STREAM: u64 = 0x5649;
+/// The prior draws of VI's start without MAP: a fixed seed, the same start for every fit.
+const PRIOR_MEAN_STREAM: u64 = 0;
+
 /// A MAP chi^2/dof passes within this many standard deviations (sqrt(2 / dof)) of 1.
 pub const CHI2_SIGMAS: f64 = 5.0;
 
@@ -942,7 +950,7 @@ fn stages(
     } else if cfg.stages.vi {
         let init = match &map {
             Some(m) => m.best_u.clone(),
-            None => prior_median_u(layout)?,
+            None => prior_mean_u(layout)?,
         };
         run.begin_stage("vi")?;
         run.log("stage", json!({"stage": "vi"}))?;
@@ -997,7 +1005,7 @@ fn stages(
         run.begin_stage("hmc")?;
         run.log("stage", json!({"stage": "hmc"}))?;
         let t0 = Instant::now();
-        let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0x484d43);
+        let mut rng = StdRng::seed_from_u64(cfg.seed ^ HMC_START_STREAM);
         let (mass, init) = match (&vi, &map) {
             (Some(v), _) => {
                 let q = MvNormal::from_cholesky(v.mean.clone(), v.chol.clone())?;
@@ -1223,7 +1231,7 @@ fn stages(
     } else if let Some(v) = &vi {
         // Without HMC, summarise the VI posterior from draws of q.
         let q = MvNormal::from_cholesky(v.mean.clone(), v.chol.clone())?;
-        let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0x5649);
+        let mut rng = StdRng::seed_from_u64(cfg.seed ^ VI_DRAWS_STREAM);
         let n = 4000;
         let mut u = vec![0.0; n * dim];
         for row in u.chunks_mut(dim) {
@@ -1396,10 +1404,10 @@ fn to_physical(layout: &ParamLayout, u: &[f64]) -> Vec<f64> {
     x
 }
 
-/// The unconstrained point whose scalar coordinates are 0 (the bijectors' centres) and whose
-/// latent block sits at its prior mean: a start when MAP is skipped.
-fn prior_median_u(layout: &ParamLayout) -> Result<Vec<f64>> {
-    let mut rng = StdRng::seed_from_u64(0);
+/// VI's start when MAP is skipped: the mean of 256 prior draws in unconstrained space (close to the
+/// bijectors' centres and the latent prior's mean), the same for every fit of a model.
+fn prior_mean_u(layout: &ParamLayout) -> Result<Vec<f64>> {
+    let mut rng = StdRng::seed_from_u64(PRIOR_MEAN_STREAM);
     let draws = layout.sample_prior(&mut rng, 256);
     let d = layout.dim();
     let mut m = vec![0.0; d];
