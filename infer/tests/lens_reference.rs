@@ -618,7 +618,7 @@ fn fused_kernel_matches_burn_autodiff_psf_on_pixels() {
 /// The fused kernel against the tensor library under burn autodiff, with the PSF applied at
 /// `order` (an asymmetric, non-square pixelated kernel on a supersampled grid).
 fn fused_kernel_matches_burn_autodiff(order: PsfOrder) {
-    use infer::lens::fused::{FusedGigaLens, NUM_PARAMS};
+    use infer::lens::fused::{FusedLens, NUM_PARAMS};
     let grid = Grid::new(20, 18, 0.13, 2).unwrap();
     let psf = Psf::pixelated(
         5,
@@ -644,7 +644,7 @@ fn fused_kernel_matches_burn_autodiff(order: PsfOrder) {
     let bkg: Vec<f64> = (0..n).map(|i| 0.04 + 0.01 * ((i % 7) as f64)).collect();
     let mask: Vec<bool> = (0..n).map(|i| i % 11 != 3).collect();
     let poisson = 0.01;
-    let fused = FusedGigaLens::new(
+    let fused = FusedLens::new(
         grid.clone(),
         &psf,
         order,

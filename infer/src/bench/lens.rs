@@ -6,7 +6,7 @@
 //!
 //! - `tensor`: the burn tensor library (`lens::render` + eq. 6 likelihood) on flex + autodiff,
 //!   value + gradient w.r.t. the 22 parameters (`[B]` tensors with `require_grad`);
-//! - `fused`: [`crate::lens::fused::FusedGigaLens::value_and_grad`], the hand-written kernel;
+//! - `fused`: [`crate::lens::fused::FusedLens::value_and_grad`], the hand-written kernel;
 //! - PSF convolution alone: direct 13 x 13 conv2d versus the separable Gaussian (two 1-D passes),
 //!   value + gradient on `[B, 80, 80]`.
 //!
@@ -20,7 +20,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_distr::{Distribution, Normal};
 
-use crate::lens::fused::{FusedGigaLens, NUM_PARAMS};
+use crate::lens::fused::{FusedLens, NUM_PARAMS};
 use crate::lens::grid::Grid;
 use crate::lens::light::Sersic;
 use crate::lens::mass::{Epl, MassComponent, MassModel, Shear};
@@ -90,7 +90,7 @@ impl ReferenceSystem {
         let psf = Psf::pixelated(13, 13, k)?;
         let n = grid.num_pixels();
         let (bkg, poisson) = (0.2f64, 1.0 / 100.0);
-        let clean = FusedGigaLens::new(
+        let clean = FusedLens::new(
             grid.clone(),
             &psf,
             PsfOrder::default(),
@@ -116,8 +116,8 @@ impl ReferenceSystem {
     }
 
     /// The fused model of this system.
-    pub fn fused(&self) -> anyhow::Result<FusedGigaLens> {
-        FusedGigaLens::new(
+    pub fn fused(&self) -> anyhow::Result<FusedLens> {
+        FusedLens::new(
             self.grid.clone(),
             &self.psf,
             PsfOrder::default(),

@@ -19,6 +19,7 @@ pub mod fused;
 pub mod grid;
 pub mod light;
 pub mod mass;
+pub mod profile;
 pub mod psf;
 pub mod render;
 

@@ -14,7 +14,8 @@ use super::layout::{Slot, Slots};
 use super::spec::{Component, ComponentKind, ModelSpec, PsfSpec};
 use crate::lens::grid::Grid;
 use crate::lens::light::{Sersic, SurfaceBrightness};
-use crate::lens::mass::{Epl, MassComponent, MassModel, Shear};
+use crate::lens::mass::{Epl, HostProfile, MassComponent, MassModel, Shear};
+use crate::lens::profile::MassKind;
 use crate::lens::psf::Psf;
 use crate::lens::render::Renderer;
 use crate::source::placed::PlacedImage;
@@ -315,10 +316,13 @@ impl Params<'_> {
 }
 
 fn mass_component(c: &Component, p: &Params<'_>) -> Result<MassComponent> {
-    Ok(match c.kind {
-        ComponentKind::Epl | ComponentKind::Sie => {
+    let ComponentKind::Mass(kind) = c.kind else {
+        bail!("{} is not a mass component", c.kind.name());
+    };
+    Ok(match kind {
+        MassKind::Epl | MassKind::Sie => {
             let (e1, e2) = p.ellipticity(c)?;
-            let gamma = if c.kind == ComponentKind::Epl {
+            let gamma = if kind == MassKind::Epl {
                 p.get(c, "gamma")?
             } else {
                 Tensor::<1>::full([p.batch], 2.0, p.device)
@@ -332,7 +336,7 @@ fn mass_component(c: &Component, p: &Params<'_>) -> Result<MassComponent> {
                 center_y: p.get(c, "center_y")?,
             })
         }
-        ComponentKind::Sis => {
+        MassKind::Sis => {
             let zero = Tensor::<1>::zeros([p.batch], p.device);
             MassComponent::Epl(Epl::sie(
                 p.get(c, "theta_e")?,
@@ -342,11 +346,27 @@ fn mass_component(c: &Component, p: &Params<'_>) -> Result<MassComponent> {
                 p.get(c, "center_y")?,
             ))
         }
-        ComponentKind::Shear => MassComponent::Shear(Shear {
+        MassKind::Shear => MassComponent::Shear(Shear {
             gamma1: p.get(c, "gamma1")?,
             gamma2: p.get(c, "gamma2")?,
         }),
-        other => bail!("{other:?} is not a mass component"),
+        _ => {
+            let ell = if c.q_phi {
+                Some(p.ellipticity(c)?)
+            } else {
+                None
+            };
+            let params = kind
+                .keys()
+                .iter()
+                .map(|key| match (&ell, *key) {
+                    (Some((e1, _)), "e1") => Ok(e1.clone()),
+                    (Some((_, e2)), "e2") => Ok(e2.clone()),
+                    _ => p.get(c, key),
+                })
+                .collect::<Result<_>>()?;
+            MassComponent::Host(HostProfile { kind, params })
+        }
     })
 }
 

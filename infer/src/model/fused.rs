@@ -1,70 +1,75 @@
-//! The fused-kernel likelihood: when a model file describes exactly the GIGA-Lens model (one EPL
-//! and one external shear, one Sersic lens light, one Sersic source, ellipticities as e1/e2),
-//! the likelihood and its gradient come from the hand-written kernel
-//! [`crate::lens::fused::FusedGigaLens`] instead of burn autodiff: same physics, same eq. (6),
-//! ~40x faster at the batch sizes of multistart MAP, VI and many-chain HMC.
+//! The fused-kernel likelihood of models with Sersic light: any sum of registered mass profiles,
+//! Sersic lens light and Sersic sources (the GIGA-Lens model is EPL + shear + one of each); the
+//! likelihood and its gradient come from the hand-written kernel [`crate::lens::fused::FusedLens`]
+//! instead of burn autodiff: same physics, same eq. (6), ~40x faster at the batch sizes of
+//! multistart MAP, VI and many-chain HMC.
 
 use anyhow::Result;
 
 use super::forward::{grid_of, psf_of, sersic_amp_scale};
-use super::layout::{Slot, Slots};
+use super::kernel_params::KernelParams;
+use super::layout::Slots;
 use super::observation::Observation;
 use super::spec::{ComponentKind, ModelSpec};
-use crate::lens::fused::{FusedGigaLens, NUM_PARAMS};
+use crate::lens::fused::{FusedLayout, FusedLens};
 use crate::prob::LogLikelihood;
 
-/// Parameter keys in the fused layout, per component role.
-const MASS: [&str; 6] = ["theta_e", "gamma", "e1", "e2", "center_x", "center_y"];
-const SHEAR: [&str; 2] = ["gamma1", "gamma2"];
-const SERSIC: [&str; 7] = [
+/// Sersic parameter keys in kernel order.
+pub const SERSIC: [&str; 7] = [
     "amp", "r_sersic", "n_sersic", "e1", "e2", "center_x", "center_y",
 ];
 
-/// The fused GIGA-Lens likelihood over a model file's free parameters.
+/// The fused likelihood over a model file's free parameters.
 #[derive(Clone)]
 pub struct FusedLikelihood {
-    kernel: FusedGigaLens,
-    /// For each of the 22 kernel parameters: a theta column or a constant.
-    map: [Slot; NUM_PARAMS],
-    /// Factor from the model file's value to the kernel's, per kernel parameter: the Sersic
-    /// amplitudes get [`sersic_amp_scale`] (surface brightness per arcsec^2 -> counts/s per
-    /// pixel), exactly as the tensor path; 1 elsewhere.
-    scale: [f64; NUM_PARAMS],
+    kernel: FusedLens,
+    params: KernelParams,
     dim: usize,
 }
 
 impl FusedLikelihood {
-    /// `Some` when `spec` is the GIGA-Lens model shape, else `None` (use the tensor path).
-    pub fn try_new(spec: &ModelSpec, slots: &Slots, obs: &Observation) -> Result<Option<Self>> {
-        let kinds = |cs: &[super::spec::Component]| cs.iter().map(|c| c.kind).collect::<Vec<_>>();
-        let shape_ok = kinds(&spec.mass) == [ComponentKind::Epl, ComponentKind::Shear]
-            && kinds(&spec.lens_light) == [ComponentKind::Sersic]
-            && kinds(&spec.source) == [ComponentKind::Sersic]
-            && spec.components().all(|c| !c.q_phi)
-            && slots.latent.is_none();
-        if !shape_ok {
-            return Ok(None);
+    /// `Ok(Ok(_))` when every light and source component is a Sersic, else `Ok(Err(reason))`: the
+    /// tensor path evaluates the model and `reason` says why.
+    pub fn try_new(
+        spec: &ModelSpec,
+        slots: &Slots,
+        obs: &Observation,
+    ) -> Result<Result<Self, String>> {
+        let not_sersic = spec
+            .lens_light
+            .iter()
+            .chain(&spec.source)
+            .find(|c| c.kind != ComponentKind::Sersic);
+        if let Some(c) = not_sersic {
+            return Ok(Err(format!(
+                "the fused kernel takes Sersic light and sources only, not {} ({})",
+                c.kind.name(),
+                c.label
+            )));
         }
-        let mut map = [Slot::Fixed(0.0); NUM_PARAMS];
-        let mut scale = [1.0; NUM_PARAMS];
-        let mut k = 0;
-        let roles: [(&super::spec::Component, &[&str]); 4] = [
-            (&spec.mass[0], &MASS),
-            (&spec.mass[1], &SHEAR),
-            (&spec.lens_light[0], &SERSIC),
-            (&spec.source[0], &SERSIC),
-        ];
-        for (c, keys) in roles {
-            for key in keys {
-                map[k] = slots.get(&format!("{}.{key}", c.label))?;
-                if *key == "amp" {
-                    scale[k] = sersic_amp_scale(spec);
-                }
-                k += 1;
-            }
+        if spec.source.is_empty() {
+            return Ok(Err("the model has no source".into()));
         }
+        let mut params = KernelParams::new(slots);
+        let mut mass = Vec::new();
+        for c in &spec.mass {
+            let ComponentKind::Mass(k) = c.kind else {
+                unreachable!("the parser puts only mass profiles under [[mass]]")
+            };
+            params.push(slots, c, k.keys(), ("", 1.0))?;
+            mass.push(k);
+        }
+        for c in spec.lens_light.iter().chain(&spec.source) {
+            params.push(slots, c, &SERSIC, ("amp", sersic_amp_scale(spec)))?;
+        }
+        let layout = FusedLayout {
+            mass,
+            lights: spec.lens_light.len(),
+            sources: spec.source.len(),
+        };
         let (data, bkg_var, poisson) = super::fused_vae::noise_inputs(spec, obs);
-        let kernel = FusedGigaLens::new(
+        let kernel = FusedLens::with_layout(
+            layout,
             grid_of(spec)?,
             &psf_of(spec)?,
             spec.psf_order,
@@ -73,31 +78,17 @@ impl FusedLikelihood {
             poisson,
             Some(&obs.mask),
         )?;
-        Ok(Some(FusedLikelihood {
+        Ok(Ok(FusedLikelihood {
             kernel,
-            map,
-            scale,
+            params,
             dim: slots.dim,
         }))
     }
 
-    fn expand(&self, theta: &[f64], batch: usize) -> Vec<f64> {
-        let mut p = vec![0.0; batch * NUM_PARAMS];
-        for (row, out) in theta.chunks(self.dim).zip(p.chunks_mut(NUM_PARAMS)) {
-            for ((o, s), f) in out.iter_mut().zip(&self.map).zip(&self.scale) {
-                *o = f * match *s {
-                    Slot::Column(j) => row[j],
-                    Slot::Fixed(v) => v,
-                };
-            }
-        }
-        p
-    }
-
     /// Noise-free model images, row-major `[batch, H, W]`.
     pub fn model_images(&self, theta: &[f64], batch: usize) -> Vec<f32> {
-        let p = self.expand(theta, batch);
-        p.chunks(NUM_PARAMS)
+        let p = self.params.expand(theta, batch);
+        p.chunks(self.params.len())
             .flat_map(|row| self.kernel.render(row))
             .map(|v| v as f32)
             .collect()
@@ -116,23 +107,21 @@ impl LogLikelihood for FusedLikelihood {
         loglike: &mut [f64],
         grad: &mut [f64],
     ) -> Result<()> {
-        let p = self.expand(theta, batch);
-        let (values, g22) = self.kernel.value_and_grad(&p);
+        let p = self.params.expand(theta, batch);
+        let (values, gk) = self.kernel.value_and_grad(&p);
         loglike.copy_from_slice(&values);
         grad.iter_mut().for_each(|g| *g = 0.0);
-        for (b, gk) in g22.chunks(NUM_PARAMS).enumerate() {
-            for (k, s) in self.map.iter().enumerate() {
-                if let Slot::Column(j) = *s {
-                    // Chain rule through the unit factor of `expand`.
-                    grad[b * self.dim + j] += gk[k] * self.scale[k];
-                }
-            }
+        let n = self.params.len();
+        for (b, g) in gk.chunks(n).enumerate() {
+            let row = &theta[b * self.dim..(b + 1) * self.dim];
+            self.params
+                .chain(row, g, &mut grad[b * self.dim..(b + 1) * self.dim]);
         }
         Ok(())
     }
 
     fn value(&self, theta: &[f64], batch: usize, loglike: &mut [f64]) -> Result<()> {
-        let p = self.expand(theta, batch);
+        let p = self.params.expand(theta, batch);
         loglike.copy_from_slice(&self.kernel.log_likelihood(&p));
         Ok(())
     }

@@ -1,11 +1,11 @@
 //! The fused-kernel likelihood of the VAE-source model of Chianese et al. 2020: when a model file
-//! has one EPL (or SIE, gamma = 2) and one external shear, no lens light and one VAE source
-//! (eq. 17), the lensing part of ln L (GIGA-Lens eq. 6) and its gradient come from the
-//! hand-written kernel [`FusedPlacedImage`], and only the decoder d(z) is a neural network.
+//! has any sum of registered mass profiles (the paper's: EPL + external shear), no lens light and
+//! one VAE source (eq. 17), the lensing part of ln L (GIGA-Lens eq. 6) and its gradient come from
+//! the hand-written kernel [`FusedPlacedImage`], and only the decoder d(z) is a neural network.
 //!
 //! One value + gradient evaluation:
 //! 1. decode the latent columns z into images `[B, 64, 64]`;
-//! 2. the kernel gives ln L, d ln L / d(12 lens and placement parameters) and
+//! 2. the kernel gives ln L, d ln L / d(lens and placement parameters) and
 //!    G = d ln L / d(source pixel) for those images;
 //! 3. d ln L / dz = d/dz sum(d(z) * G), the decoder's vector-Jacobian product.
 //!
@@ -18,47 +18,33 @@
 //! spans [x_src - s, x_src + s], row 0 at the top, bilinear, zero outside), at a fraction of the
 //! cost: the 256 x 256 lens model through burn autodiff takes ~39 ms, the kernel ~3 ms.
 //!
-//! Ellipticities given as (q, phi) (Chianese eqs. 19-20) are turned into
-//! (e1, e2) = (1-q)/(1+q) (cos 2phi, sin 2phi) and the gradient is chained back exactly.
+//! Ellipticities given as (q, phi) (Chianese eqs. 19-20) are turned into (e1, e2) and the gradient
+//! is chained back exactly ([`super::kernel_params`]).
 
 use anyhow::{Context, Result, ensure};
 use burn::tensor::{Device, Tensor, TensorData};
 use std::sync::Arc;
 
 use super::forward::{grid_of, psf_of};
-use super::layout::{Slot, Slots};
+use super::kernel_params::KernelParams;
+use super::layout::Slots;
 use super::observation::Observation;
-use super::spec::{Component, ComponentKind, ModelSpec};
-use crate::lens::fused::placed::{FusedPlacedImage, NUM_PLACED_PARAMS};
+use super::spec::{ComponentKind, ModelSpec};
+use crate::lens::fused::placed::FusedPlacedImage;
 use crate::prob::LogLikelihood;
 use crate::source::folded_decoder::FoldedDecoder;
 use crate::source::vae::Decode;
 
-/// Kernel slots of the EPL ellipticity (e1, e2) in [`crate::lens::fused::placed::PLACED_PARAM_NAMES`].
-const E1: usize = 2;
-const E2: usize = 3;
-
 /// Rows per decoder autodiff pass (bounds the memory of the decoder's activations).
 const DECODE_CHUNK: usize = 64;
-
-/// How the EPL ellipticity is parameterised in theta.
-#[derive(Clone, Copy, Debug)]
-enum Ellipticity {
-    /// (e1, e2) directly: kernel slots 2 and 3 of the map.
-    E1E2,
-    /// (q, phi), Chianese eqs. 19-20.
-    QPhi { q: Slot, phi: Slot },
-}
 
 /// The fused lens kernel + burn decoder likelihood over a model file's free parameters.
 #[derive(Clone)]
 pub struct FusedVaeLikelihood {
     kernel: FusedPlacedImage,
     decoder: Arc<dyn Decode>,
-    /// For each of the 12 kernel parameters: a theta column or a constant (slots 2 and 3 are
-    /// unused when the ellipticity is (q, phi)).
-    map: [Slot; NUM_PLACED_PARAMS],
-    ellipticity: Ellipticity,
+    /// The kernel's lens and placement parameters from theta.
+    params: KernelParams,
     /// Columns of the latent z.
     latent: std::ops::Range<usize>,
     dim: usize,
@@ -76,27 +62,6 @@ fn folded_fits(decoder: &dyn Decode, latent_dim: usize, (hs, ws): (usize, usize)
         .is_some_and(|f| f.latent_dim() == latent_dim && f.image_size() == hs && hs == ws)
 }
 
-fn value_of(s: Slot, row: &[f64]) -> f64 {
-    match s {
-        Slot::Column(j) => row[j],
-        Slot::Fixed(v) => v,
-    }
-}
-
-/// (e1, e2) from (q, phi), eqs. 19-20, and the Jacobian d(e1, e2)/d(q, phi) as
-/// [[de1/dq, de1/dphi], [de2/dq, de2/dphi]].
-fn e_of_q_phi(q: f64, phi: f64) -> ([f64; 2], [[f64; 2]; 2]) {
-    let e = (1.0 - q) / (1.0 + q);
-    let de_dq = -2.0 / ((1.0 + q) * (1.0 + q));
-    let (s2, c2) = (2.0 * phi).sin_cos();
-    (
-        [e * c2, e * s2],
-        [[de_dq * c2, -2.0 * e * s2], [de_dq * s2, 2.0 * e * c2]],
-    )
-}
-
-/// Observed data, background variance per pixel and Poisson factor 1/(G t_exp) of eq. (6), as
-/// the fused kernels take them.
 /// Observation-side inputs of the fused kernels: data, background variance per pixel (noise map
 /// or sigma_bkg^2), and 1/(gain t_exp) when the Poisson term is on (GIGA-Lens eq. 6).
 pub(crate) fn noise_inputs(
@@ -117,64 +82,46 @@ pub(crate) fn noise_inputs(
 }
 
 impl FusedVaeLikelihood {
-    /// `Some` when `spec` is EPL/SIE + shear with one VAE source and no lens light, else `None`
-    /// (use the tensor path). `device` is the autodiff device the decoder's gradients use.
+    /// `Ok(Ok(_))` when `spec` has one VAE source and no lens light, else `Ok(Err(reason))`: the
+    /// tensor path evaluates the model and `reason` says why. `device` is the autodiff device the
+    /// decoder's gradients use.
     pub fn try_new(
         spec: &ModelSpec,
         slots: &Slots,
         obs: &Observation,
         decoder: Arc<dyn Decode>,
         device: &Device,
-    ) -> Result<Option<Self>> {
-        let find = |pred: &dyn Fn(ComponentKind) -> bool| -> Option<&Component> {
-            let mut it = spec.mass.iter().filter(|c| pred(c.kind));
-            let first = it.next()?;
-            it.next().is_none().then_some(first)
-        };
-        let lens = find(&|k| matches!(k, ComponentKind::Epl | ComponentKind::Sie));
-        let shear = find(&|k| k == ComponentKind::Shear);
-        let (Some(lens), Some(shear), Some(latent)) = (lens, shear, slots.latent.clone()) else {
-            return Ok(None);
+    ) -> Result<Result<Self, String>> {
+        let Some(latent) = slots.latent.clone() else {
+            return Ok(Err("the model has no latent parameters".into()));
         };
         // The fused placed-image kernel convolves on the pixel grid only: a supersampled grid
-        // convolved on its sub-pixels takes the tensor path (the fit summary names the backend).
+        // convolved on its sub-pixels takes the tensor path.
         let subgrid_psf = spec.grid.supersample > 1
             && !matches!(spec.psf, super::spec::PsfSpec::None)
             && matches!(spec.psf_order, crate::lens::psf::PsfOrder::SubGrid { .. });
-        let shape_ok = !subgrid_psf
-            && spec.mass.len() == 2
-            && spec.lens_light.is_empty()
-            && spec.source.len() == 1
-            && spec.source[0].kind == ComponentKind::Vae;
-        if !shape_ok {
-            return Ok(None);
+        if subgrid_psf {
+            return Ok(Err(
+                "the fused VAE-source kernel convolves on image pixels, and [psf] convolution is on the sub-grid"
+                    .into(),
+            ));
+        }
+        if !spec.lens_light.is_empty() || spec.source.len() != 1 {
+            return Ok(Err(
+                "the fused VAE-source kernel takes one VAE source and no lens light".into(),
+            ));
         }
         let src = &spec.source[0];
-        let get = |c: &Component, key: &str| slots.get(&format!("{}.{key}", c.label));
-        let mut map = [Slot::Fixed(0.0); NUM_PLACED_PARAMS];
-        map[0] = get(lens, "theta_e")?;
-        map[1] = if lens.kind == ComponentKind::Epl {
-            get(lens, "gamma")?
-        } else {
-            Slot::Fixed(2.0)
-        };
-        let ellipticity = if lens.q_phi {
-            Ellipticity::QPhi {
-                q: get(lens, "q")?,
-                phi: get(lens, "phi")?,
-            }
-        } else {
-            map[E1] = get(lens, "e1")?;
-            map[E2] = get(lens, "e2")?;
-            Ellipticity::E1E2
-        };
-        map[4] = get(lens, "center_x")?;
-        map[5] = get(lens, "center_y")?;
-        map[6] = get(shear, "gamma1")?;
-        map[7] = get(shear, "gamma2")?;
-        for (k, key) in ["x_src", "y_src", "s", "i"].iter().enumerate() {
-            map[8 + k] = get(src, key)?;
+        let mut params = KernelParams::new(slots);
+        let mut mass = Vec::new();
+        for c in &spec.mass {
+            let ComponentKind::Mass(k) = c.kind else {
+                unreachable!("the parser puts only mass profiles under [[mass]]")
+            };
+            params.push(slots, c, k.keys(), ("", 1.0))?;
+            mass.push(k);
         }
+        params.push(slots, src, &["x_src", "y_src", "s", "i"], ("", 1.0))?;
         ensure!(
             latent.len() == decoder.latent_dim(),
             "{}: {} latent columns but the decoder takes {}",
@@ -187,7 +134,8 @@ impl FusedVaeLikelihood {
         let probe = decoder.decode(Tensor::<2>::zeros([1, latent.len()], &inner));
         let [_, hs, ws] = probe.dims();
         let (data, bkg_var, poisson) = noise_inputs(spec, obs);
-        let kernel = FusedPlacedImage::new(
+        let kernel = FusedPlacedImage::with_mass(
+            mass,
             grid_of(spec)?,
             &psf_of(spec)?,
             (hs, ws),
@@ -199,10 +147,9 @@ impl FusedVaeLikelihood {
         .with_context(|| format!("{}: fused VAE-source likelihood", obs.path.display()))?;
         let folded_decoder =
             folded_fits(decoder.as_ref(), latent.len(), (hs, ws)) && inner == Device::flex();
-        Ok(Some(FusedVaeLikelihood {
+        Ok(Ok(FusedVaeLikelihood {
             kernel,
-            map,
-            ellipticity,
+            params,
             latent,
             dim: slots.dim,
             device: device.clone(),
@@ -212,24 +159,9 @@ impl FusedVaeLikelihood {
         }))
     }
 
-    /// The 12 kernel parameters of each theta row, `[batch x 12]`.
+    /// The kernel parameters of each theta row, `[batch x P]`.
     fn expand(&self, theta: &[f64], batch: usize) -> Vec<f64> {
-        let mut p = vec![0.0; batch * NUM_PLACED_PARAMS];
-        for (row, out) in theta
-            .chunks(self.dim)
-            .take(batch)
-            .zip(p.chunks_mut(NUM_PLACED_PARAMS))
-        {
-            for (o, s) in out.iter_mut().zip(&self.map) {
-                *o = value_of(*s, row);
-            }
-            if let Ellipticity::QPhi { q, phi } = self.ellipticity {
-                let ([e1, e2], _) = e_of_q_phi(value_of(q, row), value_of(phi, row));
-                out[E1] = e1;
-                out[E2] = e2;
-            }
-        }
-        p
+        self.params.expand(theta, batch)
     }
 
     /// The latent columns of theta rows as a `[rows, D]` tensor on `device`.
@@ -263,34 +195,14 @@ impl FusedVaeLikelihood {
         let p = self.expand(theta, batch);
         let images = self.source_images(theta, batch);
         let (hs, ws) = self.kernel.source_shape();
-        p.chunks(NUM_PLACED_PARAMS)
+        p.chunks(self.params.len())
             .zip(images.chunks(hs * ws))
             .flat_map(|(row, img)| self.kernel.render(row, img))
             .map(|v| v as f32)
             .collect()
     }
 
-    /// Add d ln L / d(12 kernel parameters) of one row to its theta gradient row.
-    fn scatter(&self, row: &[f64], g12: &[f64], out: &mut [f64]) {
-        for (k, s) in self.map.iter().enumerate() {
-            let ellip = matches!(k, E1 | E2);
-            if let (Slot::Column(j), false) = (*s, ellip && self.is_q_phi()) {
-                out[j] += g12[k];
-            }
-        }
-        if let Ellipticity::QPhi { q, phi } = self.ellipticity {
-            let (_, jac) = e_of_q_phi(value_of(q, row), value_of(phi, row));
-            let (ge1, ge2) = (g12[E1], g12[E2]);
-            if let Slot::Column(j) = q {
-                out[j] += ge1 * jac[0][0] + ge2 * jac[1][0];
-            }
-            if let Slot::Column(j) = phi {
-                out[j] += ge1 * jac[0][1] + ge2 * jac[1][1];
-            }
-        }
-    }
-
-    /// ln L, d ln L / d(12 kernel parameters) and d ln L / dz of `rows` theta rows with the
+    /// ln L, d ln L / d(kernel parameters) and d ln L / dz of `rows` theta rows with the
     /// decoder on burn autodiff: d ln L / dz = d/dz sum(d(z) * G), G a constant for burn.
     fn burn_value_and_grad(
         &self,
@@ -357,10 +269,6 @@ impl FusedVaeLikelihood {
             .flat_map(|row| row[self.latent.clone()].iter().map(|&v| v as f32))
             .collect()
     }
-
-    fn is_q_phi(&self) -> bool {
-        matches!(self.ellipticity, Ellipticity::QPhi { .. })
-    }
 }
 
 impl LogLikelihood for FusedVaeLikelihood {
@@ -397,11 +305,9 @@ impl LogLikelihood for FusedVaeLikelihood {
             let d = self.latent.len();
             for r in 0..rows {
                 let out = &mut grad[(start + r) * dim..(start + r + 1) * dim];
-                self.scatter(
-                    &th[r * dim..(r + 1) * dim],
-                    &g12[r * NUM_PLACED_PARAMS..(r + 1) * NUM_PLACED_PARAMS],
-                    out,
-                );
+                let np = self.params.len();
+                self.params
+                    .chain(&th[r * dim..(r + 1) * dim], &g12[r * np..(r + 1) * np], out);
                 for (o, v) in out[self.latent.clone()]
                     .iter_mut()
                     .zip(&gz[r * d..(r + 1) * d])
@@ -418,32 +324,5 @@ impl LogLikelihood for FusedVaeLikelihood {
         let images = self.source_images(theta, batch);
         loglike[..batch].copy_from_slice(&self.kernel.log_likelihood(&p, &images));
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::e_of_q_phi;
-
-    #[test]
-    fn q_phi_jacobian_matches_finite_differences() {
-        for (q, phi) in [(0.5, 0.3), (0.9, -1.2), (0.25, 2.0)] {
-            let (_, jac) = e_of_q_phi(q, phi);
-            let h = 1e-6;
-            for (k, (dq, dp)) in [(h, 0.0), (0.0, h)].into_iter().enumerate() {
-                let (a, _) = e_of_q_phi(q + dq, phi + dp);
-                let (b, _) = e_of_q_phi(q - dq, phi - dp);
-                for i in 0..2 {
-                    let fd = (a[i] - b[i]) / (2.0 * h);
-                    assert!(
-                        (fd - jac[i][k]).abs() < 1e-8,
-                        "q={q} phi={phi}: d e{}/d{} fd {fd} vs {}",
-                        i + 1,
-                        ["q", "phi"][k],
-                        jac[i][k]
-                    );
-                }
-            }
-        }
     }
 }

@@ -235,9 +235,9 @@ impl LogLikelihood for LensLikelihood {
 /// A hand-written fast path for a model file's likelihood.
 #[derive(Clone)]
 pub enum FusedPath {
-    /// The GIGA-Lens shape, entirely in the fused kernel ([`super::fused`]).
-    GigaLens(super::fused::FusedLikelihood),
-    /// EPL/SIE + shear with a VAE source: the fused placed-image kernel for the lensing, the
+    /// Sersic light and sources (the GIGA-Lens shape), entirely in the fused kernel ([`super::fused`]).
+    Sersic(super::fused::FusedLikelihood),
+    /// A VAE source: the fused placed-image kernel for the lensing, the
     /// decoder folded on the host or on burn autodiff ([`super::fused_vae`]).
     Vae(super::fused_vae::FusedVaeLikelihood),
 }
@@ -245,19 +245,22 @@ pub enum FusedPath {
 impl FusedPath {
     fn lik(&self) -> &dyn LogLikelihood {
         match self {
-            FusedPath::GigaLens(f) => f,
+            FusedPath::Sersic(f) => f,
             FusedPath::Vae(f) => f,
         }
     }
 }
 
-/// The likelihood `infer fit` uses: a fused kernel when the model file has the GIGA-Lens shape
-/// (see [`super::fused`]) or the Chianese et al. VAE-source shape (see [`super::fused_vae`]),
-/// else burn autodiff; the tensor model is always kept for figures and chi^2.
+/// The likelihood `infer fit` uses: a fused kernel when the model file has Sersic light and
+/// sources (see [`super::fused`]) or one VAE source (see [`super::fused_vae`]), with any
+/// registered mass profiles, else burn autodiff; the tensor model is always kept for figures and
+/// chi^2.
 #[derive(Clone)]
 pub struct ModelLikelihood {
     pub tensor: LensLikelihood,
     pub fused: Option<FusedPath>,
+    /// Why the tensor path evaluates the likelihood, when it does.
+    pub fallback: Option<String>,
 }
 
 impl ModelLikelihood {
@@ -267,7 +270,7 @@ impl ModelLikelihood {
         let tensor = LensLikelihood::new(forward, obs)?;
         let fwd = &tensor.forward;
         let fused = if !allow_fused {
-            None
+            Err("the fused kernels are switched off".to_string())
         } else if let Some(dec) = fwd.decoder() {
             super::fused_vae::FusedVaeLikelihood::try_new(
                 &fwd.spec,
@@ -279,9 +282,17 @@ impl ModelLikelihood {
             .map(FusedPath::Vae)
         } else {
             super::fused::FusedLikelihood::try_new(&fwd.spec, &fwd.slots, obs)?
-                .map(FusedPath::GigaLens)
+                .map(FusedPath::Sersic)
         };
-        Ok(ModelLikelihood { tensor, fused })
+        let (fused, fallback) = match fused {
+            Ok(f) => (Some(f), None),
+            Err(reason) => (None, Some(reason)),
+        };
+        Ok(ModelLikelihood {
+            tensor,
+            fused,
+            fallback,
+        })
     }
 
     /// Which implementation evaluates gradients: "fused" (all in the kernel),
@@ -289,7 +300,7 @@ impl ModelLikelihood {
     /// "fused+burn decoder" (the decoder by burn autodiff) or "autodiff".
     pub fn backend(&self) -> &'static str {
         match &self.fused {
-            Some(FusedPath::GigaLens(_)) => "fused",
+            Some(FusedPath::Sersic(_)) => "fused",
             Some(FusedPath::Vae(f)) if f.decoder_path().starts_with("folded") => {
                 "fused+folded decoder"
             }

@@ -4,6 +4,7 @@
 pub mod forward;
 pub mod fused;
 pub mod fused_vae;
+pub mod kernel_params;
 pub mod layout;
 pub mod likelihood;
 pub mod observation;

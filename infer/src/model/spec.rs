@@ -34,6 +34,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use std::path::{Path, PathBuf};
 use toml::Value;
 
+use crate::lens::profile::MassKind;
+
 /// A one-dimensional distribution named in a model file.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Dist {
@@ -192,14 +194,8 @@ pub struct ParamSpec {
 /// The kinds of model component a file can name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ComponentKind {
-    /// Elliptical power law (Tessore & Metcalf 2015).
-    Epl,
-    /// Singular isothermal ellipsoid: EPL with gamma = 2.
-    Sie,
-    /// Singular isothermal sphere: SIE with q = 1.
-    Sis,
-    /// External shear.
-    Shear,
+    /// A mass profile of the registry ([`crate::lens::profile`]): EPL, SIE, SIS, shear, NFW, ...
+    Mass(MassKind),
     /// Elliptical Sersic light.
     Sersic,
     /// VAE source of Chianese eq. (17).
@@ -210,49 +206,62 @@ pub enum ComponentKind {
 
 impl ComponentKind {
     fn parse(s: &str) -> Option<Self> {
-        Some(match s.to_ascii_lowercase().as_str() {
-            "epl" | "spep" | "sple" => ComponentKind::Epl,
-            "sie" => ComponentKind::Sie,
-            "sis" => ComponentKind::Sis,
-            "shear" => ComponentKind::Shear,
+        let s = s.to_ascii_lowercase();
+        Some(match s.as_str() {
+            "spep" | "sple" => ComponentKind::Mass(MassKind::Epl),
             "sersic" => ComponentKind::Sersic,
             "vae" => ComponentKind::Vae,
             "pixelated" => ComponentKind::Pixelated,
-            _ => return None,
+            _ => ComponentKind::Mass(MassKind::parse(&s)?),
         })
     }
 
-    /// Parameter keys the component accepts (ellipticity as e1/e2 or q/phi, not both).
-    pub fn keys(self) -> &'static [&'static str] {
+    /// Its name in model files.
+    pub fn name(self) -> &'static str {
         match self {
-            ComponentKind::Epl => &[
-                "theta_e", "gamma", "e1", "e2", "q", "phi", "center_x", "center_y",
-            ],
-            ComponentKind::Sie => &["theta_e", "e1", "e2", "q", "phi", "center_x", "center_y"],
-            ComponentKind::Sis => &["theta_e", "center_x", "center_y"],
-            ComponentKind::Shear => &["gamma1", "gamma2"],
-            ComponentKind::Sersic => &[
-                "amp", "r_sersic", "n_sersic", "e1", "e2", "q", "phi", "center_x", "center_y",
-            ],
-            ComponentKind::Vae => &["x_src", "y_src", "s", "i"],
-            ComponentKind::Pixelated => &["x_src", "y_src", "s", "i"],
+            ComponentKind::Mass(k) => k.name(),
+            ComponentKind::Sersic => "sersic",
+            ComponentKind::Vae => "vae",
+            ComponentKind::Pixelated => "pixelated",
         }
+    }
+
+    /// Parameter keys the component accepts (ellipticity as e1/e2 or q/phi, not both).
+    pub fn keys(self) -> Vec<&'static str> {
+        let mut keys: Vec<&'static str> = match self {
+            ComponentKind::Mass(k) => k.keys().to_vec(),
+            ComponentKind::Sersic => vec![
+                "amp", "r_sersic", "n_sersic", "e1", "e2", "center_x", "center_y",
+            ],
+            ComponentKind::Vae | ComponentKind::Pixelated => vec!["x_src", "y_src", "s", "i"],
+        };
+        if self.is_elliptical() {
+            let at = keys
+                .iter()
+                .position(|k| *k == "e2")
+                .map_or(keys.len(), |i| i + 1);
+            keys.splice(at..at, ["q", "phi"]);
+        }
+        keys
     }
 
     /// Defaults for keys a file may omit.
     fn default_of(self, key: &str) -> Option<f64> {
         match (self, key) {
+            (ComponentKind::Mass(k), _) => k.default_of(key),
             (_, "center_x" | "center_y" | "x_src" | "y_src") => Some(0.0),
             (ComponentKind::Vae | ComponentKind::Pixelated, "s" | "i") => Some(1.0),
             _ => None,
         }
     }
 
-    fn is_elliptical(self) -> bool {
-        matches!(
-            self,
-            ComponentKind::Epl | ComponentKind::Sie | ComponentKind::Sersic
-        )
+    /// Whether the ellipticity (e1, e2) may be given as (q, phi) instead.
+    pub fn is_elliptical(self) -> bool {
+        match self {
+            ComponentKind::Mass(k) => k.keys().contains(&"e1") && k.keys().contains(&"e2"),
+            ComponentKind::Sersic => true,
+            _ => false,
+        }
     }
 }
 
@@ -484,12 +493,10 @@ impl ModelSpec {
             &f,
             &dir,
             &mut labels,
-            &[
-                ComponentKind::Epl,
-                ComponentKind::Sie,
-                ComponentKind::Sis,
-                ComponentKind::Shear,
-            ],
+            &MassKind::ALL
+                .iter()
+                .map(|&k| ComponentKind::Mass(k))
+                .collect::<Vec<_>>(),
         )?;
         let lens_light = components(
             &root,
@@ -586,10 +593,14 @@ fn components(
         let kind = ComponentKind::parse(ty)
             .filter(|k| allowed.contains(k))
             .ok_or_else(|| {
-                anyhow!("{f}: {key}[{i}].type {ty:?} is not allowed here (allowed: {allowed:?})")
+                let names: Vec<&str> = allowed.iter().map(|k| k.name()).collect();
+                anyhow!(
+                    "{f}: {key}[{i}].type {ty:?} is not allowed here (allowed: {})",
+                    names.join(", ")
+                )
             })?;
         let default_label = match (key, kind) {
-            ("mass", ComponentKind::Shear) => "shear",
+            ("mass", ComponentKind::Mass(MassKind::Shear)) => "shear",
             ("mass", _) => "lens",
             ("lens_light", _) => "light",
             _ => "src",
@@ -649,7 +660,7 @@ fn components(
                 }
             }
         }
-        for &k in kind.keys() {
+        for k in kind.keys() {
             if has(k) || (kind.is_elliptical() && matches!(k, "e1" | "e2" | "q" | "phi")) {
                 continue;
             }
@@ -665,6 +676,23 @@ fn components(
                 .position(|k| *k == p.key)
                 .unwrap_or(usize::MAX)
         });
+        if let ComponentKind::Mass(mk) = kind {
+            for p in &params {
+                let value = match (&p.prior, &p.sim) {
+                    (Dist::Fixed(a), Dist::Fixed(b)) if a == b => Some(*a),
+                    _ => None,
+                };
+                let verdict = mk.check_fixed(&p.key, value.unwrap_or(f64::NAN));
+                match (verdict, value) {
+                    (None, _) => {}
+                    (Some(_), None) => {
+                        bail!("{f}: {what}.{}: must be a fixed number", p.key)
+                    }
+                    (Some(Err(e)), Some(_)) => bail!("{f}: {what}.{}: {e}", p.key),
+                    (Some(Ok(())), Some(_)) => {}
+                }
+            }
+        }
         if kind == ComponentKind::Pixelated && file.is_none() {
             bail!(
                 "{f}: {what}: a pixelated source needs `file` (a prepared .h5 data set) and `index`"

@@ -361,6 +361,11 @@ pub fn run_fit(cfg: &FitConfig, target: RunTarget, device: &Device) -> Result<Fi
         layout.dim(),
         likelihood.backend()
     );
+    if let Some(why) = &likelihood.fallback {
+        let w = format!("burn autodiff evaluates the likelihood (slower): {why}");
+        eprintln!("warning: {w}");
+        warnings.push(w);
+    }
     let posterior = Posterior::new(layout.clone(), likelihood)?;
     let coarse = if cfg.map_coarse && cfg.stages.map {
         coarse_posterior(&problem, &obs, &layout, device, cfg.fused)?
@@ -1319,6 +1324,7 @@ fn stages(
         // every HMC sampling round; all but the last missed the convergence targets (warm-up)
         "hmc_rounds": hmc_rounds,
         "backend": post.likelihood().backend(),
+        "backend_fallback": post.likelihood().fallback,
         "n_pixels": n_pix,
         "warnings": run.info().warnings,
     });

@@ -1,92 +1,116 @@
 //! The fused kernel's ray loop on blocks of [`L`] rays ([`Lanes`]): the generic per-ray formulas
 //! of [`super::ray`] instantiated on lanes, which the compiler vectorises.
 
-use super::NUM_PARAMS;
-use super::ray::{
-    EplCoefficients, EplLens, SersicProfile, epl_value, epl_with_grad, sersic_value,
-    sersic_with_grad,
-};
-use super::real::{L, Lanes};
+use super::ray::{SersicProfile, sersic_value, sersic_with_grad};
+use crate::lens::profile::Deflector;
+use crate::math::complex::C;
+use crate::math::real::{L, Lanes};
 
-/// Constants of one sample.
+/// Constants of one sample: the deflector, the lens light and the source components.
 pub struct SampleModel<'a> {
-    pub lens: &'a EplLens,
-    pub coef: &'a EplCoefficients,
-    pub shear: [f32; 2],
-    pub light: &'a SersicProfile,
-    pub source: &'a SersicProfile,
+    pub mass: &'a Deflector,
+    pub lights: &'a [SersicProfile],
+    pub sources: &'a [SersicProfile],
 }
 
 /// Brightness of a block of rays (value only).
 #[inline(always)]
 pub fn block_value(m: &SampleModel, xs: &[f32; L], ys: &[f32; L], out: &mut [f32; L]) {
     let (x, y) = (Lanes(*xs), Lanes(*ys));
-    let (g1, g2) = (Lanes([m.shear[0]; L]), Lanes([m.shear[1]; L]));
-    let al = epl_value(m.lens, m.coef, x, y);
-    let bx = x - al.re - (g1 * x + g2 * y);
-    let by = y - al.im - (g2 * x - g1 * y);
-    *out = (sersic_value(m.source, bx, by) + sersic_value(m.light, x, y)).0;
+    let al = m.mass.deflection(x, y);
+    let (bx, by) = (x - al.re, y - al.im);
+    let mut acc = Lanes([0.0; L]);
+    for s in m.sources {
+        acc = acc + sersic_value(s, bx, by);
+    }
+    for l in m.lights {
+        acc = acc + sersic_value(l, x, y);
+    }
+    *out = acc.0;
 }
 
-/// Brightness of a block of rays and its derivatives with respect to the 22 parameters.
+/// Brightness of a block of rays and its derivatives with respect to every parameter, in the
+/// kernel's order (mass, lens light, source; 7 per Sersic). `dm` is work space for the mass
+/// derivatives (at least the deflector's parameter count).
 #[inline(always)]
 pub fn block_with_grad(
     m: &SampleModel,
     xs: &[f32; L],
     ys: &[f32; L],
     out: &mut [f32; L],
-    jac: &mut [[f32; L]; NUM_PARAMS],
+    jac: &mut [[f32; L]],
+    dm: &mut [C<Lanes>],
 ) {
     let (x, y) = (Lanes(*xs), Lanes(*ys));
-    let (g1, g2) = (Lanes([m.shear[0]; L]), Lanes([m.shear[1]; L]));
-    let e = epl_with_grad(m.lens, m.coef, x, y);
-    let bx = x - e.alpha.re - (g1 * x + g2 * y);
-    let by = y - e.alpha.im - (g2 * x - g1 * y);
-    let (is, ds) = sersic_with_grad(m.source, bx, by);
-    let (il, dl) = sersic_with_grad(m.light, x, y);
-    *out = (is + il).0;
-    // dI_s/dalpha = -dI_s/dbeta = +dI_s/dcenter
-    let (gx, gy) = (ds[5], ds[6]);
-    for q in 0..6 {
-        jac[q] = (gx * e.d[q].re + gy * e.d[q].im).0;
+    let pm = m.mass.num_params();
+    let al = m.mass.deflection_with_grad(x, y, dm);
+    let (bx, by) = (x - al.re, y - al.im);
+    let zero = Lanes([0.0; L]);
+    let (mut acc, mut gx, mut gy) = (zero, zero, zero);
+    let mut at = pm + 7 * m.lights.len();
+    for s in m.sources {
+        let (is, ds) = sersic_with_grad(s, bx, by);
+        acc = acc + is;
+        // dI_s/dalpha = -dI_s/dbeta = +dI_s/dcenter
+        gx = gx + ds[5];
+        gy = gy + ds[6];
+        for (q, d) in ds.iter().enumerate() {
+            jac[at + q] = d.0;
+        }
+        at += 7;
     }
-    jac[6] = (gx * x - gy * y).0;
-    jac[7] = (gx * y + gy * x).0;
-    for q in 0..7 {
-        jac[8 + q] = dl[q].0;
-        jac[15 + q] = ds[q].0;
+    let mut at = pm;
+    for l in m.lights {
+        let (il, dl) = sersic_with_grad(l, x, y);
+        acc = acc + il;
+        for (q, d) in dl.iter().enumerate() {
+            jac[at + q] = d.0;
+        }
+        at += 7;
+    }
+    *out = acc.0;
+    for q in 0..pm {
+        jac[q] = (gx * dm[q].re + gy * dm[q].im).0;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lens::profile::epl::{epl_value, epl_with_grad};
+    use crate::lens::profile::{Mass, MassKind};
 
     #[test]
     fn lanes_equal_the_scalar_instantiation() {
-        let lens = EplLens::new(1.1, 2.2, 0.15, -0.1, 0.03, -0.02);
-        let coef = EplCoefficients::new(1.2, 12);
+        let mass = Deflector::new(
+            &[MassKind::Epl, MassKind::Shear],
+            &[1.1, 2.2, 0.15, -0.1, 0.03, -0.02, 0.02, -0.01],
+        );
+        let Mass::Epl(epl) = Mass::new(MassKind::Epl, &[1.1, 2.2, 0.15, -0.1, 0.03, -0.02]) else {
+            unreachable!()
+        };
+        let (lens, coef) = (epl.lens, epl.coef);
         let light = SersicProfile::new(3.0, 0.8, 3.5, 0.05, 0.02, 0.01, 0.0);
         let source = SersicProfile::new(5.0, 0.2, 1.2, -0.1, 0.07, 0.05, 0.1);
+        let (lights, sources) = ([light], [source]);
         let m = SampleModel {
-            lens: &lens,
-            coef: &coef,
-            shear: [0.02, -0.01],
-            light: &light,
-            source: &source,
+            mass: &mass,
+            lights: &lights,
+            sources: &sources,
         };
         let xs: [f32; L] = std::array::from_fn(|l| -1.3 + 0.033 * l as f32);
         let ys: [f32; L] = std::array::from_fn(|l| 0.9 - 0.021 * l as f32);
         let mut out = [0.0; L];
-        let mut jac = [[0.0; L]; NUM_PARAMS];
-        block_with_grad(&m, &xs, &ys, &mut out, &mut jac);
+        let mut jac = [[0.0; L]; 22];
+        let mut dm = [C::new(Lanes([0.0; L]), Lanes([0.0; L])); 8];
+        block_with_grad(&m, &xs, &ys, &mut out, &mut jac, &mut dm);
         let mut val = [0.0; L];
         block_value(&m, &xs, &ys, &mut val);
         for l in 0..L {
             let (x, y) = (xs[l], ys[l]);
             let e = epl_with_grad(&lens, &coef, x, y);
-            let bx = x - e.alpha.re - (0.02 * x - 0.01 * y);
-            let by = y - e.alpha.im - (-0.01 * x - 0.02 * y);
+            let bx = x - (e.alpha.re + (0.02 * x - 0.01 * y));
+            let by = y - (e.alpha.im + (-0.01 * x - 0.02 * y));
             let (is, ds) = sersic_with_grad(&source, bx, by);
             let (il, dl) = sersic_with_grad(&light, x, y);
             let close = |a: f32, b: f32| (a - b).abs() <= 1e-5 * b.abs().max(1e-2);

@@ -1,9 +1,10 @@
-//! Fused value-and-gradient kernel for the GIGA-Lens reference model (EPL + external shear +
-//! Sersic lens light + Sersic source, supersampled, pooled, PSF-convolved, Gaussian likelihood
-//! of GIGA-Lens eq. 6), in plain Rust f32 with a hand-written backward, parallel over the batch.
+//! Fused value-and-gradient kernel for lens models with Sersic light: any sum of registered mass
+//! profiles ([`crate::lens::profile`]), Sersic lens light and Sersic sources (the GIGA-Lens reference
+//! model is EPL + shear + one of each), supersampled, pooled, PSF-convolved, Gaussian likelihood of
+//! GIGA-Lens eq. 6, in plain Rust f32 with a hand-written backward, parallel over the batch.
 //!
 //! Why: with plain tensor ops every step streams a `[B, H k, W k]` tensor through memory. Here each
-//! ray is evaluated once with its exact partial derivatives (22 numbers per ray when the PSF acts on
+//! ray is evaluated once with its exact partial derivatives (22 numbers per ray for the GIGA-Lens model when the PSF acts on
 //! the sub-grid, ~2 MB per sample at 160 x 160 rays; pooled into pixels when it acts on pixels), so
 //! the backward pass is
 //!
@@ -14,41 +15,40 @@
 //! library (`lens::mass::epl`, `lens::mass::shear`, `lens::light::sersic`, `lens::grid`,
 //! `lens::psf`); the tests check values and gradients against the burn-autodiff version.
 //!
-//! Parameter layout ([`PARAM_NAMES`], 22 per sample, physical units):
-//! EPL (theta_e, gamma, e1, e2, center_x, center_y), shear (gamma1, gamma2), lens light and source
-//! Sersic (amp, R_sersic, n_sersic, e1, e2, center_x, center_y) each.
+//! Parameter layout ([`FusedLayout`], physical units): each mass component's keys in order, then
+//! each lens light and each source Sersic (amp, R_sersic, n_sersic, e1, e2, center_x, center_y).
+//! The GIGA-Lens layout is [`PARAM_NAMES`] (22 per sample).
 //!
 //! Likelihood (GIGA-Lens eq. 6, full normalisation), over unmasked pixels:
 //!   log L = -1/2 sum [ (d - M)^2 / sigma^2 + ln(2 pi sigma^2) ],  sigma^2 = sigma_bkg^2 + M * p,
 //! where p = 1/(gain t_exp) when Poisson noise is modelled, else 0.
 
 pub mod conv;
-pub mod fastmath;
 pub mod fft;
 pub mod lanes;
 pub mod noise;
 pub mod placed;
 pub mod polyphase;
 pub mod ray;
-pub mod real;
 
 use anyhow::Result;
 use rayon::prelude::*;
 
 use super::grid::Grid;
-use super::mass::epl::{SERIES_TOLERANCE, series_terms};
+use super::profile::{Deflector, MassKind};
 use super::psf::{Psf, PsfOrder};
+use crate::math::complex::C;
+use crate::math::real::{L, Lanes};
 use conv::Kernel;
 use lanes::{SampleModel, block_value, block_with_grad};
 use noise::PixelNoise;
 use polyphase::Polyphase;
-use ray::{EplCoefficients, EplLens, SersicProfile};
-use real::L;
+use ray::SersicProfile;
 
-/// Number of parameters per sample.
+/// Number of parameters per sample of the GIGA-Lens layout ([`FusedLayout::giga_lens`]).
 pub const NUM_PARAMS: usize = 22;
 
-/// Names of the 22 parameters, in layout order.
+/// Names of the GIGA-Lens layout's 22 parameters, in order.
 pub const PARAM_NAMES: [&str; NUM_PARAMS] = [
     "lens.theta_e",
     "lens.gamma",
@@ -74,9 +74,53 @@ pub const PARAM_NAMES: [&str; NUM_PARAMS] = [
     "source.center_y",
 ];
 
-/// The observation-side constants of the fused GIGA-Lens model.
+/// The components of a fused model, which fix its parameter layout.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FusedLayout {
+    pub mass: Vec<MassKind>,
+    /// Number of Sersic lens-light components.
+    pub lights: usize,
+    /// Number of Sersic source components.
+    pub sources: usize,
+}
+
+impl FusedLayout {
+    /// EPL + shear + one Sersic lens light + one Sersic source ([`PARAM_NAMES`]).
+    pub fn giga_lens() -> Self {
+        Self {
+            mass: vec![MassKind::Epl, MassKind::Shear],
+            lights: 1,
+            sources: 1,
+        }
+    }
+
+    /// Parameters per sample.
+    pub fn num_params(&self) -> usize {
+        Deflector::num_params_of(&self.mass) + 7 * (self.lights + self.sources)
+    }
+
+    /// One sample's constants from its parameter vector.
+    fn sample(&self, p: &[f64]) -> (Deflector, Vec<SersicProfile>, Vec<SersicProfile>) {
+        let pm = Deflector::num_params_of(&self.mass);
+        let sersic = |k: usize| {
+            let q = &p[pm + 7 * k..pm + 7 * k + 7];
+            SersicProfile::new(q[0], q[1], q[2], q[3], q[4], q[5], q[6])
+        };
+        (
+            Deflector::new(&self.mass, &p[..pm]),
+            (0..self.lights).map(sersic).collect(),
+            (self.lights..self.lights + self.sources)
+                .map(sersic)
+                .collect(),
+        )
+    }
+}
+
+/// The observation-side constants of a fused Sersic-light model.
 #[derive(Clone, Debug)]
-pub struct FusedGigaLens {
+pub struct FusedLens {
+    layout: FusedLayout,
+    num_params: usize,
     grid: Grid,
     xs: Vec<f32>,
     ys: Vec<f32>,
@@ -97,7 +141,7 @@ enum Blur {
 /// (sub-pixels or pixels); `model` and `g_model` on the image pixels; `tmp` is the blur's work.
 struct Scratch {
     img: Vec<f32>,
-    /// Per-ray Jacobians, parameter-major `[NUM_PARAMS][pixels]`, so a block of rays is stored and
+    /// Per-ray Jacobians, parameter-major `[parameters][pixels]`, so a block of rays is stored and
     /// contracted with contiguous vector loads.
     jac: Vec<f32>,
     model: Vec<f32>,
@@ -111,18 +155,47 @@ thread_local! {
 }
 
 impl Scratch {
-    /// (blur-grid pixels, image pixels, work length).
-    fn shape(&self) -> (usize, usize, usize) {
-        (self.img.len(), self.model.len(), self.tmp.len())
+    /// (blur-grid pixels, image pixels, work length, Jacobian length).
+    fn shape(&self) -> (usize, usize, usize, usize) {
+        (
+            self.img.len(),
+            self.model.len(),
+            self.tmp.len(),
+            self.jac.len(),
+        )
     }
 }
 
-impl FusedGigaLens {
-    /// Set up the model for `grid` (any supersampling), `psf`, the observed image `obs`
+impl FusedLens {
+    /// Set up the GIGA-Lens model ([`FusedLayout::giga_lens`]) for `grid` (any supersampling), `psf`, the observed image `obs`
     /// (row-major `[ny, nx]`), the per-pixel background variance `bkg_var` (sigma_bkg^2; one value
     /// per pixel, so a noise map fits), `poisson` = 1/(gain t_exp) or `None`, and an optional mask
     /// (true = pixel used). `order` says where the PSF acts on a supersampled grid.
     pub fn new(
+        grid: Grid,
+        psf: &Psf,
+        order: PsfOrder,
+        obs: &[f64],
+        bkg_var: &[f64],
+        poisson: Option<f64>,
+        mask: Option<&[bool]>,
+    ) -> Result<Self> {
+        Self::with_layout(
+            FusedLayout::giga_lens(),
+            grid,
+            psf,
+            order,
+            obs,
+            bkg_var,
+            poisson,
+            mask,
+        )
+    }
+
+    /// As [`Self::new`], for the components of `layout`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_layout(
+        layout: FusedLayout,
         grid: Grid,
         psf: &Psf,
         order: PsfOrder,
@@ -139,6 +212,8 @@ impl FusedGigaLens {
             None => Blur::Pixels(Kernel::of(psf, grid.ny, grid.nx)),
         };
         Ok(Self {
+            num_params: layout.num_params(),
+            layout,
             xs: xs.into_iter().map(|v| v as f32).collect(),
             ys: ys.into_iter().map(|v| v as f32).collect(),
             blur,
@@ -185,22 +260,27 @@ impl FusedGigaLens {
         &self.grid
     }
 
+    /// Parameters per sample.
+    pub fn num_params(&self) -> usize {
+        self.num_params
+    }
+
     /// The [`Scratch::shape`] this model needs.
-    fn scratch_shape(&self) -> (usize, usize, usize) {
+    fn scratch_shape(&self) -> (usize, usize, usize, usize) {
         let (h, w) = self.blur_shape();
         let m = h * w;
         let tmp = match &self.blur {
             Blur::Pixels(_) => m,
             Blur::SubGrid(p) => p.work_len(),
         };
-        (m, self.grid.num_pixels(), tmp)
+        (m, self.grid.num_pixels(), tmp, self.num_params * m)
     }
 
     fn scratch(&self) -> Scratch {
-        let (m, n, tmp) = self.scratch_shape();
+        let (m, n, tmp, jac) = self.scratch_shape();
         Scratch {
             img: vec![0.0; m],
-            jac: vec![0.0; NUM_PARAMS * m],
+            jac: vec![0.0; jac],
             model: vec![0.0; n],
             g_model: vec![0.0; n],
             g_img: vec![0.0; m],
@@ -221,34 +301,14 @@ impl FusedGigaLens {
         })
     }
 
-    fn lens_parts(
-        p: &[f64],
-    ) -> (
-        EplLens,
-        EplCoefficients,
-        [f32; 2],
-        SersicProfile,
-        SersicProfile,
-    ) {
-        let lens = EplLens::new(p[0], p[1], p[2], p[3], p[4], p[5]);
-        let f = (p[2] * p[2] + p[3] * p[3]).sqrt();
-        let coef = EplCoefficients::new(p[1] - 1.0, series_terms(f, SERIES_TOLERANCE));
-        let shear = [p[6] as f32, p[7] as f32];
-        let light = SersicProfile::new(p[8], p[9], p[10], p[11], p[12], p[13], p[14]);
-        let source = SersicProfile::new(p[15], p[16], p[17], p[18], p[19], p[20], p[21]);
-        (lens, coef, shear, light, source)
-    }
-
     /// Pooled (pre-PSF) image of one sample, optionally with per-pixel Jacobians; dispatches to
     /// the widest vector instruction set the CPU has.
     fn pooled(&self, p: &[f64], img: &mut [f32], jac: Option<&mut [f32]>) {
-        let (lens, coef, shear, light, source) = Self::lens_parts(p);
+        let (mass, lights, sources) = self.layout.sample(p);
         let m = SampleModel {
-            lens: &lens,
-            coef: &coef,
-            shear,
-            light: &light,
-            source: &source,
+            mass: &mass,
+            lights: &lights,
+            sources: &sources,
         };
         #[cfg(target_arch = "x86_64")]
         {
@@ -295,7 +355,8 @@ impl FusedGigaLens {
             }
         }
         let mut out = [0.0f32; L];
-        let mut bj = [[0.0f32; L]; NUM_PARAMS];
+        let mut bj = vec![[0.0f32; L]; self.num_params];
+        let mut dm = vec![C::new(Lanes([0.0; L]), Lanes([0.0; L])); m.mass.num_params()];
         for r in 0..ny * k {
             let i = r / pk;
             let row = r * wk;
@@ -310,7 +371,7 @@ impl FusedGigaLens {
                     ys[l] = self.ys[c];
                 }
                 match jac.as_mut() {
-                    Some(_) => block_with_grad(m, &xs, &ys, &mut out, &mut bj),
+                    Some(_) => block_with_grad(m, &xs, &ys, &mut out, &mut bj, &mut dm),
                     None => block_value(m, &xs, &ys, &mut out),
                 }
                 if pk == 1 {
@@ -342,7 +403,7 @@ impl FusedGigaLens {
 
     /// Noise-free model image of one parameter vector (row-major `[ny, nx]`), for mocks and plots.
     pub fn render(&self, p: &[f64]) -> Vec<f64> {
-        assert_eq!(p.len(), NUM_PARAMS);
+        assert_eq!(p.len(), self.num_params);
         let mut s = self.scratch();
         self.pooled(p, &mut s.img, None);
         self.blur(&s.img, &mut s.tmp, &mut s.model);
@@ -367,32 +428,26 @@ impl FusedGigaLens {
         ll
     }
 
-    /// Log-likelihoods of a batch of parameter vectors (`params` is B x 22, row-major).
+    /// Log-likelihoods of a batch of parameter vectors (`params` is B x P, row-major).
     pub fn log_likelihood(&self, params: &[f64]) -> Vec<f64> {
-        assert_eq!(
-            params.len() % NUM_PARAMS,
-            0,
-            "params must be B x {NUM_PARAMS}"
-        );
+        let np = self.num_params;
+        assert_eq!(params.len() % np, 0, "params must be B x {np}");
         params
-            .par_chunks(NUM_PARAMS)
+            .par_chunks(np)
             .map(|p| self.with_scratch(|s| self.one_value(p, s)))
             .collect()
     }
 
-    /// Log-likelihoods and their gradients for a batch (`params` B x 22 row-major); returns
-    /// (`[B]` values, `[B x 22]` gradients).
+    /// Log-likelihoods and their gradients for a batch (`params` B x P row-major); returns
+    /// (`[B]` values, `[B x P]` gradients).
     pub fn value_and_grad(&self, params: &[f64]) -> (Vec<f64>, Vec<f64>) {
-        assert_eq!(
-            params.len() % NUM_PARAMS,
-            0,
-            "params must be B x {NUM_PARAMS}"
-        );
-        let b = params.len() / NUM_PARAMS;
-        let mut grad = vec![0.0f64; b * NUM_PARAMS];
+        let np = self.num_params;
+        assert_eq!(params.len() % np, 0, "params must be B x {np}");
+        let b = params.len() / np;
+        let mut grad = vec![0.0f64; b * np];
         let values: Vec<f64> = params
-            .par_chunks(NUM_PARAMS)
-            .zip(grad.par_chunks_mut(NUM_PARAMS))
+            .par_chunks(np)
+            .zip(grad.par_chunks_mut(np))
             .map(|(p, g)| self.with_scratch(|s| self.one_value_and_grad(p, s, g)))
             .collect();
         (values, grad)

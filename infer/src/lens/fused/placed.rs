@@ -1,5 +1,6 @@
-//! Fused value-and-gradient kernel for the lens model of Chianese et al. 2020: EPL + external
-//! shear deflecting the rays onto a pixel image placed on the source plane (eq. 17, with the
+//! Fused value-and-gradient kernel for the lens model of Chianese et al. 2020: any sum of
+//! registered mass profiles ([`crate::lens::profile`]; the paper's is EPL + external shear)
+//! deflecting the rays onto a pixel image placed on the source plane (eq. 17, with the
 //! conventions of `source::placed`: the image spans [x_src - s, x_src + s] x [y_src - s, y_src + s],
 //! pixel centres at the centres of equal cells, row 0 at the top, bilinear, zero outside),
 //! supersampling, PSF and the Gaussian likelihood (GIGA-Lens eq. 6).
@@ -9,24 +10,24 @@
 //! the decoder with burn (`(d(z) * G).sum().backward()`), which is far cheaper than running the
 //! whole 256 x 256 lens model through autodiff.
 //!
-//! Parameter layout ([`PLACED_PARAM_NAMES`], 12 per sample): EPL (theta_e, gamma, e1, e2,
-//! center_x, center_y), shear (gamma1, gamma2), source placement (x_src, y_src, s, i).
+//! Parameter layout: each mass component's keys in order, then the source placement (x_src,
+//! y_src, s, i). For EPL + shear that is [`PLACED_PARAM_NAMES`] (12 per sample).
 
 use anyhow::{Result, ensure};
 use rayon::prelude::*;
 
 use super::conv::Kernel;
 use super::noise::PixelNoise;
-use super::ray::{EplCoefficients, EplLens, epl_value, epl_with_grad};
-use super::real::{L, Lanes};
 use crate::lens::grid::Grid;
-use crate::lens::mass::epl::{SERIES_TOLERANCE, series_terms};
+use crate::lens::profile::{Deflector, MassKind};
 use crate::lens::psf::Psf;
+use crate::math::complex::C;
+use crate::math::real::{L, Lanes};
 
-/// Parameters per sample.
+/// Parameters per sample with EPL + shear.
 pub const NUM_PLACED_PARAMS: usize = 12;
 
-/// Names of the parameters, in layout order.
+/// Names of the EPL + shear layout's parameters, in order.
 pub const PLACED_PARAM_NAMES: [&str; NUM_PLACED_PARAMS] = [
     "lens.theta_e",
     "lens.gamma",
@@ -48,6 +49,9 @@ const ROWS_PER_CHUNK: usize = 32;
 /// Observation-side constants of the fused placed-image model.
 #[derive(Clone, Debug)]
 pub struct FusedPlacedImage {
+    mass: Vec<MassKind>,
+    /// Mass parameters; the placement (x_src, y_src, s, i) follows them.
+    pm: usize,
     grid: Grid,
     xs: Vec<f32>,
     ys: Vec<f32>,
@@ -59,10 +63,7 @@ pub struct FusedPlacedImage {
 
 /// Per-sample constants.
 struct Sample {
-    lens: EplLens,
-    coef: EplCoefficients,
-    g1: f32,
-    g2: f32,
+    mass: Deflector,
     x_src: f32,
     y_src: f32,
     s: f32,
@@ -75,7 +76,7 @@ struct Sample {
 }
 
 /// A chunk's gradient: parameters and padded source image.
-type Partial = ([f64; NUM_PLACED_PARAMS], Vec<f32>);
+type Partial = (Vec<f64>, Vec<f32>);
 
 /// Bilinear sample of the padded image at padded coordinates (up, vp): value, dS/du, dS/dv and
 /// the four (index, weight) pairs.
@@ -115,10 +116,35 @@ fn lane_sum(v: Lanes, cnt: usize) -> f64 {
 }
 
 impl FusedPlacedImage {
-    /// Set up the model: `grid`, `psf`, the source image shape `(hs, ws)`, the observation and
-    /// noise as for [`super::FusedGigaLens::new`]. The PSF acts on the image pixels after
-    /// averaging ([`crate::lens::psf::PsfOrder::Pixel`]); sub-grid convolution takes the tensor path.
+    /// Set up the model with EPL + shear: `grid`, `psf`, the source image shape `(hs, ws)`, the
+    /// observation and noise as for [`super::FusedLens::new`]. The PSF acts on the image pixels
+    /// after averaging ([`crate::lens::psf::PsfOrder::Pixel`]); sub-grid convolution takes the
+    /// tensor path.
     pub fn new(
+        grid: Grid,
+        psf: &Psf,
+        source_shape: (usize, usize),
+        obs: &[f64],
+        bkg_var: &[f64],
+        poisson: Option<f64>,
+        mask: Option<&[bool]>,
+    ) -> Result<Self> {
+        Self::with_mass(
+            vec![MassKind::Epl, MassKind::Shear],
+            grid,
+            psf,
+            source_shape,
+            obs,
+            bkg_var,
+            poisson,
+            mask,
+        )
+    }
+
+    /// As [`Self::new`], deflected by the components `mass`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_mass(
+        mass: Vec<MassKind>,
         grid: Grid,
         psf: &Psf,
         source_shape: (usize, usize),
@@ -135,6 +161,8 @@ impl FusedPlacedImage {
         let noise = PixelNoise::new(grid.num_pixels(), obs, bkg_var, poisson, mask)?;
         let (xs, ys) = grid.super_coords_host();
         Ok(Self {
+            pm: Deflector::num_params_of(&mass),
+            mass,
             xs: xs.into_iter().map(|v| v as f32).collect(),
             ys: ys.into_iter().map(|v| v as f32).collect(),
             kernel: Kernel::of(psf, grid.ny, grid.nx),
@@ -143,6 +171,11 @@ impl FusedPlacedImage {
             hs,
             ws,
         })
+    }
+
+    /// Parameters per sample.
+    pub fn num_params(&self) -> usize {
+        self.pm + 4
     }
 
     /// Source image size (rows, columns).
@@ -158,18 +191,15 @@ impl FusedPlacedImage {
             padded[(r + 1) * wp + 1..(r + 1) * wp + 1 + ws]
                 .copy_from_slice(&image[r * ws..(r + 1) * ws]);
         }
-        let f = (p[2] * p[2] + p[3] * p[3]).sqrt();
+        let q = &p[self.pm..];
         Sample {
-            lens: EplLens::new(p[0], p[1], p[2], p[3], p[4], p[5]),
-            coef: EplCoefficients::new(p[1] - 1.0, series_terms(f, SERIES_TOLERANCE)),
-            g1: p[6] as f32,
-            g2: p[7] as f32,
-            x_src: p[8] as f32,
-            y_src: p[9] as f32,
-            s: p[10] as f32,
-            amp: p[11] as f32,
-            cu: (ws as f64 / (2.0 * p[10])) as f32,
-            cv: (hs as f64 / (2.0 * p[10])) as f32,
+            mass: Deflector::new(&self.mass, &p[..self.pm]),
+            x_src: q[0] as f32,
+            y_src: q[1] as f32,
+            s: q[2] as f32,
+            amp: q[3] as f32,
+            cu: (ws as f64 / (2.0 * q[2])) as f32,
+            cv: (hs as f64 / (2.0 * q[2])) as f32,
             padded,
         }
     }
@@ -185,8 +215,7 @@ impl FusedPlacedImage {
         ay: Lanes,
     ) -> (Lanes, Lanes, Lanes, Lanes) {
         let sp = |v: f32| Lanes([v; L]);
-        let bx = x - ax - (sp(sm.g1) * x + sp(sm.g2) * y);
-        let by = y - ay - (sp(sm.g2) * x - sp(sm.g1) * y);
+        let (bx, by) = (x - ax, y - ay);
         let dbx = bx - sp(sm.x_src);
         let dby = by - sp(sm.y_src);
         let up = dbx * sp(sm.cu) + sp(self.ws as f32 / 2.0 + 0.5);
@@ -256,7 +285,7 @@ impl FusedPlacedImage {
         while r0 < r_end {
             let cnt = L.min(r_end - r0);
             let (x, y) = self.load(r0, cnt);
-            let a = epl_value(&sm.lens, &sm.coef, x, y);
+            let a = sm.mass.deflection(x, y);
             let (_, _, up, vp) = self.coords(sm, x, y, a.re, a.im);
             for l in 0..cnt {
                 let (s, _, _, _) = bilinear(&sm.padded, hp, wp, up.0[l], vp.0[l]);
@@ -315,14 +344,16 @@ impl FusedPlacedImage {
         let inv_k2 = 1.0 / (k * k) as f32;
         let (hp, wp) = (self.hs + 2, self.ws + 2);
         let mut g_src = vec![0.0f32; hp * wp];
-        let mut grad = [0.0f64; NUM_PLACED_PARAMS];
+        let pm = self.pm;
+        let mut grad = vec![0.0f64; pm + 4];
+        let mut dm = vec![C::new(Lanes([0.0; L]), Lanes([0.0; L])); pm];
         let sp = |v: f32| Lanes([v; L]);
         let mut r0 = r_start;
         while r0 < r_end {
             let cnt = L.min(r_end - r0);
             let (x, y) = self.load(r0, cnt);
-            let e = epl_with_grad(&sm.lens, &sm.coef, x, y);
-            let (dbx, dby, up, vp) = self.coords(sm, x, y, e.alpha.re, e.alpha.im);
+            let alpha = sm.mass.deflection_with_grad(x, y, &mut dm);
+            let (dbx, dby, up, vp) = self.coords(sm, x, y, alpha.re, alpha.im);
             let mut gu = [0.0f32; L];
             let mut gv = [0.0f32; L];
             let mut g_amp = 0.0f64;
@@ -338,24 +369,22 @@ impl FusedPlacedImage {
                 }
             }
             let (gu, gv) = (Lanes(gu), Lanes(gv));
-            // beta derivatives: du/dbx = cu, dv/dby = -cv; alpha = theta - beta - shear part
+            // beta derivatives: du/dbx = cu, dv/dby = -cv; beta = theta - alpha
             let gbx = gu * sp(sm.cu);
             let gby = -(gv * sp(sm.cv));
             let (gax, gay) = (-gbx, -gby);
-            for q in 0..6 {
-                grad[q] += lane_sum(gax * e.d[q].re + gay * e.d[q].im, cnt);
+            for (g, d) in grad.iter_mut().zip(&dm) {
+                *g += lane_sum(gax * d.re + gay * d.im, cnt);
             }
-            grad[6] += lane_sum(gax * x - gay * y, cnt);
-            grad[7] += lane_sum(gax * y + gay * x, cnt);
-            grad[8] += lane_sum(-gbx, cnt);
-            grad[9] += lane_sum(-gby, cnt);
+            grad[pm] += lane_sum(-gbx, cnt);
+            grad[pm + 1] += lane_sum(-gby, cnt);
             // du/ds = -dbx cu / s, dv/ds = dby cv / s
             let inv_s = sp(1.0 / sm.s);
-            grad[10] += lane_sum(
+            grad[pm + 2] += lane_sum(
                 (-(gu * dbx * sp(sm.cu)) + gv * dby * sp(sm.cv)) * inv_s,
                 cnt,
             );
-            grad[11] += g_amp;
+            grad[pm + 3] += g_amp;
             r0 += L;
         }
         (grad, g_src)
@@ -389,12 +418,9 @@ impl FusedPlacedImage {
     }
 
     fn check(&self, params: &[f64], images: &[f32]) -> usize {
-        assert_eq!(
-            params.len() % NUM_PLACED_PARAMS,
-            0,
-            "params must be B x {NUM_PLACED_PARAMS}"
-        );
-        let b = params.len() / NUM_PLACED_PARAMS;
+        let np = self.num_params();
+        assert_eq!(params.len() % np, 0, "params must be B x {np}");
+        let b = params.len() / np;
         let n = self.hs * self.ws;
         assert!(
             images.len() == n || images.len() == b * n,
@@ -417,13 +443,14 @@ impl FusedPlacedImage {
         model.into_iter().map(|v| v as f64).collect()
     }
 
-    /// Log-likelihoods of a batch (`params` B x 12; `images` one shared or B source images).
+    /// Log-likelihoods of a batch (`params` B x P; `images` one shared or B source images).
     pub fn log_likelihood(&self, params: &[f64], images: &[f32]) -> Vec<f64> {
         let b = self.check(params, images);
+        let np = self.num_params();
         (0..b)
             .into_par_iter()
             .map(|s| {
-                let p = &params[s * NUM_PLACED_PARAMS..(s + 1) * NUM_PLACED_PARAMS];
+                let p = &params[s * np..(s + 1) * np];
                 let sm = self.sample(p, self.image_of(images, s));
                 let (ny, nx) = (self.grid.ny, self.grid.nx);
                 let img = self.pooled(&sm);
@@ -434,7 +461,7 @@ impl FusedPlacedImage {
             .collect()
     }
 
-    /// Log-likelihoods, their gradients with respect to the 12 parameters (`[B x 12]`) and with
+    /// Log-likelihoods, their gradients with respect to the P parameters (`[B x P]`) and with
     /// respect to every source pixel (`[B x hs x ws]`, one image per sample even when the input
     /// image is shared).
     pub fn value_and_grad(&self, params: &[f64], images: &[f32]) -> (Vec<f64>, Vec<f64>, Vec<f32>) {
@@ -442,10 +469,11 @@ impl FusedPlacedImage {
         let (ny, nx) = (self.grid.ny, self.grid.nx);
         let (hs, ws) = (self.hs, self.ws);
         let wp = ws + 2;
-        let per: Vec<(f64, [f64; NUM_PLACED_PARAMS], Vec<f32>)> = (0..b)
+        let np = self.num_params();
+        let per: Vec<(f64, Vec<f64>, Vec<f32>)> = (0..b)
             .into_par_iter()
             .map(|s| {
-                let p = &params[s * NUM_PLACED_PARAMS..(s + 1) * NUM_PLACED_PARAMS];
+                let p = &params[s * np..(s + 1) * np];
                 let sm = self.sample(p, self.image_of(images, s));
                 let img = self.pooled(&sm);
                 let (mut tmp, mut model) = (vec![0.0; ny * nx], vec![0.0; ny * nx]);
@@ -454,16 +482,16 @@ impl FusedPlacedImage {
                 let ll = self.noise.eval(&model, Some(&mut g_model));
                 let mut g_img = vec![0.0; ny * nx];
                 self.kernel.adjoint(&g_model, ny, nx, &mut tmp, &mut g_img);
-                let parts: Vec<([f64; NUM_PLACED_PARAMS], Vec<f32>)> = self
+                let parts: Vec<Partial> = self
                     .chunks()
                     .into_par_iter()
                     .map(|(i0, i1)| self.backward_rows(&sm, i0, i1, &g_img))
                     .collect();
-                let mut grad = [0.0f64; NUM_PLACED_PARAMS];
+                let mut grad = vec![0.0f64; np];
                 let mut g_pad = vec![0.0f32; (hs + 2) * wp];
                 for (g, gs) in parts {
-                    for q in 0..NUM_PLACED_PARAMS {
-                        grad[q] += g[q];
+                    for (a, v) in grad.iter_mut().zip(g) {
+                        *a += v;
                     }
                     for (a, v) in g_pad.iter_mut().zip(gs) {
                         *a += v;
@@ -478,7 +506,7 @@ impl FusedPlacedImage {
             })
             .collect();
         let mut values = Vec::with_capacity(b);
-        let mut grads = Vec::with_capacity(b * NUM_PLACED_PARAMS);
+        let mut grads = Vec::with_capacity(b * np);
         let mut g_images = Vec::with_capacity(b * hs * ws);
         for (ll, g, gi) in per {
             values.push(ll);

@@ -1,14 +1,17 @@
-//! Lens mass models: the main halo (EPL) and the external shear, summed into one deflection
+//! Lens mass models on burn tensors: the main halo (EPL) and the external shear (the autodiff
+//! twins of `lens::profile`), any other registered profile through [`host`], summed into one deflection
 //! field (Chianese et al. 2020 eq. 10, alpha = alpha_mh + alpha_ext), and the lens equation
 //! beta = theta - alpha(theta) (eq. 6).
 
 pub mod epl;
+pub mod host;
 pub mod shear;
 pub mod sie;
 
 use burn::tensor::Tensor;
 
 pub use epl::Epl;
+pub use host::HostProfile;
 pub use shear::Shear;
 
 /// One deflecting component.
@@ -20,6 +23,8 @@ pub enum MassComponent {
     Epl(Epl),
     /// External shear.
     Shear(Shear),
+    /// Any registered profile, by its own formulas on the host ([`host`]).
+    Host(HostProfile),
 }
 
 impl MassComponent {
@@ -28,6 +33,7 @@ impl MassComponent {
         match self {
             MassComponent::Epl(m) => m.deflection(x, y),
             MassComponent::Shear(m) => m.deflection(x, y),
+            MassComponent::Host(m) => m.deflection(x, y),
         }
     }
 }

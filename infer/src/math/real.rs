@@ -1,4 +1,4 @@
-//! A small numeric abstraction so the per-ray formulas of [`super::ray`] are written once and
+//! A small numeric abstraction so the per-ray formulas of the lens profiles are written once and
 //! run either on one `f32` or on a block of [`L`] rays ([`Lanes`]), whose element-wise loops the
 //! compiler turns into vector instructions (AVX-512 / AVX2 when the caller is compiled for them).
 
@@ -32,6 +32,9 @@ pub trait Real:
     fn max_s(self, lo: f32) -> Self;
     /// 1 where x >= lo, else 0.
     fn step(self, lo: f32) -> Self;
+    /// A scalar function of two outputs applied lane by lane (special functions with branches,
+    /// evaluated in f64 where f32 would cancel).
+    fn map2(self, f: impl Fn(f32) -> (f32, f32)) -> (Self, Self);
 }
 
 impl Real for f32 {
@@ -58,6 +61,10 @@ impl Real for f32 {
     #[inline(always)]
     fn step(self, lo: f32) -> Self {
         if self >= lo { 1.0 } else { 0.0 }
+    }
+    #[inline(always)]
+    fn map2(self, f: impl Fn(f32) -> (f32, f32)) -> (Self, Self) {
+        f(self)
     }
 }
 
@@ -128,5 +135,13 @@ impl Real for Lanes {
     #[inline(always)]
     fn step(self, lo: f32) -> Self {
         self.map(|v| if v >= lo { 1.0 } else { 0.0 })
+    }
+    #[inline(always)]
+    fn map2(self, f: impl Fn(f32) -> (f32, f32)) -> (Self, Self) {
+        let (mut a, mut b) = ([0.0f32; L], [0.0f32; L]);
+        for l in 0..L {
+            (a[l], b[l]) = f(self.0[l]);
+        }
+        (Lanes(a), Lanes(b))
     }
 }
