@@ -17,7 +17,7 @@
 //! exposure_time = 100.0
 //! [bounds]      # optional: map = "sigmoid" (default) | "soft_clip" (width, a fraction of the range)
 //! map = "soft_clip"
-//! [[mass]]      # type = "epl" | "sie" | "sis" | "shear"
+//! [[mass]]      # type = any registered profile: "epl" | "sie" | "sis" | "shear" | "nfw" | "multipole"
 //! type = "epl"
 //! theta_e = { prior = "lognormal(0.2231, 0.4)", sim = "lognormal(0.2231, 0.25)" }
 //! gamma = "truncnormal(2, 0.5, 1, 3)"         # a bare string: prior and simulation distribution alike
