@@ -110,8 +110,11 @@ fn values(v: &Value) -> Vec<f64> {
         .collect()
 }
 
-/// Every case of `kind` in the reference: (parameters, alpha_x, alpha_y, d alpha / d p by key).
-fn cases(r: &Value, kind: &str) -> Vec<(Vec<f64>, Vec<f64>, Vec<f64>, Vec<[Vec<f64>; 2]>)> {
+/// One reference case: parameters, alpha_x, alpha_y, and d alpha / d p (x, y parts) by key.
+type Case = (Vec<f64>, Vec<f64>, Vec<f64>, Vec<[Vec<f64>; 2]>);
+
+/// Every case of `kind` in the reference.
+fn cases(r: &Value, kind: &str) -> Vec<Case> {
     r[kind]
         .as_array()
         .unwrap()
@@ -208,8 +211,10 @@ const PIX: f64 = 0.065;
 const LIGHT: [f64; 7] = [300.0, 1.2, 3.0, 0.05, 0.02, 0.01, 0.0];
 const SOURCE: [f64; 7] = [150.0, 0.15, 1.5, 0.1, -0.2, 0.08, 0.05];
 
-/// The reference models: name, mass components with their parameters, model-file `[[mass]]` tables.
-fn image_models() -> Vec<(&'static str, Vec<(MassKind, Vec<f64>)>, &'static str)> {
+/// A reference model: name, mass components with their parameters, model-file `[[mass]]` tables.
+type ImageModel = (&'static str, Vec<(MassKind, Vec<f64>)>, &'static str);
+
+fn image_models() -> Vec<ImageModel> {
     vec![
         (
             "nfw_shear",

@@ -434,3 +434,72 @@ pub fn run_all_cpu(reps: usize) -> anyhow::Result<Vec<CpuTiming>> {
         ),
     ])
 }
+
+/// Fused value + gradient at `batch` for the reference system's light and source deflected by
+/// other sums of registered mass profiles: what a profile costs on the fast path. Rows: (mass
+/// components, timing); the first is the reference EPL + shear.
+pub fn bench_profiles(
+    sys: &ReferenceSystem,
+    batch: usize,
+    reps: usize,
+) -> anyhow::Result<Vec<(String, CpuTiming)>> {
+    use crate::lens::fused::FusedLayout;
+    use crate::lens::profile::MassKind::{self, Epl, Multipole, Nfw, Shear};
+    let epl = &REFERENCE_TRUTH[..6];
+    let shear = &REFERENCE_TRUTH[6..8];
+    let nfw = [3.0, 0.4, 0.3, -0.2];
+    let multipole = [4.0, 0.03, 0.4, 0.0, 0.0, 1.0];
+    let cases: [(&[MassKind], Vec<&[f64]>); 4] = [
+        (&[Epl, Shear], vec![epl, shear]),
+        (&[Nfw, Shear], vec![&nfw, shear]),
+        (&[Epl, Multipole, Shear], vec![epl, &multipole, shear]),
+        (
+            &[Epl, Nfw, Multipole, Shear],
+            vec![epl, &nfw, &multipole, shear],
+        ),
+    ];
+    let light = &REFERENCE_TRUTH[8..];
+    let mut rng = StdRng::seed_from_u64(7);
+    let unit = Normal::new(0.0, 1.0)?;
+    let mut rows = Vec::new();
+    for (kinds, parts) in cases {
+        let model = FusedLens::with_layout(
+            FusedLayout {
+                mass: kinds.to_vec(),
+                lights: 1,
+                sources: 1,
+            },
+            sys.grid.clone(),
+            &sys.psf,
+            PsfOrder::default(),
+            &sys.obs,
+            &sys.bkg_var,
+            Some(sys.poisson),
+            None,
+        )?;
+        let mut params = Vec::new();
+        for _ in 0..batch {
+            for (kind, part) in kinds.iter().zip(&parts) {
+                for (k, &t) in part.iter().enumerate() {
+                    // the multipole's order m stays the integer it is
+                    let keep = *kind == Multipole && k == 0;
+                    let jitter = if keep { 0.0 } else { 0.02 * t.abs().max(0.1) };
+                    params.push(t + jitter * unit.sample(&mut rng));
+                }
+            }
+            for &t in light {
+                params.push(t + 0.02 * t.abs().max(0.1) * unit.sample(&mut rng));
+            }
+        }
+        let ms = measure(reps, || {
+            std::hint::black_box(model.value_and_grad(&params));
+        });
+        let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+        let name = names.join(" + ");
+        rows.push((
+            name.clone(),
+            timing(&format!("fused value+grad, {name}"), batch, ms),
+        ));
+    }
+    Ok(rows)
+}

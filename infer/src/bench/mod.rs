@@ -289,8 +289,28 @@ pub fn run(reps: usize, device: &Device) -> Result<()> {
             format!("PyTorch {torch_ms} ms: x{:.2}", t.ms_per_call / torch_ms)
         );
     }
+    registered_profiles(reps)?;
     psf_crossover(reps);
     bench_reference_fit(device)
+}
+
+/// The fused kernel with other mass profiles than the reference EPL + shear (same grid, PSF,
+/// light and source), as a ratio to EPL + shear measured in the same run.
+fn registered_profiles(reps: usize) -> Result<()> {
+    let sys = lens::ReferenceSystem::new(1)?;
+    let rows = lens::bench_profiles(&sys, 64, reps)?;
+    let base = rows[0].1.timing.ms_per_sample;
+    for (_, t) in &rows {
+        println!(
+            "{:<52} {:>6} {:>12.3} {:>12.2} {:>22}",
+            t.timing.name,
+            t.timing.batch,
+            t.timing.ms_per_sample,
+            t.timing.ms_per_call,
+            format!("x{:.2} of EPL + shear", t.timing.ms_per_sample / base)
+        );
+    }
+    Ok(())
 }
 
 /// PSF convolution + adjoint per image in the fused kernels, direct loop against FFT, for square
