@@ -1,7 +1,8 @@
 //! Progress for long work: a live bar on a terminal, and plain periodic lines ([`LogLines`])
 //! for logs (a batch job's output file, a pipe), where a bar draws nothing.
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+pub use indicatif::ProgressBar;
+use indicatif::{ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 

@@ -1,5 +1,5 @@
 //! Timings of the lensing forward model (GIGA-Lens reference system, value + gradient):
-//! `cargo run -p infer --example bench_lens [reps] [fused|tensor|psf]` (default: all).
+//! `cargo run -p infer --example bench_lens [reps] [fused|hmc|placed|profiles|tensor|psf]` (default: all).
 //! See `infer::bench::lens`.
 
 use infer::bench::lens as bench;
@@ -28,6 +28,14 @@ fn main() -> anyhow::Result<()> {
                 bench::bench_fused(&sys, 8, reps)?,
                 bench::bench_fused_value(&sys, 8, reps)?,
             ]
+        }
+        Some("placed") => vec![bench::bench_fused_placed(1, reps)?],
+        Some("profiles") => {
+            let sys = bench::ReferenceSystem::new(1)?;
+            bench::bench_profiles(&sys, 64, reps)?
+                .into_iter()
+                .map(|(_, t)| t)
+                .collect()
         }
         Some("tensor") => {
             let sys = bench::ReferenceSystem::new(1)?;

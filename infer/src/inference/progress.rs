@@ -20,6 +20,14 @@ pub struct Progress<'a> {
 }
 
 impl Progress<'_> {
+    /// The metric `name` of this step (NaN when absent).
+    pub fn metric(&self, name: &str) -> f64 {
+        self.metrics
+            .iter()
+            .find(|m| m.0 == name)
+            .map_or(f64::NAN, |m| m.1)
+    }
+
     /// The metrics as a JSON object `{stage, step, <name>: value, ...}` (non-finite values become null), the
     /// shape of a metrics.jsonl line.
     pub fn to_json(&self) -> Map<String, Value> {

@@ -12,6 +12,7 @@ pub mod json_diff;
 pub mod mock;
 pub mod netcdf;
 pub mod problem;
+pub mod samples;
 pub mod snr;
 pub mod study;
 pub mod summary;

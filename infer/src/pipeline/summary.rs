@@ -7,9 +7,7 @@
 //! `[n_draws]` (likewise); root attributes `format`, `n_chains`, `n_draws`, `parameters` (JSON list of
 //! names). The same draws go to `posterior.nc` for ArviZ (`inference_data`).
 
-use anyhow::{Context, Result, bail};
 use serde::Serialize;
-use std::path::Path;
 
 use crate::inference::diagnostics::{ParamDiagnostics, quantile};
 use crate::inference::hmc::HmcDraws;
@@ -184,139 +182,6 @@ pub fn summarize_map(
             }
         })
         .collect()
-}
-
-/// Write `samples.h5` atomically.
-pub fn write_samples(
-    path: &Path,
-    layout: &ParamLayout,
-    draws: &HmcDraws,
-    physical: &[f64],
-) -> Result<()> {
-    let (c, t, d) = (draws.n_chains, draws.n_draws, draws.dim);
-    arclight_core::atomic::write_atomic_with(path, |tmp| {
-        let f =
-            hdf5::File::create(tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        for b in layout.blocks() {
-            let mut v = Vec::with_capacity(c * t * b.dim);
-            for row in physical.chunks(d) {
-                v.extend_from_slice(&row[b.range()]);
-            }
-            let ds = if b.dim == 1 {
-                f.new_dataset::<f64>()
-                    .shape([c, t])
-                    .create(b.name.as_str())?
-            } else {
-                f.new_dataset::<f64>()
-                    .shape([c, t, b.dim])
-                    .create(b.name.as_str())?
-            };
-            ds.write_raw(&v)?;
-        }
-        f.new_dataset::<f64>()
-            .shape([c, t])
-            .create("logp")?
-            .write_raw(&draws.logp)?;
-        f.new_dataset::<f64>()
-            .shape([c, t])
-            .create("accept_prob")?
-            .write_raw(&draws.accept_prob)?;
-        let div: Vec<u8> = draws.divergent.iter().map(|&b| b as u8).collect();
-        f.new_dataset::<u8>()
-            .shape([c, t])
-            .create("divergent")?
-            .write_raw(&div)?;
-        if draws.n_steps.len() == c * t {
-            let steps: Vec<i64> = draws.n_steps.iter().map(|&s| s as i64).collect();
-            f.new_dataset::<i64>()
-                .shape([c, t])
-                .create("n_steps")?
-                .write_raw(&steps)?;
-        }
-        if draws.step_size.len() == t {
-            f.new_dataset::<f64>()
-                .shape([t])
-                .create("step_size")?
-                .write_raw(&draws.step_size)?;
-        }
-        let attr = |name: &str, v: i64| -> Result<()> {
-            f.new_attr::<i64>().create(name)?.write_scalar(&v)?;
-            Ok(())
-        };
-        attr("format", 1)?;
-        attr("n_chains", c as i64)?;
-        attr("n_draws", t as i64)?;
-        let names = serde_json::to_string(&layout.names())?;
-        let s: hdf5::types::VarLenUnicode = names.parse().map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        f.new_attr::<hdf5::types::VarLenUnicode>()
-            .create("parameters")?
-            .write_scalar(&s)?;
-        Ok(())
-    })
-}
-
-/// The draws of a `samples.h5`, one column per scalar (`name`, or `name[i]` inside a vector block),
-/// chain-major (`[chain][draw]`), physical units; plus the divergence flags of the same transitions.
-pub struct SampleColumns {
-    pub n_chains: usize,
-    pub n_draws: usize,
-    pub names: Vec<String>,
-    pub columns: Vec<Vec<f64>>,
-    pub divergent: Vec<bool>,
-}
-
-/// Read every parameter column of a `samples.h5` (format 1) without knowing the model: the
-/// `parameters` attribute lists the blocks, their shapes give the vector lengths.
-pub fn read_sample_columns(path: &Path) -> Result<SampleColumns> {
-    let ctx = || format!("{}: not a readable samples file", path.display());
-    let f = hdf5::File::open(path).with_context(ctx)?;
-    let c = f.attr("n_chains").with_context(ctx)?.read_scalar::<i64>()? as usize;
-    let t = f.attr("n_draws").with_context(ctx)?.read_scalar::<i64>()? as usize;
-    let names: hdf5::types::VarLenUnicode = f
-        .attr("parameters")
-        .with_context(ctx)?
-        .read_scalar()
-        .with_context(ctx)?;
-    let blocks: Vec<String> = serde_json::from_str(names.as_str()).with_context(|| {
-        format!(
-            "{}: parameters attribute is not a JSON list",
-            path.display()
-        )
-    })?;
-    let mut out = SampleColumns {
-        n_chains: c,
-        n_draws: t,
-        names: Vec::new(),
-        columns: Vec::new(),
-        divergent: Vec::new(),
-    };
-    for b in &blocks {
-        let ds = f
-            .dataset(b)
-            .with_context(|| format!("{}: no dataset {b}", path.display()))?;
-        let shape = ds.shape();
-        let v: Vec<f64> = ds.read_raw()?;
-        let dim = if shape.len() == 3 { shape[2] } else { 1 };
-        if v.len() != c * t * dim {
-            bail!(
-                "{}: dataset {b} has {} values, expected {c} x {t} x {dim}",
-                path.display(),
-                v.len()
-            );
-        }
-        for k in 0..dim {
-            out.names.push(if shape.len() == 3 {
-                format!("{b}[{k}]")
-            } else {
-                b.clone()
-            });
-            out.columns
-                .push(v.iter().skip(k).step_by(dim).copied().collect());
-        }
-    }
-    let div: Vec<u8> = f.dataset("divergent").with_context(ctx)?.read_raw()?;
-    out.divergent = div.into_iter().map(|b| b != 0).collect();
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -17,8 +17,7 @@ pub struct SampleModel<'a> {
 #[inline(always)]
 pub fn block_value(m: &SampleModel, xs: &[f32; L], ys: &[f32; L], out: &mut [f32; L]) {
     let (x, y) = (Lanes(*xs), Lanes(*ys));
-    let al = m.mass.deflection(x, y);
-    let (bx, by) = (x - al.re, y - al.im);
+    let (bx, by) = m.mass.ray_shoot(x, y);
     let mut acc = Lanes([0.0; L]);
     for s in m.sources {
         acc = acc + sersic_value(s, bx, by);
@@ -43,8 +42,7 @@ pub fn block_with_grad(
 ) {
     let (x, y) = (Lanes(*xs), Lanes(*ys));
     let pm = m.mass.num_params();
-    let al = m.mass.deflection_with_grad(x, y, dm);
-    let (bx, by) = (x - al.re, y - al.im);
+    let (bx, by) = m.mass.ray_shoot_with_grad(x, y, dm);
     let zero = Lanes([0.0; L]);
     let (mut acc, mut gx, mut gy) = (zero, zero, zero);
     let mut at = pm + 7 * m.lights.len();
@@ -109,8 +107,8 @@ mod tests {
         for l in 0..L {
             let (x, y) = (xs[l], ys[l]);
             let e = epl_with_grad(&lens, &coef, x, y);
-            let bx = x - (e.alpha.re + (0.02 * x - 0.01 * y));
-            let by = y - (e.alpha.im + (-0.01 * x - 0.02 * y));
+            let bx = x - e.alpha.re - (0.02 * x - 0.01 * y);
+            let by = y - e.alpha.im - (-0.01 * x - 0.02 * y);
             let (is, ds) = sersic_with_grad(&source, bx, by);
             let (il, dl) = sersic_with_grad(&light, x, y);
             let close = |a: f32, b: f32| (a - b).abs() <= 1e-5 * b.abs().max(1e-2);

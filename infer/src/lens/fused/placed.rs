@@ -204,18 +204,11 @@ impl FusedPlacedImage {
         }
     }
 
-    /// Source-plane positions of a block of rays, then padded pixel coordinates (up, vp).
+    /// Source-plane positions (bx, by) of a block of rays relative to the image centre, and their
+    /// padded pixel coordinates (up, vp).
     #[inline(always)]
-    fn coords(
-        &self,
-        sm: &Sample,
-        x: Lanes,
-        y: Lanes,
-        ax: Lanes,
-        ay: Lanes,
-    ) -> (Lanes, Lanes, Lanes, Lanes) {
+    fn coords(&self, sm: &Sample, bx: Lanes, by: Lanes) -> (Lanes, Lanes, Lanes, Lanes) {
         let sp = |v: f32| Lanes([v; L]);
-        let (bx, by) = (x - ax, y - ay);
         let dbx = bx - sp(sm.x_src);
         let dby = by - sp(sm.y_src);
         let up = dbx * sp(sm.cu) + sp(self.ws as f32 / 2.0 + 0.5);
@@ -285,8 +278,8 @@ impl FusedPlacedImage {
         while r0 < r_end {
             let cnt = L.min(r_end - r0);
             let (x, y) = self.load(r0, cnt);
-            let a = sm.mass.deflection(x, y);
-            let (_, _, up, vp) = self.coords(sm, x, y, a.re, a.im);
+            let (bx, by) = sm.mass.ray_shoot(x, y);
+            let (_, _, up, vp) = self.coords(sm, bx, by);
             for l in 0..cnt {
                 let (s, _, _, _) = bilinear(&sm.padded, hp, wp, up.0[l], vp.0[l]);
                 out[self.pixel(r0 + l) - base] += sm.amp * s * inv_k2;
@@ -352,8 +345,8 @@ impl FusedPlacedImage {
         while r0 < r_end {
             let cnt = L.min(r_end - r0);
             let (x, y) = self.load(r0, cnt);
-            let alpha = sm.mass.deflection_with_grad(x, y, &mut dm);
-            let (dbx, dby, up, vp) = self.coords(sm, x, y, alpha.re, alpha.im);
+            let (bx, by) = sm.mass.ray_shoot_with_grad(x, y, &mut dm);
+            let (dbx, dby, up, vp) = self.coords(sm, bx, by);
             let mut gu = [0.0f32; L];
             let mut gv = [0.0f32; L];
             let mut g_amp = 0.0f64;

@@ -170,4 +170,29 @@ impl Deflector {
         }
         a
     }
+
+    /// Source-plane position beta = theta - sum_k alpha_k (Chianese eq. 6), each component's
+    /// deflection subtracted in turn.
+    #[inline(always)]
+    pub fn ray_shoot<T: Real>(&self, x: T, y: T) -> (T, T) {
+        let (mut bx, mut by) = (x, y);
+        for (m, _) in &self.parts {
+            let a = m.deflection(x, y);
+            bx = bx - a.re;
+            by = by - a.im;
+        }
+        (bx, by)
+    }
+
+    /// [`Self::ray_shoot`] and `d[q] = d alpha / d p_q` for every parameter.
+    #[inline(always)]
+    pub fn ray_shoot_with_grad<T: Real>(&self, x: T, y: T, d: &mut [C<T>]) -> (T, T) {
+        let (mut bx, mut by) = (x, y);
+        for (m, at) in &self.parts {
+            let a = m.deflection_with_grad(x, y, &mut d[*at..]);
+            bx = bx - a.re;
+            by = by - a.im;
+        }
+        (bx, by)
+    }
 }

@@ -13,7 +13,7 @@ use super::result::{
 };
 use crate::pipeline::fit::Stages;
 use crate::pipeline::mock::read_truths;
-use crate::pipeline::summary::read_sample_columns;
+use crate::pipeline::samples::read_sample_columns;
 
 /// What the study knows about one system after running it.
 pub struct SystemRun<'a> {
