@@ -2,9 +2,11 @@
 //! (eqs. 9-13) and the named parameter layout with the `Posterior` adapter.
 
 pub mod bijector;
-pub mod params;
+pub mod layout;
+pub mod posterior;
 pub mod prior;
 
 pub use bijector::Bijector;
-pub use params::{BlockPrior, LogLikelihood, ParamBlock, ParamLayout, Posterior};
+pub use layout::{BlockPrior, ParamBlock, ParamLayout};
+pub use posterior::{LogLikelihood, Posterior};
 pub use prior::{MvNormal, Prior};

@@ -51,7 +51,7 @@ pub(super) struct ViArtifact {
 }
 
 /// How the stage artefacts store a latent block, for a model that has one: "whitened" (u = L^{-1}(z - mu),
-/// see `prob::params`). Artefacts without it hold the raw z of an earlier version and cannot be resumed.
+/// see `prob::layout`). Artefacts without it hold the raw z of an earlier version and cannot be resumed.
 pub(super) fn latent_coordinates(layout: &ParamLayout) -> Option<String> {
     layout
         .blocks()

@@ -1,0 +1,516 @@
+//! The model file: a TOML description of a lens model, its priors and the observation set-up.
+//!
+//! Format (documented for users in `infer/models/README.md`):
+//!
+//! ```toml
+//! name = "gigalens2022"
+//! [grid]        # image plane: nx x ny pixels of pixel_scale arcsec, centred on 0
+//! nx = 80
+//! ny = 80
+//! pixel_scale = 0.065
+//! supersample = 2
+//! [psf]         # type = "gaussian" (sigma or fwhm, arcsec) | "pixelated" (file, hdu) | "none"
+//! type = "pixelated"
+//! file = "psf/gigalens_psf.fits"
+//! [noise]       # sigma_bkg (counts/s); optional exposure_time (s) and gain adding model/(gain t_exp)
+//! sigma_bkg = 0.2
+//! exposure_time = 100.0
+//! [bounds]      # optional: map = "sigmoid" (default) | "soft_clip" (width, a fraction of the range)
+//! map = "soft_clip"
+//! [[mass]]      # type = any registered profile: "epl" | "sie" | "sis" | "shear" | "nfw" | "multipole"
+//! type = "epl"
+//! theta_e = { prior = "lognormal(0.2231, 0.4)", sim = "lognormal(0.2231, 0.25)" }
+//! gamma = "truncnormal(2, 0.5, 1, 3)"         # a bare string: prior and simulation distribution alike
+//! center_x = 0.0                              # a number: fixed
+//! ```
+//!
+//! Each parameter is a distribution string (`normal(mu, sigma)`, `lognormal(mu, sigma)` with mu and
+//! sigma of ln x (GIGA-Lens eq. 8's exp(N(.))), `truncnormal(mu, sigma, lo, hi)`, `uniform(lo, hi)`,
+//! `fixed(v)`), a number (fixed), or a table `{ prior = "...", sim = "..." }` where `sim` is the
+//! simulation distribution `infer mock` draws truths from (default: the prior) and `truth = v`
+//! pins the mock's value. Every error names the file and the field.
+
+use anyhow::{Context, Result, anyhow, bail};
+use std::path::{Path, PathBuf};
+use toml::Value;
+
+mod bounds;
+mod component;
+mod dist;
+
+pub use bounds::BoundsMap;
+pub use component::{Component, ComponentKind, ParamSpec};
+pub use dist::Dist;
+
+use crate::lens::profile::MassKind;
+use bounds::bounds_of;
+use component::components;
+
+/// Image-plane pixel grid.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GridSpec {
+    pub nx: usize,
+    pub ny: usize,
+    /// Arcsec per pixel.
+    pub pixel_scale: f64,
+    /// Supersampling factor k (GIGA-Lens Sec. 2.1.1).
+    pub supersample: usize,
+}
+
+/// Point-spread function.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PsfSpec {
+    None,
+    /// Gaussian with standard deviation `sigma` arcsec.
+    Gaussian {
+        sigma: f64,
+    },
+    /// Pixelated kernel from a FITS image (at the image pixel scale).
+    Pixelated {
+        file: PathBuf,
+        hdu: usize,
+    },
+}
+
+/// Noise model of GIGA-Lens eq. (6): sigma^2 = sigma_bkg^2 + model / (gain t_exp).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NoiseSpec {
+    pub sigma_bkg: f64,
+    pub exposure_time: Option<f64>,
+    pub gain: f64,
+}
+
+/// A whole model file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelSpec {
+    pub path: PathBuf,
+    pub name: String,
+    pub grid: GridSpec,
+    pub psf: PsfSpec,
+    /// Where the PSF acts on a supersampled grid (`[psf] convolution`, `subgrid_iterations`).
+    pub psf_order: crate::lens::psf::PsfOrder,
+    pub noise: NoiseSpec,
+    /// How priors bounded on both sides map from the samplers' unconstrained coordinate (`[bounds]`).
+    pub bounds: BoundsMap,
+    pub mass: Vec<Component>,
+    pub lens_light: Vec<Component>,
+    pub source: Vec<Component>,
+}
+
+impl ModelSpec {
+    /// Read and validate a model file.
+    pub fn load(path: &Path) -> Result<ModelSpec> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read model file {}", path.display()))?;
+        Self::parse(&text, path)
+    }
+
+    /// Parse model-file text; `path` is used for errors and to resolve relative file names.
+    pub fn parse(text: &str, path: &Path) -> Result<ModelSpec> {
+        let f = path.display().to_string();
+        let root: toml::Table = text
+            .parse()
+            .map_err(|e| anyhow!("{f}: invalid TOML: {e}"))?;
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        check_keys(
+            &root,
+            &[
+                "name",
+                "description",
+                "grid",
+                "psf",
+                "noise",
+                "bounds",
+                "mass",
+                "lens_light",
+                "source",
+            ],
+            &f,
+            "",
+        )?;
+        let name = root
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("model")
+            .to_string();
+
+        let grid_t = table(&root, "grid", &f)?;
+        check_keys(
+            grid_t,
+            &["nx", "ny", "n", "pixel_scale", "supersample"],
+            &f,
+            "grid.",
+        )?;
+        let n = opt_int(grid_t, "n", &f, "grid")?;
+        let nx = opt_int(grid_t, "nx", &f, "grid")?
+            .or(n)
+            .ok_or_else(|| anyhow!("{f}: grid.nx is missing"))?;
+        let ny = opt_int(grid_t, "ny", &f, "grid")?
+            .or(n)
+            .ok_or_else(|| anyhow!("{f}: grid.ny is missing"))?;
+        let pixel_scale = req_float(grid_t, "pixel_scale", &f, "grid")?;
+        let supersample = opt_int(grid_t, "supersample", &f, "grid")?.unwrap_or(1);
+        if nx == 0 || ny == 0 {
+            bail!("{f}: grid.nx and grid.ny must be at least 1 (got nx = {nx}, ny = {ny})");
+        }
+        if !(pixel_scale > 0.0 && pixel_scale.is_finite()) {
+            bail!(
+                "{f}: grid.pixel_scale must be a positive number of arcsec per pixel (got {pixel_scale})"
+            );
+        }
+        if supersample == 0 {
+            bail!("{f}: grid.supersample must be at least 1 (got 0)");
+        }
+        let grid = GridSpec {
+            nx,
+            ny,
+            pixel_scale,
+            supersample,
+        };
+
+        let psf_order = psf_order_of(root.get("psf"), &f)?;
+        let psf = match root.get("psf") {
+            None => PsfSpec::None,
+            Some(Value::Table(t)) => {
+                check_keys(
+                    t,
+                    &[
+                        "type",
+                        "sigma",
+                        "fwhm",
+                        "file",
+                        "hdu",
+                        "convolution",
+                        "subgrid_iterations",
+                    ],
+                    &f,
+                    "psf.",
+                )?;
+                match t.get("type").and_then(Value::as_str).unwrap_or("gaussian") {
+                    "none" => PsfSpec::None,
+                    "gaussian" => {
+                        let sigma = match (
+                            opt_float(t, "sigma", &f, "psf")?,
+                            opt_float(t, "fwhm", &f, "psf")?,
+                        ) {
+                            (Some(s), None) => s,
+                            (None, Some(w)) => w / (8.0 * std::f64::consts::LN_2).sqrt(),
+                            _ => bail!(
+                                "{f}: psf: a gaussian PSF needs exactly one of sigma or fwhm (arcsec)"
+                            ),
+                        };
+                        if !(sigma > 0.0) {
+                            bail!("{f}: psf.sigma must be positive");
+                        }
+                        PsfSpec::Gaussian { sigma }
+                    }
+                    "pixelated" => {
+                        let file = t.get("file").and_then(Value::as_str).ok_or_else(|| {
+                            anyhow!("{f}: psf.file is missing for a pixelated PSF")
+                        })?;
+                        let hdu = opt_int(t, "hdu", &f, "psf")?.unwrap_or(0);
+                        PsfSpec::Pixelated {
+                            file: dir.join(file),
+                            hdu,
+                        }
+                    }
+                    other => {
+                        bail!("{f}: psf.type {other:?} is unknown (gaussian, pixelated, none)")
+                    }
+                }
+            }
+            Some(_) => bail!("{f}: psf must be a table"),
+        };
+
+        let noise_t = table(&root, "noise", &f)?;
+        check_keys(
+            noise_t,
+            &["sigma_bkg", "exposure_time", "gain"],
+            &f,
+            "noise.",
+        )?;
+        let sigma_bkg = req_float(noise_t, "sigma_bkg", &f, "noise")?;
+        let exposure_time = opt_float(noise_t, "exposure_time", &f, "noise")?;
+        let gain = opt_float(noise_t, "gain", &f, "noise")?.unwrap_or(1.0);
+        if !(sigma_bkg > 0.0) {
+            bail!("{f}: noise.sigma_bkg must be positive (got {sigma_bkg})");
+        }
+        if exposure_time.is_some_and(|t| !(t > 0.0)) || !(gain > 0.0) {
+            bail!("{f}: noise.exposure_time and noise.gain must be positive");
+        }
+        let noise = NoiseSpec {
+            sigma_bkg,
+            exposure_time,
+            gain,
+        };
+
+        let bounds = bounds_of(root.get("bounds"), &f)?;
+
+        let mut labels = Vec::new();
+        let mass = components(
+            &root,
+            "mass",
+            &f,
+            &dir,
+            &mut labels,
+            &MassKind::ALL
+                .iter()
+                .map(|&k| ComponentKind::Mass(k))
+                .collect::<Vec<_>>(),
+        )?;
+        let lens_light = components(
+            &root,
+            "lens_light",
+            &f,
+            &dir,
+            &mut labels,
+            &[ComponentKind::Sersic],
+        )?;
+        let source = components(
+            &root,
+            "source",
+            &f,
+            &dir,
+            &mut labels,
+            &[
+                ComponentKind::Sersic,
+                ComponentKind::Vae,
+                ComponentKind::Pixelated,
+            ],
+        )?;
+        if mass.is_empty() {
+            bail!("{f}: the model needs at least one [[mass]] component");
+        }
+        if source.is_empty() {
+            bail!("{f}: the model needs at least one [[source]] component");
+        }
+        if source
+            .iter()
+            .filter(|c| c.kind == ComponentKind::Vae)
+            .count()
+            > 1
+        {
+            bail!("{f}: at most one VAE source is supported");
+        }
+        Ok(ModelSpec {
+            path: path.to_path_buf(),
+            name,
+            grid,
+            psf,
+            psf_order,
+            noise,
+            bounds,
+            mass,
+            lens_light,
+            source,
+        })
+    }
+
+    /// All components in render order: mass, lens light, source.
+    pub fn components(&self) -> impl Iterator<Item = &Component> {
+        self.mass.iter().chain(&self.lens_light).chain(&self.source)
+    }
+
+    /// All scalar parameters (fixed ones included), in layout order.
+    pub fn params(&self) -> impl Iterator<Item = &ParamSpec> {
+        self.components().flat_map(|c| c.params.iter())
+    }
+
+    /// The VAE source component, if any.
+    pub fn vae_source(&self) -> Option<&Component> {
+        self.source.iter().find(|c| c.kind == ComponentKind::Vae)
+    }
+}
+
+fn check_keys(t: &toml::Table, known: &[&str], f: &str, prefix: &str) -> Result<()> {
+    for k in t.keys() {
+        if !known.contains(&k.as_str()) {
+            bail!(
+                "{f}: unknown field {prefix}{k} (known: {})",
+                known.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+fn table<'a>(root: &'a toml::Table, key: &str, f: &str) -> Result<&'a toml::Table> {
+    root.get(key)
+        .ok_or_else(|| anyhow!("{f}: [{key}] section is missing"))?
+        .as_table()
+        .ok_or_else(|| anyhow!("{f}: {key} must be a table"))
+}
+
+/// `[psf] convolution = "subgrid" | "pixel"` (default "subgrid") and `subgrid_iterations`.
+fn psf_order_of(psf: Option<&Value>, f: &str) -> Result<crate::lens::psf::PsfOrder> {
+    use crate::lens::psf::{PsfOrder, subgrid::GIGALENS_ITERATIONS};
+    let Some(Value::Table(t)) = psf else {
+        return Ok(PsfOrder::default());
+    };
+    let iterations = opt_int(t, "subgrid_iterations", f, "psf")?.unwrap_or(GIGALENS_ITERATIONS);
+    match t.get("convolution") {
+        None => Ok(PsfOrder::SubGrid { iterations }),
+        Some(Value::String(v)) if v == "subgrid" => Ok(PsfOrder::SubGrid { iterations }),
+        Some(Value::String(v)) if v == "pixel" => {
+            if t.contains_key("subgrid_iterations") {
+                bail!("{f}: psf.subgrid_iterations applies only to convolution = \"subgrid\"");
+            }
+            Ok(PsfOrder::Pixel)
+        }
+        Some(v) => bail!(
+            "{f}: psf.convolution = {v}: expected \"subgrid\" (convolve on the supersampled grid, \
+             then average; the default) or \"pixel\" (average, then convolve)"
+        ),
+    }
+}
+
+fn opt_float(t: &toml::Table, key: &str, f: &str, sec: &str) -> Result<Option<f64>> {
+    match t.get(key) {
+        None => Ok(None),
+        Some(v) => v
+            .as_float()
+            .or_else(|| v.as_integer().map(|i| i as f64))
+            .map(Some)
+            .ok_or_else(|| anyhow!("{f}: {sec}.{key} must be a number")),
+    }
+}
+
+fn req_float(t: &toml::Table, key: &str, f: &str, sec: &str) -> Result<f64> {
+    opt_float(t, key, f, sec)?.ok_or_else(|| anyhow!("{f}: {sec}.{key} is missing"))
+}
+
+fn opt_int(t: &toml::Table, key: &str, f: &str, sec: &str) -> Result<Option<usize>> {
+    match t.get(key) {
+        None => Ok(None),
+        Some(v) => v
+            .as_integer()
+            .filter(|i| *i >= 0)
+            .map(|i| Some(i as usize))
+            .ok_or_else(|| anyhow!("{f}: {sec}.{key} must be a non-negative integer")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "t"
+[grid]
+n = 16
+pixel_scale = 0.1
+[psf]
+type = "gaussian"
+fwhm = 0.1
+[noise]
+sigma_bkg = 0.2
+[[mass]]
+type = "epl"
+theta_e = { prior = "lognormal(ln 1.25, 0.4)", sim = "lognormal(ln 1.25, 0.25)" }
+gamma = "truncnormal(2, 0.5, 1, 3)"
+e1 = "normal(0, 0.2)"
+e2 = "normal(0, 0.2)"
+[[mass]]
+type = "shear"
+gamma1 = "normal(0, 0.1)"
+gamma2 = { prior = "normal(0, 0.1)", truth = 0.02 }
+[[source]]
+type = "sersic"
+amp = "lognormal(5, 0.9)"
+r_sersic = "lognormal(ln 0.25, 0.25)"
+n_sersic = "uniform(0.5, 8)"
+"#;
+
+    #[test]
+    fn parses_and_fills_defaults() {
+        let m = ModelSpec::parse(GOOD, Path::new("m.toml")).unwrap();
+        assert_eq!((m.grid.nx, m.grid.ny, m.grid.supersample), (16, 16, 1));
+        match m.psf {
+            PsfSpec::Gaussian { sigma } => assert!((sigma - 0.1 / 2.354820045).abs() < 1e-6),
+            _ => panic!(),
+        }
+        let names: Vec<_> = m.params().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names[..6],
+            [
+                "lens.theta_e",
+                "lens.gamma",
+                "lens.e1",
+                "lens.e2",
+                "lens.center_x",
+                "lens.center_y"
+            ]
+        );
+        assert!(
+            names.contains(&"shear.gamma1")
+                && names.contains(&"src.e1")
+                && names.contains(&"src.center_y")
+        );
+        let te = m.mass[0].param("theta_e").unwrap();
+        assert_eq!(
+            te.prior,
+            Dist::LogNormal {
+                mu: 1.25f64.ln(),
+                sigma: 0.4
+            }
+        );
+        assert_eq!(
+            te.sim,
+            Dist::LogNormal {
+                mu: 1.25f64.ln(),
+                sigma: 0.25
+            }
+        );
+        assert_eq!(m.mass[1].param("gamma2").unwrap().truth, Some(0.02));
+        assert_eq!(m.source[0].param("e1").unwrap().prior, Dist::Fixed(0.0));
+    }
+
+    #[test]
+    fn errors_name_file_and_field() {
+        let cases = [
+            (
+                GOOD.replace("lognormal(5, 0.9)", "cauchy(5, 0.9)"),
+                "unknown prior \"cauchy\"",
+            ),
+            (
+                GOOD.replace("gamma1 =", "gammma1 ="),
+                "unknown parameter \"gammma1\"",
+            ),
+            (
+                GOOD.replace("n_sersic = \"uniform(0.5, 8)\"", ""),
+                "parameter \"n_sersic\" is missing",
+            ),
+            (
+                GOOD.replace("sigma_bkg = 0.2", "sigma_bkg = -1.0"),
+                "noise.sigma_bkg must be positive",
+            ),
+            (
+                GOOD.replace("normal(0, 0.2)", "normal(0, -0.2)"),
+                "positive sigma",
+            ),
+            (GOOD.replace("[grid]", "[grd]"), "unknown field grd"),
+            (
+                GOOD.replace("pixel_scale = 0.1", "pixel_scale = -0.05"),
+                "grid.pixel_scale must be a positive number of arcsec per pixel (got -0.05)",
+            ),
+            (
+                GOOD.replace("n = 16", "nx = 16\nny = 0"),
+                "grid.nx and grid.ny must be at least 1 (got nx = 16, ny = 0)",
+            ),
+            (
+                GOOD.replace("e2 = \"normal(0, 0.2)\"", "q = 0.5"),
+                "not both",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = format!(
+                "{:#}",
+                ModelSpec::parse(&text, Path::new("dir/m.toml")).unwrap_err()
+            );
+            assert!(
+                e.contains("dir/m.toml") && e.contains(want),
+                "{e}\n wanted {want}"
+            );
+        }
+    }
+}
