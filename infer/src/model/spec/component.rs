@@ -120,14 +120,14 @@ impl Component {
 }
 
 pub(super) fn components(
-    root: &toml::Table,
+    v: Option<&Value>,
     key: &str,
     f: &str,
     dir: &Path,
     labels: &mut Vec<String>,
     allowed: &[ComponentKind],
 ) -> Result<Vec<Component>> {
-    let Some(v) = root.get(key) else {
+    let Some(v) = v else {
         return Ok(Vec::new());
     };
     let items: Vec<&toml::Table> = match v {
