@@ -1,6 +1,7 @@
 //! `infer`: the differentiable strong-lens model and Bayesian inference.
 
 pub mod bench;
+pub mod cli;
 pub mod density;
 pub mod inference;
 pub mod lens;

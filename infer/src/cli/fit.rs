@@ -1,0 +1,259 @@
+//! `infer fit` and the pipeline settings it shares with `infer study`.
+
+use anyhow::Result;
+use burn::tensor::Device;
+use clap::Args;
+use std::path::PathBuf;
+
+use crate::inference::MapOptions;
+use crate::out;
+use crate::pipeline::fit::{FitConfig, RunTarget, Stages, run_fit};
+use crate::pipeline::fit_report::render_fit;
+
+#[derive(Args)]
+pub struct FitArgs {
+    /// Observation FITS (primary HDU).
+    #[arg(long)]
+    pub obs: PathBuf,
+    /// Model file (grid, PSF, noise, components, priors).
+    #[arg(long)]
+    pub model: PathBuf,
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Per-pixel noise sigma (FITS), replacing the model file's background term.
+    #[arg(long)]
+    pub noise_map: Option<PathBuf>,
+    /// Mask (FITS, non-zero = use the pixel).
+    #[arg(long)]
+    pub mask: Option<PathBuf>,
+    /// Truths JSON (default: truths.json beside the observation, written by `infer mock`).
+    #[arg(long)]
+    pub truths: Option<PathBuf>,
+    /// Run directory (default: <experiments>/fit-<time>-<name>).
+    #[arg(long, conflicts_with = "resume")]
+    pub out: Option<PathBuf>,
+    /// Continue the interrupted run in this directory.
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    #[arg(long, default_value = "experiments")]
+    pub experiments: PathBuf,
+    #[arg(long, default_value = "fit")]
+    pub name: String,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub settings: FitSettings,
+}
+
+/// Pipeline settings shared by `fit` and `study`.
+#[derive(Args)]
+pub struct FitSettings {
+    /// Stages to run, comma-separated subset of map,vi,hmc.
+    #[arg(long, default_value = "map,vi,hmc")]
+    pub stages: String,
+    /// Start from these settings: `arclight` (default: 100 annealed MAP starts x 300 steps halved twice,
+    /// retried up to twice while chi^2/dof is off,
+    /// Laplace-started VI of 150 x 50 draws, 8 HMC chains x (150 + 600) with warm-up mass-matrix adaptation
+    /// and L = 10, sampling again up to twice while unconverged) or `table1` (GIGA-Lens Table 1 exactly: MAP on the full model, VI from 1e-6 I, 1000 x 500
+    /// draws; 50 chains x (250 + 750) preconditioned by VI alone, L = 5). The flags below override either.
+    #[arg(long, default_value = "arclight", value_parser = ["arclight", "table1"])]
+    pub preset: String,
+    /// MAP starts n_MAP (100; table1: 300, GIGA-Lens Table 1).
+    #[arg(long)]
+    pub map_starts: Option<usize>,
+    /// Further batches of n_MAP fresh starts while the best MAP's chi^2/dof is more than 5 sigma from 1
+    /// (2; table1: 0).
+    #[arg(long)]
+    pub map_retries: Option<usize>,
+    /// MAP Adam iterations K_MAP (300).
+    #[arg(long)]
+    pub map_steps: Option<usize>,
+    /// Successive-halving rounds of the MAP starts (2; 0: off, as in GIGA-Lens and table1). With R rounds the
+    /// worse half of the running starts stops after each of the first R of R + 1 equal segments: 300 starts
+    /// with R = 2 cost what 175 cost without halving.
+    #[arg(long)]
+    pub map_halving: Option<usize>,
+    /// Anneal the MAP: the log-likelihood enters with weight beta rising geometrically from this value to
+    /// 1 over the first segment, so the early steps lean on the prior (1e-3; 1: off, as in table1).
+    #[arg(long)]
+    pub map_temper: Option<f64>,
+    /// Model the MAP starts run on: `full` (default: the model as written, as in GIGA-Lens) or `coarse` (the
+    /// first 2/3 of the steps without supersampling, one ray per pixel: ~1.7x faster, but on 1 of 61 study
+    /// systems it led every start into a wrong mode)
+    #[arg(long, value_parser = ["coarse", "full"])]
+    pub map_model: Option<String>,
+    /// Newton-polish the best N MAP starts (5; table1: 0).
+    #[arg(long)]
+    pub polish_starts: Option<usize>,
+    /// Maximum L-BFGS iterations of the polish, per start (2000).
+    #[arg(long)]
+    pub polish_iters: Option<usize>,
+    /// Levenberg-Marquardt Newton iterations of the polish, per start, before its L-BFGS (0: one Hessian,
+    /// no step, only the L-BFGS preconditioner)
+    #[arg(long)]
+    pub polish_newton: Option<usize>,
+    /// L-BFGS of the polish: `preconditioned` (default: in coordinates whitened by the Newton stage's
+    /// Hessian) or `plain`
+    #[arg(long, value_parser = ["preconditioned", "plain"])]
+    pub polish_lbfgs: Option<String>,
+    /// VI iterations K_VI (150; Table 1: 1000).
+    #[arg(long)]
+    pub vi_steps: Option<usize>,
+    /// VI draws per iteration n_VI (50; Table 1: 500).
+    #[arg(long)]
+    pub vi_samples: Option<usize>,
+    /// HMC chains n_HMC (8; Table 1: 50).
+    #[arg(long)]
+    pub hmc_chains: Option<usize>,
+    /// HMC burn-in n_burn (150; Table 1: 250).
+    #[arg(long)]
+    pub hmc_burn: Option<usize>,
+    /// HMC recorded draws n_sample per chain (600; Table 1: 750).
+    #[arg(long)]
+    pub hmc_samples: Option<usize>,
+    /// Target acceptance of the HMC step-size adaptation (0.9; Table 1: 0.75); higher means smaller steps
+    /// (Stan's adapt_delta: the remedy for divergences in heavy-tailed posteriors)
+    #[arg(long)]
+    pub hmc_target_accept: Option<f64>,
+    /// HMC trajectory length: `chees` (default: adapted during warm-up by ChEES, as GIGA-Lens' TFP
+    /// sampler does) or `fixed` (L leapfrog steps on average, jittered; table1)
+    #[arg(long, value_parser = ["chees", "fixed"])]
+    pub hmc_trajectory: Option<String>,
+    /// Mean leapfrog steps L with a fixed trajectory (10; table1: 5); with ChEES, L eps0 is the initial
+    /// maximum trajectory length
+    #[arg(long)]
+    pub hmc_leapfrog: Option<usize>,
+    /// HMC sampling rounds at most (3; table1: 1): while the draws miss R-hat < 1.01, bulk and tail
+    /// ESS >= 400 or <= 1% divergences, they become warm-up and the chains sample again, with the mass
+    /// matrix re-estimated from them (and a higher target acceptance after divergences)
+    #[arg(long)]
+    pub hmc_rounds: Option<usize>,
+    /// Most draws per chain a round short of draws adds by continuing its chains, as a multiple of
+    /// --hmc-samples (3; table1: 0): sized from its R-hat and ESS; a round that is not the last
+    /// continues only if one round's draws suffice
+    #[arg(long)]
+    pub hmc_extend: Option<f64>,
+}
+
+impl FitSettings {
+    /// Set these settings on `cfg`.
+    pub fn apply(&self, cfg: &mut FitConfig) -> Result<()> {
+        cfg.stages = Stages::parse(&self.stages)?;
+        if self.preset == "table1" {
+            let defaults = FitConfig::table1(cfg.obs.clone(), cfg.model.clone());
+            cfg.map_starts = defaults.map_starts;
+            cfg.map_retries = defaults.map_retries;
+            cfg.map = defaults.map;
+            cfg.map_coarse = false;
+            cfg.map.halving_rounds = 0;
+            cfg.hmc_chains = defaults.hmc_chains;
+            cfg.hmc = crate::inference::HmcOptions {
+                seed: cfg.hmc.seed,
+                ..defaults.hmc
+            };
+            cfg.vi = crate::inference::ViOptions::gigalens_table1();
+            cfg.hmc.adapt_mass = false;
+            cfg.hmc.n_leapfrog = 5;
+            cfg.hmc.retry = crate::inference::hmc::RetryOptions::single();
+            cfg.polish_starts = 0;
+        }
+        if let Some(n) = self.map_starts {
+            cfg.map_starts = n;
+        }
+        if let Some(n) = self.map_retries {
+            cfg.map_retries = n;
+        }
+        if let Some(s) = self.map_steps {
+            cfg.map = MapOptions {
+                keep_traces: cfg.map.keep_traces,
+                halving_rounds: cfg.map.halving_rounds,
+                temper_from: cfg.map.temper_from,
+                ..MapOptions::with_steps(s)
+            };
+        }
+        if let Some(r) = self.map_halving {
+            cfg.map.halving_rounds = r;
+        }
+        if let Some(b) = self.map_temper {
+            cfg.map.temper_from = (b != 1.0).then_some(b);
+        }
+        if let Some(m) = &self.map_model {
+            cfg.map_coarse = m == "coarse";
+        }
+        if let Some(s) = self.polish_starts {
+            cfg.polish_starts = s;
+        }
+        if let Some(n) = self.polish_iters {
+            cfg.lbfgs.max_iter = n;
+        }
+        if let Some(n) = self.polish_newton {
+            cfg.newton.max_iter = n;
+        }
+        if let Some(m) = &self.polish_lbfgs {
+            cfg.lbfgs.precondition = m == "preconditioned";
+        }
+        if let Some(s) = self.vi_steps {
+            cfg.vi = cfg.vi.clone().with_steps(s);
+        }
+        if let Some(s) = self.vi_samples {
+            cfg.vi.n_samples = s;
+        }
+        if let Some(n) = self.hmc_chains {
+            cfg.hmc_chains = n;
+        }
+        if let Some(s) = self.hmc_burn {
+            cfg.hmc.n_burn = s;
+        }
+        if let Some(s) = self.hmc_samples {
+            cfg.hmc.n_samples = s;
+        }
+        if let Some(s) = self.hmc_leapfrog {
+            cfg.hmc.n_leapfrog = s;
+        }
+        if let Some(a) = self.hmc_target_accept {
+            anyhow::ensure!(
+                a > 0.0 && a < 1.0,
+                "--hmc-target-accept must be in (0, 1), got {a}"
+            );
+            cfg.hmc.dual_averaging.target_accept = a;
+        }
+        if let Some(t) = &self.hmc_trajectory {
+            cfg.hmc.adapt_trajectory = t == "chees";
+        }
+        if let Some(r) = self.hmc_rounds {
+            anyhow::ensure!(r >= 1, "--hmc-rounds must be at least 1");
+            cfg.hmc.retry.max_rounds = r;
+        }
+        if let Some(x) = self.hmc_extend {
+            anyhow::ensure!(
+                x.is_finite() && x >= 0.0,
+                "--hmc-extend must be a finite number >= 0"
+            );
+            cfg.hmc.retry.extend = x;
+        }
+        Ok(())
+    }
+}
+
+/// Run `infer fit`; `device_name` is recorded in the run's config.
+pub fn run(a: FitArgs, device: &Device, device_name: String) -> Result<()> {
+    let mut cfg = FitConfig::new(a.obs, a.model);
+    cfg.checkpoint = a.checkpoint;
+    cfg.noise_map = a.noise_map;
+    cfg.mask = a.mask;
+    cfg.truths = a.truths;
+    cfg.seed = a.seed;
+    a.settings.apply(&mut cfg)?;
+    cfg.device = device_name;
+    let target = match (a.resume, a.out) {
+        (Some(dir), _) => RunTarget::Resume(dir),
+        (None, Some(dir)) => RunTarget::At(dir),
+        (None, None) => RunTarget::New {
+            root: a.experiments,
+            name: a.name,
+        },
+    };
+    let out = run_fit(&cfg, target, device)?;
+    out!("{}", render_fit(&out).trim_end());
+    Ok(())
+}

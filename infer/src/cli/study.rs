@@ -1,0 +1,133 @@
+//! `infer study` (recovery studies in shards, prior comparisons) and `infer study summarize`.
+
+use anyhow::Result;
+use burn::tensor::Device;
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+use super::fit::FitSettings;
+use crate::out;
+use crate::pipeline::fit::FitConfig;
+use crate::pipeline::study::{
+    Shard, SourceImages, StudyConfig, quick_settings, render_text, run_study, run_summarize,
+};
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct StudyArgs {
+    #[command(subcommand)]
+    pub action: Option<StudyAction>,
+    /// Model file whose simulation distributions the mocks are drawn from.
+    #[arg(long, required = true)]
+    pub model: Option<PathBuf>,
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Number of mock systems (GIGA-Lens: 100).
+    #[arg(long, default_value_t = 100)]
+    pub n: usize,
+    /// System i uses seed + i for its mock and its fit.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Study directory of this shard (study.json, results/, systems/, its run record).
+    #[arg(long, required = true)]
+    pub out: Option<PathBuf>,
+    /// Run shard K of M: the systems i with i mod M = K - 1.
+    #[arg(long, value_name = "K/M", default_value = "1/1")]
+    pub shard: String,
+    /// Continue the study in --out (skip systems with a result, restart a partial one); starts it
+    /// if --out is new. Refused if the model, seed, n, settings or shard differ from the recorded ones.
+    #[arg(long)]
+    pub resume: bool,
+    /// Lens real galaxies: each system's source is an image of this prepared data set (`train-vae
+    /// prepare`), in a permutation of the split seeded by --seed (no repeats until all are used), in place of the model's VAE source (as `infer mock
+    /// --source-image`). The fit still uses the model's source prior.
+    #[arg(long)]
+    pub source_images: Option<PathBuf>,
+    /// Compare the priors of a `train-vae sweep` (its folder): the same study (same mocks, same seeds) is
+    /// run with every setting's checkpoint into `--out/<setting>/`, then `--out/comparison.{json,csv,png}`
+    /// tabulate lens bias, sd(z), 68% coverage, chi^2/dof, R-hat/ESS and time against latent dimension.
+    /// Use with --source-images so the sources are real galaxies, not draws of one of the priors.
+    #[arg(long, conflicts_with = "checkpoint")]
+    pub priors_from: Option<PathBuf>,
+    /// Split of --source-images the galaxies come from (test: galaxies the prior was not trained on).
+    #[arg(long, default_value = "test")]
+    pub source_split: String,
+    /// Smoke settings (16 MAP starts, VI 40 x 8, 4 chains x (40 + 40) HMC) to try the machinery: far
+    /// too short for calibration, so systems come out flagged (ESS). Flags below override them.
+    #[arg(long)]
+    pub quick: bool,
+    #[command(flatten)]
+    pub settings: FitSettings,
+}
+
+#[derive(Subcommand)]
+pub enum StudyAction {
+    /// Merge the results of study directories (shards) into one summary: Table 2, interval coverage,
+    /// z-score and SBC rank histograms, times, flagged systems (JSON, CSV, PNG).
+    Summarize(SummarizeArgs),
+}
+
+#[derive(Args)]
+pub struct SummarizeArgs {
+    /// Study directories (the --out of each shard).
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Folder for summary.json, artifacts/table.csv, artifacts/systems.csv and the figures.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Run `infer study`; `device_name` is recorded in each fit's config.
+pub fn run(a: StudyArgs, device: &Device, device_name: String) -> Result<()> {
+    match a.action {
+        Some(StudyAction::Summarize(b)) => {
+            let (_, text) = run_summarize(&b.dirs, &b.out)?;
+            out!("{text}");
+            out!("summary: {}", b.out.join("summary.json").display());
+        }
+        None => {
+            let (Some(model), Some(dir)) = (a.model, a.out) else {
+                anyhow::bail!("study: --model and --out are required");
+            };
+            let mut fit = FitConfig::new(PathBuf::new(), model.clone());
+            if a.quick {
+                quick_settings(&mut fit);
+            }
+            a.settings.apply(&mut fit)?;
+            fit.device = device_name;
+            let cfg = StudyConfig {
+                model,
+                checkpoint: a.checkpoint,
+                n_systems: a.n,
+                seed: a.seed,
+                fit,
+                quick: a.quick,
+                source_images: match &a.source_images {
+                    Some(f) => Some(SourceImages::new(f, &a.source_split)?),
+                    None => None,
+                },
+            };
+            let shard = Shard::parse(&a.shard)?;
+            if let Some(sweep) = &a.priors_from {
+                let rows = crate::pipeline::study::priors::compare_priors(
+                    &cfg, sweep, &dir, shard, device,
+                )?;
+                out!(
+                    "{}",
+                    crate::pipeline::study::priors::render_comparison(&rows)
+                );
+                out!("comparison: {}", dir.join("comparison.json").display());
+                return Ok(());
+            }
+            let o = run_study(&cfg, &dir, shard, a.resume, device)?;
+            out!(
+                "study shard {shard} in {}: {} systems fitted now, {} kept from before",
+                o.dir.display(),
+                o.ran,
+                o.kept
+            );
+            out!("{}", render_text(&o.summary));
+        }
+    }
+    Ok(())
+}
