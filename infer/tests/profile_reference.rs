@@ -1,10 +1,10 @@
-//! The registered mass profiles `nfw` and `multipole` (issue 12.1) against lenstronomy 1.14.2: their
-//! deflections at 80 points from 1e-3 to 6 arcsec of the centre, to 1e-5 relative; their parameter
-//! derivatives against central finite differences of lenstronomy's deflections; noise-free images
-//! of whole models (NFW + shear, EPL + m = 4 multipole + shear, each with Sersic light and source,
-//! supersampled) from both the fused kernel and the tensor path, to 1e-5 of the image maximum; and a
-//! model mixing four profiles and two sources evaluated by the fused kernel, equal to the tensor
-//! path in value and gradient.
+//! The registered profiles `nfw`, `multipole` (mass) and `gaussian` (light) (issue 12.1) against
+//! lenstronomy 1.14.2: deflections and surface brightness at 80 points from 1e-3 to 6 arcsec of the
+//! centre, to 1e-5 relative; their derivatives against central finite differences of lenstronomy's;
+//! noise-free images of whole models (NFW + shear, EPL + m = 4 multipole + shear with Sersic light and
+//! source; EPL + shear with Gaussian light and source; supersampled) from both the fused kernel and
+//! the tensor path, to 1e-5 of the image maximum; and models mixing profiles evaluated by the fused
+//! kernels, equal to the tensor path in value and gradient.
 //!
 //! `infer/tests/data/profile_reference.json` was written by this script (in a venv with
 //! `pip install lenstronomy==1.14.2`), run as `python script.py infer/tests/data/profile_reference.json`:
@@ -56,6 +56,25 @@
 //!         res.append(dict(params=[kw[k] for k in keys[name]], alpha_x=ax.tolist(), alpha_y=ay.tolist(), grad=grads))
 //!     out[name] = res
 //!
+//! # light profiles: surface brightness and its derivatives (parameters, then x and y)
+//! light_cases = {"gaussian": ("GAUSSIAN_ELLIPSE", ["amp", "sigma", "e1", "e2", "center_x", "center_y"],
+//!                             [dict(amp=12.0, sigma=0.3, e1=0.1, e2=-0.15, center_x=0.0703125, center_y=-0.0400390625),
+//!                              dict(amp=3.0, sigma=1.1, e1=-0.2, e2=0.05, center_x=0.125, center_y=0.1875)])}
+//! for name, (ltype, lkeys, kws) in light_cases.items():
+//!     lm = LightModel([ltype])
+//!     res = []
+//!     for kw in kws:
+//!         val = lm.surface_brightness(x, y, [kw])
+//!         grads = []
+//!         for k in lkeys:
+//!             kp, km = dict(kw), dict(kw)
+//!             kp[k] += h; km[k] -= h
+//!             grads.append(((lm.surface_brightness(x, y, [kp]) - lm.surface_brightness(x, y, [km])) / (2 * h)).tolist())
+//!         gx = (lm.surface_brightness(x + h, y, [kw]) - lm.surface_brightness(x - h, y, [kw])) / (2 * h)
+//!         gy = (lm.surface_brightness(x, y + h, [kw]) - lm.surface_brightness(x, y - h, [kw])) / (2 * h)
+//!         res.append(dict(params=[kw[k] for k in lkeys], value=val.tolist(), grad=grads, grad_x=gx.tolist(), grad_y=gy.tolist()))
+//!     out[name] = res
+//!
 //! # images: noise-free, no PSF, 40 x 40 pixels of 0.065", supersampling 2 (averaged)
 //! n, pix, ss = 40, 0.065, 2
 //! data = ImageData(image_data=np.zeros((n, n)), transform_pix2angle=np.eye(2) * pix,
@@ -75,6 +94,13 @@
 //!     m = ImageModel(data, psf, LensModel(lens_names), LightModel(['SERSIC_ELLIPSE']), LightModel(['SERSIC_ELLIPSE']),
 //!                    kwargs_numerics=dict(supersampling_factor=ss))
 //!     out["image_" + name] = m.image(kw_lens, src, ll).ravel().tolist()
+//! # Gaussian source and lens light (amp: total flux, counts/s) behind EPL + shear
+//! g_src = [dict(amp=4.0, sigma=0.12, e1=0.1, e2=-0.2, center_x=0.08, center_y=0.05)]
+//! g_ll = [dict(amp=60.0, sigma=0.8, e1=0.05, e2=0.02, center_x=0.01, center_y=0.0)]
+//! m = ImageModel(data, psf, LensModel(["EPL", "SHEAR"]), LightModel(['GAUSSIAN_ELLIPSE']), LightModel(['GAUSSIAN_ELLIPSE']),
+//!                kwargs_numerics=dict(supersampling_factor=ss))
+//! out["image_epl_shear_gaussian"] = m.image(models["epl_multipole_shear"][1][:1] + models["epl_multipole_shear"][1][2:],
+//!                                           g_src, g_ll).ravel().tolist()
 //! json.dump(out, open(sys.argv[1], "w"))
 //! ```
 //! lenstronomy's image rows run upwards (row 0 = lowest y); ours run downwards.
@@ -84,7 +110,7 @@ use std::path::Path;
 use burn::tensor::{Device, Tensor, TensorData};
 use infer::lens::fused::{FusedLayout, FusedLens};
 use infer::lens::grid::Grid;
-use infer::lens::profile::{Mass, MassKind};
+use infer::lens::profile::{Light, LightKind, Mass, MassKind};
 use infer::lens::psf::{Psf, PsfOrder};
 use infer::math::complex::C;
 use infer::math::real::{L, Lanes};
@@ -206,6 +232,60 @@ fn derivatives_match_finite_differences_of_lenstronomy() {
     }
 }
 
+#[test]
+fn gaussian_light_matches_lenstronomy() {
+    let r = reference();
+    let (xs, ys) = (values(&r["x"]), values(&r["y"]));
+    for c in r["gaussian"].as_array().unwrap() {
+        let p = values(&c["params"]);
+        let (want, gx, gy) = (
+            values(&c["value"]),
+            values(&c["grad_x"]),
+            values(&c["grad_y"]),
+        );
+        let fd: Vec<Vec<f64>> = c["grad"].as_array().unwrap().iter().map(values).collect();
+        let g = Light::new(LightKind::Gaussian, &p);
+        let peak = want.iter().fold(0.0f64, |a, v| a.max(*v));
+        let scale: Vec<f64> = fd
+            .iter()
+            .map(|v| v.iter().fold(0.0f64, |a, x| a.max(x.abs())))
+            .collect();
+        for i in 0..xs.len() {
+            let mut d = vec![0.0f32; 6];
+            let (v, dx, dy) = g.brightness_with_grad(xs[i] as f32, ys[i] as f32, &mut d);
+            assert_eq!(v, g.brightness(xs[i] as f32, ys[i] as f32));
+            // relative where the profile is not negligible (f32 has no more than ~40 e-folds of range)
+            let tol = 1e-5 * want[i] + 1e-9 * peak;
+            assert!(
+                (v as f64 - want[i]).abs() <= tol,
+                "{p:?} at ({}, {}): {v} vs lenstronomy {}",
+                xs[i],
+                ys[i],
+                want[i]
+            );
+            let gscale = gx.iter().chain(&gy).fold(0.0f64, |a, v| a.max(v.abs()));
+            for (got, want) in [(dx, gx[i]), (dy, gy[i])] {
+                assert!(
+                    (got as f64 - want).abs() <= 1e-4 * want.abs() + 1e-5 * gscale,
+                    "{p:?} dI/dx, dI/dy at ({}, {}): {got} vs {want}",
+                    xs[i],
+                    ys[i]
+                );
+            }
+            for (k, key) in LightKind::Gaussian.keys().iter().enumerate() {
+                let want = fd[k][i];
+                assert!(
+                    (d[k] as f64 - want).abs() <= 1e-4 * want.abs() + 1e-5 * scale[k],
+                    "{p:?} d/d{key} at ({}, {}): {} vs finite differences {want}",
+                    xs[i],
+                    ys[i],
+                    d[k]
+                );
+            }
+        }
+    }
+}
+
 const N: usize = 40;
 const PIX: f64 = 0.065;
 const LIGHT: [f64; 7] = [300.0, 1.2, 3.0, 0.05, 0.02, 0.01, 0.0];
@@ -314,8 +394,8 @@ fn images_match_lenstronomy_on_both_paths() {
         // the fused kernel, amplitudes in counts per pixel (x pixel area)
         let layout = FusedLayout {
             mass: mass.iter().map(|(k, _)| *k).collect(),
-            lights: 1,
-            sources: 1,
+            lights: vec![LightKind::Sersic],
+            sources: vec![LightKind::Sersic],
         };
         let zeros = vec![0.0; N * N];
         let ones = vec![1.0; N * N];
@@ -353,6 +433,64 @@ fn images_match_lenstronomy_on_both_paths() {
             .collect();
         assert_close_image(&img, &want, &format!("{name}, tensor path"));
     }
+}
+
+#[test]
+fn gaussian_light_images_match_lenstronomy_on_both_paths() {
+    let r = reference();
+    let want = lenstronomy_image(&r, "epl_shear_gaussian");
+    let (light, source) = (
+        [60.0, 0.8, 0.05, 0.02, 0.01, 0.0],
+        [4.0, 0.12, 0.1, -0.2, 0.08, 0.05],
+    );
+    let mass = [1.05, 2.1, 0.08, -0.05, 0.02, -0.01, 0.03, -0.02];
+    let fused = FusedLens::with_layout(
+        FusedLayout {
+            mass: vec![MassKind::Epl, MassKind::Shear],
+            lights: vec![LightKind::Gaussian],
+            sources: vec![LightKind::Gaussian],
+        },
+        Grid::new(N, N, PIX, 2).unwrap(),
+        &Psf::None,
+        PsfOrder::Pixel,
+        &vec![0.0; N * N],
+        &vec![1.0; N * N],
+        None,
+        None,
+    )
+    .unwrap();
+    let mut p = mass.to_vec();
+    for s in [light, source] {
+        let mut s = s;
+        s[0] *= PIX * PIX;
+        p.extend(s);
+    }
+    assert_close_image(&fused.render(&p), &want, "epl_shear_gaussian, fused kernel");
+    let g = |kind: &str, v: &[f64; 6]| {
+        format!(
+            "[[{kind}]]\ntype = \"gaussian\"\namp = {}\nsigma = {}\ne1 = {}\ne2 = {}\ncenter_x = {}\ncenter_y = {}\n",
+            v[0], v[1], v[2], v[3], v[4], v[5]
+        )
+    };
+    let text = format!(
+        "name = \"g\"\n[grid]\nn = {N}\npixel_scale = {PIX}\nsupersample = 2\n[psf]\ntype = \"none\"\n[noise]\nsigma_bkg = 1.0\n\
+         [[mass]]\ntype = \"epl\"\ntheta_e = 1.05\ngamma = 2.1\ne1 = 0.08\ne2 = -0.05\ncenter_x = 0.02\ncenter_y = -0.01\n\
+         [[mass]]\ntype = \"shear\"\ngamma1 = \"normal(0.03, 0.01)\"\ngamma2 = -0.02\n{}{}",
+        g("lens_light", &light),
+        g("source", &source)
+    );
+    let spec = ModelSpec::parse(&text, Path::new("g.toml")).unwrap();
+    let (_, slots) = layout::build(&spec, None).unwrap();
+    let dev = Device::flex();
+    let fwd = ForwardModel::new(spec, slots, &dev, None, &[]).unwrap();
+    let theta = Tensor::<2>::from_data(TensorData::new(vec![0.03f32], [1, 1]), &dev);
+    let img: Vec<f64> = fwd
+        .render(&theta)
+        .unwrap()
+        .into_data()
+        .iter::<f64>()
+        .collect();
+    assert_close_image(&img, &want, "epl_shear_gaussian, tensor path");
 }
 
 const MIXED: &str = r#"
@@ -408,12 +546,11 @@ e2 = "normal(0, 0.1)"
 center_x = "normal(0.05, 0.1)"
 center_y = "normal(-0.05, 0.1)"
 [[source]]
-type = "sersic"
-amp = "lognormal(ln 800, 0.3)"
-r_sersic = "lognormal(ln 0.1, 0.2)"
-n_sersic = 1.0
-e1 = 0.0
-e2 = 0.0
+type = "gaussian"
+amp = "lognormal(ln 30, 0.3)"
+sigma = "lognormal(ln 0.1, 0.2)"
+q = "uniform(0.6, 1)"
+phi = "uniform(-1.5, 1.5)"
 center_x = "normal(-0.1, 0.1)"
 center_y = "normal(0.1, 0.1)"
 "#;

@@ -444,6 +444,7 @@ pub fn bench_profiles(
     reps: usize,
 ) -> anyhow::Result<Vec<(String, CpuTiming)>> {
     use crate::lens::fused::FusedLayout;
+    use crate::lens::profile::LightKind;
     use crate::lens::profile::MassKind::{self, Epl, Multipole, Nfw, Shear};
     let epl = &REFERENCE_TRUTH[..6];
     let shear = &REFERENCE_TRUTH[6..8];
@@ -466,8 +467,8 @@ pub fn bench_profiles(
         let model = FusedLens::with_layout(
             FusedLayout {
                 mass: kinds.to_vec(),
-                lights: 1,
-                sources: 1,
+                lights: vec![LightKind::Sersic],
+                sources: vec![LightKind::Sersic],
             },
             sys.grid.clone(),
             &sys.psf,

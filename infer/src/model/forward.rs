@@ -13,9 +13,9 @@ use std::sync::Arc;
 use super::layout::{Slot, Slots};
 use super::spec::{Component, ComponentKind, ModelSpec, PsfSpec};
 use crate::lens::grid::Grid;
-use crate::lens::light::{Sersic, SurfaceBrightness};
+use crate::lens::light::{HostLight, Sersic, SurfaceBrightness};
 use crate::lens::mass::{Epl, HostProfile, MassComponent, MassModel, Shear};
-use crate::lens::profile::MassKind;
+use crate::lens::profile::{LightKind, MassKind};
 use crate::lens::psf::Psf;
 use crate::lens::render::Renderer;
 use crate::source::placed::PlacedImage;
@@ -185,7 +185,7 @@ impl ForwardModel {
             .spec
             .lens_light
             .iter()
-            .map(|c| Ok(Box::new(sersic(c, &p)?) as Box<dyn SurfaceBrightness>))
+            .map(|c| light(c, &p))
             .collect::<Result<_>>()?;
         let source = Sum(sources);
         let light = Sum(lens_light);
@@ -233,7 +233,7 @@ impl ForwardModel {
         p: &Params<'_>,
     ) -> Result<Box<dyn SurfaceBrightness>> {
         Ok(match c.kind {
-            ComponentKind::Sersic => Box::new(sersic(c, p)?),
+            ComponentKind::Light(_) => light(c, p)?,
             ComponentKind::Vae => {
                 let dec = self
                     .decoder
@@ -368,6 +368,33 @@ fn mass_component(c: &Component, p: &Params<'_>) -> Result<MassComponent> {
             MassComponent::Host(HostProfile { kind, params })
         }
     })
+}
+
+/// A light component: the Sersic by its burn-tensor twin, any other registered profile through the
+/// host bridge ([`HostLight`]).
+fn light(c: &Component, p: &Params<'_>) -> Result<Box<dyn SurfaceBrightness>> {
+    let ComponentKind::Light(kind) = c.kind else {
+        bail!("{} is not a light profile", c.kind.name());
+    };
+    if kind == LightKind::Sersic {
+        return Ok(Box::new(sersic(c, p)?));
+    }
+    let ell = if c.q_phi {
+        Some(p.ellipticity(c)?)
+    } else {
+        None
+    };
+    let params = kind
+        .keys()
+        .iter()
+        .map(|key| match (&ell, *key) {
+            (Some((e1, _)), "e1") => Ok(e1.clone()),
+            (Some((_, e2)), "e2") => Ok(e2.clone()),
+            (_, k) if k == kind.amp_key() => Ok(p.get(c, k)?.mul_scalar(p.sersic_amp_scale)),
+            _ => p.get(c, key),
+        })
+        .collect::<Result<_>>()?;
+    Ok(Box::new(HostLight { kind, params }))
 }
 
 fn sersic(c: &Component, p: &Params<'_>) -> Result<Sersic> {

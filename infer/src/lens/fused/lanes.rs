@@ -1,16 +1,15 @@
 //! The fused kernel's ray loop on blocks of [`L`] rays ([`Lanes`]): the generic per-ray formulas
 //! of [`super::ray`] instantiated on lanes, which the compiler vectorises.
 
-use super::ray::{SersicProfile, sersic_value, sersic_with_grad};
-use crate::lens::profile::Deflector;
+use crate::lens::profile::{Deflector, Light, MAX_LIGHT_PARAMS};
 use crate::math::complex::C;
 use crate::math::real::{L, Lanes};
 
 /// Constants of one sample: the deflector, the lens light and the source components.
 pub struct SampleModel<'a> {
     pub mass: &'a Deflector,
-    pub lights: &'a [SersicProfile],
-    pub sources: &'a [SersicProfile],
+    pub lights: &'a [Light],
+    pub sources: &'a [Light],
 }
 
 /// Brightness of a block of rays (value only).
@@ -20,17 +19,17 @@ pub fn block_value(m: &SampleModel, xs: &[f32; L], ys: &[f32; L], out: &mut [f32
     let (bx, by) = m.mass.ray_shoot(x, y);
     let mut acc = Lanes([0.0; L]);
     for s in m.sources {
-        acc = acc + sersic_value(s, bx, by);
+        acc = acc + s.brightness(bx, by);
     }
     for l in m.lights {
-        acc = acc + sersic_value(l, x, y);
+        acc = acc + l.brightness(x, y);
     }
     *out = acc.0;
 }
 
 /// Brightness of a block of rays and its derivatives with respect to every parameter, in the
-/// kernel's order (mass, lens light, source; 7 per Sersic). `dm` is work space for the mass
-/// derivatives (at least the deflector's parameter count).
+/// kernel's order (mass, lens light, source). `dm` is work space for the mass derivatives (at least
+/// the deflector's parameter count).
 #[inline(always)]
 pub fn block_with_grad(
     m: &SampleModel,
@@ -44,31 +43,35 @@ pub fn block_with_grad(
     let pm = m.mass.num_params();
     let (bx, by) = m.mass.ray_shoot_with_grad(x, y, dm);
     let zero = Lanes([0.0; L]);
+    let mut d = [zero; MAX_LIGHT_PARAMS];
     let (mut acc, mut gx, mut gy) = (zero, zero, zero);
-    let mut at = pm + 7 * m.lights.len();
+    let n_light: usize = m.lights.iter().map(Light::num_params).sum();
+    let mut at = pm + n_light;
     for s in m.sources {
-        let (is, ds) = sersic_with_grad(s, bx, by);
+        let n = s.num_params();
+        let (is, sx, sy) = s.brightness_with_grad(bx, by, &mut d[..n]);
         acc = acc + is;
-        // dI_s/dalpha = -dI_s/dbeta = +dI_s/dcenter
-        gx = gx + ds[5];
-        gy = gy + ds[6];
-        for (q, d) in ds.iter().enumerate() {
-            jac[at + q] = d.0;
+        // dI_s/dalpha = -dI_s/dbeta
+        gx = gx + sx;
+        gy = gy + sy;
+        for (j, dq) in jac[at..at + n].iter_mut().zip(&d) {
+            *j = dq.0;
         }
-        at += 7;
+        at += n;
     }
     let mut at = pm;
     for l in m.lights {
-        let (il, dl) = sersic_with_grad(l, x, y);
+        let n = l.num_params();
+        let (il, _, _) = l.brightness_with_grad(x, y, &mut d[..n]);
         acc = acc + il;
-        for (q, d) in dl.iter().enumerate() {
-            jac[at + q] = d.0;
+        for (j, dq) in jac[at..at + n].iter_mut().zip(&d) {
+            *j = dq.0;
         }
-        at += 7;
+        at += n;
     }
     *out = acc.0;
     for q in 0..pm {
-        jac[q] = (gx * dm[q].re + gy * dm[q].im).0;
+        jac[q] = (-(gx * dm[q].re + gy * dm[q].im)).0;
     }
 }
 
@@ -76,6 +79,7 @@ pub fn block_with_grad(
 mod tests {
     use super::*;
     use crate::lens::profile::epl::{epl_value, epl_with_grad};
+    use crate::lens::profile::sersic::{SersicProfile, sersic_value, sersic_with_grad};
     use crate::lens::profile::{Mass, MassKind};
 
     #[test]
@@ -90,7 +94,7 @@ mod tests {
         let (lens, coef) = (epl.lens, epl.coef);
         let light = SersicProfile::new(3.0, 0.8, 3.5, 0.05, 0.02, 0.01, 0.0);
         let source = SersicProfile::new(5.0, 0.2, 1.2, -0.1, 0.07, 0.05, 0.1);
-        let (lights, sources) = ([light], [source]);
+        let (lights, sources) = ([Light::Sersic(light)], [Light::Sersic(source)]);
         let m = SampleModel {
             mass: &mass,
             lights: &lights,

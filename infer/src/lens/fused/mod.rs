@@ -16,7 +16,8 @@
 //! `lens::psf`); the tests check values and gradients against the burn-autodiff version.
 //!
 //! Parameter layout ([`FusedLayout`], physical units): each mass component's keys in order, then
-//! each lens light and each source Sersic (amp, R_sersic, n_sersic, e1, e2, center_x, center_y).
+//! each lens-light and each source component's keys (Sersic: amp, R_sersic, n_sersic, e1, e2,
+//! center_x, center_y).
 //! The GIGA-Lens layout is [`PARAM_NAMES`] (22 per sample).
 //!
 //! Likelihood (GIGA-Lens eq. 6, full normalisation), over unmasked pixels:
@@ -29,13 +30,12 @@ pub mod lanes;
 pub mod noise;
 pub mod placed;
 pub mod polyphase;
-pub mod ray;
 
 use anyhow::Result;
 use rayon::prelude::*;
 
 use super::grid::Grid;
-use super::profile::{Deflector, MassKind};
+use super::profile::{Deflector, Light, LightKind, MassKind};
 use super::psf::{Psf, PsfOrder};
 use crate::math::complex::C;
 use crate::math::real::{L, Lanes};
@@ -43,7 +43,6 @@ use conv::Kernel;
 use lanes::{SampleModel, block_value, block_with_grad};
 use noise::PixelNoise;
 use polyphase::Polyphase;
-use ray::SersicProfile;
 
 /// Number of parameters per sample of the GIGA-Lens layout ([`FusedLayout::giga_lens`]).
 pub const NUM_PARAMS: usize = 22;
@@ -78,10 +77,10 @@ pub const PARAM_NAMES: [&str; NUM_PARAMS] = [
 #[derive(Clone, Debug, PartialEq)]
 pub struct FusedLayout {
     pub mass: Vec<MassKind>,
-    /// Number of Sersic lens-light components.
-    pub lights: usize,
-    /// Number of Sersic source components.
-    pub sources: usize,
+    /// Lens-light components.
+    pub lights: Vec<LightKind>,
+    /// Source components.
+    pub sources: Vec<LightKind>,
 }
 
 impl FusedLayout {
@@ -89,34 +88,43 @@ impl FusedLayout {
     pub fn giga_lens() -> Self {
         Self {
             mass: vec![MassKind::Epl, MassKind::Shear],
-            lights: 1,
-            sources: 1,
+            lights: vec![LightKind::Sersic],
+            sources: vec![LightKind::Sersic],
         }
     }
 
     /// Parameters per sample.
     pub fn num_params(&self) -> usize {
-        Deflector::num_params_of(&self.mass) + 7 * (self.lights + self.sources)
+        let light: usize = self
+            .lights
+            .iter()
+            .chain(&self.sources)
+            .map(|k| k.keys().len())
+            .sum();
+        Deflector::num_params_of(&self.mass) + light
     }
 
     /// One sample's constants from its parameter vector.
-    fn sample(&self, p: &[f64]) -> (Deflector, Vec<SersicProfile>, Vec<SersicProfile>) {
-        let pm = Deflector::num_params_of(&self.mass);
-        let sersic = |k: usize| {
-            let q = &p[pm + 7 * k..pm + 7 * k + 7];
-            SersicProfile::new(q[0], q[1], q[2], q[3], q[4], q[5], q[6])
+    fn sample(&self, p: &[f64]) -> (Deflector, Vec<Light>, Vec<Light>) {
+        let mut at = Deflector::num_params_of(&self.mass);
+        let mass = Deflector::new(&self.mass, &p[..at]);
+        let mut take = |kinds: &[LightKind]| -> Vec<Light> {
+            kinds
+                .iter()
+                .map(|&k| {
+                    let n = k.keys().len();
+                    at += n;
+                    Light::new(k, &p[at - n..at])
+                })
+                .collect()
         };
-        (
-            Deflector::new(&self.mass, &p[..pm]),
-            (0..self.lights).map(sersic).collect(),
-            (self.lights..self.lights + self.sources)
-                .map(sersic)
-                .collect(),
-        )
+        let lights = take(&self.lights);
+        let sources = take(&self.sources);
+        (mass, lights, sources)
     }
 }
 
-/// The observation-side constants of a fused Sersic-light model.
+/// The observation-side constants of a fused analytic-light model.
 #[derive(Clone, Debug)]
 pub struct FusedLens {
     layout: FusedLayout,

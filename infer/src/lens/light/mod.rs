@@ -1,10 +1,12 @@
 //! Surface-brightness profiles. Lens light is evaluated on the image plane (theta), sources on
 //! the source plane (beta = theta - alpha(theta)); both implement [`SurfaceBrightness`].
 
+pub mod host;
 pub mod sersic;
 
 use burn::tensor::Tensor;
 
+pub use host::HostLight;
 pub use sersic::Sersic;
 
 /// A batched surface-brightness distribution I(x, y) (counts/s per unit area on the sky).

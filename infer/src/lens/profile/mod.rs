@@ -1,15 +1,19 @@
-//! Lens mass profiles as units. Each file holds one profile: its parameters by name, its per-sample
-//! constants, and its deflection with exact partial derivatives, written once over [`Real`] so the
-//! same code runs on one `f32` or on a block of rays. Everything else finds a profile here, in
-//! [`mass_profiles!`]'s list: the model-file parser (names, keys, defaults), the fused kernels (any
-//! combination of components, [`Deflector`]) and the tensor path (the host bridge in
-//! `lens::mass::host` for profiles without a burn-tensor twin).
+//! Lens profiles as units. Each file holds one profile: its parameters by name, its per-sample
+//! constants, and its deflection (mass) or surface brightness (light) with exact partial derivatives,
+//! written once over [`Real`] so the same code runs on one `f32` or on a block of rays. Everything
+//! else finds a profile here, in the two lists below ([`mass_profiles!`], [`light_profiles!`]): the
+//! model-file parser (names, keys, defaults), the fused kernels (any combination of components,
+//! [`Deflector`]) and the tensor path (the host bridges `lens::mass::host` and `lens::light::host`
+//! for profiles without a burn-tensor twin).
 //!
-//! Adding a profile: one new file implementing [`MassProfile`], one line in the list below.
+//! Adding a profile: one new file implementing [`MassProfile`] or [`LightProfile`], one line in its
+//! list.
 
 pub mod epl;
+pub mod gaussian;
 pub mod multipole;
 pub mod nfw;
+pub mod sersic;
 pub mod shear;
 
 use crate::math::complex::C;
@@ -109,6 +113,103 @@ mass_profiles! {
     Nfw = "nfw" => nfw::Nfw,
     Multipole = "multipole" => multipole::Multipole,
 }
+
+/// One surface-brightness profile, evaluated for one sample.
+pub trait LightProfile: Clone + std::fmt::Debug + Send + Sync + Sized {
+    /// Parameter keys in model files, in the order of [`Self::new`]'s values and of the derivatives.
+    const KEYS: &'static [&'static str];
+    /// The key in counts/s per arcsec^2 (or per arcsec^2 integrated: a flux) that the renderer
+    /// multiplies by the pixel area (`model::forward::sersic_amp_scale`).
+    const AMP: &'static str = "amp";
+    /// Default value of a key a model file may omit.
+    fn default_of(key: &str) -> Option<f64> {
+        match key {
+            "center_x" | "center_y" => Some(0.0),
+            _ => None,
+        }
+    }
+    /// Per-sample constants from the parameter values (in [`Self::KEYS`] order).
+    fn new(p: &[f64]) -> Self;
+    /// Surface brightness at (x, y).
+    fn brightness<T: Real>(&self, x: T, y: T) -> T;
+    /// Surface brightness, `d[k] = dI / d p_k` for every key, and (dI/dx, dI/dy).
+    fn brightness_with_grad<T: Real>(&self, x: T, y: T, d: &mut [T]) -> (T, T, T);
+}
+
+/// The light registry: `Kind = "name" => type`. Generates [`LightKind`] and [`Light`].
+macro_rules! light_profiles {
+    ($($kind:ident = $name:literal => $ty:ty,)*) => {
+        /// The light profiles a model file can name (lens light and sources).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum LightKind { $($kind,)* }
+
+        impl LightKind {
+            /// Every registered profile.
+            pub const ALL: &'static [LightKind] = &[$(LightKind::$kind,)*];
+
+            /// Its name in model files.
+            pub fn name(self) -> &'static str {
+                match self { $(LightKind::$kind => $name,)* }
+            }
+
+            /// The profile of a model-file name.
+            pub fn parse(s: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|k| k.name() == s)
+            }
+
+            /// Parameter keys, in kernel order.
+            pub fn keys(self) -> &'static [&'static str] {
+                match self { $(LightKind::$kind => <$ty as LightProfile>::KEYS,)* }
+            }
+
+            /// The amplitude key the renderer scales by the pixel area.
+            pub fn amp_key(self) -> &'static str {
+                match self { $(LightKind::$kind => <$ty as LightProfile>::AMP,)* }
+            }
+
+            /// Default value of a key a model file may omit.
+            pub fn default_of(self, key: &str) -> Option<f64> {
+                match self { $(LightKind::$kind => <$ty as LightProfile>::default_of(key),)* }
+            }
+        }
+
+        /// One sample's constants of a registered light profile.
+        #[derive(Clone, Debug)]
+        pub enum Light { $($kind($ty),)* }
+
+        impl Light {
+            /// Constants of `kind` from its parameter values (in [`LightKind::keys`] order).
+            pub fn new(kind: LightKind, p: &[f64]) -> Self {
+                match kind { $(LightKind::$kind => Light::$kind(<$ty as LightProfile>::new(p)),)* }
+            }
+
+            /// Number of parameters.
+            pub fn num_params(&self) -> usize {
+                match self { $(Light::$kind(_) => <$ty as LightProfile>::KEYS.len(),)* }
+            }
+
+            /// Surface brightness at (x, y).
+            #[inline(always)]
+            pub fn brightness<T: Real>(&self, x: T, y: T) -> T {
+                match self { $(Light::$kind(m) => m.brightness(x, y),)* }
+            }
+
+            /// Surface brightness, its parameter derivatives and (dI/dx, dI/dy).
+            #[inline(always)]
+            pub fn brightness_with_grad<T: Real>(&self, x: T, y: T, d: &mut [T]) -> (T, T, T) {
+                match self { $(Light::$kind(m) => m.brightness_with_grad(x, y, d),)* }
+            }
+        }
+    };
+}
+
+light_profiles! {
+    Sersic = "sersic" => sersic::SersicProfile,
+    Gaussian = "gaussian" => gaussian::Gaussian,
+}
+
+/// Most parameters one light component may have (bounds the kernels' stack buffers).
+pub const MAX_LIGHT_PARAMS: usize = 16;
 
 /// Most parameters a [`Deflector`] may have (bounds the kernels' stack buffers).
 pub const MAX_MASS_PARAMS: usize = 48;

@@ -8,7 +8,7 @@ use toml::Value;
 
 use super::dist::Dist;
 use super::{check_keys, opt_int};
-use crate::lens::profile::MassKind;
+use crate::lens::profile::{LightKind, MassKind};
 
 /// One scalar parameter of a component.
 #[derive(Clone, Debug, PartialEq)]
@@ -29,8 +29,8 @@ pub struct ParamSpec {
 pub enum ComponentKind {
     /// A mass profile of the registry ([`crate::lens::profile`]): EPL, SIE, SIS, shear, NFW, ...
     Mass(MassKind),
-    /// Elliptical Sersic light.
-    Sersic,
+    /// A light profile of the registry ([`crate::lens::profile`]): Sersic, Gaussian, ...
+    Light(LightKind),
     /// VAE source of Chianese eq. (17).
     Vae,
     /// A fixed pixelated source image (e.g. a COSMOS stamp).
@@ -42,10 +42,12 @@ impl ComponentKind {
         let s = s.to_ascii_lowercase();
         Some(match s.as_str() {
             "spep" | "sple" => ComponentKind::Mass(MassKind::Epl),
-            "sersic" => ComponentKind::Sersic,
             "vae" => ComponentKind::Vae,
             "pixelated" => ComponentKind::Pixelated,
-            _ => ComponentKind::Mass(MassKind::parse(&s)?),
+            _ => match LightKind::parse(&s) {
+                Some(k) => ComponentKind::Light(k),
+                None => ComponentKind::Mass(MassKind::parse(&s)?),
+            },
         })
     }
 
@@ -53,7 +55,7 @@ impl ComponentKind {
     pub fn name(self) -> &'static str {
         match self {
             ComponentKind::Mass(k) => k.name(),
-            ComponentKind::Sersic => "sersic",
+            ComponentKind::Light(k) => k.name(),
             ComponentKind::Vae => "vae",
             ComponentKind::Pixelated => "pixelated",
         }
@@ -63,9 +65,7 @@ impl ComponentKind {
     pub fn keys(self) -> Vec<&'static str> {
         let mut keys: Vec<&'static str> = match self {
             ComponentKind::Mass(k) => k.keys().to_vec(),
-            ComponentKind::Sersic => vec![
-                "amp", "r_sersic", "n_sersic", "e1", "e2", "center_x", "center_y",
-            ],
+            ComponentKind::Light(k) => k.keys().to_vec(),
             ComponentKind::Vae | ComponentKind::Pixelated => vec!["x_src", "y_src", "s", "i"],
         };
         if self.is_elliptical() {
@@ -82,6 +82,7 @@ impl ComponentKind {
     fn default_of(self, key: &str) -> Option<f64> {
         match (self, key) {
             (ComponentKind::Mass(k), _) => k.default_of(key),
+            (ComponentKind::Light(k), _) => k.default_of(key),
             (_, "center_x" | "center_y" | "x_src" | "y_src") => Some(0.0),
             (ComponentKind::Vae | ComponentKind::Pixelated, "s" | "i") => Some(1.0),
             _ => None,
@@ -92,7 +93,7 @@ impl ComponentKind {
     pub fn is_elliptical(self) -> bool {
         match self {
             ComponentKind::Mass(k) => k.keys().contains(&"e1") && k.keys().contains(&"e2"),
-            ComponentKind::Sersic => true,
+            ComponentKind::Light(k) => k.keys().contains(&"e1") && k.keys().contains(&"e2"),
             _ => false,
         }
     }

@@ -90,8 +90,8 @@ pub(super) struct BoundsTable {
     pub width: Option<f64>,
 }
 
-/// Read the sections of `text` (the file `path`); an error names the file, the line and the TOML
-/// there, and says what is wrong with the field.
+/// Read the sections of `text` (the file `path`); an error names the file, the line, the field
+/// (`section.key`) and its TOML, and says what is wrong.
 pub(super) fn read(text: &str, path: &Path) -> anyhow::Result<ModelFile> {
     toml::from_str(text).map_err(|e| {
         let at = e.span().map(|s| {
@@ -100,7 +100,24 @@ pub(super) fn read(text: &str, path: &Path) -> anyhow::Result<ModelFile> {
             let end = text[s.start..]
                 .find('\n')
                 .map_or(text.len(), |i| s.start + i);
-            format!(" line {line} (`{}`)", text[start..end].trim())
+            let toml = text[start..end].trim();
+            // the field: the section header above the line, then the key on it
+            let section = text[..start]
+                .lines()
+                .rev()
+                .map(str::trim)
+                .find(|l| l.starts_with('['))
+                .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+            let key = toml
+                .split_once('=')
+                .map(|(k, _)| k.trim().to_string())
+                .filter(|k| !k.starts_with('['));
+            let field = match (section, key) {
+                (Some(s), Some(k)) => format!(" {s}.{k}"),
+                (None, Some(k)) => format!(" {k}"),
+                _ => String::new(),
+            };
+            format!(" line {line}{field} (`{toml}`)")
         });
         anyhow::anyhow!(
             "{}:{}: {}",

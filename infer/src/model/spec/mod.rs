@@ -44,7 +44,7 @@ pub use bounds::BoundsMap;
 pub use component::{Component, ComponentKind, ParamSpec};
 pub use dist::Dist;
 
-use crate::lens::profile::MassKind;
+use crate::lens::profile::{LightKind, MassKind};
 use bounds::bounds_of;
 use component::components;
 use file::{Convolution, PsfTable, PsfType};
@@ -207,7 +207,10 @@ impl ModelSpec {
             &f,
             &dir,
             &mut labels,
-            &[ComponentKind::Sersic],
+            &LightKind::ALL
+                .iter()
+                .map(|&k| ComponentKind::Light(k))
+                .collect::<Vec<_>>(),
         )?;
         let source = components(
             file.source.as_ref(),
@@ -215,11 +218,11 @@ impl ModelSpec {
             &f,
             &dir,
             &mut labels,
-            &[
-                ComponentKind::Sersic,
-                ComponentKind::Vae,
-                ComponentKind::Pixelated,
-            ],
+            &LightKind::ALL
+                .iter()
+                .map(|&k| ComponentKind::Light(k))
+                .chain([ComponentKind::Vae, ComponentKind::Pixelated])
+                .collect::<Vec<_>>(),
         )?;
         if mass.is_empty() {
             bail!("{f}: the model needs at least one [[mass]] component");
@@ -424,11 +427,11 @@ n_sersic = "uniform(0.5, 8)"
             ),
             (
                 GOOD.replace("pixel_scale = 0.1", "pixel_scale = 0.1\npixscale = 2"),
-                "(`pixscale = 2`): unknown field `pixscale`, expected one of `n`, `nx`",
+                "line 6 grid.pixscale (`pixscale = 2`): unknown field `pixscale`, expected one of `n`, `nx`",
             ),
             (
                 GOOD.replace("pixel_scale = 0.1", "pixel_scale = \"0.1\""),
-                "(`pixel_scale = \"0.1\"`): invalid type: string \"0.1\", expected f64",
+                "grid.pixel_scale (`pixel_scale = \"0.1\"`): invalid type: string \"0.1\", expected f64",
             ),
             (
                 GOOD.replace("type = \"gaussian\"", "type = \"moffat\""),

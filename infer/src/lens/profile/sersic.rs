@@ -1,11 +1,9 @@
-//! Per-ray building blocks of the fused kernel, each returning its value together with its exact
-//! partial derivatives (hand-derived, see `lens/README.md` "Fused kernel"; checked against burn
-//! autodiff in the tests). Generic over [`Real`], so the same code runs on one `f32` or on a
-//! vectorised block of rays ([`crate::math::real::Lanes`]).
-//!
-//! The formulas are the ones of the tensor library (`mass::epl`, `mass::shear`,
-//! `light::sersic`), written for one ray.
+//! Elliptical Sersic light (lenstronomy `SERSIC_ELLIPSE`, GIGA-Lens eq. 8): keys (amp, r_sersic,
+//! n_sersic, e1, e2, center_x, center_y), `amp` the surface brightness at R_sersic, b_n = 1.9992 n -
+//! 0.3271, R the product-average elliptical radius. Value and exact derivatives by hand (checked
+//! against the burn-tensor twin `lens/light/sersic.rs` in the tests).
 
+use super::LightProfile;
 use crate::math::real::Real;
 
 /// Per-profile scalars of an elliptical Sersic (computed once per sample).
@@ -104,4 +102,26 @@ pub fn sersic_with_grad<T: Real>(p: &SersicProfile, x: T, y: T) -> (T, [T; 7]) {
             -gd * dr2_dy,
         ],
     )
+}
+
+impl LightProfile for SersicProfile {
+    const KEYS: &'static [&'static str] = &[
+        "amp", "r_sersic", "n_sersic", "e1", "e2", "center_x", "center_y",
+    ];
+
+    fn new(p: &[f64]) -> Self {
+        SersicProfile::new(p[0], p[1], p[2], p[3], p[4], p[5], p[6])
+    }
+
+    #[inline(always)]
+    fn brightness<T: Real>(&self, x: T, y: T) -> T {
+        sersic_value(self, x, y)
+    }
+
+    #[inline(always)]
+    fn brightness_with_grad<T: Real>(&self, x: T, y: T, d: &mut [T]) -> (T, T, T) {
+        let (i, g) = sersic_with_grad(self, x, y);
+        d[..7].copy_from_slice(&g);
+        (i, -g[5], -g[6])
+    }
 }
