@@ -28,8 +28,8 @@ pub fn block_value(m: &SampleModel, xs: &[f32; L], ys: &[f32; L], out: &mut [f32
 }
 
 /// Brightness of a block of rays and its derivatives with respect to every parameter, in the
-/// kernel's order (mass, lens light, source). `dm` is work space for the mass derivatives (at least
-/// the deflector's parameter count).
+/// kernel's order (mass, lens light, source). `dm` and `d` are work space for the mass derivatives
+/// (at least the deflector's parameter count) and one light component's.
 #[inline(always)]
 pub fn block_with_grad(
     m: &SampleModel,
@@ -38,12 +38,12 @@ pub fn block_with_grad(
     out: &mut [f32; L],
     jac: &mut [[f32; L]],
     dm: &mut [C<Lanes>],
+    d: &mut [Lanes; MAX_LIGHT_PARAMS],
 ) {
     let (x, y) = (Lanes(*xs), Lanes(*ys));
     let pm = m.mass.num_params();
     let (bx, by) = m.mass.ray_shoot_with_grad(x, y, dm);
     let zero = Lanes([0.0; L]);
-    let mut d = [zero; MAX_LIGHT_PARAMS];
     let (mut acc, mut gx, mut gy) = (zero, zero, zero);
     let n_light: usize = m.lights.iter().map(Light::num_params).sum();
     let mut at = pm + n_light;
@@ -54,7 +54,7 @@ pub fn block_with_grad(
         // dI_s/dalpha = -dI_s/dbeta
         gx = gx + sx;
         gy = gy + sy;
-        for (j, dq) in jac[at..at + n].iter_mut().zip(&d) {
+        for (j, dq) in jac[at..at + n].iter_mut().zip(d.iter()) {
             *j = dq.0;
         }
         at += n;
@@ -64,7 +64,7 @@ pub fn block_with_grad(
         let n = l.num_params();
         let (il, _, _) = l.brightness_with_grad(x, y, &mut d[..n]);
         acc = acc + il;
-        for (j, dq) in jac[at..at + n].iter_mut().zip(&d) {
+        for (j, dq) in jac[at..at + n].iter_mut().zip(d.iter()) {
             *j = dq.0;
         }
         at += n;
@@ -105,7 +105,8 @@ mod tests {
         let mut out = [0.0; L];
         let mut jac = [[0.0; L]; 22];
         let mut dm = [C::new(Lanes([0.0; L]), Lanes([0.0; L])); 8];
-        block_with_grad(&m, &xs, &ys, &mut out, &mut jac, &mut dm);
+        let mut d = [Lanes([0.0; L]); MAX_LIGHT_PARAMS];
+        block_with_grad(&m, &xs, &ys, &mut out, &mut jac, &mut dm, &mut d);
         let mut val = [0.0; L];
         block_value(&m, &xs, &ys, &mut val);
         for l in 0..L {

@@ -35,7 +35,7 @@ use anyhow::Result;
 use rayon::prelude::*;
 
 use super::grid::Grid;
-use super::profile::{Deflector, Light, LightKind, MassKind};
+use super::profile::{Deflector, Light, LightKind, MAX_LIGHT_PARAMS, MassKind};
 use super::psf::{Psf, PsfOrder};
 use crate::math::complex::C;
 use crate::math::real::{L, Lanes};
@@ -365,6 +365,7 @@ impl FusedLens {
         let mut out = [0.0f32; L];
         let mut bj = vec![[0.0f32; L]; self.num_params];
         let mut dm = vec![C::new(Lanes([0.0; L]), Lanes([0.0; L])); m.mass.num_params()];
+        let mut dl = [Lanes([0.0; L]); MAX_LIGHT_PARAMS];
         for r in 0..ny * k {
             let i = r / pk;
             let row = r * wk;
@@ -379,7 +380,7 @@ impl FusedLens {
                     ys[l] = self.ys[c];
                 }
                 match jac.as_mut() {
-                    Some(_) => block_with_grad(m, &xs, &ys, &mut out, &mut bj, &mut dm),
+                    Some(_) => block_with_grad(m, &xs, &ys, &mut out, &mut bj, &mut dm, &mut dl),
                     None => block_value(m, &xs, &ys, &mut out),
                 }
                 if pk == 1 {
