@@ -17,6 +17,7 @@
 pub mod ellipticity;
 pub mod fused;
 pub mod grid;
+pub mod host;
 pub mod light;
 pub mod mass;
 pub mod profile;

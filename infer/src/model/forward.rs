@@ -301,6 +301,29 @@ impl Params<'_> {
         })
     }
 
+    /// The `[B]` columns of a registered profile's `keys`: (e1, e2) from (q, phi) when the file
+    /// gives those, the `scaled` key multiplied by its factor.
+    fn registered(
+        &self,
+        c: &Component,
+        keys: &[&str],
+        scaled: (&str, f64),
+    ) -> Result<Vec<Tensor<1>>> {
+        let ell = if c.q_phi {
+            Some(self.ellipticity(c)?)
+        } else {
+            None
+        };
+        keys.iter()
+            .map(|key| match (&ell, *key) {
+                (Some((e1, _)), "e1") => Ok(e1.clone()),
+                (Some((_, e2)), "e2") => Ok(e2.clone()),
+                (_, k) if k == scaled.0 => Ok(self.get(c, k)?.mul_scalar(scaled.1)),
+                _ => self.get(c, key),
+            })
+            .collect()
+    }
+
     /// (e1, e2) of an elliptical component, converting from (q, phi) when the file uses those
     /// (Chianese eqs. 19-20): (e1, e2) = (1-q)/(1+q) (cos 2phi, sin 2phi).
     fn ellipticity(&self, c: &Component) -> Result<(Tensor<1>, Tensor<1>)> {
@@ -350,23 +373,10 @@ fn mass_component(c: &Component, p: &Params<'_>) -> Result<MassComponent> {
             gamma1: p.get(c, "gamma1")?,
             gamma2: p.get(c, "gamma2")?,
         }),
-        _ => {
-            let ell = if c.q_phi {
-                Some(p.ellipticity(c)?)
-            } else {
-                None
-            };
-            let params = kind
-                .keys()
-                .iter()
-                .map(|key| match (&ell, *key) {
-                    (Some((e1, _)), "e1") => Ok(e1.clone()),
-                    (Some((_, e2)), "e2") => Ok(e2.clone()),
-                    _ => p.get(c, key),
-                })
-                .collect::<Result<_>>()?;
-            MassComponent::Host(HostProfile { kind, params })
-        }
+        _ => MassComponent::Host(HostProfile {
+            kind,
+            params: p.registered(c, kind.keys(), ("", 1.0))?,
+        }),
     })
 }
 
@@ -379,21 +389,7 @@ fn light(c: &Component, p: &Params<'_>) -> Result<Box<dyn SurfaceBrightness>> {
     if kind == LightKind::Sersic {
         return Ok(Box::new(sersic(c, p)?));
     }
-    let ell = if c.q_phi {
-        Some(p.ellipticity(c)?)
-    } else {
-        None
-    };
-    let params = kind
-        .keys()
-        .iter()
-        .map(|key| match (&ell, *key) {
-            (Some((e1, _)), "e1") => Ok(e1.clone()),
-            (Some((_, e2)), "e2") => Ok(e2.clone()),
-            (_, k) if k == kind.amp_key() => Ok(p.get(c, k)?.mul_scalar(p.sersic_amp_scale)),
-            _ => p.get(c, key),
-        })
-        .collect::<Result<_>>()?;
+    let params = p.registered(c, kind.keys(), (kind.amp_key(), p.sersic_amp_scale))?;
     Ok(Box::new(HostLight { kind, params }))
 }
 

@@ -52,14 +52,7 @@ impl FusedLikelihood {
             return Ok(Err("the model has no source".into()));
         }
         let mut params = KernelParams::new(slots);
-        let mut mass = Vec::new();
-        for c in &spec.mass {
-            let ComponentKind::Mass(k) = c.kind else {
-                unreachable!("the parser puts only mass profiles under [[mass]]")
-            };
-            params.push(slots, c, k.keys(), ("", 1.0))?;
-            mass.push(k);
-        }
+        let mass = params.push_mass(slots, spec)?;
         let light_components = spec.lens_light.iter().chain(&spec.source);
         for (c, k) in light_components.zip(lights.iter().chain(&sources)) {
             params.push(slots, c, k.keys(), (k.amp_key(), sersic_amp_scale(spec)))?;

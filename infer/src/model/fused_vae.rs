@@ -29,7 +29,7 @@ use super::forward::{grid_of, psf_of};
 use super::kernel_params::KernelParams;
 use super::layout::Slots;
 use super::observation::Observation;
-use super::spec::{ComponentKind, ModelSpec};
+use super::spec::ModelSpec;
 use crate::lens::fused::placed::FusedPlacedImage;
 use crate::prob::LogLikelihood;
 use crate::source::folded_decoder::FoldedDecoder;
@@ -113,14 +113,7 @@ impl FusedVaeLikelihood {
         }
         let src = &spec.source[0];
         let mut params = KernelParams::new(slots);
-        let mut mass = Vec::new();
-        for c in &spec.mass {
-            let ComponentKind::Mass(k) = c.kind else {
-                unreachable!("the parser puts only mass profiles under [[mass]]")
-            };
-            params.push(slots, c, k.keys(), ("", 1.0))?;
-            mass.push(k);
-        }
+        let mass = params.push_mass(slots, spec)?;
         params.push(slots, src, &["x_src", "y_src", "s", "i"], ("", 1.0))?;
         ensure!(
             latent.len() == decoder.latent_dim(),

@@ -6,7 +6,8 @@
 use anyhow::Result;
 
 use super::layout::{Slot, Slots};
-use super::spec::Component;
+use super::spec::{Component, ComponentKind, ModelSpec};
+use crate::lens::profile::MassKind;
 
 /// (e1, e2) from (q, phi), eqs. 19-20, and the Jacobian d(e1, e2)/d(q, phi) as
 /// [[de1/dq, de1/dphi], [de2/dq, de2/dphi]].
@@ -84,6 +85,20 @@ impl KernelParams {
             });
         }
         Ok(())
+    }
+
+    /// Append every `[[mass]]` component of `spec` (the kernels' mass part, in file order) and
+    /// return their kinds.
+    pub fn push_mass(&mut self, slots: &Slots, spec: &ModelSpec) -> Result<Vec<MassKind>> {
+        let mut kinds = Vec::with_capacity(spec.mass.len());
+        for c in &spec.mass {
+            let ComponentKind::Mass(k) = c.kind else {
+                unreachable!("the parser puts only mass profiles under [[mass]]")
+            };
+            self.push(slots, c, k.keys(), ("", 1.0))?;
+            kinds.push(k);
+        }
+        Ok(kinds)
     }
 
     /// Kernel parameters per sample.

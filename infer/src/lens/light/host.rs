@@ -7,11 +7,12 @@
 //! whose value is I_0 and whose gradients are the profile's. The position terms carry the
 //! gradient of a source through the ray-traced positions to the lens parameters.
 
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 use rayon::prelude::*;
 
 use super::SurfaceBrightness;
 use crate::lens::col;
+use crate::lens::host::{host_columns, stack_part};
 use crate::lens::profile::{Light, LightKind};
 
 /// A batch of one registered light profile; `params` are `[B]` tensors in [`LightKind::keys`]
@@ -24,8 +25,7 @@ pub struct HostLight {
 
 impl SurfaceBrightness for HostLight {
     fn brightness(&self, x: &Tensor<2>, y: &Tensor<2>) -> Tensor<2> {
-        let host = |t: &Tensor<1>| -> Vec<f64> { t.clone().into_data().iter::<f64>().collect() };
-        let cols: Vec<Vec<f64>> = self.params.iter().map(host).collect();
+        let cols = host_columns(&self.params);
         let b = cols.first().map_or(1, Vec::len).max(x.dims()[0]);
         let [bx, n] = x.dims();
         let xs: Vec<f32> = x.clone().into_data().iter::<f32>().collect();
@@ -53,13 +53,7 @@ impl SurfaceBrightness for HostLight {
             })
             .collect();
         let device = x.device();
-        let part = |j: usize| -> Tensor<2> {
-            let mut v = Vec::with_capacity(b * n);
-            for row in &rows {
-                v.extend_from_slice(&row[j * n..(j + 1) * n]);
-            }
-            Tensor::<2>::from_data(TensorData::new(v, [b, n]), &device)
-        };
+        let part = |j: usize| stack_part(&rows, j, n, &device);
         let mut out = part(0)
             + (x.clone() - x.clone().detach()) * part(1)
             + (y.clone() - y.clone().detach()) * part(2);

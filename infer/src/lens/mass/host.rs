@@ -7,10 +7,11 @@
 //! whose value is alpha_0 and whose gradient with respect to p_k is the profile's d alpha / d p_k.
 //! So a new profile needs no burn-tensor twin. Ray positions are constants (the image grid).
 
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 use rayon::prelude::*;
 
 use crate::lens::col;
+use crate::lens::host::{host_columns, stack_part};
 use crate::lens::profile::{Mass, MassKind};
 use crate::math::complex::C;
 
@@ -24,8 +25,7 @@ pub struct HostProfile {
 impl HostProfile {
     /// Deflection at `x`, `y` (`[1, N]` or `[B, N]`), each `[B, N]`.
     pub fn deflection(&self, x: &Tensor<2>, y: &Tensor<2>) -> (Tensor<2>, Tensor<2>) {
-        let host = |t: &Tensor<1>| -> Vec<f64> { t.clone().into_data().iter::<f64>().collect() };
-        let cols: Vec<Vec<f64>> = self.params.iter().map(host).collect();
+        let cols = host_columns(&self.params);
         let b = cols.first().map_or(1, Vec::len);
         let [bx, n] = x.dims();
         let xs: Vec<f32> = x.clone().into_data().iter::<f32>().collect();
@@ -53,13 +53,7 @@ impl HostProfile {
             })
             .collect();
         let device = x.device();
-        let part = |j: usize| -> Tensor<2> {
-            let mut v = Vec::with_capacity(b * n);
-            for row in &rows {
-                v.extend_from_slice(&row[j * n..(j + 1) * n]);
-            }
-            Tensor::<2>::from_data(TensorData::new(v, [b, n]), &device)
-        };
+        let part = |j: usize| stack_part(&rows, j, n, &device);
         let (mut ax, mut ay) = (part(0), part(1));
         for (k, p) in self.params.iter().enumerate() {
             let delta = col(p) - col(p).detach();
