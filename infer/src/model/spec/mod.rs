@@ -189,41 +189,27 @@ impl ModelSpec {
 
         let bounds = bounds_of(file.bounds.as_ref(), &f)?;
 
+        // what each array may hold: the registered profiles, and the image sources
+        let masses: Vec<ComponentKind> = MassKind::ALL
+            .iter()
+            .map(|&k| ComponentKind::Mass(k))
+            .collect();
+        let lights: Vec<ComponentKind> = LightKind::ALL
+            .iter()
+            .map(|&k| ComponentKind::Light(k))
+            .collect();
+        let sources: Vec<ComponentKind> = lights
+            .iter()
+            .copied()
+            .chain([ComponentKind::Vae, ComponentKind::Pixelated])
+            .collect();
         let mut labels = Vec::new();
-        let mass = components(
-            file.mass.as_ref(),
-            "mass",
-            &f,
-            &dir,
-            &mut labels,
-            &MassKind::ALL
-                .iter()
-                .map(|&k| ComponentKind::Mass(k))
-                .collect::<Vec<_>>(),
-        )?;
-        let lens_light = components(
-            file.lens_light.as_ref(),
-            "lens_light",
-            &f,
-            &dir,
-            &mut labels,
-            &LightKind::ALL
-                .iter()
-                .map(|&k| ComponentKind::Light(k))
-                .collect::<Vec<_>>(),
-        )?;
-        let source = components(
-            file.source.as_ref(),
-            "source",
-            &f,
-            &dir,
-            &mut labels,
-            &LightKind::ALL
-                .iter()
-                .map(|&k| ComponentKind::Light(k))
-                .chain([ComponentKind::Vae, ComponentKind::Pixelated])
-                .collect::<Vec<_>>(),
-        )?;
+        let mut array = |key: &str, v: Option<&toml::Value>, allowed: &[ComponentKind]| {
+            components(v, key, &f, &dir, &mut labels, allowed)
+        };
+        let mass = array("mass", file.mass.as_ref(), &masses)?;
+        let lens_light = array("lens_light", file.lens_light.as_ref(), &lights)?;
+        let source = array("source", file.source.as_ref(), &sources)?;
         if mass.is_empty() {
             bail!("{f}: the model needs at least one [[mass]] component");
         }
