@@ -385,6 +385,37 @@ fn assert_close_image(got: &[f64], want: &[f64], what: &str) {
     );
 }
 
+/// The tensor path's noise-free image of a model file whose one free parameter is shear.gamma1
+/// (a model file must have one), at gamma1 = 0.03. Registered profiles without a tensor twin go
+/// through the host bridges.
+fn tensor_render(text: &str, name: &str) -> Vec<f64> {
+    let spec = ModelSpec::parse(text, Path::new(name)).unwrap();
+    let (_, slots) = layout::build(&spec, None).unwrap();
+    let dev = Device::flex();
+    let fwd = ForwardModel::new(spec, slots, &dev, None, &[]).unwrap();
+    let theta = Tensor::<2>::from_data(TensorData::new(vec![0.03f32], [1, 1]), &dev);
+    fwd.render(&theta)
+        .unwrap()
+        .into_data()
+        .iter::<f64>()
+        .collect()
+}
+
+/// A 24 x 24 observation of `fwd` at `truth` with deterministic pseudo-noise of amplitude 0.3.
+fn pseudo_noisy_observation(fwd: &ForwardModel, truth: &[f64]) -> Vec<f32> {
+    let blank = Observation::new(Path::new("mem"), 24, 24, vec![0.0; 576], None, None).unwrap();
+    let clean = ModelLikelihood::new(fwd.clone(), &blank, false)
+        .unwrap()
+        .tensor
+        .model_images(truth, 1)
+        .unwrap();
+    clean
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v + 0.3 * ((i as f32 * 0.7).sin()))
+        .collect()
+}
+
 #[test]
 fn images_match_lenstronomy_on_both_paths() {
     let r = reference();
@@ -419,18 +450,7 @@ fn images_match_lenstronomy_on_both_paths() {
         assert_close_image(&fused.render(&p), &want, &format!("{name}, fused kernel"));
         // the tensor path of a model file (registered profiles without a tensor twin go through
         // the host bridge)
-        let spec = ModelSpec::parse(&model_file(tables), Path::new("reference.toml")).unwrap();
-        let (_, slots) = layout::build(&spec, None).unwrap();
-        let dev = Device::flex();
-        let fwd = ForwardModel::new(spec, slots, &dev, None, &[]).unwrap();
-        // shear.gamma1 is the one free parameter (a model file must have one)
-        let theta = Tensor::<2>::from_data(TensorData::new(vec![0.03f32], [1, 1]), &dev);
-        let img: Vec<f64> = fwd
-            .render(&theta)
-            .unwrap()
-            .into_data()
-            .iter::<f64>()
-            .collect();
+        let img = tensor_render(&model_file(tables), "reference.toml");
         assert_close_image(&img, &want, &format!("{name}, tensor path"));
     }
 }
@@ -479,17 +499,7 @@ fn gaussian_light_images_match_lenstronomy_on_both_paths() {
         g("lens_light", &light),
         g("source", &source)
     );
-    let spec = ModelSpec::parse(&text, Path::new("g.toml")).unwrap();
-    let (_, slots) = layout::build(&spec, None).unwrap();
-    let dev = Device::flex();
-    let fwd = ForwardModel::new(spec, slots, &dev, None, &[]).unwrap();
-    let theta = Tensor::<2>::from_data(TensorData::new(vec![0.03f32], [1, 1]), &dev);
-    let img: Vec<f64> = fwd
-        .render(&theta)
-        .unwrap()
-        .into_data()
-        .iter::<f64>()
-        .collect();
+    let img = tensor_render(&text, "g.toml");
     assert_close_image(&img, &want, "epl_shear_gaussian, tensor path");
 }
 
@@ -563,17 +573,7 @@ fn any_combination_takes_the_fused_path_and_equals_the_tensor_path() {
     let fwd = ForwardModel::new(spec, slots, &dev.clone().autodiff(), None, &[]).unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(5);
     let truth = lay.sample_prior_physical(&mut rng, 1);
-    let blank = Observation::new(Path::new("mem"), 24, 24, vec![0.0; 576], None, None).unwrap();
-    let clean = ModelLikelihood::new(fwd.clone(), &blank, false)
-        .unwrap()
-        .tensor
-        .model_images(&truth, 1)
-        .unwrap();
-    let noisy: Vec<f32> = clean
-        .iter()
-        .enumerate()
-        .map(|(i, v)| v + 0.3 * ((i as f32 * 0.7).sin()))
-        .collect();
+    let noisy = pseudo_noisy_observation(&fwd, &truth);
     let obs = Observation::new(Path::new("mem"), 24, 24, noisy, None, None).unwrap();
     let fused = ModelLikelihood::new(fwd.clone(), &obs, true).unwrap();
     assert_eq!(fused.backend(), "fused", "{:?}", fused.fallback);
@@ -707,16 +707,9 @@ fn the_placed_image_kernel_takes_registered_profiles() {
     .unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(3);
     let truth = lay.sample_prior_physical(&mut rng, 1);
-    let blank = Observation::new(Path::new("mem"), 24, 24, vec![0.0; 576], None, None).unwrap();
-    let clean = ModelLikelihood::new(fwd.clone(), &blank, false)
-        .unwrap()
-        .tensor
-        .model_images(&truth, 1)
-        .unwrap();
-    let noisy: Vec<f64> = clean
-        .iter()
-        .enumerate()
-        .map(|(i, v)| (v + 0.3 * ((i as f32 * 0.7).sin())) as f64)
+    let noisy: Vec<f64> = pseudo_noisy_observation(&fwd, &truth)
+        .into_iter()
+        .map(f64::from)
         .collect();
     let obs = Observation::new(
         Path::new("mem"),
