@@ -2,8 +2,8 @@
 //! any registered light profiles as lens light and sources (the GIGA-Lens model is EPL + shear + one
 //! Sersic of each); the
 //! likelihood and its gradient come from the hand-written kernel [`crate::lens::fused::FusedLens`]
-//! instead of burn autodiff: same physics, same eq. (6), ~40x faster at the batch sizes of
-//! multistart MAP, VI and many-chain HMC.
+//! instead of burn autodiff: same physics, same eq. (6), much faster at the batch sizes of
+//! multistart MAP, VI and many-chain HMC (`infer bench`; docs/performance.md).
 
 use anyhow::Result;
 
