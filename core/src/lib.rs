@@ -13,7 +13,6 @@ pub mod plot;
 pub mod png;
 pub mod progress;
 pub mod record;
-pub mod text;
 
 pub use atomic::{write_atomic, write_json_atomic};
 pub use device::DeviceChoice;

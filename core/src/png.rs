@@ -1,4 +1,5 @@
-//! PNG output for figures: grey-scale and colour-mapped image panels.
+//! PNG files: the RGB canvas figures are drawn on (saved atomically), the colour maps of image
+//! panels, and grey-scale reading of image cutouts.
 
 use anyhow::{Context, Result};
 use std::path::Path;
@@ -23,35 +24,6 @@ impl Canvas {
     pub fn set(&mut self, x: usize, y: usize, c: [u8; 3]) {
         if x < self.width && y < self.height {
             self.rgb[y * self.width + x] = c;
-        }
-    }
-
-    /// Draw a row-major image (`data[iy * nx + ix]`, iy = 0 at the top) at (x0, y0), each pixel
-    /// scaled to `zoom` x `zoom` canvas pixels, mapped linearly from [lo, hi] through `cmap`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn draw_image(
-        &mut self,
-        x0: usize,
-        y0: usize,
-        ny: usize,
-        nx: usize,
-        data: &[f32],
-        lo: f32,
-        hi: f32,
-        zoom: usize,
-        cmap: fn(f32) -> [u8; 3],
-    ) {
-        let span = if hi > lo { hi - lo } else { 1.0 };
-        for iy in 0..ny {
-            for ix in 0..nx {
-                let v = ((data[iy * nx + ix] - lo) / span).clamp(0.0, 1.0);
-                let c = cmap(if v.is_finite() { v } else { 0.0 });
-                for dy in 0..zoom {
-                    for dx in 0..zoom {
-                        self.set(x0 + ix * zoom + dx, y0 + iy * zoom + dy, c);
-                    }
-                }
-            }
         }
     }
 

@@ -338,7 +338,7 @@ fn reconstruction_figure(
             .into(),
         row_labels: vec!["input".into(), "reconstruction".into()],
         panel_px: 128,
-        font_scale: 1,
+        font_px: 13.0,
     };
     image_grid(path, vec![top, bottom], &opts)
 }
@@ -433,7 +433,7 @@ fn rotation_figure(
             "derotated".into(),
         ],
         panel_px: 128,
-        font_scale: 1,
+        font_px: 13.0,
     };
     image_grid(path, vec![r0, r1, r2], &opts)
 }

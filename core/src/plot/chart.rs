@@ -1,13 +1,11 @@
-//! A single-axes chart of one or more series (lines and/or points) with a legend: training
-//! curves (loss or ELBO against epoch), optimiser traces, benchmark scans. The y axis may
-//! be logarithmic.
+//! A single-axes chart of one or more series (lines and/or points) with a legend beside the axes,
+//! drawn with plotters: study calibration figures, prior comparisons, optimiser traces.
 
-use super::axes::Axes;
-use super::draw::{self, BLACK, Rect, Rgb, WHITE};
-use super::ticks;
+use super::axes::{self, Ticks};
+use super::style::{self, Align, Rgb, err, label};
 use crate::png::Canvas;
-use crate::text::{self, Anchor};
 use anyhow::{Result, bail};
+use plotters::prelude::*;
 use std::path::Path;
 
 /// How a series is drawn.
@@ -18,8 +16,8 @@ pub enum Style {
     LineAndPoints,
 }
 
-/// One data series; `xs` and `ys` have equal length. Non-finite values (and, on a log
-/// axis, non-positive y) are skipped and break lines.
+/// One data series; `xs` and `ys` have equal length. Non-finite values are skipped and break
+/// lines. An empty label keeps the series out of the legend.
 #[derive(Clone, Copy, Debug)]
 pub struct Series<'a> {
     pub label: &'a str,
@@ -35,12 +33,14 @@ pub struct ChartOptions {
     pub title: String,
     pub xlabel: String,
     pub ylabel: String,
-    /// Logarithmic y axis (base 10).
-    pub log_y: bool,
-    /// Size of the plotting area in pixels (the canvas adds margins for labels).
+    /// Named x positions (e.g. parameter names at 0, 1, 2, ...), drawn as vertical labels in
+    /// place of numeric x ticks; empty for numeric ticks.
+    pub x_names: Vec<(f64, String)>,
+    /// Size of the plotting area in pixels (the canvas adds room for labels and the legend).
     pub width: usize,
     pub height: usize,
-    pub font_scale: usize,
+    /// Size of axis-label text in pixels (tick labels are 0.85 of it, the title 1.25).
+    pub font_px: f64,
 }
 
 impl Default for ChartOptions {
@@ -49,40 +49,46 @@ impl Default for ChartOptions {
             title: String::new(),
             xlabel: String::new(),
             ylabel: String::new(),
-            log_y: false,
+            x_names: Vec::new(),
             width: 640,
             height: 400,
-            font_scale: 2,
+            font_px: 17.0,
         }
     }
 }
 
-/// Ticks of a log10 axis over exponents [lo, hi]: every 1, 2, 5, ... decades labelled
-/// `10^k` when the range spans at least one decade, else nice linear values (labelled as
-/// numbers) placed at their logarithm. At most `max_ticks`.
-pub fn log_ticks(lo: f64, hi: f64, max_ticks: usize) -> Vec<(f64, String)> {
-    let (lo, hi) = ticks::safe_range(lo, hi);
-    if hi - lo >= 1.0 {
-        let span = hi.floor() - lo.ceil();
-        let step = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]
-            .into_iter()
-            .find(|&s| span / s + 1.0 <= max_ticks.max(2) as f64)
-            .unwrap_or(100.0);
-        let mut out = Vec::new();
-        let mut k = (lo / step).ceil() * step;
-        while k <= hi + 1e-9 {
-            out.push((k, format!("10^{{{}}}", k as i64)));
-            k += step;
-        }
-        out
-    } else {
-        let (a, b) = (10f64.powf(lo), 10f64.powf(hi));
-        ticks::ticks_with_labels(a, b, max_ticks)
-            .into_iter()
-            .filter(|(v, _)| *v > 0.0)
-            .map(|(v, s)| (v.log10(), s))
-            .collect()
+/// Order a range and give it positive, finite width: a zero-width range [v, v] (a parameter that
+/// never moved) becomes v +- 1% of |v|, or [-1, 1] when v = 0; non-finite ends are replaced by the
+/// finite one, or [0, 1] when neither is finite.
+pub fn safe_range(lo: f64, hi: f64) -> (f64, f64) {
+    if !lo.is_finite() || !hi.is_finite() {
+        return match (lo.is_finite(), hi.is_finite()) {
+            (true, false) => safe_range(lo, lo),
+            (false, true) => safe_range(hi, hi),
+            _ => (0.0, 1.0),
+        };
     }
+    let (lo, hi) = if lo <= hi { (lo, hi) } else { (hi, lo) };
+    let scale = lo.abs().max(hi.abs());
+    if hi - lo > scale * 1e-12 && hi - lo > f64::MIN_POSITIVE * 1e3 {
+        return (lo, hi);
+    }
+    let pad = if scale > 0.0 { scale * 1e-2 } else { 1.0 };
+    (lo - pad, hi + pad)
+}
+
+/// The finite runs of a series (a non-finite value ends a run).
+fn runs(s: &Series) -> Vec<Vec<(f64, f64)>> {
+    let mut out = vec![Vec::new()];
+    for (&x, &y) in s.xs.iter().zip(s.ys) {
+        if x.is_finite() && y.is_finite() {
+            out.last_mut().unwrap().push((x, y));
+        } else if !out.last().unwrap().is_empty() {
+            out.push(Vec::new());
+        }
+    }
+    out.retain(|r| !r.is_empty());
+    out
 }
 
 /// Render the chart on a new canvas.
@@ -97,183 +103,130 @@ pub fn render_chart(series: &[Series], opts: &ChartOptions) -> Result<Canvas> {
             );
         }
     }
-    let ty = |y: f64| {
-        if opts.log_y {
-            if y > 0.0 { y.log10() } else { f64::NAN }
-        } else {
-            y
-        }
-    };
-    let mut xr = (f64::INFINITY, f64::NEG_INFINITY);
-    let mut yr = (f64::INFINITY, f64::NEG_INFINITY);
+    let (mut xr, mut yr) = (
+        (f64::INFINITY, f64::NEG_INFINITY),
+        (f64::INFINITY, f64::NEG_INFINITY),
+    );
     for s in series {
-        for (&x, &y) in s.xs.iter().zip(s.ys) {
-            let y = ty(y);
-            if x.is_finite() && y.is_finite() {
+        for r in runs(s) {
+            for (x, y) in r {
                 xr = (xr.0.min(x), xr.1.max(x));
                 yr = (yr.0.min(y), yr.1.max(y));
             }
         }
     }
-    let xr = ticks::safe_range(xr.0, xr.1);
-    let yr = ticks::safe_range(yr.0, yr.1);
-    let ypad = 0.05 * (yr.1 - yr.0);
-    let yr = (yr.0 - ypad, yr.1 + ypad);
+    let xr = safe_range(xr.0, xr.1);
+    let yr = safe_range(yr.0, yr.1);
+    let (xpad, ypad) = (0.02 * (xr.1 - xr.0), 0.05 * (yr.1 - yr.0));
+    let (xr, yr) = ((xr.0 - xpad, xr.1 + xpad), (yr.0 - ypad, yr.1 + ypad));
 
-    let s = opts.font_scale.max(1);
-    let si = s as i64;
-    let (w, h) = (opts.width.max(64) as i64, opts.height.max(48) as i64);
-    let probe = Axes::new(Rect::new(0, 0, w, h), xr, yr);
-    let xt = probe.fitted_x_ticks(s, 8, 4 * si);
-    let yt = if opts.log_y {
-        let all = log_ticks(yr.0, yr.1, 8);
-        // Keep ticks at least two text heights apart.
-        let min_gap = 2.0 * text::text_height(s) as f64;
-        let mut kept: Vec<(f64, String)> = Vec::new();
-        for t in all {
-            if kept
-                .last()
-                .is_none_or(|l| (probe.y_to_px(l.0) - probe.y_to_px(t.0)).abs() >= min_gap)
-            {
-                kept.push(t);
-            }
-        }
-        kept
-    } else {
-        probe.fitted_y_ticks(s, 8, 4 * si)
+    let f = opts.font_px;
+    let (text, title) = (style::text(f), style::text(1.25 * f));
+    let ticks = Ticks {
+        x: if opts.x_names.is_empty() { 8 } else { 0 },
+        y: 8,
+        font: style::text(0.85 * f),
+        inside: false,
     };
-    let margin = 6 * si;
-    let gap = 3 * si;
-    let ylabel_w = if opts.ylabel.is_empty() {
-        0
-    } else {
-        text::label_size(&opts.ylabel, s).1 as i64 + gap
-    };
-    let left = margin + ylabel_w + Axes::y_tick_label_width(&yt, s) + gap;
-    let title_h = if opts.title.is_empty() {
-        0
-    } else {
-        text::label_size(&opts.title, s + 1).1 as i64 + 2 * gap
-    };
-    let top = margin + title_h + text::text_height(s) as i64 / 2;
-    let xlabel_h = if opts.xlabel.is_empty() {
-        0
-    } else {
-        text::label_size(&opts.xlabel, s).1 as i64 + gap
-    };
-    let bottom = Axes::x_tick_label_height(s) + gap + xlabel_h + margin;
-    let right = margin + text::text_width("0000", s) as i64 / 2;
-    let mut canvas = Canvas::new(
-        (left + w + right) as usize,
-        (top + h + bottom) as usize,
-        WHITE,
+    let legend: Vec<&Series> = series.iter().filter(|s| !s.label.is_empty()).collect();
+    let line_h = (1.5 * f) as i32;
+    let legend_w = legend
+        .iter()
+        .map(|s| style::label_width(s.label, &text) as i32 + 48)
+        .max()
+        .unwrap_or(0);
+    let (tick_w, tick_h) = axes::label_room(yr, &ticks);
+    let names_h = opts
+        .x_names
+        .iter()
+        .map(|(_, n)| style::label_width(n, &ticks.font) as i32 + 10)
+        .max()
+        .unwrap_or(tick_h as i32);
+    let desc = |s: &str| if s.is_empty() { 0 } else { (1.6 * f) as i32 };
+    let (x_area, y_area) = (
+        names_h + desc(&opts.xlabel),
+        tick_w as i32 + desc(&opts.ylabel),
     );
-    let ax = Axes::new(Rect::new(left, top, w, h), xr, yr);
-
-    for se in series {
-        let ys: Vec<f64> = se.ys.iter().map(|&y| ty(y)).collect();
-        if se.style != Style::Points {
-            // Break the line at non-finite points.
-            let mut run_x = Vec::new();
-            let mut run_y = Vec::new();
-            for (&x, &y) in se.xs.iter().zip(&ys) {
-                if x.is_finite() && y.is_finite() {
-                    run_x.push(x);
-                    run_y.push(y);
-                } else {
-                    ax.line(&mut canvas, &run_x, &run_y, 1.5, se.colour, 1.0);
-                    run_x.clear();
-                    run_y.clear();
+    let title_h = desc(&opts.title) + (0.4 * f) as i32 * (!opts.title.is_empty()) as i32;
+    let margin = 12;
+    let (pw, ph) = (opts.width as i32, opts.height as i32);
+    let width = margin + y_area + pw + margin + legend_w + margin;
+    let height = (margin + title_h + ph + x_area + margin)
+        .max(margin + title_h + legend.len() as i32 * line_h + margin);
+    let mut canvas = Canvas::new(width as usize, height as usize, style::WHITE);
+    style::draw_on(&mut canvas, |root| {
+        let (x0, y0) = (margin + y_area, margin + title_h);
+        let room = (y_area as u32, x_area as u32);
+        let area = axes::area_for(root, (x0, y0, pw, ph), room);
+        let mut chart = ChartBuilder::on(&area)
+            .y_label_area_size(room.0)
+            .x_label_area_size(room.1)
+            .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)
+            .map_err(err)?;
+        axes::mesh(&mut chart, &ticks, true)?;
+        axes::tick_labels(root, &chart, &ticks, false)?;
+        let c = Align::Centre;
+        let top = (x0 + pw / 2, margin);
+        label(root, &opts.title, &title, top, c, Align::Start, false)?;
+        let bottom = (x0 + pw / 2, y0 + ph + x_area);
+        label(root, &opts.xlabel, &text, bottom, c, Align::End, false)?;
+        label(
+            root,
+            &opts.ylabel,
+            &text,
+            (margin, y0 + ph / 2),
+            Align::Start,
+            c,
+            true,
+        )?;
+        for s in series {
+            let c = style::colour(s.colour);
+            for run in runs(s) {
+                if s.style != Style::Points {
+                    chart
+                        .draw_series(LineSeries::new(run.iter().copied(), c.stroke_width(2)))
+                        .map_err(err)?;
+                }
+                if s.style != Style::Line {
+                    let dots = run.iter().map(|&p| Circle::new(p, 3, c.filled()));
+                    chart.draw_series(dots).map_err(err)?;
                 }
             }
-            ax.line(&mut canvas, &run_x, &run_y, 1.5, se.colour, 1.0);
         }
-        if se.style != Style::Line {
-            ax.scatter(
-                &mut canvas,
-                se.xs,
-                &ys,
-                1.5 + si as f64 / 2.0,
-                se.colour,
-                1.0,
-            );
+        // named x positions, reading upwards below the axis
+        for (x, name) in &opts.x_names {
+            let (px, py) = chart.backend_coord(&(*x, yr.0));
+            label(root, name, &ticks.font, (px, py + 6), c, Align::Start, true)?;
         }
-    }
-    ax.frame(&mut canvas, BLACK);
-    let below = ax.x_ticks(&mut canvas, &xt, s, true);
-    let lx = ax.y_ticks(&mut canvas, &yt, s, true);
-    if !opts.xlabel.is_empty() {
-        ax.x_label(&mut canvas, below + gap, &opts.xlabel, s);
-    }
-    if !opts.ylabel.is_empty() {
-        ax.y_label(&mut canvas, lx - gap, &opts.ylabel, s);
-    }
-    if !opts.title.is_empty() {
-        let cx = left + w / 2;
-        text::draw_label(
-            &mut canvas,
-            cx,
-            margin,
-            &opts.title,
-            s + 1,
-            BLACK,
-            Anchor::TopCentre,
-            false,
-        );
-    }
-
-    // Legend in the top-right corner of the plotting area, on white.
-    let named: Vec<&Series> = series.iter().filter(|s| !s.label.is_empty()).collect();
-    if !named.is_empty() {
-        let line_h = text::text_height(s) as i64 + 2 * si;
-        let swatch = 8 * si;
-        let tw = named
-            .iter()
-            .map(|se| text::label_size(se.label, s).0 as i64)
-            .max()
-            .unwrap_or(0);
-        let bw = swatch + 3 * si + tw + 4 * si;
-        let bh = named.len() as i64 * line_h + 2 * si;
-        let bx = ax.rect.right() - bw - 2 * si;
-        let by = ax.rect.y + 2 * si;
-        let all = Rect::of(&canvas);
-        draw::fill_rect(&mut canvas, all, Rect::new(bx, by, bw, bh), WHITE, 0.85);
-        draw::rect_outline(
-            &mut canvas,
-            all,
-            Rect::new(bx, by, bw, bh),
-            [200, 200, 200],
-            1,
-        );
-        for (k, se) in named.iter().enumerate() {
-            let y = by + si + k as i64 * line_h;
-            let cy = (y + (text::CAP_ROWS * s) as i64 / 2) as f64 + 0.5;
-            let x0 = (bx + 2 * si) as f64;
-            draw::line(
-                &mut canvas,
-                all,
-                (x0, cy),
-                (x0 + swatch as f64, cy),
-                2.0,
-                se.colour,
-                1.0,
-            );
-            text::draw_label(
-                &mut canvas,
-                bx + 2 * si + swatch + 3 * si,
-                y,
-                se.label,
-                s,
-                BLACK,
-                Anchor::TopLeft,
+        // the legend, beside the axes so it never covers data
+        let lx = x0 + pw + margin;
+        for (k, s) in legend.iter().enumerate() {
+            let y = y0 + k as i32 * line_h + line_h / 2;
+            let c = style::colour(s.colour);
+            if s.style != Style::Points {
+                let line = PathElement::new(vec![(lx + 4, y), (lx + 34, y)], c.stroke_width(2));
+                root.draw(&line).map_err(err)?;
+            }
+            if s.style != Style::Line {
+                root.draw(&Circle::new((lx + 19, y), 3, c.filled()))
+                    .map_err(err)?;
+            }
+            label(
+                root,
+                s.label,
+                &text,
+                (lx + 42, y),
+                Align::Start,
+                Align::Centre,
                 false,
-            );
+            )?;
         }
-    }
+        Ok(())
+    })?;
     Ok(canvas)
 }
 
-/// Render the chart and save it atomically as a PNG at `path`.
+/// Render the chart (see [`render_chart`]) and save it atomically as a PNG at `path`.
 pub fn line_chart(path: &Path, series: &[Series], opts: &ChartOptions) -> Result<()> {
     render_chart(series, opts)?.save(path)
 }
@@ -281,20 +234,7 @@ pub fn line_chart(path: &Path, series: &[Series], opts: &ChartOptions) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plot::draw::PALETTE;
-
-    #[test]
-    fn log_ticks_are_decades_or_linear_values() {
-        let t = log_ticks(-3.2, 0.5, 8);
-        assert_eq!(
-            t.iter().map(|t| t.1.as_str()).collect::<Vec<_>>(),
-            ["10^{-3}", "10^{-2}", "10^{-1}", "10^{0}"]
-        );
-        let t = log_ticks(-12.0, 3.0, 5);
-        assert!(t.len() <= 5 && t.iter().all(|(v, _)| v.fract() == 0.0));
-        let t = log_ticks(2f64.log10(), 5f64.log10(), 5);
-        assert!(t.iter().any(|(_, s)| s == "3"));
-    }
+    use crate::plot::PALETTE;
 
     #[test]
     fn chart_draws_series_and_rejects_ragged_input() {
@@ -306,7 +246,6 @@ mod tests {
             title: "Training".into(),
             xlabel: "epoch".into(),
             ylabel: "-ELBO".into(),
-            log_y: true,
             ..Default::default()
         };
         let series = [
@@ -328,6 +267,8 @@ mod tests {
         let c = render_chart(&series, &opts).unwrap();
         assert!(c.width > 640 && c.height > 400);
         assert!(c.rgb.contains(&PALETTE[0]) && c.rgb.contains(&PALETTE[1]));
+        // text was drawn: dark pixels exist outside the data colours
+        assert!(c.rgb.iter().any(|p| p.iter().all(|&v| v < 60)));
         if let Some(d) = std::env::var_os("ARCLIGHT_FIGURE_DIR") {
             line_chart(&Path::new(&d).join("chart.png"), &series, &opts).unwrap();
         }
@@ -346,5 +287,47 @@ mod tests {
         );
         // Empty and all-NaN inputs still give a figure.
         render_chart(&[], &ChartOptions::default()).unwrap();
+        let nan = [f64::NAN; 3];
+        let s = Series {
+            label: "nan",
+            colour: PALETTE[2],
+            xs: &nan,
+            ys: &nan,
+            style: Style::LineAndPoints,
+        };
+        render_chart(&[s], &ChartOptions::default()).unwrap();
+    }
+
+    #[test]
+    fn named_x_positions_widen_the_label_area() {
+        let xs = [0.0, 1.0, 2.0];
+        let s = Series {
+            label: "z",
+            colour: PALETTE[0],
+            xs: &xs,
+            ys: &xs,
+            style: Style::Points,
+        };
+        let plain = render_chart(&[s], &ChartOptions::default()).unwrap();
+        let named = ChartOptions {
+            x_names: vec![
+                (0.0, "lens.theta_E".into()),
+                (1.0, "a".into()),
+                (2.0, "b".into()),
+            ],
+            ..Default::default()
+        };
+        let c = render_chart(&[s], &named).unwrap();
+        assert!(c.height > plain.height);
+    }
+
+    #[test]
+    fn safe_range_always_has_a_span() {
+        assert_eq!(safe_range(1.0, 2.0), (1.0, 2.0));
+        let (lo, hi) = safe_range(3.0, 3.0);
+        assert!(lo < 3.0 && hi > 3.0);
+        assert_eq!(safe_range(0.0, 0.0), (-1.0, 1.0));
+        assert_eq!(safe_range(2.0, 1.0), (1.0, 2.0));
+        assert_eq!(safe_range(f64::NAN, f64::INFINITY), (0.0, 1.0));
     }
 }

@@ -7,9 +7,10 @@
 //! probability p is the mass of the bin at which the running sum first reaches p times the
 //! total. The region {density >= level} then holds a fraction p of the samples.
 
-use super::axes::Axes;
-use super::draw::{self, Rect, Rgb};
-use crate::png::Canvas;
+use super::style::{self, Rgb, err};
+use anyhow::Result;
+use plotters::coord::Shift;
+use plotters::prelude::*;
 
 /// Linear-interpolation quantile `q` in [0, 1] of an ascending slice (NaN if empty).
 pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
@@ -158,37 +159,32 @@ pub struct RegionStyle<'a> {
     pub outline: bool,
 }
 
-/// Draw the credible regions of a density grid (`nx` x `ny` bins over the axes' limits,
-/// index `iy * nx + ix`, iy = 0 lowest) on the axes: each pixel takes the bilinearly
-/// interpolated density, counts how many of `levels` it reaches, and is filled at that
-/// region's opacity; region boundaries are outlined one pixel wide.
-pub fn draw_credible_regions(
-    canvas: &mut Canvas,
-    axes: &Axes,
+/// Draw the credible regions of a density grid (`nx` x `ny` bins spanning the pixel box
+/// `(x, y, w, h)` of `area`, index `iy * nx + ix`, iy = 0 lowest): each pixel takes
+/// the bilinearly interpolated density, counts how many of `levels` it reaches, and is filled at
+/// that region's opacity; region boundaries are outlined one pixel wide.
+#[allow(clippy::too_many_arguments)]
+pub fn draw_credible_regions<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    (x0, y0, w, h): (i32, i32, i32, i32),
     density: &[f64],
-    nx: usize,
-    ny: usize,
+    (nx, ny): (usize, usize),
     levels: &[f64],
     style: RegionStyle,
-) {
-    if density.len() != nx * ny || nx == 0 || ny == 0 {
-        return;
+) -> Result<()> {
+    if density.len() != nx * ny || nx == 0 || ny == 0 || w <= 0 || h <= 0 {
+        return Ok(());
     }
     let mut lv: Vec<f64> = levels.iter().copied().filter(|l| l.is_finite()).collect();
     lv.sort_by(|a, b| a.partial_cmp(b).unwrap());
     if lv.is_empty() {
-        return;
+        return Ok(());
     }
-    let r = axes.rect.intersect(&Rect::of(canvas));
-    if r.w <= 0 || r.h <= 0 {
-        return;
-    }
-    let sample = |px: f64, py: f64| -> f64 {
-        // Continuous bin coordinates with bin centres at integers.
-        let fx = ((axes.px_to_x(px) - axes.xlim.0) / (axes.xlim.1 - axes.xlim.0) * nx as f64 - 0.5)
-            .clamp(0.0, (nx - 1) as f64);
-        let fy = ((axes.px_to_y(py) - axes.ylim.0) / (axes.ylim.1 - axes.ylim.0) * ny as f64 - 0.5)
-            .clamp(0.0, (ny - 1) as f64);
+    // pixel centre (i, j) of the box -> continuous bin coordinates with bin centres at integers
+    let sample = |i: usize, j: usize| -> f64 {
+        let fx = ((i as f64 + 0.5) / w as f64 * nx as f64 - 0.5).clamp(0.0, (nx - 1) as f64);
+        let fy =
+            ((1.0 - (j as f64 + 0.5) / h as f64) * ny as f64 - 0.5).clamp(0.0, (ny - 1) as f64);
         let (ix, iy) = (fx.floor() as usize, fy.floor() as usize);
         let (jx, jy) = ((ix + 1).min(nx - 1), (iy + 1).min(ny - 1));
         let (tx, ty) = (fx - ix as f64, fy - iy as f64);
@@ -196,33 +192,38 @@ pub fn draw_credible_regions(
         (d(ix, iy) * (1.0 - tx) + d(jx, iy) * tx) * (1.0 - ty)
             + (d(ix, jy) * (1.0 - tx) + d(jx, jy) * tx) * ty
     };
-    let (w, h) = (r.w as usize, r.h as usize);
+    let (w, h) = (w as usize, h as usize);
     let mut band = vec![0u8; w * h];
     for j in 0..h {
         for i in 0..w {
-            let v = sample(r.x as f64 + i as f64 + 0.5, r.y as f64 + j as f64 + 0.5);
-            band[j * w + i] = lv.iter().filter(|&&l| v >= l).count() as u8;
+            band[j * w + i] = lv.iter().filter(|&&l| sample(i, j) >= l).count() as u8;
         }
     }
+    let c = style::colour(style.colour);
     for j in 0..h {
         for i in 0..w {
             let b = band[j * w + i] as usize;
             if b == 0 {
                 continue;
             }
-            let (x, y) = (r.x + i as i64, r.y + j as i64);
             let edge = style.outline
                 && ((i > 0 && (band[j * w + i - 1] as usize) < b)
                     || (i + 1 < w && (band[j * w + i + 1] as usize) < b)
                     || (j > 0 && (band[(j - 1) * w + i] as usize) < b)
                     || (j + 1 < h && (band[(j + 1) * w + i] as usize) < b));
-            if edge {
-                draw::blend(canvas, r, x, y, style.colour, 1.0);
-            } else if let Some(&a) = style.fill_alpha.get(b - 1) {
-                draw::blend(canvas, r, x, y, style.colour, a);
-            }
+            let alpha = if edge {
+                1.0
+            } else {
+                match style.fill_alpha.get(b - 1) {
+                    Some(&a) => a as f64,
+                    None => continue,
+                }
+            };
+            let at = (x0 + i as i32, y0 + j as i32);
+            area.draw_pixel(at, &c.mix(alpha)).map_err(err)?;
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -297,16 +298,19 @@ mod tests {
         let (n, lim) = (30, (-4.0, 4.0));
         let dens = gaussian_smooth_2d(&histogram_2d(pts, lim, lim, n, n), n, n, 1.0);
         let levels = credible_levels(&dens, &[0.68, 0.95]);
-        let mut c = Canvas::new(100, 100, draw::WHITE);
-        let a = Axes::new(Rect::new(0, 0, 100, 100), lim, lim);
-        let style = RegionStyle {
+        let mut c = crate::png::Canvas::new(100, 100, style::WHITE);
+        let region = RegionStyle {
             colour: [0, 0, 255],
             fill_alpha: &[0.3, 0.6],
             outline: true,
         };
-        draw_credible_regions(&mut c, &a, &dens, n, n, &levels, style);
-        assert_ne!(c.rgb[50 * 100 + 50], draw::WHITE);
-        assert_eq!(c.rgb[2 * 100 + 2], draw::WHITE);
+        style::draw_on(&mut c, |area| {
+            let b = (0, 0, 100, 100);
+            draw_credible_regions(area, b, &dens, (n, n), &levels, region)
+        })
+        .unwrap();
+        assert_ne!(c.rgb[50 * 100 + 50], style::WHITE);
+        assert_eq!(c.rgb[2 * 100 + 2], style::WHITE);
         // An outline pixel (full colour) exists on the row through the centre.
         assert!((0..100).any(|x| c.rgb[50 * 100 + x] == [0, 0, 255]));
     }

@@ -6,18 +6,19 @@
 //! Each panel is resampled (nearest neighbour) to fit a square of `panel_px` pixels keeping
 //! its aspect ratio; NaN pixels are drawn light grey.
 
-use super::axes::Axes;
-use super::colorbar;
-use super::draw::{self, BLACK, NAN_GREY, Rect, WHITE};
+use super::axes::{self, Ticks};
+use super::chart::safe_range;
+use super::style::{self, Align, NAN_GREY, WHITE, err, label};
 use crate::png::Canvas;
-use crate::text::{self, Anchor};
 use anyhow::{Result, bail};
+use plotters::coord::Shift;
+use plotters::prelude::*;
 use std::path::Path;
 
 /// One image panel of a grid.
 #[derive(Clone, Debug)]
 pub struct Panel {
-    /// Title above the panel (markup allowed, see [`crate::text::draw_label`]); may be empty.
+    /// Title above the panel; may be empty.
     pub title: String,
     /// Row-major pixels, `data[iy * nx + ix]`, iy = 0 at the top. Empty for a blank cell.
     pub data: Vec<f32>,
@@ -85,7 +86,7 @@ impl Panel {
     /// The colour limits used: the given ones, or the finite min and max (widened when equal).
     pub fn resolved_limits(&self) -> (f32, f32) {
         let (lo, hi) = self.limits.unwrap_or_else(|| finite_min_max(&self.data));
-        let (lo, hi) = super::ticks::safe_range(lo as f64, hi as f64);
+        let (lo, hi) = safe_range(lo as f64, hi as f64);
         (lo as f32, hi as f32)
     }
 
@@ -121,14 +122,14 @@ pub fn finite_min_max(data: &[f32]) -> (f32, f32) {
 /// Figure-wide layout options of a grid.
 #[derive(Clone, Debug)]
 pub struct GridOptions {
-    /// Title across the top of the figure (markup allowed); empty for none.
+    /// Title across the top of the figure; empty for none.
     pub title: String,
     /// Labels left of each row, reading upwards (missing or empty entries draw nothing).
     pub row_labels: Vec<String>,
     /// Side of the square box each image is fitted into, in pixels.
     pub panel_px: usize,
-    /// Integer font scale for all text (2 reads well up to ~300 px panels).
-    pub font_scale: usize,
+    /// Size of panel titles and row labels in pixels (tick labels 0.8 of it, the title 1.3).
+    pub font_px: f64,
 }
 
 impl Default for GridOptions {
@@ -137,53 +138,85 @@ impl Default for GridOptions {
             title: String::new(),
             row_labels: Vec::new(),
             panel_px: 200,
-            font_scale: 2,
+            font_px: 15.0,
         }
     }
 }
 
-/// Draw `panel`'s image into the box `r` (nearest neighbour, NaN in light grey); blank or
-/// mis-shaped panels draw nothing.
-pub fn draw_image_panel(canvas: &mut Canvas, r: Rect, panel: &Panel) {
-    if panel.is_blank() || panel.nx == 0 || panel.ny == 0 || panel.data.len() != panel.nx * panel.ny
-    {
-        return;
-    }
+/// Paint `panel`'s image into the pixel box (x, y, w, h) of `root` (nearest neighbour, NaN grey).
+fn paint_image<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    (x, y, w, h): (i32, i32, i32, i32),
+    panel: &Panel,
+) -> Result<()> {
     let (lo, hi) = panel.resolved_limits();
-    let span = hi - lo;
-    let all = Rect::of(canvas);
-    for py in 0..r.h {
-        let iy = ((py as f64 + 0.5) / r.h as f64 * panel.ny as f64) as usize;
-        for px in 0..r.w {
-            let ix = ((px as f64 + 0.5) / r.w as f64 * panel.nx as f64) as usize;
-            let v = panel.data[iy.min(panel.ny - 1) * panel.nx + ix.min(panel.nx - 1)];
+    for py in 0..h {
+        let iy = (((py as f64 + 0.5) / h as f64 * panel.ny as f64) as usize).min(panel.ny - 1);
+        for px in 0..w {
+            let ix = (((px as f64 + 0.5) / w as f64 * panel.nx as f64) as usize).min(panel.nx - 1);
+            let v = panel.data[iy * panel.nx + ix];
             let c = if v.is_finite() {
-                (panel.cmap)(((v - lo) / span).clamp(0.0, 1.0))
+                (panel.cmap)(((v - lo) / (hi - lo)).clamp(0.0, 1.0))
             } else {
                 NAN_GREY
             };
-            draw::blend(canvas, all, r.x + px, r.y + py, c, 1.0);
+            root.draw_pixel((x + px, y + py), &style::colour(c))
+                .map_err(err)?;
         }
     }
+    Ok(())
 }
 
-/// Tick values with their labels.
-type Ticks = Vec<(f64, String)>;
+/// Ticks and tick labels in physical units round the image box (x, y, w, h), with `left` and
+/// `bottom` pixels for the labels.
+fn extent_axes<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    rect: (i32, i32, i32, i32),
+    e: [f64; 4],
+    room: (u32, u32),
+    ticks: &Ticks,
+) -> Result<()> {
+    let area = axes::area_for(root, rect, room);
+    axes::axes(root, &area, room, (e[0], e[1]), (e[2], e[3]), ticks)?;
+    Ok(())
+}
 
-/// Ticks of a panel's extent axes (x ticks, y ticks), fitted to the drawn image box.
-fn extent_axes(panel: &Panel, r: Rect, scale: usize) -> Option<(Axes, Ticks, Ticks)> {
-    let e = panel.extent?;
-    let a = Axes::new(r, (e[0], e[1]), (e[2], e[3]));
-    let xt = a.fitted_x_ticks(scale, 5, 0);
-    let yt = a.fitted_y_ticks(scale, 5, 0);
-    Some((a, xt, yt))
+/// A vertical colour bar for `panel` whose strip starts at x, with ticks and labels right of it.
+fn colour_bar<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    (x, y, strip, h): (i32, i32, i32, i32),
+    labels_w: u32,
+    panel: &Panel,
+    ticks: &Ticks,
+) -> Result<()> {
+    let (lo, hi) = panel.resolved_limits();
+    for py in 0..h {
+        let f = 1.0 - (py as f32 + 0.5) / h as f32;
+        let c = style::colour((panel.cmap)(f));
+        root.draw(&Rectangle::new(
+            [(x, y + py), (x + strip, y + py + 1)],
+            c.filled(),
+        ))
+        .map_err(err)?;
+    }
+    let area = root
+        .clone()
+        .shrink((x, y), (strip as u32 + labels_w, h as u32));
+    let mut ax = ChartBuilder::on(&area)
+        .right_y_label_area_size(labels_w)
+        .build_cartesian_2d(0f64..1.0, lo as f64..hi as f64)
+        .map_err(err)?;
+    let t = Ticks { x: 0, ..*ticks };
+    axes::mesh(&mut ax, &t, false)?;
+    axes::tick_labels(root, &ax, &t, true)?;
+    axes::frame(root, &ax)
 }
 
 /// Lay out and draw the grid on a new white canvas.
 ///
-/// Columns are as wide as their widest member needs (image, colour bar, y tick labels);
-/// blank panels keep their cell empty. Errors on a panel whose data length is not ny * nx,
-/// or on a grid without any panel.
+/// Columns are as wide as their widest member needs (image, colour bar, y tick labels, title);
+/// blank panels keep their cell empty. Errors on a panel whose data length is not ny * nx, or on
+/// a grid without any panel.
 pub fn render_grid(rows: &[Vec<Panel>], opts: &GridOptions) -> Result<Canvas> {
     let ncol = rows.iter().map(|r| r.len()).max().unwrap_or(0);
     if rows.is_empty() || ncol == 0 {
@@ -202,45 +235,45 @@ pub fn render_grid(rows: &[Vec<Panel>], opts: &GridOptions) -> Result<Canvas> {
             }
         }
     }
-    let s = opts.font_scale.max(1);
-    let si = s as i64;
+    let f = opts.font_px.max(6.0);
+    let (text, head) = (style::text(f), style::text(1.3 * f));
+    let ticks = Ticks {
+        x: 5,
+        y: 5,
+        font: style::text(0.8 * f),
+        inside: false,
+    };
+    let bar_ticks = Ticks { y: 6, ..ticks };
     let side = opts.panel_px.max(16) as i64;
-    let gap = 6 * si;
+    let gap = (0.5 * f) as i64;
     let cell = |i: usize, j: usize| rows[i].get(j).filter(|p| !p.is_blank());
+    let strip = (0.9 * f) as i64;
 
-    // Column widths: left tick labels + image + colour bar (or title overhang).
-    let mut left_w = vec![0i64; ncol];
-    let mut bar_w = vec![0i64; ncol];
+    // column widths: left tick labels + image + colour bar (or the overhang of a wide title)
+    let (mut left_w, mut bar_w) = (vec![0i64; ncol], vec![0i64; ncol]);
     for j in 0..ncol {
         for i in 0..rows.len() {
             if let Some(p) = cell(i, j) {
-                let (w, h) = p.image_size(side);
-                if let Some((_, _, yt)) = extent_axes(p, Rect::new(0, 0, w, h), s) {
-                    left_w[j] = left_w[j].max(Axes::y_tick_label_width(&yt, s));
+                if let Some(e) = p.extent {
+                    left_w[j] = left_w[j].max(axes::label_room((e[2], e[3]), &ticks).0 as i64);
                 }
                 if p.colour_bar {
                     let (lo, hi) = p.resolved_limits();
-                    bar_w[j] = bar_w[j].max(colorbar::colour_bar_width(lo, hi, h, s));
+                    let lw = axes::label_room((lo as f64, hi as f64), &bar_ticks).0 as i64;
+                    bar_w[j] = bar_w[j].max(gap + strip + lw);
                 }
-                // A title wider than the image box spills evenly to both sides.
-                let over = (text::label_size(&p.title, s).0 as i64 - side + 1) / 2;
+                let over = (style::label_width(&p.title, &text) as i64 - side + 1) / 2;
                 left_w[j] = left_w[j].max(over);
                 bar_w[j] = bar_w[j].max(over);
             }
         }
     }
-    // Row heights: title + image + bottom tick labels.
     let row_has =
         |i: usize, f: &dyn Fn(&Panel) -> bool| rows[i].iter().any(|p| !p.is_blank() && f(p));
     let title_h: Vec<i64> = (0..rows.len())
         .map(|i| {
-            let hmax = rows[i]
-                .iter()
-                .map(|p| text::label_size(&p.title, s).1 as i64)
-                .max()
-                .unwrap_or(0);
             if row_has(i, &|p| !p.title.is_empty()) {
-                hmax + 2 * si
+                (1.6 * f) as i64
             } else {
                 0
             }
@@ -249,116 +282,93 @@ pub fn render_grid(rows: &[Vec<Panel>], opts: &GridOptions) -> Result<Canvas> {
     let bottom_h: Vec<i64> = (0..rows.len())
         .map(|i| {
             if row_has(i, &|p| p.extent.is_some()) {
-                Axes::x_tick_label_height(s)
+                axes::label_room((0.0, 1.0), &ticks).1 as i64
             } else {
                 0
             }
         })
         .collect();
-
-    // Row labels read upwards when each fits beside its image, else they are written
-    // horizontally, right-aligned, left of the row.
+    // row labels read upwards when each fits beside its image, else horizontally, right-aligned
     let has_row_labels = opts.row_labels.iter().any(|l| !l.is_empty());
-    let rotate_rows = opts
+    let upward = opts
         .row_labels
         .iter()
-        .all(|l| text::label_size(l, s).0 as i64 <= side);
-    let row_label_w = if has_row_labels {
-        let extent = |l: &String| {
-            let (w, h) = text::label_size(l, s);
-            if rotate_rows { h as i64 } else { w as i64 }
-        };
-        opts.row_labels.iter().map(extent).max().unwrap_or(0) + 2 * gap
-    } else {
+        .all(|l| style::label_width(l, &text) as i64 <= side);
+    let row_label_w = if !has_row_labels {
         0
+    } else if upward {
+        f as i64 + 2 * gap
+    } else {
+        let w = opts.row_labels.iter().map(|l| style::label_width(l, &text));
+        w.max().unwrap_or(0) as i64 + 2 * gap
     };
     let fig_title_h = if opts.title.is_empty() {
         0
     } else {
-        text::label_size(&opts.title, s + 1).1 as i64 + 2 * gap
+        (2.0 * f) as i64 + gap
     };
-    let margin = 4 * si;
+    let margin = gap;
     let col_w: Vec<i64> = (0..ncol).map(|j| left_w[j] + side + bar_w[j]).collect();
-    let width =
-        margin + row_label_w + col_w.iter().sum::<i64>() + gap * 2 * (ncol as i64 - 1) + margin;
-    let width = width.max(text::label_size(&opts.title, s + 1).0 as i64 + 2 * margin);
+    let width = 2 * margin + row_label_w + col_w.iter().sum::<i64>() + 2 * gap * (ncol as i64 - 1);
+    let width = width.max(style::label_width(&opts.title, &head) as i64 + 2 * margin);
     let row_h: Vec<i64> = (0..rows.len())
         .map(|i| title_h[i] + side + bottom_h[i])
         .collect();
     let height =
-        margin + fig_title_h + row_h.iter().sum::<i64>() + gap * (rows.len() as i64 - 1) + margin;
+        2 * margin + fig_title_h + row_h.iter().sum::<i64>() + gap * (rows.len() as i64 - 1);
     let mut canvas = Canvas::new(width as usize, height as usize, WHITE);
-
-    if !opts.title.is_empty() {
-        text::draw_label(
-            &mut canvas,
-            width / 2,
-            margin + gap / 2,
+    style::draw_on(&mut canvas, |root| {
+        let c = Align::Centre;
+        let at = |x: i64, y: i64| (x as i32, y as i32);
+        label(
+            root,
             &opts.title,
-            s + 1,
-            BLACK,
-            Anchor::TopCentre,
+            &head,
+            at(width / 2, margin + f as i64 / 2),
+            c,
+            Align::Start,
             false,
-        );
-    }
-    let mut y = margin + fig_title_h;
-    for (i, row) in rows.iter().enumerate() {
-        let img_top = y + title_h[i];
-        if let Some(l) = opts.row_labels.get(i).filter(|l| !l.is_empty()) {
-            let cy = img_top + side / 2;
-            if rotate_rows {
-                let cx = margin + row_label_w / 2;
-                text::draw_label(&mut canvas, cx, cy, l, s, BLACK, Anchor::Centre, true);
-            } else {
-                let right = margin + row_label_w - gap;
-                text::draw_label(
-                    &mut canvas,
-                    right,
-                    cy,
-                    l,
-                    s,
-                    BLACK,
-                    Anchor::CentreRight,
-                    false,
-                );
-            }
-        }
-        let mut x = margin + row_label_w;
-        for (j, p) in row.iter().enumerate() {
-            if !p.is_blank() {
-                let (w, h) = p.image_size(side);
-                // Centre the image in its square box.
-                let ix = x + left_w[j] + (side - w) / 2;
-                let iy = img_top + (side - h) / 2;
-                let r = Rect::new(ix, iy, w, h);
-                draw_image_panel(&mut canvas, r, p);
-                let a = Axes::new(r, (0.0, 1.0), (0.0, 1.0));
-                a.frame(&mut canvas, BLACK);
-                if let Some((ea, xt, yt)) = extent_axes(p, r, s) {
-                    ea.x_ticks(&mut canvas, &xt, s, true);
-                    ea.y_ticks(&mut canvas, &yt, s, true);
-                }
-                if !p.title.is_empty() {
-                    a.title(&mut canvas, &p.title, s, 2 * si);
-                }
-                if p.colour_bar {
-                    let (lo, hi) = p.resolved_limits();
-                    colorbar::colour_bar(
-                        &mut canvas,
-                        x + left_w[j] + side - (side - w) / 2,
-                        iy,
-                        h,
-                        lo,
-                        hi,
-                        p.cmap,
-                        s,
-                    );
+        )?;
+        let mut y = margin + fig_title_h;
+        for (i, row) in rows.iter().enumerate() {
+            let img_top = y + title_h[i];
+            if let Some(l) = opts.row_labels.get(i).filter(|l| !l.is_empty()) {
+                let cy = img_top + side / 2;
+                if upward {
+                    label(root, l, &text, at(margin + row_label_w / 2, cy), c, c, true)?;
+                } else {
+                    let right = at(margin + row_label_w - gap, cy);
+                    label(root, l, &text, right, Align::End, c, false)?;
                 }
             }
-            x += col_w[j] + 2 * gap;
+            let mut x = margin + row_label_w;
+            for (j, p) in row.iter().enumerate() {
+                if !p.is_blank() {
+                    let (w, h) = p.image_size(side);
+                    // the image is centred in its square box
+                    let (ix, iy) = (x + left_w[j] + (side - w) / 2, img_top + (side - h) / 2);
+                    let r = (ix as i32, iy as i32, w as i32, h as i32);
+                    paint_image(root, r, p)?;
+                    if let Some(e) = p.extent {
+                        extent_axes(root, r, e, (left_w[j] as u32, bottom_h[i] as u32), &ticks)?;
+                    }
+                    let frame = [(r.0, r.1), (r.0 + r.2, r.1 + r.3)];
+                    root.draw(&Rectangle::new(frame, BLACK.stroke_width(1)))
+                        .map_err(err)?;
+                    let top = at(ix + w / 2, iy - (0.5 * f) as i64);
+                    label(root, &p.title, &text, top, c, Align::End, false)?;
+                    if p.colour_bar {
+                        let bx = (x + left_w[j] + side - (side - w) / 2 + gap) as i32;
+                        let lw = (bar_w[j] - gap - strip) as u32;
+                        colour_bar(root, (bx, r.1, strip as i32, r.3), lw, p, &bar_ticks)?;
+                    }
+                }
+                x += col_w[j] + 2 * gap;
+            }
+            y += row_h[i] + gap;
         }
-        y += row_h[i] + gap;
-    }
+        Ok(())
+    })?;
     Ok(canvas)
 }
 
@@ -380,17 +390,22 @@ mod tests {
     #[test]
     fn top_row_of_data_is_drawn_at_the_top() {
         let p = Panel::new("", ramp(4, 4), 4, 4, crate::png::grey).with_limits(0.0, 3.0);
-        let mut c = Canvas::new(40, 40, WHITE);
-        draw_image_panel(&mut c, Rect::new(0, 0, 40, 40), &p);
-        assert_eq!(c.rgb[0], [0, 0, 0]);
-        assert_eq!(c.rgb[39 * 40], [255, 255, 255]);
+        let opts = GridOptions {
+            panel_px: 40,
+            ..Default::default()
+        };
+        let c = render_grid(&[vec![p]], &opts).unwrap();
+        // the image box starts one margin in; probe inside its frame
+        let m = (0.5 * opts.font_px) as usize;
+        assert_eq!(c.rgb[(m + 2) * c.width + m + 2], [0, 0, 0]);
+        assert_eq!(c.rgb[(m + 37) * c.width + m + 2], [255, 255, 255]);
     }
 
     #[test]
     fn grid_size_follows_layout_and_blank_cells_stay_white() {
         let opts = GridOptions {
             panel_px: 64,
-            font_scale: 1,
+            font_px: 10.0,
             ..Default::default()
         };
         let rows = vec![
@@ -405,8 +420,10 @@ mod tests {
         ];
         let c = render_grid(&rows, &opts).unwrap();
         assert!(c.width > 2 * 64 && c.height > 2 * 64);
-        // The blank cell (row 1, column 0) is white throughout.
-        let (x0, y0) = (4 + 2, 4 + 9 + 2 + 64 + 6 + 9 + 2 + 2);
+        // The blank cell (row 1, column 0) is white throughout: margin, then row 0 (title and
+        // image), a gap and row 1's title.
+        let (m, title) = (5, 16);
+        let (x0, y0) = (m + 2, m + title + 64 + m + title + 2);
         for y in y0..y0 + 60 {
             for x in x0..x0 + 60 {
                 assert_eq!(c.rgb[y * c.width + x], WHITE, "({x}, {y})");
@@ -455,7 +472,7 @@ mod tests {
             title: "Rotations".into(),
             row_labels: vec!["input".into(), "reconstruction".into(), "derotated".into()],
             panel_px: 128,
-            font_scale: 2,
+            font_px: 16.0,
         };
         let c = render_grid(&rows, &opts).unwrap();
         assert!(c.width > 4 * 128 && c.height > 3 * 128);
@@ -475,11 +492,12 @@ mod tests {
         let rows = vec![vec![Panel::new(long, ramp(4, 4), 4, 4, viridis)]];
         let opts = GridOptions {
             panel_px: 40,
-            font_scale: 2,
             ..Default::default()
         };
         let c = render_grid(&rows, &opts).unwrap();
-        assert!(c.width > text::text_width(long, 2));
+        assert!(
+            c.width as u32 > crate::plot::style::label_width(long, &crate::plot::style::text(15.0))
+        );
         // The first and last columns of the canvas carry no ink (margins).
         for y in 0..c.height {
             assert_eq!(c.rgb[y * c.width], WHITE);

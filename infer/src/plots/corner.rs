@@ -12,15 +12,15 @@
 //! that never moved get a small range around their value.
 
 use anyhow::{Result, bail};
-use arclight_core::plot::axes::Axes;
+use arclight_core::plot::axes::{self, Ticks};
 use arclight_core::plot::density::{
     RegionStyle, credible_levels, draw_credible_regions, gaussian_smooth_2d, histogram_1d,
     histogram_2d, quantile_sorted,
 };
-use arclight_core::plot::draw::{self, BLACK, GREY, Rect, WHITE};
-use arclight_core::plot::ticks::safe_range;
+use arclight_core::plot::safe_range;
+use arclight_core::plot::style::{self, Align, GREY, WHITE, err, label};
 use arclight_core::png::Canvas;
-use arclight_core::text::{self, Anchor};
+use plotters::prelude::*;
 use std::path::Path;
 
 /// One set of posterior draws to overlay.
@@ -46,8 +46,8 @@ pub struct CornerOptions {
     pub max_points: usize,
     /// Side of each panel in pixels; None = from the number of parameters.
     pub panel_px: Option<usize>,
-    /// Integer font scale; None = 2 for panels of 120 px and more, else 1.
-    pub font_scale: Option<usize>,
+    /// Size of parameter names in pixels; None = from the panel size (11 to 17).
+    pub font_px: Option<f64>,
     /// Histogram bins on the diagonal; None = from the number of draws (10 to 40).
     pub bins_1d: Option<usize>,
     /// Bins per axis of the 2-D histograms; None = from the number of draws (8 to 30).
@@ -69,7 +69,7 @@ impl Default for CornerOptions {
             show_points: true,
             max_points: 3000,
             panel_px: None,
-            font_scale: None,
+            font_px: None,
             bins_1d: None,
             bins_2d: None,
             smooth_2d: 1.0,
@@ -79,11 +79,27 @@ impl Default for CornerOptions {
     }
 }
 
+/// One panel of a rendered corner plot: its pixel box and the data ranges it shows.
+#[derive(Clone, Copy, Debug)]
+pub struct PanelBox {
+    /// (x, y, w, h) in canvas pixels.
+    pub rect: (i32, i32, i32, i32),
+    pub xlim: (f64, f64),
+    pub ylim: (f64, f64),
+}
+
+impl PanelBox {
+    /// Canvas column of data value `x`.
+    pub fn x_to_px(&self, x: f64) -> f64 {
+        self.rect.0 as f64 + (x - self.xlim.0) / (self.xlim.1 - self.xlim.0) * self.rect.2 as f64
+    }
+}
+
 /// Where each panel of a rendered corner plot is: `axes[row][col]` for col <= row (row =
 /// y parameter, col = x parameter; the diagonal holds the 1-D marginals).
 #[derive(Clone, Debug)]
 pub struct CornerLayout {
-    pub axes: Vec<Vec<Option<Axes>>>,
+    pub axes: Vec<Vec<Option<PanelBox>>>,
 }
 
 /// Fill opacity of the credible regions, outermost (99 %) first.
@@ -171,7 +187,7 @@ pub fn render_corner(
             None => auto_range(&prep, p, truth(p)),
         })
         .collect();
-    let label = |p: usize| {
+    let label_of = |p: usize| {
         if opts.pretty_names {
             super::pretty_name(names[p])
         } else {
@@ -183,15 +199,17 @@ pub fn render_corner(
     let panel = opts
         .panel_px
         .unwrap_or_else(|| (1500 / n).clamp(80, 240))
-        .max(40) as i64;
-    let s = opts
-        .font_scale
-        .unwrap_or(if panel >= 120 { 2 } else { 1 })
-        .max(1);
-    let si = s as i64;
-    let ls = if panel >= 150 { s + 1 } else { s };
-    let gap = 3 * si;
-    let margin = 6 * si;
+        .max(40) as i32;
+    let f = opts
+        .font_px
+        .unwrap_or((panel as f64 / 8.0).clamp(13.0, 18.0));
+    let (name_style, tick_style, note_style) = (
+        style::text(f),
+        style::text(0.8 * f),
+        style::text_in(0.9 * f, GREY),
+    );
+    let gap = (0.3 * f) as i32;
+    let margin = f as i32;
     let max_draws = prep
         .iter()
         .flat_map(|p| p.columns.iter().map(|c| c.len()))
@@ -206,32 +224,46 @@ pub fn render_corner(
         .unwrap_or(((max_draws as f64).sqrt() as usize / 2).clamp(8, 30))
         .max(2);
 
-    // Ticks per parameter, fitted to a panel.
-    let probe = |p: usize| Axes::new(Rect::new(0, 0, panel, panel), ranges[p], ranges[p]);
-    let xticks: Vec<_> = (0..n)
-        .map(|p| probe(p).fitted_x_ticks(s, 5, gap / 2))
+    // As many ticks per panel as their labels fit side by side (2 to 5).
+    let n_ticks = |p: usize| {
+        let one = Ticks {
+            x: 5,
+            y: 5,
+            font: tick_style,
+            inside: true,
+        };
+        let w = axes::label_room(ranges[p], &one).0 as i32;
+        (panel / (w + 4)).clamp(2, 5) as usize
+    };
+    let ticks: Vec<usize> = (0..n).map(n_ticks).collect();
+    let room = |i: usize, j: usize| {
+        let t = Ticks {
+            x: if i == n - 1 { ticks[j] } else { 0 },
+            y: if j == 0 && i != j { ticks[i] } else { 0 },
+            font: tick_style,
+            inside: true,
+        };
+        let r = axes::label_room(ranges[i], &t);
+        (t, r)
+    };
+    let ytick_w = (1..n).map(|i| room(i, 0).1.0).max().unwrap_or(0) as i32;
+    let xtick_h = (0..n).map(|j| room(n - 1, j).1.1).max().unwrap_or(0) as i32;
+    // names read across under the columns and upwards beside the rows when they fit there
+    let names_w: Vec<i32> = (0..n)
+        .map(|p| style::label_width(&label_of(p), &name_style) as i32)
         .collect();
-    let yticks: Vec<_> = (0..n)
-        .map(|p| probe(p).fitted_y_ticks(s, 5, gap / 2))
-        .collect();
-    let ytick_w = (1..n)
-        .map(|p| Axes::y_tick_label_width(&yticks[p], s))
-        .max()
-        .unwrap_or(0);
-    let name_h = (0..n)
-        .map(|p| text::label_size(&label(p), ls).1 as i64)
-        .max()
-        .unwrap_or(0);
+    let widest = names_w.iter().copied().max().unwrap_or(0);
+    let fits = widest <= panel + gap;
+    let name_room = if fits { (1.3 * f) as i32 } else { widest + gap };
     let title_h = if opts.title.is_empty() {
         0
     } else {
-        text::label_size(&opts.title, ls).1 as i64 + 3 * gap
+        (2.0 * f) as i32
     };
-
-    let left = margin + if n > 1 { name_h + 3 * gap + ytick_w } else { 0 };
+    let left = margin + if n > 1 { name_room + gap + ytick_w } else { 0 };
     let top = margin + title_h;
-    let grid_w = n as i64 * panel + (n as i64 - 1) * gap;
-    let bottom = Axes::x_tick_label_height(s) + 2 * gap + name_h + margin;
+    let grid_w = n as i32 * panel + (n as i32 - 1) * gap;
+    let bottom = xtick_h + gap + name_room + margin;
 
     // Legend lines: (swatch colour or None for a note, text).
     let mut legend: Vec<(Option<[u8; 3]>, String)> = Vec::new();
@@ -252,7 +284,7 @@ pub fn render_corner(
         }
     }
     if truths.is_some() {
-        legend.push((Some(BLACK), "truth".to_string()));
+        legend.push((Some(style::BLACK), "truth".to_string()));
     }
     if n > 1 && !opts.levels.is_empty() && sets.iter().any(|s| !s.samples.is_empty()) {
         let pcts: Vec<String> = opts
@@ -262,195 +294,213 @@ pub fn render_corner(
             .collect();
         legend.push((None, format!("regions: {} %", pcts.join(", "))));
     }
-    let line_h = text::text_height(s) as i64 + 2 * si;
-    let swatch = 4 * si + 2;
+    let line_h = (1.5 * f) as i32;
+    let swatch = (0.8 * f) as i32;
     let legend_w = legend
         .iter()
-        .map(|(_, t)| text::label_size(t, s).0 as i64)
+        .map(|(_, t)| style::label_width(t, &name_style) as i32)
         .max()
-        .map_or(0, |w| w + swatch + 3 * si + 4 * si);
-    let legend_h = legend.len() as i64 * line_h + 2 * si;
+        .map_or(0, |w| w + swatch + 2 * gap + 4);
+    let legend_h = legend.len() as i32 * line_h;
     // Legend in the empty upper triangle, from column max(1, n/2) of the first row; with a
     // single parameter there is no triangle and it goes above the panel.
     let (legend_x, legend_y, extra_h) = if n == 1 {
         (left, top, legend_h + gap)
     } else {
-        (left + (n / 2).max(1) as i64 * (panel + gap), top, 0)
+        (left + (n / 2).max(1) as i32 * (panel + gap), top, 0)
     };
-    let room = left + grid_w - legend_x;
-    let extra_w = (legend_w - room).max(0);
+    let extra_w = (legend_w - (left + grid_w - legend_x)).max(0);
     let top_grid = top + extra_h;
-
-    let title_w = text::label_size(&opts.title, ls).0 as i64;
+    let title_w = style::label_width(&opts.title, &name_style) as i32;
     let width = (left + grid_w + extra_w + margin).max(title_w + 2 * margin);
-    let height = top_grid + n as i64 * panel + (n as i64 - 1) * gap + bottom;
+    let height = top_grid + n as i32 * panel + (n as i32 - 1) * gap + bottom;
     let mut canvas = Canvas::new(width as usize, height as usize, WHITE);
-    let all = Rect::of(&canvas);
-
-    if !opts.title.is_empty() {
-        // Centred over the grid, shifted if it would leave the canvas.
-        let cx = (left + grid_w / 2).clamp(margin + title_w / 2, width - margin - title_w / 2);
-        text::draw_label(
-            &mut canvas,
-            cx,
-            margin,
-            &opts.title,
-            ls,
-            BLACK,
-            Anchor::TopCentre,
-            false,
-        );
-    }
 
     let mut layout = CornerLayout {
         axes: vec![vec![None; n]; n],
     };
     let levels = &opts.levels;
-    for i in 0..n {
-        for j in 0..=i {
-            let rect = Rect::new(
-                left + j as i64 * (panel + gap),
-                top_grid + i as i64 * (panel + gap),
-                panel,
-                panel,
-            );
-            let ax = if i == j {
-                // 1-D marginal, normalised to unit area.
-                let (lo, hi) = ranges[j];
-                let width_bin = (hi - lo) / bins1 as f64;
-                let hists: Vec<Vec<f64>> = prep
-                    .iter()
-                    .map(|p| {
-                        let h = histogram_1d(p.columns[j].iter().copied(), lo, hi, bins1);
-                        let total: f64 = p.columns[j].len() as f64 * width_bin;
-                        h.into_iter()
-                            .map(|c| if total > 0.0 { c / total } else { 0.0 })
-                            .collect()
-                    })
-                    .collect();
-                let ymax = hists.iter().flatten().fold(0f64, |a, &b| a.max(b));
-                let ax = Axes::new(
-                    rect,
-                    ranges[j],
-                    (0.0, if ymax > 0.0 { 1.1 * ymax } else { 1.0 }),
+    let black = style::colour(style::BLACK);
+    style::draw_on(&mut canvas, |root| {
+        if !opts.title.is_empty() {
+            // centred over the grid, shifted if it would leave the canvas
+            let cx = (left + grid_w / 2).clamp(margin + title_w / 2, width - margin - title_w / 2);
+            label(
+                root,
+                &opts.title,
+                &name_style,
+                (cx, margin),
+                Align::Centre,
+                Align::Start,
+                false,
+            )?;
+        }
+        for i in 0..n {
+            for j in 0..=i {
+                let rect = (
+                    left + j as i32 * (panel + gap),
+                    top_grid + i as i32 * (panel + gap),
+                    panel,
+                    panel,
                 );
-                let edges: Vec<f64> = (0..=bins1).map(|k| lo + k as f64 * width_bin).collect();
-                for (p, h) in prep.iter().zip(&hists) {
-                    ax.step(&mut canvas, &edges, h, 1.5, p.set.colour, 0.15);
-                }
-                if let Some(t) = truth(j) {
-                    ax.vline(&mut canvas, t, 2.0, BLACK, true);
-                }
-                ax
-            } else {
-                let ax = Axes::new(rect, ranges[j], ranges[i]);
-                for p in &prep {
-                    let pairs: Vec<(f64, f64)> = p
-                        .set
-                        .samples
+                let (t, r) = room(i, j);
+                let area = axes::area_for(root, rect, r);
+                let (xlim, ylim) = if i == j {
+                    // 1-D marginal, normalised to unit area
+                    let (lo, hi) = ranges[j];
+                    let width_bin = (hi - lo) / bins1 as f64;
+                    let hists: Vec<Vec<f64>> = prep
                         .iter()
-                        .map(|d| (d[j], d[i]))
-                        .filter(|(x, y)| x.is_finite() && y.is_finite())
+                        .map(|p| {
+                            let h = histogram_1d(p.columns[j].iter().copied(), lo, hi, bins1);
+                            let total: f64 = p.columns[j].len() as f64 * width_bin;
+                            h.into_iter()
+                                .map(|c| if total > 0.0 { c / total } else { 0.0 })
+                                .collect()
+                        })
                         .collect();
-                    if opts.show_points && !pairs.is_empty() {
-                        let step = pairs.len().div_ceil(opts.max_points.max(1));
-                        for &(x, y) in pairs.iter().step_by(step) {
-                            draw::disc(&mut canvas, rect, ax.to_px(x, y), 0.9, p.set.colour, 0.35);
+                    let ymax = hists.iter().flatten().fold(0f64, |a, &b| a.max(b));
+                    let ylim = (0.0, if ymax > 0.0 { 1.1 * ymax } else { 1.0 });
+                    let mut ax = axes::axes(root, &area, r, ranges[j], ylim, &t)?;
+                    for (p, h) in prep.iter().zip(&hists) {
+                        let mut steps = vec![(lo, 0.0)];
+                        for (k, &v) in h.iter().enumerate() {
+                            let x0 = lo + k as f64 * width_bin;
+                            steps.extend([(x0, v), (x0 + width_bin, v)]);
                         }
+                        steps.push((hi, 0.0));
+                        let c = style::colour(p.set.colour);
+                        ax.draw_series([Polygon::new(steps.clone(), c.mix(0.15).filled())])
+                            .map_err(err)?;
+                        ax.draw_series(LineSeries::new(steps, c.stroke_width(2)))
+                            .map_err(err)?;
                     }
-                    // A parameter that never moved has no 2-D density: its points (a line)
-                    // say it all, and smoothing would invent a spread.
-                    let spread = |f: fn(&(f64, f64)) -> f64| {
-                        let (lo, hi) = pairs
+                    if let Some(tv) = truth(j) {
+                        let line = [(tv, ylim.0), (tv, ylim.1)];
+                        ax.draw_series(DashedLineSeries::new(line, 6, 4, black.stroke_width(2)))
+                            .map_err(err)?;
+                    }
+                    axes::frame(root, &ax)?;
+                    (ranges[j], ylim)
+                } else {
+                    let mut ax = axes::axes(root, &area, r, ranges[j], ranges[i], &t)?;
+                    let pix = axes::pixel_box(&ax);
+                    for p in &prep {
+                        let pairs: Vec<(f64, f64)> = p
+                            .set
+                            .samples
                             .iter()
-                            .map(f)
-                            .fold((f64::INFINITY, f64::NEG_INFINITY), |a, v| {
-                                (a.0.min(v), a.1.max(v))
-                            });
-                        hi > lo
-                    };
-                    let degenerate = !spread(|p| p.0) || !spread(|p| p.1);
-                    if degenerate {
+                            .map(|d| (d[j], d[i]))
+                            .filter(|(x, y)| x.is_finite() && y.is_finite())
+                            .collect();
+                        let c = style::colour(p.set.colour);
                         let step = pairs.len().div_ceil(opts.max_points.max(1)).max(1);
-                        for &(x, y) in pairs.iter().step_by(step) {
-                            draw::disc(&mut canvas, rect, ax.to_px(x, y), 1.6, p.set.colour, 0.8);
+                        if opts.show_points && !pairs.is_empty() {
+                            let dots = pairs.iter().step_by(step);
+                            let dots = dots.map(|&q| Circle::new(q, 1, c.mix(0.35).filled()));
+                            ax.draw_series(dots).map_err(err)?;
+                        }
+                        // A parameter that never moved has no 2-D density: its points (a line)
+                        // say it all, and smoothing would invent a spread.
+                        let spread = |f: fn(&(f64, f64)) -> f64| {
+                            let (lo, hi) = pairs
+                                .iter()
+                                .map(f)
+                                .fold((f64::INFINITY, f64::NEG_INFINITY), |a, v| {
+                                    (a.0.min(v), a.1.max(v))
+                                });
+                            hi > lo
+                        };
+                        let degenerate = !spread(|p| p.0) || !spread(|p| p.1);
+                        if degenerate {
+                            let dots = pairs.iter().step_by(step);
+                            let dots = dots.map(|&q| Circle::new(q, 2, c.mix(0.8).filled()));
+                            ax.draw_series(dots).map_err(err)?;
+                        }
+                        if !levels.is_empty() && pairs.len() >= 3 && !degenerate {
+                            let h = histogram_2d(
+                                pairs.iter().copied(),
+                                ranges[j],
+                                ranges[i],
+                                bins2,
+                                bins2,
+                            );
+                            let dens = gaussian_smooth_2d(&h, bins2, bins2, opts.smooth_2d);
+                            let lv = credible_levels(&dens, levels);
+                            let k = lv.len().min(REGION_ALPHA.len());
+                            let region = RegionStyle {
+                                colour: p.set.colour,
+                                fill_alpha: &REGION_ALPHA[REGION_ALPHA.len() - k..],
+                                outline: true,
+                            };
+                            draw_credible_regions(root, pix, &dens, (bins2, bins2), &lv, region)?;
                         }
                     }
-                    if !levels.is_empty() && pairs.len() >= 3 && !degenerate {
-                        let h =
-                            histogram_2d(pairs.iter().copied(), ranges[j], ranges[i], bins2, bins2);
-                        let dens = gaussian_smooth_2d(&h, bins2, bins2, opts.smooth_2d);
-                        let lv = credible_levels(&dens, levels);
-                        let k = lv.len().min(REGION_ALPHA.len());
-                        let style = RegionStyle {
-                            colour: p.set.colour,
-                            fill_alpha: &REGION_ALPHA[REGION_ALPHA.len() - k..],
-                            outline: true,
-                        };
-                        draw_credible_regions(&mut canvas, &ax, &dens, bins2, bins2, &lv, style);
+                    let dashed = |a, b| DashedLineSeries::new([a, b], 6, 4, black.stroke_width(2));
+                    if let Some(tx) = truth(j) {
+                        ax.draw_series(dashed((tx, ranges[i].0), (tx, ranges[i].1)))
+                            .map_err(err)?;
                     }
+                    if let Some(ty) = truth(i) {
+                        ax.draw_series(dashed((ranges[j].0, ty), (ranges[j].1, ty)))
+                            .map_err(err)?;
+                    }
+                    if let (Some(tx), Some(ty)) = (truth(j), truth(i)) {
+                        let s = (0.25 * f) as i32;
+                        let sq = EmptyElement::at((tx, ty))
+                            + Rectangle::new([(-s, -s), (s, s)], black.filled());
+                        ax.draw_series([sq]).map_err(err)?;
+                    }
+                    axes::frame(root, &ax)?;
+                    (ranges[j], ranges[i])
+                };
+                layout.axes[i][j] = Some(PanelBox { rect, xlim, ylim });
+                let (cx, cy) = (rect.0 + panel / 2, rect.1 + panel / 2);
+                if i == n - 1 {
+                    let y = rect.1 + panel + xtick_h + gap;
+                    let (c, s) = (Align::Centre, Align::Start);
+                    label(root, &label_of(j), &name_style, (cx, y), c, s, !fits)?;
                 }
-                if let Some(t) = truth(j) {
-                    ax.vline(&mut canvas, t, 2.0, BLACK, true);
+                if j == 0 && i > 0 {
+                    let x = left - ytick_w - gap;
+                    let (e, c) = (Align::End, Align::Centre);
+                    label(root, &label_of(i), &name_style, (x, cy), e, c, fits)?;
                 }
-                if let Some(t) = truth(i) {
-                    ax.hline(&mut canvas, t, 2.0, BLACK, true);
-                }
-                if let (Some(tx), Some(ty)) = (truth(j), truth(i)) {
-                    draw::square(&mut canvas, rect, ax.to_px(tx, ty), si + 1, BLACK);
-                }
-                ax
-            };
-            ax.frame(&mut canvas, BLACK);
-            ax.x_ticks(&mut canvas, &xticks[j], s, i == n - 1);
-            if i != j {
-                ax.y_ticks(&mut canvas, &yticks[i], s, j == 0);
-            }
-            if i == n - 1 {
-                let y = rect.bottom() + Axes::x_tick_label_height(s) + 2 * gap;
-                ax.x_label(&mut canvas, y, &label(j), ls);
-            }
-            if j == 0 && i > 0 {
-                ax.y_label(&mut canvas, left - ytick_w - 2 * gap, &label(i), ls);
-            }
-            layout.axes[i][j] = Some(ax);
-        }
-    }
-
-    // Legend.
-    let mut y = legend_y + si;
-    let x = legend_x + 2 * si;
-    for (colour, t) in &legend {
-        match colour {
-            Some(c) => {
-                let r = Rect::new(x, y + si, swatch, swatch);
-                draw::fill_rect(&mut canvas, all, r, *c, 1.0);
-                text::draw_label(
-                    &mut canvas,
-                    x + swatch + 3 * si,
-                    y,
-                    t,
-                    s,
-                    BLACK,
-                    Anchor::TopLeft,
-                    false,
-                );
-            }
-            None => {
-                text::draw_label(
-                    &mut canvas,
-                    x + swatch + 3 * si,
-                    y,
-                    t,
-                    s,
-                    GREY,
-                    Anchor::TopLeft,
-                    false,
-                );
             }
         }
-        y += line_h;
-    }
+        // legend
+        let x = legend_x + gap;
+        for (k, (c, t)) in legend.iter().enumerate() {
+            let y = legend_y + k as i32 * line_h + line_h / 2;
+            let tx = x + swatch + 2 * gap;
+            match c {
+                Some(c) => {
+                    let sq = [(x, y - swatch / 2), (x + swatch, y + swatch / 2)];
+                    root.draw(&Rectangle::new(sq, style::colour(*c).filled()))
+                        .map_err(err)?;
+                    label(
+                        root,
+                        t,
+                        &name_style,
+                        (tx, y),
+                        Align::Start,
+                        Align::Centre,
+                        false,
+                    )?;
+                }
+                None => label(
+                    root,
+                    t,
+                    &note_style,
+                    (tx, y),
+                    Align::Start,
+                    Align::Centre,
+                    false,
+                )?,
+            }
+        }
+        Ok(())
+    })?;
     Ok((canvas, layout))
 }
 
@@ -510,9 +560,10 @@ mod tests {
             .collect()
     }
 
-    fn black_in_column(c: &Canvas, x: usize, r: Rect) -> usize {
-        (r.y..r.bottom())
-            .filter(|&y| c.rgb[y as usize * c.width + x] == BLACK)
+    /// Black pixels in column x between rows y0 and y1.
+    fn black_in_column(c: &Canvas, x: usize, (y0, y1): (i32, i32)) -> usize {
+        (y0..y1)
+            .filter(|&y| c.rgb[y as usize * c.width + x] == style::BLACK)
             .count()
     }
 
@@ -536,7 +587,7 @@ mod tests {
         ];
         let opts = CornerOptions {
             panel_px: Some(200),
-            font_scale: Some(2),
+            font_px: Some(16.0),
             ..Default::default()
         };
         let (c, layout) = render_corner(&names, &sets, Some(&truth), &opts).unwrap();
@@ -555,7 +606,7 @@ mod tests {
         // The dashed truth line of theta_E in the bottom-left panel is at x(1.5).
         let ax = layout.axes[2][0].unwrap();
         let x = ax.x_to_px(1.5).floor() as usize;
-        let inner = Rect::new(ax.rect.x, ax.rect.y + 8, ax.rect.w, ax.rect.h - 16);
+        let inner = (ax.rect.1 + 8, ax.rect.1 + ax.rect.3 - 8);
         assert!(
             black_in_column(&c, x, inner) > 80,
             "dashed line covers about 60 % of the height"

@@ -2,8 +2,8 @@
 //! ([`panels::lens_fit_figure`]), the corner plot of the posterior of Figs. 8-9
 //! ([`corner::corner_plot`]) and per-parameter chain traces ([`trace::trace_plot`]).
 //!
-//! Plain Rust data in, a PNG out (written atomically). Drawing is done by
-//! `arclight_core::plot` with its embedded bitmap font: no plotting library, no system fonts.
+//! Plain Rust data in, a PNG out (written atomically), drawn with plotters through
+//! `arclight_core::plot` (embedded font: no system fonts needed).
 
 pub mod corner;
 pub mod panels;
@@ -61,8 +61,12 @@ fn escape(s: &str) -> String {
 /// Typeset a parameter name for axis labels: a spelled-out Greek base becomes the letter,
 /// trailing digits of the base and everything after the first `_` become a subscript
 /// (further `_` turn into commas): `theta_E` -> θ_E, `gamma1` -> γ_1, `x_src` -> x_src,
-/// `e2` -> e_2, `theta_E_lens` -> θ_{E,lens}. The result is `draw_label` markup.
+/// `e2` -> e_2, `theta_E_lens` -> θ_{E,lens}; a component prefix stays as it is
+/// (`lens.theta_E` -> lens.θ_E). The result is label markup (`arclight_core::plot::style::label`).
 pub fn pretty_name(name: &str) -> String {
+    if let Some((component, param)) = name.rsplit_once('.') {
+        return format!("{}.{}", escape(component), pretty_name(param));
+    }
     let (base, sub) = match name.split_once('_') {
         Some((b, s)) if !b.is_empty() && !s.is_empty() => (b, s.replace('_', ",")),
         _ => (name, String::new()),
@@ -102,6 +106,8 @@ mod tests {
         assert_eq!(pretty_name("e2"), "e_{2}");
         assert_eq!(pretty_name("theta_E_lens"), "θ_{E,lens}");
         assert_eq!(pretty_name("z17"), "z_{17}");
+        assert_eq!(pretty_name("lens.theta_E"), "lens.θ_{E}");
+        assert_eq!(pretty_name("shear.gamma1"), "shear.γ_{1}");
         assert_eq!(pretty_name("_odd"), "\\_odd");
         assert_eq!(pretty_name("a^b"), "a\\^b");
     }

@@ -56,8 +56,8 @@ pub struct FitFigureOptions {
     pub title: String,
     /// Side of each image panel in pixels.
     pub panel_px: usize,
-    /// Integer font scale.
-    pub font_scale: usize,
+    /// Size of titles and labels in pixels.
+    pub font_px: f64,
     /// Symmetric colour limit of the image residual in units of sigma; None = the 99.5th
     /// percentile of |residual| rounded up to a nice number, per row.
     pub residual_limit: Option<f32>,
@@ -71,7 +71,7 @@ impl Default for FitFigureOptions {
         FitFigureOptions {
             title: String::new(),
             panel_px: 220,
-            font_scale: 2,
+            font_px: 16.0,
             residual_limit: None,
             source_residual_limit: None,
         }
@@ -274,7 +274,7 @@ pub fn lens_fit_figure(path: &Path, rows: &[FitRow], opts: &FitFigureOptions) ->
         title: opts.title.clone(),
         row_labels: rows.iter().map(|r| r.label.clone()).collect(),
         panel_px: opts.panel_px,
-        font_scale: opts.font_scale,
+        font_px: opts.font_px,
     };
     render_grid(&panels, &grid)?.save(path)
 }

@@ -4,16 +4,17 @@
 
 use super::pretty_name;
 use anyhow::{Result, bail};
-use arclight_core::plot::axes::Axes;
-use arclight_core::plot::draw::{BLACK, PALETTE, Rect, WHITE};
-use arclight_core::plot::ticks::safe_range;
+use arclight_core::plot::axes::{self, Ticks};
+use arclight_core::plot::safe_range;
+use arclight_core::plot::style::{self, Align, PALETTE, WHITE, err, label};
 use arclight_core::png::Canvas;
+use plotters::prelude::*;
 use std::path::Path;
 
 /// Width of each trace panel in pixels.
-const TRACE_W: i64 = 900;
+const TRACE_W: i32 = 900;
 /// Height of each trace panel in pixels.
-const TRACE_H: i64 = 90;
+const TRACE_H: i32 = 90;
 
 /// Render the trace plot; see [`trace_plot`].
 pub fn render_trace(
@@ -36,9 +37,6 @@ pub fn render_trace(
             );
         }
     }
-    let s = 2usize;
-    let si = s as i64;
-    let gap = 4 * si;
     let longest = chains.iter().map(|c| c.len()).max().unwrap_or(0);
     let xlim = (0.0, (longest.max(2) - 1) as f64);
     let ranges: Vec<(f64, f64)> = (0..n)
@@ -61,56 +59,79 @@ pub fn render_trace(
             (lo - pad, hi + pad)
         })
         .collect();
-    let probe = |p: usize| Axes::new(Rect::new(0, 0, TRACE_W, TRACE_H), xlim, ranges[p]);
-    let yticks: Vec<_> = (0..n)
-        .map(|p| probe(p).fitted_y_ticks(s, 4, gap / 2))
-        .collect();
-    let xticks = probe(0).fitted_x_ticks(s, 10, 0);
-    let ytick_w = yticks
-        .iter()
-        .map(|t| Axes::y_tick_label_width(t, s))
+    let f = 15.0;
+    let (name_style, tick_style) = (style::text(f), style::text(0.8 * f));
+    let ticks = |last: bool| Ticks {
+        x: if last { 10 } else { 0 },
+        y: 4,
+        font: tick_style,
+        inside: true,
+    };
+    let ytick_w = (0..n)
+        .map(|p| axes::label_room(ranges[p], &ticks(true)).0)
         .max()
-        .unwrap_or(0);
+        .unwrap_or(0) as i32;
     let labels: Vec<String> = names.iter().map(|nm| pretty_name(nm)).collect();
-    let name_w = labels
-        .iter()
-        .map(|l| arclight_core::text::label_size(l, s + 1).1 as i64)
-        .max()
-        .unwrap_or(0);
-    let margin = 6 * si;
-    let left = margin + name_w + 2 * gap + ytick_w;
-    let bottom = Axes::x_tick_label_height(s)
-        + 2 * gap
-        + arclight_core::text::text_height(s) as i64
-        + margin;
+    let (gap, margin) = (8, 12);
+    let left = margin + f as i32 + gap + ytick_w;
+    let bottom = axes::label_room(ranges[0], &ticks(true)).1 as i32 + 2 * f as i32 + margin;
     let width = left + TRACE_W + margin;
-    let height = margin + n as i64 * TRACE_H + (n as i64 - 1) * gap + bottom;
+    let height = margin + n as i32 * TRACE_H + (n as i32 - 1) * gap + bottom;
     let mut canvas = Canvas::new(width as usize, height as usize, WHITE);
-    for p in 0..n {
-        let rect = Rect::new(left, margin + p as i64 * (TRACE_H + gap), TRACE_W, TRACE_H);
-        let ax = Axes::new(rect, xlim, ranges[p]);
-        for (c, chain) in chains.iter().enumerate() {
-            let xs: Vec<f64> = (0..chain.len()).map(|d| d as f64).collect();
-            let ys: Vec<f64> = chain.iter().map(|d| d[p]).collect();
-            ax.line(&mut canvas, &xs, &ys, 1.0, PALETTE[c % PALETTE.len()], 0.7);
+    style::draw_on(&mut canvas, |root| {
+        for p in 0..n {
+            let last = p == n - 1;
+            let rect = (left, margin + p as i32 * (TRACE_H + gap), TRACE_W, TRACE_H);
+            let t = ticks(last);
+            let room = (ytick_w as u32, axes::label_room(ranges[p], &t).1);
+            let area = axes::area_for(root, rect, room);
+            let mut ax = axes::axes(root, &area, room, xlim, ranges[p], &t)?;
+            for (c, chain) in chains.iter().enumerate() {
+                let colour = style::colour(PALETTE[c % PALETTE.len()]).mix(0.7);
+                // non-finite draws break the line
+                let mut run: Vec<(f64, f64)> = Vec::new();
+                for (d, v) in chain.iter().map(|d| d[p]).enumerate() {
+                    if v.is_finite() {
+                        run.push((d as f64, v));
+                    }
+                    if !v.is_finite() || d + 1 == chain.len() {
+                        let pts = std::mem::take(&mut run);
+                        ax.draw_series(LineSeries::new(pts, colour.stroke_width(1)))
+                            .map_err(err)?;
+                    }
+                }
+            }
+            if let Some(t) = truths.map(|t| t[p]).filter(|t| t.is_finite()) {
+                let line =
+                    DashedLineSeries::new([(xlim.0, t), (xlim.1, t)], 6, 4, BLACK.stroke_width(2));
+                ax.draw_series(line).map_err(err)?;
+            }
+            let cy = rect.1 + TRACE_H / 2;
+            let at = (margin + f as i32 / 2, cy);
+            label(
+                root,
+                &labels[p],
+                &name_style,
+                at,
+                Align::Centre,
+                Align::Centre,
+                true,
+            )?;
+            if last {
+                let at = (left + TRACE_W / 2, height - margin - f as i32);
+                label(
+                    root,
+                    "draw",
+                    &name_style,
+                    at,
+                    Align::Centre,
+                    Align::Start,
+                    false,
+                )?;
+            }
         }
-        if let Some(t) = truths.map(|t| t[p]).filter(|t| t.is_finite()) {
-            ax.hline(&mut canvas, t, 2.0, BLACK, true);
-        }
-        ax.frame(&mut canvas, BLACK);
-        ax.y_ticks(&mut canvas, &yticks[p], s, true);
-        let last = p == n - 1;
-        ax.x_ticks(&mut canvas, &xticks, s, last);
-        ax.y_label(&mut canvas, left - ytick_w - gap, &labels[p], s + 1);
-        if last {
-            ax.x_label(
-                &mut canvas,
-                rect.bottom() + Axes::x_tick_label_height(s) + gap,
-                "draw",
-                s,
-            );
-        }
-    }
+        Ok(())
+    })?;
     Ok(canvas)
 }
 
@@ -151,14 +172,16 @@ mod tests {
             Some(&[1.5, 2.0, f64::NAN]),
         )
         .unwrap();
-        assert!(c.width as i64 > TRACE_W && c.height as i64 > 3 * TRACE_H);
+        assert!(c.width as i32 > TRACE_W && c.height as i32 > 3 * TRACE_H);
         // The constant gamma chains and the gamma truth share one row: the dashed truth line
         // is drawn over them, so black and chain colours both appear.
         assert!(
-            c.rgb.iter().any(|&p| p != WHITE && p != BLACK),
+            c.rgb
+                .iter()
+                .any(|&p| p != WHITE && p != arclight_core::plot::BLACK),
             "chains drawn in colour"
         );
-        assert!(c.rgb.contains(&BLACK));
+        assert!(c.rgb.contains(&arclight_core::plot::BLACK));
         if let Some(d) = std::env::var_os("ARCLIGHT_FIGURE_DIR") {
             c.save(&Path::new(&d).join("trace.png")).unwrap();
         }

@@ -1,4 +1,4 @@
-//! The study figures, drawn with the project's chart primitives (`arclight_core::plot`):
+//! The study figures, drawn with the project's charts (`arclight_core::plot`, on plotters):
 //! `calibration.png` (coverage of the central intervals against their level, per parameter and pooled,
 //! with the +-2 binomial-error band of a calibrated study), `z_hist.png` (pooled z-scores against the
 //! N(0, 1) density), `ranks.png` (pooled SBC rank histogram against the uniform expectation and its
@@ -255,17 +255,16 @@ fn z_scores(path: &Path, s: &StudySummary, results: &[SystemResult]) -> Result<P
             style: Style::Line,
         },
     ];
-    let legend: Vec<String> = names
-        .iter()
-        .enumerate()
-        .map(|(k, n)| format!("{k}:{n}"))
-        .collect();
     let c = render_chart(
         &series,
         &ChartOptions {
             title: format!("recovery of {} systems: z = (mean - truth) / sd", s.results),
-            xlabel: format!("parameter  ({})", legend.join(" ")),
             ylabel: "z".into(),
+            x_names: names
+                .iter()
+                .enumerate()
+                .map(|(k, n)| (k as f64, n.to_string()))
+                .collect(),
             width: 900,
             height: 420,
             ..Default::default()
