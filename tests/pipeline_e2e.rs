@@ -63,7 +63,9 @@ fn prepare_train_eval_mock_fit_and_track() {
             "8,1,1",
             "--out",
         ])
-        .arg(&h5));
+        .arg(&h5)
+        .arg("--experiments")
+        .arg(&exp));
     assert!(out.contains("kept"), "{out}");
 
     // 2. A tiny VAE, 2 epochs, with a run record.
@@ -97,7 +99,9 @@ fn prepare_train_eval_mock_fit_and_track() {
         .arg("--data")
         .arg(&h5)
         .arg("--out")
-        .arg(&ev));
+        .arg(&ev)
+        .arg("--experiments")
+        .arg(&exp));
     for f in ["metrics.json", "reconstructions.png", "rotation.png"] {
         assert!(ev.join(f).exists(), "eval did not write {f}");
     }
@@ -149,10 +153,10 @@ fn prepare_train_eval_mock_fit_and_track() {
         .iter()
         .filter_map(|r| r.get("kind").and_then(|k| k.as_str()).map(String::from))
         .collect();
-    assert!(
-        kinds.contains(&"train".into()) && kinds.contains(&"fit".into()),
-        "{list}"
-    );
+    // every step keeps its record under --experiments (none leaks into the repository's tracker)
+    for kind in ["prepare", "train", "eval", "fit"] {
+        assert!(kinds.contains(&kind.into()), "no {kind} run: {list}");
+    }
     assert!(
         runs.iter()
             .all(|r| r.get("status").and_then(|s| s.as_str()) == Some("done")),
