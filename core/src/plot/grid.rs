@@ -241,9 +241,14 @@ pub fn render_grid(rows: &[Vec<Panel>], opts: &GridOptions) -> Result<Canvas> {
         x: 5,
         y: 5,
         font: style::text(0.8 * f),
-        inside: false,
+        // panels sit close together: an edge label would run into the neighbour's
+        inside: true,
     };
-    let bar_ticks = Ticks { y: 6, ..ticks };
+    let bar_ticks = Ticks {
+        y: 6,
+        inside: false,
+        ..ticks
+    };
     let side = opts.panel_px.max(16) as i64;
     let gap = (0.5 * f) as i64;
     let cell = |i: usize, j: usize| rows[i].get(j).filter(|p| !p.is_blank());

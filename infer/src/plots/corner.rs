@@ -363,6 +363,9 @@ pub fn render_corner(
                     let ylim = (0.0, if ymax > 0.0 { 1.1 * ymax } else { 1.0 });
                     let mut ax = axes::axes(root, &area, r, ranges[j], ylim, &t)?;
                     for (p, h) in prep.iter().zip(&hists) {
+                        if p.columns[j].is_empty() {
+                            continue;
+                        }
                         let mut steps = vec![(lo, 0.0)];
                         for (k, &v) in h.iter().enumerate() {
                             let x0 = lo + k as f64 * width_bin;
