@@ -12,7 +12,7 @@ use crate::plots::corner::{CornerOptions, SampleSet, corner_plot_with};
 use crate::plots::panels::{FitFigureOptions, FitRow, NoiseSigma, lens_fit_figure};
 use crate::prob::{MvNormal, ParamLayout};
 
-type Truths = (std::collections::BTreeMap<String, f64>, Option<Vec<f64>>);
+use crate::pipeline::mock::Truths;
 
 /// Fit figure at the best-fit physical parameters `theta`. The true source comes from the mock's
 /// `source.fits` beside the observation when present.

@@ -1,5 +1,6 @@
 //! The text `infer fit` prints when a fit ends.
 
+use crate::prob::layout::vector_block;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -64,8 +65,11 @@ pub fn render_fit(out: &FitOutcome) -> String {
     let has_ess = out.params.iter().any(|p| p.ess_bulk.is_finite());
     // vector blocks (the VAE latent z) are summarised in one line each, not row by row
     let mut blocks: BTreeMap<&str, (usize, f64, f64)> = BTreeMap::new();
-    for p in out.params.iter().filter(|p| p.name.contains('[')) {
-        let name = p.name.split('[').next().unwrap_or(&p.name);
+    for (p, name) in out
+        .params
+        .iter()
+        .filter_map(|p| vector_block(&p.name).map(|b| (p, b)))
+    {
         let b = blocks
             .entry(name)
             .or_insert((0, f64::NEG_INFINITY, f64::INFINITY));
@@ -106,7 +110,11 @@ pub fn render_fit(out: &FitOutcome) -> String {
             .map(|v| format!("{v:>w$.prec$}"))
             .unwrap_or_else(|| format!("{:>w$}", "-"))
     };
-    for p in out.params.iter().filter(|p| !p.name.contains('[')) {
+    for p in out
+        .params
+        .iter()
+        .filter(|p| vector_block(&p.name).is_none())
+    {
         w!(
             s,
             "{:<18} {:>10.4} {} {} {} {} {}",

@@ -245,6 +245,16 @@ pub fn run_mock(opts: &MockOptions, device: &Device) -> Result<MockResult> {
 /// Truths of a mock: name -> value, and the latent vector if any.
 pub type Truths = (std::collections::BTreeMap<String, f64>, Option<Vec<f64>>);
 
+/// The true value of column `name` (a scalar, or a component `src.z[i]` of the latent).
+pub fn truth_of(truths: Option<&Truths>, name: &str) -> Option<f64> {
+    let (params, latent) = truths?;
+    if let Some(v) = params.get(name) {
+        return Some(*v);
+    }
+    let (_, i) = crate::prob::layout::vector_component(name)?;
+    latent.as_ref()?.get(i).copied()
+}
+
 /// Truths written by [`run_mock`].
 pub fn read_truths(path: &Path) -> Result<Truths> {
     let text = std::fs::read_to_string(path)

@@ -129,7 +129,7 @@ pub fn read_sample_columns(path: &Path) -> Result<SampleColumns> {
         }
         for k in 0..dim {
             out.names.push(if shape.len() == 3 {
-                format!("{b}[{k}]")
+                crate::prob::layout::component_name(b, k)
             } else {
                 b.clone()
             });

@@ -187,7 +187,7 @@ impl ParamLayout {
             if b.dim == 1 {
                 out.push(b.name.clone());
             } else {
-                out.extend((0..b.dim).map(|i| format!("{}[{i}]", b.name)));
+                out.extend((0..b.dim).map(|i| component_name(&b.name, i)));
             }
         }
         out
@@ -384,6 +384,24 @@ impl ParamLayout {
     }
 }
 
+/// The column name of component `i` of the vector block `block` (`src.z[3]`): how samples files,
+/// summaries and study results name the components of a block (the VAE latent).
+pub fn component_name(block: &str, i: usize) -> String {
+    format!("{block}[{i}]")
+}
+
+/// The vector block a column name belongs to and its index there (`src.z[3]` -> (`src.z`, 3));
+/// None for a scalar parameter.
+pub fn vector_component(name: &str) -> Option<(&str, usize)> {
+    let (block, index) = name.strip_suffix(']')?.rsplit_once('[')?;
+    Some((block, index.parse().ok()?))
+}
+
+/// The vector block a column name belongs to (`src.z[3]` -> `src.z`); None for a scalar parameter.
+pub fn vector_block(name: &str) -> Option<&str> {
+    vector_component(name).map(|(b, _)| b)
+}
+
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
@@ -426,6 +444,16 @@ pub(super) mod tests {
         let mvn = MvNormal::new(vec![0.1, -0.2], &[1.0, 0.3, 0.3, 0.5]).unwrap();
         l.add_mvnormal("z", mvn).unwrap();
         l
+    }
+
+    #[test]
+    fn vector_components_are_named_and_recognised() {
+        assert_eq!(component_name("src.z", 3), "src.z[3]");
+        assert_eq!(vector_block("src.z[3]"), Some("src.z"));
+        assert_eq!(vector_block("lens.gamma"), None);
+        assert_eq!(vector_block("odd[x]"), None);
+        assert_eq!(vector_block("a[b][2]"), Some("a[b]"));
+        assert_eq!(vector_component("src.z[12]"), Some(("src.z", 12)));
     }
 
     #[test]

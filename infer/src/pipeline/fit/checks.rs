@@ -123,7 +123,7 @@ fn check_latent_coordinates(path: &Path, found: Option<&str>, layout: &ParamLayo
     Ok(())
 }
 
-pub(super) type Truths = (BTreeMap<String, f64>, Option<Vec<f64>>);
+pub(super) use crate::pipeline::mock::{Truths, truth_of};
 
 /// Truths that do not belong to this model: latent values of another length than its latent block
 /// (a mock made with another checkpoint: component i of another latent space is no truth for this
@@ -184,15 +184,4 @@ pub(super) fn check_truths(
         ));
     }
     out
-}
-
-pub(super) fn truth_of(truths: Option<&Truths>, name: &str) -> Option<f64> {
-    let (params, latent) = truths?;
-    if let Some(v) = params.get(name) {
-        return Some(*v);
-    }
-    // Latent columns are named `src.z[i]`.
-    let open = name.find('[')?;
-    let i: usize = name[open + 1..name.len() - 1].parse().ok()?;
-    latent.as_ref()?.get(i).copied()
 }

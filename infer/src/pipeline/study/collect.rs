@@ -93,15 +93,7 @@ pub fn collect(run: &SystemRun) -> Result<SystemResult> {
     } else {
         None
     };
-    let truth_of = |name: &str| -> Option<f64> {
-        let (scalars, latent) = truths.as_ref()?;
-        if let Some(v) = scalars.get(name) {
-            return Some(*v);
-        }
-        let open = name.find('[')?;
-        let i: usize = name[open + 1..name.len() - 1].parse().ok()?;
-        latent.as_ref()?.get(i).copied()
-    };
+    let truth_of = |name: &str| crate::pipeline::mock::truth_of(truths.as_ref(), name);
     let diag = |name: &str, key: &str| -> Option<f64> {
         summary
             .as_ref()?
@@ -220,9 +212,9 @@ pub fn collect(run: &SystemRun) -> Result<SystemResult> {
     Ok(r)
 }
 
-/// A component of the VAE latent: the layout names them `src.z[k]`.
+/// A component of the VAE latent (the only vector block a model has).
 fn is_latent(name: &str) -> bool {
-    name.ends_with(']')
+    crate::prob::layout::vector_block(name).is_some()
 }
 
 fn z_score(mean: f64, sd: f64, truth: f64) -> Option<f64> {

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::result::{LEVELS, SystemResult, level_key};
 use super::summarize::{Histogram, StudySummary};
+use crate::prob::layout::vector_block;
 use arclight_core::plot::chart::{ChartOptions, Series, Style, render_chart};
 
 const GREY: [u8; 3] = [160, 160, 160];
@@ -208,7 +209,11 @@ fn ranks(path: &Path, s: &StudySummary) -> Result<PathBuf> {
 
 /// Every system's z for every scalar parameter (x = parameter index), the mean z, and +-1.
 fn z_scores(path: &Path, s: &StudySummary, results: &[SystemResult]) -> Result<PathBuf> {
-    let names: Vec<&String> = s.table.keys().filter(|k| !k.contains('[')).collect();
+    let names: Vec<&String> = s
+        .table
+        .keys()
+        .filter(|k| vector_block(k).is_none())
+        .collect();
     let (mut xs, mut ys) = (Vec::new(), Vec::new());
     for r in results {
         for (k, name) in names.iter().enumerate() {

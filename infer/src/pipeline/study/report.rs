@@ -136,7 +136,7 @@ pub fn render_text(s: &StudySummary) -> String {
     );
     let mut blocks: BTreeMap<&str, Vec<&ParamRow>> = BTreeMap::new();
     for (k, r) in &s.table {
-        if let Some((block, _)) = k.split_once('[') {
+        if let Some(block) = crate::prob::layout::vector_block(k) {
             blocks.entry(block).or_default().push(r);
             continue;
         }

@@ -209,7 +209,7 @@ fn system_line(r: &SystemResult) -> Value {
     line.insert("chi2_dof".into(), json!(r.chi2_dof));
     line.insert("wall_s".into(), json!(r.wall_s));
     for (k, p) in &r.params {
-        if let (false, Some(t)) = (k.contains('['), p.truth) {
+        if let (None, Some(t)) = (crate::prob::layout::vector_block(k), p.truth) {
             line.insert(format!("{k}_err"), json!(p.mean - t));
             line.insert(format!("{k}_z"), json!(p.z));
         }
