@@ -139,6 +139,35 @@ pub fn render_fit(out: &FitOutcome) -> String {
             w!(s, "{name} ({n} components): MAP values in summary.json");
         }
     }
+    // chains in two groups: more draws of the same chains will not bring R-hat down
+    let split: Vec<_> = out
+        .params
+        .iter()
+        .filter_map(|p| p.split.map(|c| (p, c)))
+        .collect();
+    if !split.is_empty() {
+        w!(
+            s,
+            "chains apart (a multimodal posterior or stuck chains; more draws will not join them):"
+        );
+        let (latent, scalar): (Vec<_>, Vec<_>) = split
+            .iter()
+            .partition(|(p, _)| vector_block(&p.name).is_some());
+        for (p, c) in scalar {
+            w!(s, "  {}: {c}", p.name);
+        }
+        if let Some((p, c)) = latent
+            .iter()
+            .max_by(|a, b| a.1.gap_sd.total_cmp(&b.1.gap_sd))
+        {
+            w!(
+                s,
+                "  {} latent components, most apart {}: {c}",
+                latent.len(),
+                p.name
+            );
+        }
+    }
     for p in &out.plots {
         w!(s, "figure: {}", p.display());
     }

@@ -32,6 +32,9 @@ pub struct ParamSummary {
     /// (mean - truth) / std.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub z: Option<f64>,
+    /// Chains apart in two groups (multimodal posterior or stuck chains), if they are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split: Option<crate::inference::diagnostics::ChainSplit>,
 }
 
 /// Draws mapped to physical units, chain-major `[chain][draw][param]`.
@@ -68,6 +71,7 @@ pub fn summarize(
                 rhat: diag[k].rhat,
                 ess_bulk: diag[k].ess_bulk,
                 ess_tail: diag[k].ess_tail,
+                split: diag[k].split,
                 truth,
                 z: truth.map(|t| {
                     if std > 0.0 {
@@ -171,6 +175,7 @@ pub fn summarize_map(
                 rhat: f64::NAN,
                 ess_bulk: f64::NAN,
                 ess_tail: f64::NAN,
+                split: None,
                 truth,
                 z: truth.map(|t| {
                     if std > 0.0 {

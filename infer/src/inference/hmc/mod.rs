@@ -421,6 +421,7 @@ mod tests {
                     rhat,
                     ess_bulk: ess,
                     ess_tail: ess,
+                    split: None,
                 })
                 .collect()
         }

@@ -197,6 +197,7 @@ mod tests {
                 rhat,
                 ess_bulk: 1000.0,
                 ess_tail: 1000.0,
+                split: None,
             })
             .collect()
     }

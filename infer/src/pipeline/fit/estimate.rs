@@ -87,7 +87,8 @@ pub(super) fn summaries(
             crate::inference::ParamDiagnostics {
                 rhat: f64::NAN,
                 ess_bulk: f64::NAN,
-                ess_tail: f64::NAN
+                ess_tail: f64::NAN,
+                split: None,
             };
             dim
         ];

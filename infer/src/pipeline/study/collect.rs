@@ -118,6 +118,7 @@ pub fn collect(run: &SystemRun) -> Result<SystemResult> {
             p.rhat = diag(name, "rhat");
             p.ess_bulk = diag(name, "ess_bulk");
             p.ess_tail = diag(name, "ess_tail");
+            p.split = crate::inference::diagnostics::chain_split(col, cols.n_chains);
             params.insert(name.clone(), p);
         }
     } else if let Some(ps) = summary
@@ -150,6 +151,7 @@ pub fn collect(run: &SystemRun) -> Result<SystemResult> {
                     ess_bulk: None,
                     ess_tail: None,
                     latent: is_latent(name),
+                    split: None,
                 },
             );
         }
@@ -255,6 +257,7 @@ pub fn posterior_of(col: &[f64], truth: Option<f64>, l: usize) -> ParamResult {
         ess_bulk: None,
         ess_tail: None,
         latent: false,
+        split: None,
     }
 }
 

@@ -1,7 +1,9 @@
 //! When a study system is flagged instead of counted as silently done: R-hat >= 1.01 (Vehtari et al.
 //! 2021; >= 1.05 for the VAE latent's components, a nuisance for the lens), ESS < 400 (bulk or tail, same source), more than 1% divergent HMC transitions, a MAP
 //! chi^2/dof farther from 1 than 5 standard deviations of chi^2/dof for its degrees of freedom
-//! (5 sqrt(2 / dof): +-0.089 on the 80x80 GIGA-Lens grid, 6378 dof), or a failed stage.
+//! (5 sqrt(2 / dof): +-0.089 on the 80x80 GIGA-Lens grid, 6378 dof), or a failed stage. Chains of a
+//! lens or placement parameter parted in two groups (`diagnostics::chain_split`) get a flag of their
+//! own naming where, since more draws will not join them.
 
 use super::result::{Flag, StageStatus, SystemResult};
 
@@ -22,6 +24,7 @@ pub fn thresholds() -> serde_json::Value {
         "latent_rhat_max": LATENT_RHAT_MAX,
         "ess_min": ESS_MIN,
         "divergent_fraction_max": DIVERGENT_MAX,
+        "chains_apart_sd": crate::inference::diagnostics::SPLIT_GAP,
         "chi2_dof": format!("|chi2/dof - 1| <= {CHI2_SIGMAS} sqrt(2/dof)"),
         "stage": "every requested stage ended",
     })
@@ -71,6 +74,16 @@ pub fn check(r: &SystemResult, hmc: bool) -> Vec<Flag> {
             {
                 out.push(flag("rhat", format!("{which}R-hat {v:.3} >= {bar} ({k})")));
             }
+        }
+        // chains parted in two groups: say where, as more draws will not join them
+        let apart = r
+            .params
+            .iter()
+            .filter(|(_, p)| !p.latent)
+            .filter_map(|(k, p)| p.split.map(|c| (k, c)))
+            .max_by(|a, b| a.1.gap_sd.total_cmp(&b.1.gap_sd));
+        if let Some((k, c)) = apart {
+            out.push(flag("modes", format!("chains apart in {k}: {c}")));
         }
         if lens.is_none() && latent.is_none() {
             if r.n_chains.unwrap_or(0) < 2 {
@@ -145,6 +158,7 @@ mod tests {
             ess_bulk: Some(ess),
             ess_tail: Some(ess + 100.0),
             latent: false,
+            split: None,
         };
         SystemResult {
             format: 1,
@@ -176,6 +190,31 @@ mod tests {
             threads: 1,
             source_residual: None,
         }
+    }
+
+    #[test]
+    fn chains_apart_get_their_own_flag_naming_the_parameter() {
+        let mut r = system();
+        let split = crate::inference::diagnostics::ChainSplit {
+            n_low: 6,
+            low: 1.33,
+            n_high: 2,
+            high: 2.79,
+            gap_sd: 10.2,
+        };
+        let b = r.params.get_mut("b").unwrap();
+        b.rhat = Some(1.69);
+        b.split = Some(split);
+        let f = check(&r, true);
+        let m: Vec<&str> = f.iter().map(|f| f.message.as_str()).collect();
+        assert!(
+            m.contains(&"chains apart in b: 6 chains at 1.33, 2 at 2.79 (10 sd apart)"),
+            "{m:?}"
+        );
+        // a latent component's split is left to the latent R-hat flag
+        let b = r.params.get_mut("b").unwrap();
+        b.latent = true;
+        assert!(check(&r, true).iter().all(|f| f.check != "modes"));
     }
 
     #[test]

@@ -95,6 +95,9 @@ pub struct ParamResult {
     /// A component of the VAE source's latent z (judged by R-hat < 1.05, see `flags`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub latent: bool,
+    /// The chains parted in two groups (multimodal posterior or stuck chains), if they did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<crate::inference::diagnostics::ChainSplit>,
 }
 
 /// One system's result file.
