@@ -78,7 +78,7 @@ pub fn text_in(px: f64, c: Rgb) -> Text {
 }
 
 /// The drawing area over a whole canvas (plotters draws straight into its pixels).
-pub fn area(canvas: &mut Canvas) -> DrawingArea<BitMapBackend<'_>, Shift> {
+fn area(canvas: &mut Canvas) -> DrawingArea<BitMapBackend<'_>, Shift> {
     font();
     let (w, h) = (canvas.width as u32, canvas.height as u32);
     BitMapBackend::with_buffer(canvas.rgb.as_flattened_mut(), (w, h)).into_drawing_area()
@@ -176,13 +176,9 @@ fn runs(s: &str) -> Vec<(Script, String)> {
     out
 }
 
-/// One glyph placed on a baseline at x = 0, y = 0 (y down).
-struct Placed {
-    glyph: ab_glyph::Glyph,
-}
-
-/// Lay out label markup: the placed glyphs and the advance width.
-fn layout(s: &str, px: f64) -> (Vec<Placed>, f64) {
+/// Lay out label markup: its glyphs placed on a baseline at y = 0 (y down), x from 0, and the
+/// advance width.
+fn layout(s: &str, px: f64) -> (Vec<ab_glyph::Glyph>, f64) {
     let f = font();
     let mut out = Vec::new();
     let mut x = 0f32;
@@ -200,7 +196,7 @@ fn layout(s: &str, px: f64) -> (Vec<Placed>, f64) {
                 x += sf.kern(p, id);
             }
             let glyph = id.with_scale_and_position(scale as f32, point(x, dy as f32));
-            out.push(Placed { glyph });
+            out.push(glyph);
             x += sf.h_advance(id);
             prev = Some(id);
         }
@@ -239,7 +235,7 @@ pub fn label<DB: DrawingBackend>(
     let (x0, y0) = (x as f64 - h.offset(bw), y as f64 - v.offset(bh));
     let c = colour(style.colour);
     for g in glyphs {
-        let Some(o) = font().outline_glyph(g.glyph) else {
+        let Some(o) = font().outline_glyph(g) else {
             continue;
         };
         let b = o.px_bounds();
