@@ -119,6 +119,11 @@ pub struct FitSettings {
     /// sampler does) or `fixed` (L leapfrog steps on average, jittered; table1)
     #[arg(long, value_parser = ["chees", "fixed"])]
     pub hmc_trajectory: Option<String>,
+    /// How warm-up re-estimates the dense mass matrix: `draws` (default: their covariance, pooled with
+    /// the VI metric when few) or `gradients` (the geometric mean of the draws' covariance and the
+    /// inverse of their gradients' covariance: exact on a Gaussian from few correlated draws)
+    #[arg(long, value_parser = ["draws", "gradients"])]
+    pub hmc_metric: Option<String>,
     /// Mean leapfrog steps L with a fixed trajectory (10; table1: 5); with ChEES, L eps0 is the initial
     /// maximum trajectory length
     #[arg(long)]
@@ -216,6 +221,9 @@ impl FitSettings {
                 "--hmc-target-accept must be in (0, 1), got {a}"
             );
             cfg.hmc.dual_averaging.target_accept = a;
+        }
+        if let Some(m) = &self.hmc_metric {
+            cfg.hmc.mass_gradients = m == "gradients";
         }
         if let Some(t) = &self.hmc_trajectory {
             cfg.hmc.adapt_trajectory = t == "chees";

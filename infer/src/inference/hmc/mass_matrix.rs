@@ -158,6 +158,32 @@ impl MassMatrix {
 }
 
 impl MassMatrix {
+    /// The lower factor L of M^{-1} = L L^T as a dense row-major matrix.
+    pub fn factor(&self, dim: usize) -> Vec<f64> {
+        match self {
+            MassMatrix::Dense { chol, .. } => chol.clone(),
+            _ => {
+                let cov = self.covariance(dim);
+                let mut l = vec![0.0; dim * dim];
+                (0..dim).for_each(|i| l[i * dim + i] = cov[i * dim + i].sqrt());
+                l
+            }
+        }
+    }
+
+    /// `h = L^T g`: a gradient of log p in x as a gradient in the whitened `z = L^{-1} x`.
+    pub fn whiten_gradient(&self, g: &[f64], h: &mut [f64]) {
+        match self {
+            MassMatrix::Identity => h.copy_from_slice(g),
+            MassMatrix::Diagonal { scale } => {
+                for ((hk, gk), s) in h.iter_mut().zip(g).zip(scale) {
+                    *hk = gk * s;
+                }
+            }
+            MassMatrix::Dense { dim, chol } => linalg::lower_t_mul(chol, *dim, g, h),
+        }
+    }
+
     /// `z = L^{-1} x` for `M^{-1} = L L^T`: `x` in units of the metric's widths (|z|^2 = x^T M x).
     pub fn whiten(&self, x: &[f64], z: &mut [f64]) {
         match self {
@@ -262,6 +288,23 @@ impl CovarianceEstimator {
             }
         }
         MassMatrix::from_covariance(&cov, d).ok()
+    }
+
+    /// The plain sample covariance (denominator n - 1, row-major), `None` with fewer than two draws.
+    pub fn covariance(&self) -> Option<Vec<f64>> {
+        let d = self.dim;
+        if self.n < 2 {
+            return None;
+        }
+        let mut cov = vec![0.0; d * d];
+        for i in 0..d {
+            for j in 0..=i {
+                let c = self.m2[i * d + j] / (self.n - 1) as f64;
+                cov[i * d + j] = c;
+                cov[j * d + i] = c;
+            }
+        }
+        Some(cov)
     }
 
     pub fn reset(&mut self) {

@@ -6,7 +6,8 @@
 //! Beyond Table 1, the dense mass matrix is re-estimated during burn-in (on by default, `adapt_mass`):
 //! the pooled draws of all chains over two windows of the adaptation phase, `[0.1, 0.3)` and
 //! `[0.3, 0.65)` of it, each replace M^{-1} by their (shrunk) covariance, pooled with the current
-//! metric when a window holds fewer than 10 dim draws (see `CovarianceEstimator`), and dual averaging restarts
+//! metric when a window holds fewer than 10 dim draws (see `CovarianceEstimator`), or with `mass_gradients`
+//! by the geometric mean of the draws' and the inverse gradients' covariances (`gradient_metric`), and dual averaging restarts
 //! from the current step size; the last 35% adapts the step size alone (a shorter final phase left the
 //! averaged step visibly below the target acceptance). GIGA-Lens relies on the VI
 //! covariance alone (Sec. 2.5.1 mentions on-the-fly adaptation, Sountsov & Hoffman 2021, as future work);
@@ -23,6 +24,7 @@ use rand::RngExt;
 use rand::{SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 
+use super::gradient_metric::GradientMetricEstimator;
 use super::leapfrog::{ChainStates, leapfrog};
 use super::mass_matrix::{CovarianceEstimator, MassMatrix};
 use super::step_size::{DualAveraging, DualAveragingConfig};
@@ -71,6 +73,10 @@ pub struct HmcOptions {
     pub chees: ChEESConfig,
     /// Re-estimate the dense mass matrix from the pooled chains in two burn-in windows (true).
     pub adapt_mass: bool,
+    /// Re-estimate it from the windows' draws and their gradients (`gradient_metric`) instead of the
+    /// draws alone. Absent from a record means false, the behaviour before the option existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mass_gradients: bool,
     /// Energy error above which a trajectory counts as divergent (1000).
     pub max_energy_error: f64,
     /// Sampling rounds that re-adapt and sample again while the draws are not converged (one round,
@@ -95,6 +101,7 @@ impl Default for HmcOptions {
             min_trajectory: None,
             chees: ChEESConfig::default(),
             adapt_mass: true,
+            mass_gradients: false,
             max_energy_error: 1000.0,
             retry: RetryOptions::single(),
             seed: 0,
@@ -184,6 +191,7 @@ where
     let mut mass = mass.clone();
     let windows = opts.mass_windows();
     let mut pooled = CovarianceEstimator::new(d);
+    let mut with_gradients = GradientMetricEstimator::new(&mass, d);
 
     let mut rng = StdRng::seed_from_u64(opts.seed);
     let mut da = DualAveraging::new(opts.step_size, opts.dual_averaging);
@@ -312,10 +320,19 @@ where
         let mut mass_update = 0.0;
         if let Some(&(_, end)) = windows.iter().find(|(a, b)| (*a..*b).contains(&it)) {
             for i in 0..n {
-                pooled.add(state.row(i));
+                if opts.mass_gradients {
+                    with_gradients.add(state.row(i), &state.grad[i * d..(i + 1) * d]);
+                } else {
+                    pooled.add(state.row(i));
+                }
             }
             if it + 1 == end {
-                if let Some(m) = pooled.mass_matrix(&mass) {
+                let estimate = if opts.mass_gradients {
+                    with_gradients.mass_matrix()
+                } else {
+                    pooled.mass_matrix(&mass)
+                };
+                if let Some(m) = estimate {
                     mass = m;
                     da = DualAveraging::new(da.current(), opts.dual_averaging);
                     chees.restart_average();
@@ -323,6 +340,7 @@ where
                     mass_update = 1.0;
                 }
                 pooled.reset();
+                with_gradients = GradientMetricEstimator::new(&mass, d);
             }
         }
 
