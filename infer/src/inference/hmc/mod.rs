@@ -1,5 +1,6 @@
 //! Hamiltonian Monte Carlo (GIGA-Lens Sec. 2.5), split by concern: the step-size adaptation
-//! (`step_size`), the mass matrix (`mass_matrix`), the batched integrator (`leapfrog`), the chain loop
+//! (`step_size`), the mass matrix (`mass_matrix`; its warm-up estimate from draws and gradients in
+//! `gradient_metric`), the batched integrator (`leapfrog`), the chain loop
 //! (`sampler`: one round of burn-in and sampling), the trajectory length (`trajectory`: ChEES), the rounds that repeat it until the draws converge
 //! (`retry`), when a round counts as converged (`verdict`) and what a run keeps (`storage`).
 
