@@ -265,3 +265,42 @@ pub fn run(a: FitArgs, device: &Device, device_name: String) -> Result<()> {
     out!("{}", render_fit(&out).trim_end());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        settings: FitSettings,
+    }
+
+    fn config(args: &[&str]) -> FitConfig {
+        let cli = Cli::try_parse_from(std::iter::once("fit").chain(args.iter().copied())).unwrap();
+        let mut cfg = FitConfig::new("obs.fits".into(), "model.toml".into());
+        cli.settings.apply(&mut cfg).unwrap();
+        cfg
+    }
+
+    /// `--hmc-metric gradients` turns the gradients' metric on and is recorded; the default is recorded as
+    /// before the option existed (no field), so earlier run records and study identities still match.
+    #[test]
+    fn hmc_metric_flag_is_applied_and_recorded_only_when_set() {
+        let plain = config(&[]);
+        assert!(!plain.hmc.mass_gradients);
+        let json = serde_json::to_value(&plain.hmc).unwrap();
+        assert!(json.get("mass_gradients").is_none(), "{json}");
+        let both = config(&["--hmc-metric", "gradients"]);
+        assert!(both.hmc.mass_gradients);
+        let json = serde_json::to_value(&both.hmc).unwrap();
+        assert_eq!(json["mass_gradients"], serde_json::json!(true));
+        assert!(!config(&["--hmc-metric", "draws"]).hmc.mass_gradients);
+        assert!(Cli::try_parse_from(["fit", "--hmc-metric", "fisher"]).is_err());
+        // a record without the field reads back as the draws' metric
+        let back: crate::inference::HmcOptions =
+            serde_json::from_value(serde_json::to_value(&plain.hmc).unwrap()).unwrap();
+        assert!(!back.mass_gradients);
+    }
+}
