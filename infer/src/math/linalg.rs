@@ -148,7 +148,12 @@ pub fn symmetric_eigen(a: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
 /// `f(A) = V diag(f(lambda)) V^T` for symmetric `A` (e.g. its square root).
 pub fn symmetric_function(a: &[f64], n: usize, f: impl Fn(f64) -> f64) -> Vec<f64> {
     let (values, v) = symmetric_eigen(a, n);
-    let fl: Vec<f64> = values.into_iter().map(f).collect();
+    eigen_function(&values, &v, n, f)
+}
+
+/// `V diag(f(lambda)) V^T` from a decomposition by [`symmetric_eigen`].
+pub fn eigen_function(values: &[f64], v: &[f64], n: usize, f: impl Fn(f64) -> f64) -> Vec<f64> {
+    let fl: Vec<f64> = values.iter().copied().map(f).collect();
     let mut out = vec![0.0; n * n];
     for i in 0..n {
         for j in 0..=i {

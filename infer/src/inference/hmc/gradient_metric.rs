@@ -73,12 +73,12 @@ impl GradientMetricEstimator {
         let mut rt = vec![0.0; d * d];
         (0..d).for_each(|i| (0..d).for_each(|j| rt[j * d + i] = r[i * d + j]));
         let c = linalg::matmul(&linalg::matmul(&rt, &s_g, d), &r, d);
-        let (values, _) = linalg::symmetric_eigen(&c, d);
+        let (values, vectors) = linalg::symmetric_eigen(&c, d);
         let top = values.iter().copied().fold(0.0, f64::max);
         if !(values.iter().all(|&l| l > 1e-12 * top)) {
             return None;
         }
-        let c_inv_half = linalg::symmetric_function(&c, d, |l| 1.0 / l.sqrt());
+        let c_inv_half = linalg::eigen_function(&values, &vectors, d, |l| 1.0 / l.sqrt());
         // Sigma = K C^{-1/2} K^T with K = L R
         let k = linalg::lower_matmul(&self.metric.factor(d), &r, d);
         let kc = linalg::matmul(&k, &c_inv_half, d);
