@@ -191,7 +191,9 @@ where
     let mut mass = mass.clone();
     let windows = opts.mass_windows();
     let mut pooled = CovarianceEstimator::new(d);
-    let mut with_gradients = GradientMetricEstimator::new(&mass, d);
+    let mut with_gradients = opts
+        .mass_gradients
+        .then(|| GradientMetricEstimator::new(&mass, d));
 
     let mut rng = StdRng::seed_from_u64(opts.seed);
     let mut da = DualAveraging::new(opts.step_size, opts.dual_averaging);
@@ -320,17 +322,15 @@ where
         let mut mass_update = 0.0;
         if let Some(&(_, end)) = windows.iter().find(|(a, b)| (*a..*b).contains(&it)) {
             for i in 0..n {
-                if opts.mass_gradients {
-                    with_gradients.add(state.row(i), &state.grad[i * d..(i + 1) * d]);
-                } else {
-                    pooled.add(state.row(i));
+                match &mut with_gradients {
+                    Some(w) => w.add(state.row(i), &state.grad[i * d..(i + 1) * d]),
+                    None => pooled.add(state.row(i)),
                 }
             }
             if it + 1 == end {
-                let estimate = if opts.mass_gradients {
-                    with_gradients.mass_matrix()
-                } else {
-                    pooled.mass_matrix(&mass)
+                let estimate = match &with_gradients {
+                    Some(w) => w.mass_matrix(),
+                    None => pooled.mass_matrix(&mass),
                 };
                 if let Some(m) = estimate {
                     mass = m;
@@ -340,7 +340,9 @@ where
                     mass_update = 1.0;
                 }
                 pooled.reset();
-                with_gradients = GradientMetricEstimator::new(&mass, d);
+                if let Some(w) = &mut with_gradients {
+                    *w = GradientMetricEstimator::new(&mass, d);
+                }
             }
         }
 
