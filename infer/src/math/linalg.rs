@@ -145,13 +145,8 @@ pub fn symmetric_eigen(a: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
     ((0..n).map(|i| m[i * n + i]).collect(), v)
 }
 
-/// `f(A) = V diag(f(lambda)) V^T` for symmetric `A` (e.g. its square root).
-pub fn symmetric_function(a: &[f64], n: usize, f: impl Fn(f64) -> f64) -> Vec<f64> {
-    let (values, v) = symmetric_eigen(a, n);
-    eigen_function(&values, &v, n, f)
-}
-
-/// `V diag(f(lambda)) V^T` from a decomposition by [`symmetric_eigen`].
+/// `f(A) = V diag(f(lambda)) V^T` for symmetric `A` (e.g. its square root) from its decomposition
+/// by [`symmetric_eigen`].
 pub fn eigen_function(values: &[f64], v: &[f64], n: usize, f: impl Fn(f64) -> f64) -> Vec<f64> {
     let fl: Vec<f64> = values.iter().copied().map(f).collect();
     let mut out = vec![0.0; n * n];
@@ -254,7 +249,7 @@ mod tests {
                 assert!((id[i * n + j] - want).abs() < 1e-13);
             }
         }
-        let root = symmetric_function(&a, n, f64::sqrt);
+        let root = eigen_function(&got, &v, n, f64::sqrt);
         let back = matmul(&root, &root, n);
         for (x, y) in a.iter().zip(&back) {
             assert!((x - y).abs() < 1e-11, "{x} vs {y}");
