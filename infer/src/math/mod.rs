@@ -5,5 +5,6 @@
 pub mod complex;
 pub mod fastmath;
 pub mod linalg;
+pub mod periodic;
 pub mod real;
 pub mod special;

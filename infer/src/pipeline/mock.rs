@@ -255,6 +255,23 @@ pub fn truth_of(truths: Option<&Truths>, name: &str) -> Option<f64> {
     latent.as_ref()?.get(i).copied()
 }
 
+/// The truth of `name` as its equivalent nearest `centre` (an angle's truth a whole number of
+/// periods away from a posterior describes the same lens: [`ModelSpec::period_of`]), for comparing
+/// with a posterior centred there.
+pub fn truth_near(
+    truths: Option<&Truths>,
+    spec: &crate::model::spec::ModelSpec,
+    name: &str,
+    centre: f64,
+) -> Option<f64> {
+    let t = truth_of(truths, name)?;
+    Some(crate::math::periodic::nearest_equivalent(
+        t,
+        centre,
+        spec.period_of(name),
+    ))
+}
+
 /// Truths written by [`run_mock`].
 pub fn read_truths(path: &Path) -> Result<Truths> {
     let text = std::fs::read_to_string(path)

@@ -51,7 +51,7 @@ pub fn summarize(
     physical: &[f64],
     dim: usize,
     diag: &[ParamDiagnostics],
-    truths: &dyn Fn(&str) -> Option<f64>,
+    truths: &dyn Fn(&str, f64) -> Option<f64>,
 ) -> Vec<ParamSummary> {
     let n = physical.len() / dim;
     (0..dim)
@@ -60,13 +60,14 @@ pub fn summarize(
             let mean = col.iter().sum::<f64>() / n as f64;
             let var = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n.max(2) - 1) as f64;
             let std = var.sqrt();
-            let truth = truths(&names[k]);
+            let q50 = quantile(&col, 0.5);
+            let truth = truths(&names[k], q50);
             ParamSummary {
                 name: names[k].clone(),
                 mean,
                 std,
                 q16: quantile(&col, 0.16),
-                q50: quantile(&col, 0.5),
+                q50,
                 q84: quantile(&col, 0.84),
                 rhat: diag[k].rhat,
                 ess_bulk: diag[k].ess_bulk,
@@ -101,7 +102,7 @@ pub fn summarize_map(
     names: &[String],
     u: &[f64],
     laplace: Option<&Laplace>,
-    truths: &dyn Fn(&str) -> Option<f64>,
+    truths: &dyn Fn(&str, f64) -> Option<f64>,
 ) -> Vec<ParamSummary> {
     let d = u.len();
     let mut x = vec![0.0; d];
@@ -164,7 +165,7 @@ pub fn summarize_map(
                 }
                 (None, None) => (f64::NAN, f64::NAN, f64::NAN),
             };
-            let truth = truths(&names[k]);
+            let truth = truths(&names[k], x[k]);
             ParamSummary {
                 name: names[k].clone(),
                 mean: x[k],
@@ -197,6 +198,34 @@ mod tests {
     /// MAP values in physical units with the Laplace widths mapped through the bijectors (exp for
     /// a log-normal prior, identity for a normal one); NaN where the ridge dominates a variance
     /// or there is no Laplace approximation.
+    /// The truth is looked up near the posterior median (where an angle's equivalent is taken) and z
+    /// is judged against what the lookup returns.
+    #[test]
+    fn draws_summary_asks_for_the_truth_near_the_median() {
+        let physical: Vec<f64> = (0..101).map(|j| 0.3 + 0.01 * j as f64).collect();
+        let diag = vec![
+            ParamDiagnostics {
+                rhat: 1.0,
+                ess_bulk: 100.0,
+                ess_tail: 100.0,
+                split: None,
+            };
+            1
+        ];
+        let pi = std::f64::consts::PI;
+        let near = |_: &str, c: f64| {
+            Some(crate::math::periodic::nearest_equivalent(
+                -2.32,
+                c,
+                Some(pi),
+            ))
+        };
+        let s = summarize(&["lens.phi".to_string()], &physical, 1, &diag, &near);
+        assert!((s[0].q50 - 0.8).abs() < 1e-12);
+        assert!((s[0].truth.unwrap() - (pi - 2.32)).abs() < 1e-12);
+        assert!(s[0].z.unwrap().abs() < 0.1, "{:?}", s[0].z);
+    }
+
     #[test]
     fn map_summary_maps_laplace_widths_through_the_bijectors() {
         let mut layout = ParamLayout::new();
@@ -228,7 +257,7 @@ mod tests {
             chol: vec![0.1, 0.0, 0.0, 0.5],
             ridge: 0.0,
         };
-        let truth = |n: &str| (n == "a").then_some(2.1);
+        let truth = |n: &str, _: f64| (n == "a").then_some(2.1);
         let s = summarize_map(&layout, &names, &u, Some(&lap), &truth);
         assert!((s[0].mean - 2.0).abs() < 1e-12 && s[0].q50 == s[0].mean);
         assert!((s[0].std - 0.2).abs() < 1e-8, "{}", s[0].std);
@@ -264,7 +293,7 @@ mod tests {
             chol: vec![0.1, 0.0, 0.0, 0.3],
             ridge: 0.0,
         };
-        let s = summarize_map(&layout, &names, &[0.5, 1.0], Some(&lap), &|_| None);
+        let s = summarize_map(&layout, &names, &[0.5, 1.0], Some(&lap), &|_, _| None);
         assert!((s[0].mean - 2.0).abs() < 1e-12 && (s[1].mean - 0.5).abs() < 1e-12);
         assert!((s[0].std - 0.2).abs() < 1e-12, "{}", s[0].std);
         assert!(

@@ -34,6 +34,11 @@ pub trait MassProfile: Clone + std::fmt::Debug + Send + Sync + Sized {
             _ => None,
         }
     }
+    /// The period of an angle-like key (values a whole number of periods apart are the same
+    /// profile), given the values of the keys fixed in the model file.
+    fn period_of(_key: &str, _fixed: &dyn Fn(&str) -> Option<f64>) -> Option<f64> {
+        None
+    }
     /// Per-sample constants from the parameter values (in [`Self::KEYS`] order).
     fn new(p: &[f64]) -> Self;
     /// Deflection alpha_x + i alpha_y at rays (x, y).
@@ -77,6 +82,11 @@ macro_rules! mass_profiles {
             /// `Some` for keys that must be fixed, with the verdict on the value.
             pub fn check_fixed(self, key: &str, value: f64) -> Option<Result<(), String>> {
                 match self { $(MassKind::$kind => <$ty as MassProfile>::check_fixed(key, value),)* }
+            }
+
+            /// The period of an angle-like key, given the values of the fixed keys.
+            pub fn period_of(self, key: &str, fixed: &dyn Fn(&str) -> Option<f64>) -> Option<f64> {
+                match self { $(MassKind::$kind => <$ty as MassProfile>::period_of(key, fixed),)* }
             }
         }
 

@@ -126,6 +126,12 @@ impl MassProfile for Multipole {
         })
     }
 
+    /// phi_m enters only as m phi_m: period 2 pi / m.
+    fn period_of(key: &str, fixed: &dyn Fn(&str) -> Option<f64>) -> Option<f64> {
+        let m = fixed("m")?.round();
+        (key == "phi_m" && m >= 1.0).then(|| std::f64::consts::TAU / m)
+    }
+
     fn default_of(key: &str) -> Option<f64> {
         match key {
             "center_x" | "center_y" => Some(0.0),

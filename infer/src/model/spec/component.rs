@@ -89,6 +89,16 @@ impl ComponentKind {
         }
     }
 
+    /// The period of an angle-like key: an ellipse's position angle `phi` (pi, Chianese eqs.
+    /// 19-20) and what a mass profile declares (a multipole's `phi_m`), given the fixed keys' values.
+    pub fn period_of(self, key: &str, fixed: &dyn Fn(&str) -> Option<f64>) -> Option<f64> {
+        match self {
+            _ if key == "phi" && self.is_elliptical() => Some(std::f64::consts::PI),
+            ComponentKind::Mass(k) => k.period_of(key, fixed),
+            _ => None,
+        }
+    }
+
     /// Whether the ellipticity (e1, e2) may be given as (q, phi) instead.
     pub fn is_elliptical(self) -> bool {
         match self {
@@ -117,6 +127,15 @@ impl Component {
     /// The parameter with this key.
     pub fn param(&self, key: &str) -> Option<&ParamSpec> {
         self.params.iter().find(|p| p.key == key)
+    }
+
+    /// The period of this key's parameter, if it is an angle ([`ComponentKind::period_of`]).
+    pub fn period_of(&self, key: &str) -> Option<f64> {
+        let fixed = |k: &str| match self.param(k)?.prior {
+            Dist::Fixed(v) => Some(v),
+            _ => None,
+        };
+        self.kind.period_of(key, &fixed)
     }
 }
 

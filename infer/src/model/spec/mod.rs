@@ -248,6 +248,14 @@ impl ModelSpec {
         self.components().flat_map(|c| c.params.iter())
     }
 
+    /// The period of a parameter given by its full name (`lens.phi`: pi), if it is an angle.
+    pub fn period_of(&self, name: &str) -> Option<f64> {
+        self.components().find_map(|c| {
+            let p = c.params.iter().find(|p| p.name == name)?;
+            c.period_of(&p.key)
+        })
+    }
+
     /// The VAE source component, if any.
     pub fn vae_source(&self) -> Option<&Component> {
         self.source.iter().find(|c| c.kind == ComponentKind::Vae)
@@ -449,6 +457,54 @@ n_sersic = "uniform(0.5, 8)"
                 e.contains("dir/m.toml") && e.contains(want),
                 "{e}\n wanted {want}"
             );
+        }
+    }
+
+    /// Angles declare their period: an ellipse's position angle pi (mass and light), a multipole's
+    /// phi_m 2 pi / m (m fixed in the file); nothing else has one.
+    #[test]
+    fn periods_of_angles() {
+        let text = r#"
+name = "t"
+[grid]
+n = 16
+pixel_scale = 0.1
+[psf]
+type = "gaussian"
+fwhm = 0.1
+[noise]
+sigma_bkg = 0.2
+[[mass]]
+type = "epl"
+theta_e = 1.2
+gamma = 2.0
+q = "uniform(0.3, 1)"
+phi = "normal(0, 1)"
+[[mass]]
+type = "multipole"
+m = 4
+a_m = "normal(0, 0.02)"
+phi_m = "uniform(-0.7, 0.7)"
+[[mass]]
+type = "shear"
+gamma1 = "normal(0, 0.1)"
+gamma2 = "normal(0, 0.1)"
+[[source]]
+type = "sersic"
+amp = 5.0
+r_sersic = 0.3
+n_sersic = 1.0
+q = 0.8
+phi = "normal(0, 1)"
+"#;
+        let m = ModelSpec::parse(text, Path::new("m.toml")).unwrap();
+        let pi = std::f64::consts::PI;
+        let label = &m.mass[1].label;
+        assert_eq!(m.period_of("lens.phi"), Some(pi));
+        assert_eq!(m.period_of("src.phi"), Some(pi));
+        assert_eq!(m.period_of(&format!("{label}.phi_m")), Some(pi / 2.0));
+        for name in ["lens.q", "lens.theta_e", "shear.gamma1", "src.amp", "nope"] {
+            assert_eq!(m.period_of(name), None, "{name}");
         }
     }
 }

@@ -123,7 +123,7 @@ fn check_latent_coordinates(path: &Path, found: Option<&str>, layout: &ParamLayo
     Ok(())
 }
 
-pub(super) use crate::pipeline::mock::{Truths, truth_of};
+pub(super) use crate::pipeline::mock::{Truths, truth_near};
 
 /// Truths that do not belong to this model: latent values of another length than its latent block
 /// (a mock made with another checkpoint: component i of another latent space is no truth for this

@@ -55,7 +55,9 @@ pub(super) fn summaries(
     if let Some((draws, physical)) = draws_for_plots {
         // on the physical values, as ArviZ computes them from posterior.nc
         let diag = diagnose_rows(physical, draws.n_chains, draws.dim);
-        summaries = summarize(names, physical, dim, &diag, &|n| truth_of(truths, n));
+        summaries = summarize(names, physical, dim, &diag, &|n, c| {
+            truth_near(truths, &problem.spec, n, c)
+        });
         estimate = Some(Estimate::Hmc);
         // R-hat needs at least two (split) chains: with one chain it is NaN and reported as absent.
         let r = diag
@@ -92,7 +94,9 @@ pub(super) fn summaries(
             };
             dim
         ];
-        summaries = summarize(names, &physical, dim, &nan, &|n| truth_of(truths, n));
+        summaries = summarize(names, &physical, dim, &nan, &|n, c| {
+            truth_near(truths, &problem.spec, n, c)
+        });
         estimate = Some(Estimate::Vi);
     } else if let Some(m) = map {
         // MAP only: the named physical MAP values with Laplace widths
@@ -100,8 +104,8 @@ pub(super) fn summaries(
             Some(s) => s,
             None => {
                 let lap = crate::inference::laplace::laplace(post, &m.best_u).ok();
-                summarize_map(layout, names, &m.best_u, lap.as_ref(), &|n| {
-                    truth_of(truths, n)
+                summarize_map(layout, names, &m.best_u, lap.as_ref(), &|n, c| {
+                    truth_near(truths, &problem.spec, n, c)
                 })
             }
         };

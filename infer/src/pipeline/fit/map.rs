@@ -15,6 +15,7 @@ pub(super) fn stage(
 ) -> Result<(Option<MapArtifact>, Option<Vec<ParamSummary>>)> {
     let Ctx {
         cfg,
+        problem,
         post,
         coarse,
         names,
@@ -188,8 +189,8 @@ pub(super) fn stage(
         if let Err(e) = &lap {
             run.log("map_laplace", json!({"error": format!("{e:#}")}))?;
         }
-        let est = summarize_map(layout, names, &best_u, lap.as_ref().ok(), &|n| {
-            truth_of(truths, n)
+        let est = summarize_map(layout, names, &best_u, lap.as_ref().ok(), &|n, c| {
+            truth_near(truths, &problem.spec, n, c)
         });
         let a = MapArtifact {
             params: est.iter().map(|p| (p.name.clone(), p.mean)).collect(),

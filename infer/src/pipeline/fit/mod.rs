@@ -47,7 +47,7 @@ use crate::model::observation::Observation;
 use crate::prob::{MvNormal, ParamLayout, Posterior};
 use arclight_core::record::{Run, RunInfo, RunKind, RunSpec};
 use artifacts::{MapArtifact, ViArtifact, latent_coordinates, read_json};
-use checks::{Truths, check_resumable, check_stage_results, check_truths, truth_of};
+use checks::{Truths, check_resumable, check_stage_results, check_truths, truth_near};
 use config::{HMC_START_STREAM, PRIOR_MEAN_STREAM, VI_DRAWS_STREAM};
 use estimate::Summaries;
 use hmc::HmcOutcome;

@@ -11,6 +11,7 @@ use super::flags::check;
 use super::result::{
     LEVELS, ParamResult, RANK_DRAWS, StageOutcome, StageStatus, SystemResult, level_key,
 };
+use crate::math::periodic::nearest_equivalent;
 use crate::pipeline::fit::Stages;
 use crate::pipeline::mock::read_truths;
 use crate::pipeline::samples::read_sample_columns;
@@ -28,6 +29,10 @@ pub struct SystemRun<'a> {
     pub stages: Stages,
     pub wall_s: f64,
     pub threads: usize,
+    /// The period of an angle-like parameter by full name (the model's [`period_of`]).
+    ///
+    /// [`period_of`]: crate::model::spec::ModelSpec::period_of
+    pub period_of: &'a dyn Fn(&str) -> Option<f64>,
 }
 
 /// Assemble a system's result from its mock and fit folders, and flag it.
@@ -113,7 +118,7 @@ pub fn collect(run: &SystemRun) -> Result<SystemResult> {
         rank_draws = Some(l);
         for (name, col) in cols.names.iter().zip(&cols.columns) {
             // every sampled parameter is judged for convergence; only those with a truth get z and rank
-            let mut p = posterior_of(col, truth_of(name), l);
+            let mut p = posterior_of(col, truth_of(name), (run.period_of)(name), l);
             p.latent = is_latent(name);
             p.rhat = diag(name, "rhat");
             p.ess_bulk = diag(name, "ess_bulk");
@@ -132,7 +137,9 @@ pub fn collect(run: &SystemRun) -> Result<SystemResult> {
             let (Some(mean), Some(sd)) = (f("mean"), f("std")) else {
                 continue;
             };
-            let truth = truth_of(name);
+            let drawn = truth_of(name);
+            let centre = f("q50").unwrap_or(mean);
+            let truth = drawn.map(|t| nearest_equivalent(t, centre, (run.period_of)(name)));
             let mut intervals = BTreeMap::new();
             if let (Some(lo), Some(hi)) = (f("q16"), f("q84")) {
                 intervals.insert(level_key(0.68), [lo, hi]);
@@ -141,6 +148,7 @@ pub fn collect(run: &SystemRun) -> Result<SystemResult> {
                 name.clone(),
                 ParamResult {
                     truth,
+                    truth_drawn: drawn.filter(|&d| Some(d) != truth),
                     mean,
                     sd,
                     median: f("q50"),
@@ -225,8 +233,9 @@ fn z_score(mean: f64, sd: f64, truth: f64) -> Option<f64> {
 }
 
 /// Mean, sd, median, central intervals, z and the rank of `truth` among `l` draws thinned evenly
-/// from `col` (draws `floor(j n / l)`, j = 0..l); z and rank are None without a truth.
-pub fn posterior_of(col: &[f64], truth: Option<f64>, l: usize) -> ParamResult {
+/// from `col` (draws `floor(j n / l)`, j = 0..l); z and rank are None without a truth. With a
+/// `period`, the truth judged is its equivalent nearest the median.
+pub fn posterior_of(col: &[f64], drawn: Option<f64>, period: Option<f64>, l: usize) -> ParamResult {
     let n = col.len();
     let mean = col.iter().sum::<f64>() / n as f64;
     let sd = (col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n.max(2) - 1) as f64).sqrt();
@@ -242,11 +251,13 @@ pub fn posterior_of(col: &[f64], truth: Option<f64>, l: usize) -> ParamResult {
         .iter()
         .map(|&p| (level_key(p), [q((1.0 - p) / 2.0), q((1.0 + p) / 2.0)]))
         .collect();
+    let truth = drawn.map(|t| nearest_equivalent(t, q(0.5), period));
     let rank = truth
         .filter(|_| l > 0)
         .map(|t| (0..l).filter(|&j| col[j * n / l] < t).count());
     ParamResult {
         truth,
+        truth_drawn: drawn.filter(|&d| Some(d) != truth),
         mean,
         sd,
         median: Some(q(0.5)),
@@ -301,6 +312,7 @@ mod tests {
                 stages: Stages::ALL,
                 wall_s: 3.0,
                 threads: 1,
+                period_of: &|_| None,
             })
             .unwrap()
         };
@@ -335,7 +347,7 @@ mod tests {
     #[test]
     fn posterior_summary_by_hand() {
         let col: Vec<f64> = (0..10).map(f64::from).collect();
-        let p = posterior_of(&col, Some(6.5), 5);
+        let p = posterior_of(&col, Some(6.5), None, 5);
         assert_eq!(p.mean, 4.5);
         assert!((p.sd - (110.0f64 / 12.0).sqrt()).abs() < 1e-12);
         assert_eq!(p.median, Some(4.5));
@@ -344,11 +356,40 @@ mod tests {
         assert!((lo - 0.225).abs() < 1e-12 && (hi - 8.775).abs() < 1e-12);
         assert_eq!(p.rank, Some(4));
         assert!((p.z.unwrap() - (4.5 - 6.5) / p.sd).abs() < 1e-12);
-        assert_eq!(posterior_of(&col, Some(-1.0), 10).rank, Some(0));
-        assert_eq!(posterior_of(&col, Some(100.0), 10).rank, Some(10));
+        assert_eq!(posterior_of(&col, Some(-1.0), None, 10).rank, Some(0));
+        assert_eq!(posterior_of(&col, Some(100.0), None, 10).rank, Some(10));
         // no truth (a real galaxy's latent): the summary without z or rank
-        let p = posterior_of(&col, None, 5);
+        let p = posterior_of(&col, None, None, 5);
         assert_eq!((p.z, p.rank, p.mean), (None, None, 4.5));
         assert_eq!(level_key(0.68), "68");
+    }
+
+    /// A position angle (period pi) drawn at -2.32 against draws about 0.8 (real-galaxy study system
+    /// 10): judged as its equivalent -2.32 + pi, inside the intervals with a middling rank, and the
+    /// drawn value kept; without the period it would be z ~ -7 and rank 0.
+    #[test]
+    fn an_angle_is_judged_by_its_equivalent_nearest_the_posterior() {
+        let pi = std::f64::consts::PI;
+        let col: Vec<f64> = (0..200)
+            .map(|j| 0.8 + 0.4 * ((j as f64 + 0.5) / 200.0 - 0.5))
+            .collect();
+        let drawn = -2.32;
+        let p = posterior_of(&col, Some(drawn), Some(pi), 99);
+        let t = p.truth.unwrap();
+        assert!((t - (drawn + pi)).abs() < 1e-12);
+        assert_eq!(p.truth_drawn, Some(drawn));
+        assert!(p.z.unwrap().abs() < 0.2, "{:?}", p.z);
+        let [lo, hi] = p.intervals["68"];
+        assert!(lo < t && t < hi);
+        let rank = p.rank.unwrap();
+        assert!((40..60).contains(&rank), "{rank}");
+        let raw = posterior_of(&col, Some(drawn), None, 99);
+        assert_eq!(
+            (raw.truth, raw.truth_drawn, raw.rank),
+            (Some(drawn), None, Some(0))
+        );
+        // an angle already nearest the posterior keeps its value, with no drawn copy
+        let p = posterior_of(&col, Some(0.85), Some(pi), 99);
+        assert_eq!((p.truth, p.truth_drawn), (Some(0.85), None));
     }
 }

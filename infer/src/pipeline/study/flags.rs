@@ -147,6 +147,7 @@ mod tests {
 
     fn system() -> SystemResult {
         let p = |rhat: f64, ess: f64| ParamResult {
+            truth_drawn: None,
             truth: Some(1.0),
             mean: 1.0,
             sd: 0.1,

@@ -71,9 +71,14 @@ impl StageOutcome {
 /// The posterior of one parameter against its truth.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ParamResult {
-    /// None where the mock has no truth to compare (a real galaxy's latent and placement).
+    /// None where the mock has no truth to compare (a real galaxy's latent and placement). An angle's
+    /// truth is its equivalent nearest the posterior median (a whole number of periods away from the
+    /// drawn value, `truth_drawn`: the same lens), and z, the intervals and the rank judge that.
     #[serde(default)]
     pub truth: Option<f64>,
+    /// The truth as the mock drew it, where `truth` is an equivalent of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truth_drawn: Option<f64>,
     pub mean: f64,
     pub sd: f64,
     #[serde(default)]

@@ -275,6 +275,8 @@ fn run_system(
     } else {
         None
     };
+    // the model was read by the mock; unreadable, it failed there and no truth is compared
+    let spec = crate::model::spec::ModelSpec::load(&cfg.model).ok();
     let r = collect(&SystemRun {
         study_id: &study.study_id,
         index: i,
@@ -286,6 +288,7 @@ fn run_system(
         stages: cfg.fit.stages,
         wall_s: t0.elapsed().as_secs_f64(),
         threads: rayon::current_num_threads(),
+        period_of: &|name| spec.as_ref()?.period_of(name),
     })?;
     let mut r = r;
     if cfg.source_images.is_some() && fit_dir.join("summary.json").is_file() {
