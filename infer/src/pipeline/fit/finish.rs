@@ -59,6 +59,7 @@ pub(super) fn finish(
             draws.dim,
             vi.map(|v| (&v.mean[..], &v.chol[..])),
             truths,
+            &problem.spec,
         ) {
             Ok(p) => plots.push(p),
             Err(e) => eprintln!("warning: corner plot not written: {e:#}"),
