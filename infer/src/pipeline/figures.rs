@@ -105,8 +105,7 @@ pub fn corner_figure(
     physical: &[f64],
     dim: usize,
     vi: Option<(&[f64], &[f64])>,
-    truths: Option<&Truths>,
-    spec: &crate::model::spec::ModelSpec,
+    truth_near: Option<crate::pipeline::mock::TruthNear>,
 ) -> Result<PathBuf> {
     // Scalars only (a 64-D latent block would swamp the figure); at most 12 parameters.
     let cols: Vec<usize> = layout
@@ -145,7 +144,7 @@ pub fn corner_figure(
     });
     let col_names: Vec<&str> = cols.iter().map(|&c| names[c].as_str()).collect();
     // an angle's truth as its equivalent nearest the HMC median, as the summary judges it
-    let truth_vals: Option<Vec<f64>> = truths.map(|(t, _)| {
+    let truth_vals: Option<Vec<f64>> = truth_near.map(|t| {
         col_names
             .iter()
             .enumerate()
@@ -153,9 +152,7 @@ pub fn corner_figure(
                 let mut col: Vec<f64> = hmc.iter().map(|row| row[j]).collect();
                 col.sort_by(f64::total_cmp);
                 let centre = col.get(col.len() / 2).copied().unwrap_or(f64::NAN);
-                t.get(*n).map_or(f64::NAN, |&v| {
-                    crate::math::periodic::nearest_equivalent(v, centre, spec.period_of(n))
-                })
+                t(n, centre).unwrap_or(f64::NAN)
             })
             .collect()
     });

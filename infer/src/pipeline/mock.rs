@@ -255,6 +255,9 @@ pub fn truth_of(truths: Option<&Truths>, name: &str) -> Option<f64> {
     latent.as_ref()?.get(i).copied()
 }
 
+/// A truth by parameter name, as its equivalent nearest a posterior centre ([`truth_near`]).
+pub type TruthNear<'a> = &'a dyn Fn(&str, f64) -> Option<f64>;
+
 /// The truth of `name` as its equivalent nearest `centre` (an angle's truth a whole number of
 /// periods away from a posterior describes the same lens: [`ModelSpec::period_of`]), for comparing
 /// with a posterior centred there.

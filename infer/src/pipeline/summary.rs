@@ -51,7 +51,7 @@ pub fn summarize(
     physical: &[f64],
     dim: usize,
     diag: &[ParamDiagnostics],
-    truths: &dyn Fn(&str, f64) -> Option<f64>,
+    truths: crate::pipeline::mock::TruthNear,
 ) -> Vec<ParamSummary> {
     let n = physical.len() / dim;
     (0..dim)
@@ -102,7 +102,7 @@ pub fn summarize_map(
     names: &[String],
     u: &[f64],
     laplace: Option<&Laplace>,
-    truths: &dyn Fn(&str, f64) -> Option<f64>,
+    truths: crate::pipeline::mock::TruthNear,
 ) -> Vec<ParamSummary> {
     let d = u.len();
     let mut x = vec![0.0; d];

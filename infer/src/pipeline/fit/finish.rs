@@ -58,8 +58,9 @@ pub(super) fn finish(
             physical,
             draws.dim,
             vi.map(|v| (&v.mean[..], &v.chol[..])),
-            truths,
-            &problem.spec,
+            truths
+                .is_some()
+                .then_some(&|n: &str, c: f64| truth_near(truths, &problem.spec, n, c) as _),
         ) {
             Ok(p) => plots.push(p),
             Err(e) => eprintln!("warning: corner plot not written: {e:#}"),
