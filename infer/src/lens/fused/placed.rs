@@ -110,9 +110,12 @@ fn bilinear(
     (s, dsdu, dsdv, w)
 }
 
+/// Add the lanes of `v` to per-lane f64 sums.
 #[inline(always)]
-fn lane_sum(v: Lanes, cnt: usize) -> f64 {
-    v.0[..cnt].iter().map(|&x| x as f64).sum()
+fn add_lanes(acc: &mut [f64; L], v: Lanes) {
+    for (a, &x) in acc.iter_mut().zip(&v.0) {
+        *a += x as f64;
+    }
 }
 
 impl FusedPlacedImage {
@@ -338,7 +341,9 @@ impl FusedPlacedImage {
         let (hp, wp) = (self.hs + 2, self.ws + 2);
         let mut g_src = vec![0.0f32; hp * wp];
         let pm = self.pm;
-        let mut grad = vec![0.0f64; pm + 4];
+        // per-lane f64 sums of every parameter's gradient, reduced over lanes once at the end (a
+        // sum over lanes per block of rays would be a serial chain of adds per parameter)
+        let mut acc = vec![[0.0f64; L]; pm + 4];
         let mut dm = vec![C::new(Lanes([0.0; L]), Lanes([0.0; L])); pm];
         let sp = |v: f32| Lanes([v; L]);
         let mut r0 = r_start;
@@ -347,13 +352,14 @@ impl FusedPlacedImage {
             let (x, y) = self.load(r0, cnt);
             let (bx, by) = sm.mass.ray_shoot_with_grad(x, y, &mut dm);
             let (dbx, dby, up, vp) = self.coords(sm, bx, by);
+            // lanes past `cnt` repeat the last ray: their gradients stay zero
             let mut gu = [0.0f32; L];
             let mut gv = [0.0f32; L];
-            let mut g_amp = 0.0f64;
+            let mut g_amp = [0.0f32; L];
             for l in 0..cnt {
                 let g = g_img[self.pixel(r0 + l)] * inv_k2;
                 let (s, dsdu, dsdv, w) = bilinear(&sm.padded, hp, wp, up.0[l], vp.0[l]);
-                g_amp += (g * s) as f64;
+                g_amp[l] = g * s;
                 let ga = g * sm.amp;
                 gu[l] = ga * dsdu;
                 gv[l] = ga * dsdv;
@@ -366,20 +372,21 @@ impl FusedPlacedImage {
             let gbx = gu * sp(sm.cu);
             let gby = -(gv * sp(sm.cv));
             let (gax, gay) = (-gbx, -gby);
-            for (g, d) in grad.iter_mut().zip(&dm) {
-                *g += lane_sum(gax * d.re + gay * d.im, cnt);
+            for (a, d) in acc.iter_mut().zip(&dm) {
+                add_lanes(a, gax * d.re + gay * d.im);
             }
-            grad[pm] += lane_sum(-gbx, cnt);
-            grad[pm + 1] += lane_sum(-gby, cnt);
+            add_lanes(&mut acc[pm], -gbx);
+            add_lanes(&mut acc[pm + 1], -gby);
             // du/ds = -dbx cu / s, dv/ds = dby cv / s
             let inv_s = sp(1.0 / sm.s);
-            grad[pm + 2] += lane_sum(
+            add_lanes(
+                &mut acc[pm + 2],
                 (-(gu * dbx * sp(sm.cu)) + gv * dby * sp(sm.cv)) * inv_s,
-                cnt,
             );
-            grad[pm + 3] += g_amp;
+            add_lanes(&mut acc[pm + 3], Lanes(g_amp));
             r0 += L;
         }
+        let grad = acc.iter().map(|a| a.iter().sum()).collect();
         (grad, g_src)
     }
 
