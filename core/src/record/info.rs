@@ -158,6 +158,10 @@ pub struct RunInfo {
     /// Number of times the run was resumed.
     #[serde(default)]
     pub resumed: u32,
+    /// The git revision each resume ran in, in order (`git_rev` is the first invocation's): a
+    /// long run resumed over several sessions says which build computed which part.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resumed_git_revs: Vec<Option<String>>,
     /// Why a run's results should not be trusted as they are (e.g. a study system whose chains did not
     /// converge): a `done` run with flags is shown as `flagged`, never as plainly done.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

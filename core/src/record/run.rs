@@ -120,6 +120,7 @@ impl Run {
             progress: Progress::default(),
             error: None,
             resumed: 0,
+            resumed_git_revs: Vec::new(),
             flags: Vec::new(),
             inputs: BTreeMap::new(),
             stages: Vec::new(),
@@ -150,6 +151,7 @@ impl Run {
         info.ended = None;
         info.error = None;
         info.resumed += 1;
+        info.resumed_git_revs.push(git_revision());
         info.updated = utc_now();
         for s in &mut info.stages {
             if s.status == StageStatus::Running {
@@ -556,7 +558,10 @@ mod tests {
             text.lines()
                 .all(|l| serde_json::from_str::<Value>(l).is_ok())
         );
-        assert_eq!(RunInfo::load(&dir).unwrap().resumed, 1);
+        let info = RunInfo::load(&dir).unwrap();
+        assert_eq!(info.resumed, 1);
+        // the resume's git revision is kept beside the first invocation's
+        assert_eq!(info.resumed_git_revs, vec![git_revision()]);
     }
 
     /// A later stage's failure marks that stage failed and leaves the finished ones done; a stage
