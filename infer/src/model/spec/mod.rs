@@ -464,17 +464,10 @@ n_sersic = "uniform(0.5, 8)"
     /// phi_m 2 pi / m (m fixed in the file); nothing else has one.
     #[test]
     fn periods_of_angles() {
-        let text = r#"
-name = "t"
-[grid]
-n = 16
-pixel_scale = 0.1
-[psf]
-type = "gaussian"
-fwhm = 0.1
-[noise]
-sigma_bkg = 0.2
-[[mass]]
+        // GOOD's grid, PSF and noise with other components
+        let header = GOOD.split("[[mass]]").next().unwrap();
+        let text = header.to_string()
+            + r#"[[mass]]
 type = "epl"
 theta_e = 1.2
 gamma = 2.0
@@ -497,7 +490,7 @@ n_sersic = 1.0
 q = 0.8
 phi = "normal(0, 1)"
 "#;
-        let m = ModelSpec::parse(text, Path::new("m.toml")).unwrap();
+        let m = ModelSpec::parse(&text, Path::new("m.toml")).unwrap();
         let pi = std::f64::consts::PI;
         let label = &m.mass[1].label;
         assert_eq!(m.period_of("lens.phi"), Some(pi));
