@@ -139,6 +139,8 @@ fn shard_loop(
     let (mut ran, mut kept) = (0, 0);
     let mut flagged = Vec::new();
     run.set_flags(Vec::new())?;
+    // the angles' periods, read once; an unreadable model fails every mock, and no truth is compared
+    let spec = crate::model::spec::ModelSpec::load(&cfg.model).ok();
     for (done, &i) in systems.iter().enumerate() {
         let path = SystemResult::path(out, i);
         let r = if path.exists() {
@@ -154,7 +156,7 @@ fn shard_loop(
             kept += 1;
             r
         } else {
-            let r = run_system(cfg, study, out, i, device)?;
+            let r = run_system(cfg, study, out, i, spec.as_ref(), device)?;
             arclight_core::write_json_atomic(&path, &r)?;
             ran += 1;
             let what = if r.is_flagged() {
@@ -224,6 +226,7 @@ fn run_system(
     study: &StudyFile,
     out: &Path,
     i: usize,
+    spec: Option<&crate::model::spec::ModelSpec>,
     device: &Device,
 ) -> Result<SystemResult> {
     let sys_dir = out.join("systems").join(format!("{i:06}"));
@@ -275,8 +278,6 @@ fn run_system(
     } else {
         None
     };
-    // the model was read by the mock; unreadable, it failed there and no truth is compared
-    let spec = crate::model::spec::ModelSpec::load(&cfg.model).ok();
     let r = collect(&SystemRun {
         study_id: &study.study_id,
         index: i,
@@ -288,7 +289,7 @@ fn run_system(
         stages: cfg.fit.stages,
         wall_s: t0.elapsed().as_secs_f64(),
         threads: rayon::current_num_threads(),
-        period_of: &|name| spec.as_ref()?.period_of(name),
+        period_of: &|name| spec?.period_of(name),
     })?;
     let mut r = r;
     if cfg.source_images.is_some() && fit_dir.join("summary.json").is_file() {
