@@ -133,6 +133,9 @@ pub struct RunInfo {
     pub status: Status,
     #[serde(default)]
     pub pid: u32,
+    /// The machine `pid` runs on (a cluster's nodes share the folder, not their process tables).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     pub started: String,
     pub updated: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -209,6 +212,52 @@ impl RunInfo {
         }
         Ok(info)
     }
+}
+
+/// This machine's name (Linux `/proc`; `None` elsewhere).
+pub fn host_name() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// Whether the process recorded as writing `info` (status running) is alive on this machine: its
+/// pid exists, is not a zombie, and started no later than the record's last update, so a pid reused
+/// after a reboot is not taken for the writer. A record from another host cannot be checked
+/// (`false`).
+pub fn writer_alive(info: &RunInfo) -> bool {
+    if info.status != Status::Running || info.pid == std::process::id() {
+        return false;
+    }
+    if info.host.is_some() && info.host != host_name() {
+        return false;
+    }
+    if !pid_alive(info.pid) {
+        return false;
+    }
+    match proc_stat(info.pid) {
+        Some((state, _)) if state == 'Z' || state == 'X' => false,
+        Some((_, Some(started))) => {
+            super::time::parse_utc(&info.updated).is_none_or(|updated| started <= updated + 1)
+        }
+        _ => true,
+    }
+}
+
+/// State letter and start time (Unix seconds) of process `pid` from Linux `/proc`: the start is
+/// boot time plus ticks of 1/100 s (the kernel's fixed USER_HZ).
+fn proc_stat(pid: u32) -> Option<(char, Option<u64>)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ticks: Option<u64> = fields.nth(18).and_then(|t| t.parse().ok());
+    let boot: Option<u64> = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("btime ")?.trim().parse().ok())
+    });
+    Some((state, ticks.zip(boot).map(|(t, b)| b + t / 100)))
 }
 
 /// Whether a process with this pid exists on this machine (Linux `/proc`; `true` elsewhere).

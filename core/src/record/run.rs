@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::FORMAT;
-use super::info::{InputFile, Progress, RunInfo, RunKind, StageOutcome, StageStatus, Status};
+use super::info::{
+    InputFile, Progress, RunInfo, RunKind, StageOutcome, StageStatus, Status, host_name,
+    writer_alive,
+};
 use super::time::{format_utc, utc_now};
 
 /// Best-effort git revision of the working tree the binary runs in.
@@ -108,6 +111,7 @@ impl Run {
             name,
             status: Status::Running,
             pid: std::process::id(),
+            host: host_name(),
             started: now.clone(),
             updated: now,
             ended: None,
@@ -141,13 +145,27 @@ impl Run {
 
     /// Reopen an existing run directory to continue it (after an interruption). The status goes
     /// back to `running`, the pid is updated, and metric times continue from the last line.
+    /// Refused while the process recorded as writing it is still alive: two writers would mix
+    /// their files.
     pub fn resume(dir: &Path) -> Result<Run> {
         let mut info = RunInfo::load(dir)?;
+        if writer_alive(&info) {
+            bail!(
+                "{}: the run is still being written by process {}{} (run.json: running); stop that process or let it finish before resuming",
+                dir.display(),
+                info.pid,
+                info.host
+                    .as_deref()
+                    .map(|h| format!(" on {h}"))
+                    .unwrap_or_default()
+            );
+        }
         let metrics_path = dir.join("metrics.jsonl");
         let t_offset = last_time(&metrics_path).unwrap_or(0.0);
         truncate_partial_last_line(&metrics_path)?;
         info.status = Status::Running;
         info.pid = std::process::id();
+        info.host = host_name();
         info.ended = None;
         info.error = None;
         info.resumed += 1;
@@ -562,6 +580,59 @@ mod tests {
         assert_eq!(info.resumed, 1);
         // the resume's git revision is kept beside the first invocation's
         assert_eq!(info.resumed_git_revs, vec![git_revision()]);
+    }
+
+    /// A run whose recorded writer is alive is not resumed by another process (two writers would
+    /// mix their files); a dead writer, a pid that started after the record's last update (reused),
+    /// a zombie or another host's pid do not block it.
+    #[test]
+    fn resume_is_refused_while_the_writer_lives() {
+        let root = tempfile::tempdir().unwrap();
+        let run = Run::create(
+            root.path(),
+            RunSpec {
+                kind: RunKind::Study,
+                name: "x",
+                config: json!({}),
+                device: "flex".into(),
+                seed: None,
+            },
+        )
+        .unwrap();
+        let dir = run.dir().to_path_buf();
+        drop(run);
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let write = |pid: u32, updated: &str, host: Option<String>| {
+            let mut info = RunInfo::load(&dir).unwrap();
+            info.status = Status::Running;
+            info.pid = pid;
+            info.updated = updated.into();
+            info.host = host;
+            write_json_atomic(&dir.join("run.json"), &info).unwrap();
+        };
+        // a live writer on this host, started before the record's last update
+        write(child.id(), &utc_now(), host_name());
+        let e = Run::resume(&dir).err().expect("refused").to_string();
+        assert!(
+            e.contains(&format!("still being written by process {}", child.id())),
+            "{e}"
+        );
+        // the same pid but a record last updated before the process started: a reused pid
+        write(child.id(), "2000-01-01T00:00:00Z", host_name());
+        drop(Run::resume(&dir).unwrap());
+        // another host's pid cannot be checked
+        write(child.id(), &utc_now(), Some("another-node".into()));
+        drop(Run::resume(&dir).unwrap());
+        // a killed writer (a zombie until reaped, then gone)
+        child.kill().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        write(child.id(), &utc_now(), host_name());
+        drop(Run::resume(&dir).unwrap());
+        child.wait().unwrap();
+        drop(Run::resume(&dir).unwrap());
     }
 
     /// A later stage's failure marks that stage failed and leaves the finished ones done; a stage
