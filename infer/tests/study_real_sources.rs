@@ -287,3 +287,29 @@ fn a_sweep_s_priors_are_compared_on_the_same_mocks() {
     assert!(out.join("comparison.png").is_file());
     assert!(text.contains("ld2") && text.contains("cov68"), "{text}");
 }
+
+/// Real-galaxy sources need a model whose source can take an image (VAE or pixelated): with a Sersic
+/// source the study stops at its set-up check, before any folder is made, naming the model file.
+#[test]
+fn images_for_a_model_without_an_image_source_are_refused_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = data_set(dir.path());
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/gigalens2022.toml");
+    let out = dir.path().join("study");
+    let o = infer()
+        .args(["study", "--model"])
+        .arg(&model)
+        .args(["--n", "2", "--quick", "--out"])
+        .arg(&out)
+        .arg("--source-images")
+        .arg(&data)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("study set-up") && err.contains("gigalens2022.toml"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}

@@ -503,3 +503,101 @@ fn slurm_scripts_run_a_quick_two_shard_study() {
         calls[1]
     );
 }
+
+/// What a user hits when the set-up is wrong or a study is run twice: a missing checkpoint stops the
+/// shard before anything is written (`study_real_sources` does the same for images); a shard with no systems
+/// and a summary folder as `--out` are refused; a shard whose every system failed exits non-zero
+/// and `--resume --retry-failed` runs those systems again; a second process resuming a shard that is
+/// still being written is refused.
+#[test]
+fn set_up_errors_failed_systems_and_a_second_writer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let paper = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/chianese2020.toml");
+    // a checkpoint that does not exist: nothing is created
+    let out = tmp.path().join("no-checkpoint");
+    let mut c = infer();
+    c.args(["study", "--model"])
+        .arg(&paper)
+        .args(["--n", "2", "--quick", "--checkpoint"])
+        .arg(tmp.path().join("absent"))
+        .arg("--out")
+        .arg(&out);
+    let err = fails(&mut c);
+    assert!(
+        err.contains("study set-up") && err.contains("absent"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    // a shard that holds no system
+    let err = fails(
+        infer()
+            .current_dir(repo())
+            .args(["study", "--model"])
+            .arg(model())
+            .args(["--n", "1", "--shard", "2/2", "--quick", "--out"])
+            .arg(tmp.path().join("empty-shard")),
+    );
+    assert!(err.contains("holds no system"), "{err}");
+
+    // a study of MAP only (seconds), its results then marked failed by hand
+    let out = tmp.path().join("s");
+    ok(&mut study(&out, &["--stages", "map"]));
+    for i in 0..3 {
+        let p = out.join(format!("results/system-{i:06}.json"));
+        let mut r = read_json(&p);
+        r["stages"]["map"] = serde_json::json!({"status": "failed", "error": "disk vanished"});
+        std::fs::write(&p, serde_json::to_string(&r).unwrap()).unwrap();
+    }
+    let err = fails(&mut study(&out, &["--stages", "map", "--resume"]));
+    assert!(
+        err.contains("3 of 3 systems of shard 1/1 failed")
+            && err.contains("disk vanished")
+            && err.contains("--retry-failed"),
+        "{err}"
+    );
+    assert_eq!(read_json(&out.join("run.json"))["status"], "failed");
+    let said = ok(&mut study(
+        &out,
+        &["--stages", "map", "--resume", "--retry-failed"],
+    ));
+    assert!(said.contains("3 systems fitted now, 0 kept"), "{said}");
+    for i in 0..3 {
+        let r = read_json(&out.join(format!("results/system-{i:06}.json")));
+        assert_eq!(r["stages"]["map"]["status"], "ok");
+    }
+
+    // the study's summary folder is not taken over by a study
+    let summary = tmp.path().join("summary");
+    ok(infer()
+        .args(["study", "summarize"])
+        .arg(&out)
+        .arg("--out")
+        .arg(&summary));
+    let err = fails(&mut study(&summary, &["--stages", "map"]));
+    assert!(err.contains("not a study directory"), "{err}");
+
+    // a second process on a shard that is still being written
+    let busy = tmp.path().join("busy");
+    let mut first = study(&busy, &["--stages", "map"]).spawn().unwrap();
+    let t0 = Instant::now();
+    while !busy.join("study.json").exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the first study never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let second = study(&busy, &["--stages", "map", "--resume"])
+        .output()
+        .unwrap();
+    let finished_first = first.try_wait().unwrap().is_some();
+    if !finished_first {
+        assert!(!second.status.success(), "{}", text(&second));
+        assert!(
+            text(&second).contains("still being written by process"),
+            "{}",
+            text(&second)
+        );
+    }
+    assert!(first.wait().unwrap().success());
+}

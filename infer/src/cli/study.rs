@@ -9,7 +9,8 @@ use super::fit::FitSettings;
 use crate::out;
 use crate::pipeline::fit::FitConfig;
 use crate::pipeline::study::{
-    Shard, SourceImages, StudyConfig, quick_settings, render_text, run_study, run_summarize,
+    Continue, Shard, SourceImages, StudyConfig, quick_settings, render_text, run_study,
+    run_summarize,
 };
 
 #[derive(Args)]
@@ -38,6 +39,10 @@ pub struct StudyArgs {
     /// if --out is new. Refused if the model, seed, n, settings or shard differ from the recorded ones.
     #[arg(long)]
     pub resume: bool,
+    /// With --resume: run again the systems whose result records a failed stage (mock, fit or
+    /// summary), once their cause is fixed; without it they are kept as failed results.
+    #[arg(long, requires = "resume")]
+    pub retry_failed: bool,
     /// Lens real galaxies: each system's source is an image of this prepared data set (`train-vae
     /// prepare`), in a permutation of the split seeded by --seed (no repeats until all are used), in place of the model's VAE source (as `infer mock
     /// --source-image`). The fit still uses the model's source prior.
@@ -108,9 +113,18 @@ pub fn run(a: StudyArgs, device: &Device, device_name: String) -> Result<()> {
                 },
             };
             let shard = Shard::parse(&a.shard)?;
+            let cont = Continue {
+                resume: a.resume,
+                retry_failed: a.retry_failed,
+            };
             if let Some(sweep) = &a.priors_from {
+                if shard != Shard::ALL {
+                    anyhow::bail!(
+                        "--shard {shard} with --priors-from: a prior comparison runs its studies in one process (each setting's study in --out/<setting>); to spread it over jobs, run one `infer study --checkpoint <sweep>/<setting>` per setting and shard those"
+                    );
+                }
                 let rows = crate::pipeline::study::priors::compare_priors(
-                    &cfg, sweep, &dir, shard, device,
+                    &cfg, sweep, &dir, shard, cont, device,
                 )?;
                 out!(
                     "{}",
@@ -119,7 +133,7 @@ pub fn run(a: StudyArgs, device: &Device, device_name: String) -> Result<()> {
                 out!("comparison: {}", dir.join("comparison.json").display());
                 return Ok(());
             }
-            let o = run_study(&cfg, &dir, shard, a.resume, device)?;
+            let o = run_study(&cfg, &dir, shard, cont, device)?;
             out!(
                 "study shard {shard} in {}: {} systems fitted now, {} kept from before",
                 o.dir.display(),

@@ -31,6 +31,6 @@ pub mod summarize;
 pub use config::{Shard, StudyConfig, StudyFile, quick_settings};
 pub use report::{render_text, write_summary};
 pub use result::SystemResult;
-pub use run::{ShardOutcome, run_study, run_summarize};
+pub use run::{Continue, ShardOutcome, run_study, run_summarize};
 pub use sources::SourceImages;
 pub use summarize::StudySummary;

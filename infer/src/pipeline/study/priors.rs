@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use super::config::{Shard, StudyConfig};
 use super::result::SystemResult;
-use super::run::run_study;
+use super::run::{Continue, run_study};
 use super::summarize::StudySummary;
 use arclight_core::plot::{ChartOptions, Series, Style, line_chart};
 
@@ -87,6 +87,7 @@ pub fn compare_priors(
     sweep_dir: &Path,
     out: &Path,
     shard: Shard,
+    cont: Continue,
     device: &Device,
 ) -> Result<Vec<PriorRow>> {
     let settings = sweep_settings(sweep_dir)?;
@@ -98,7 +99,12 @@ pub fn compare_priors(
             ..base.clone()
         };
         let dir = out.join(&name);
-        let o = run_study(&cfg, &dir, shard, true, device)?;
+        // every setting's study continues, whatever the invocation's --resume
+        let cont = Continue {
+            resume: true,
+            ..cont
+        };
+        let o = run_study(&cfg, &dir, shard, cont, device)?;
         rows.push(row(&name, d, &ck, &o.summary, &dir)?);
     }
     write_comparison(out, &rows)?;
@@ -111,7 +117,15 @@ fn row(name: &str, d: usize, ck: &Path, s: &StudySummary, dir: &Path) -> Result<
         .iter()
         .filter(|(k, _)| !k.starts_with("src."))
         .collect();
-    let n = lens.len().max(1) as f64;
+    // averages over the lens parameters with a finite value (none: NaN, not a perfect 0)
+    let mean_of = |v: Vec<f64>| {
+        let v: Vec<f64> = v.into_iter().filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            f64::NAN
+        } else {
+            v.iter().sum::<f64>() / v.len() as f64
+        }
+    };
     let (mut inside, mut total) = (0usize, 0usize);
     for (_, r) in &lens {
         if let Some(c) = r.coverage.get("68") {
@@ -144,8 +158,8 @@ fn row(name: &str, d: usize, ck: &Path, s: &StudySummary, dir: &Path) -> Result<
         systems: s.systems,
         fits: s.fits,
         flagged: s.flagged.len(),
-        lens_abs_mu_z: lens.iter().map(|(_, r)| r.mu_z.abs()).sum::<f64>() / n,
-        lens_sd_z: lens.iter().map(|(_, r)| r.sd_z).sum::<f64>() / n,
+        lens_abs_mu_z: mean_of(lens.iter().map(|(_, r)| r.mu_z.abs()).collect()),
+        lens_sd_z: mean_of(lens.iter().map(|(_, r)| r.sd_z).collect()),
         lens_coverage_68: frac,
         lens_coverage_68_se: if total > 0 {
             (frac * (1.0 - frac) / total as f64).sqrt()

@@ -158,6 +158,14 @@ impl SystemResult {
         !self.flags.is_empty()
     }
 
+    /// The first stage that failed (mock, a fit stage, or the summary) and its error.
+    pub fn failed_stage(&self) -> Option<(&str, &str)> {
+        self.stages.iter().find_map(|(name, s)| {
+            (s.status == StageStatus::Failed)
+                .then(|| (name.as_str(), s.error.as_deref().unwrap_or("")))
+        })
+    }
+
     /// Read a result file.
     pub fn load(path: &Path) -> Result<SystemResult> {
         let text = std::fs::read_to_string(path)

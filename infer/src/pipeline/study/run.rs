@@ -1,7 +1,9 @@
 //! Running a study shard: each system of the shard is mocked and fitted in its own folder and
 //! ends as one result file written atomically. A killed shard resumes where it stopped (`--resume`):
-//! systems with a result are kept, a partial system is restarted from scratch, and resuming with
-//! another model, seed, n, settings or shard is refused. `summarize` merges shard directories.
+//! systems with a result are kept (failed ones are run again with `retry_failed`), a partial system
+//! is restarted from scratch, and resuming with another model, seed, n, settings or shard is
+//! refused. The set-up (model, checkpoint, source images) is checked before any system runs, and a
+//! shard whose every system failed is an error. `summarize` merges shard directories.
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
@@ -28,19 +30,39 @@ pub struct ShardOutcome {
     pub kept: usize,
 }
 
+/// How a shard treats what an earlier run of it left.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Continue {
+    /// Continue the study in `out` (keep finished systems).
+    pub resume: bool,
+    /// Run the systems whose kept result has a failed stage again (after fixing its cause).
+    pub retry_failed: bool,
+}
+
 /// Run (or, with `resume`, continue) shard `shard` of the study `cfg` in `out`.
 pub fn run_study(
     cfg: &StudyConfig,
     out: &Path,
     shard: Shard,
-    resume: bool,
+    cont: Continue,
     device: &Device,
 ) -> Result<ShardOutcome> {
+    let resume = cont.resume;
     if cfg.n_systems == 0 {
         bail!("--n: a study needs at least one system");
     }
-    // check the model file before creating anything
+    let Some(first) = shard.systems(cfg.n_systems).next() else {
+        bail!(
+            "--shard {shard} of --n {}: this shard holds no system (shard K of M holds the systems i with i mod M = K - 1); use at most {} shards",
+            cfg.n_systems,
+            cfg.n_systems
+        );
+    };
+    // check the model file, the checkpoint and the source images before creating anything
     let spec = crate::model::spec::ModelSpec::load(&cfg.model)?;
+    preflight(cfg, first, device).with_context(|| {
+        format!("study set-up (checked on system {first} before any system runs)")
+    })?;
     let want = StudyFile::new(cfg, shard)?;
     let study_path = StudyFile::path(out);
     let mut run = if study_path.exists() {
@@ -72,7 +94,8 @@ pub fn run_study(
             .map(|mut d| d.next().is_none())
             .unwrap_or(true);
         // killed between creating the record and writing study.json: nothing ran yet
-        let just_created = RunInfo::load(out).is_ok_and(|i| i.kind == RunKind::Study)
+        let just_created = RunInfo::load(out)
+            .is_ok_and(|i| i.kind == RunKind::Study && i.config.get("summarize").is_none())
             && !out.join("results").exists()
             && !out.join("systems").exists();
         let run = if empty {
@@ -99,7 +122,7 @@ pub fn run_study(
     };
     // the pool of this invocation (each system's result records its own)
     run.set_threads(rayon::current_num_threads())?;
-    match shard_loop(cfg, &want, out, &mut run, device) {
+    match shard_loop(cfg, &want, out, &mut run, cont.retry_failed, device) {
         Ok(o) => Ok(o),
         Err(e) => {
             let _ = run.fail(&format!("{e:#}"));
@@ -126,11 +149,29 @@ fn record_flags(flagged: &[(usize, String)], of: usize) -> Vec<String> {
     )]
 }
 
+/// Build what the mocks and the fits of the study need (the model with the first system's source
+/// image, the checkpoint, the parameter layouts), so a set-up error stops the shard at once instead
+/// of failing every system.
+fn preflight(cfg: &StudyConfig, first: usize, device: &Device) -> Result<()> {
+    use crate::model::spec::ModelSpec;
+    use crate::pipeline::problem::Problem;
+    let mut mock_spec = ModelSpec::load(&cfg.model)?;
+    if let Some(s) = &cfg.source_images {
+        let index = s.index_for(cfg.seed, first)?;
+        mock_spec = crate::pipeline::mock::with_image_source(&mock_spec, &s.file, index)?;
+    }
+    Problem::from_spec(mock_spec, cfg.checkpoint.as_deref(), device)?.sim_layout()?;
+    let fit_spec = ModelSpec::load(&cfg.model)?;
+    Problem::from_spec(fit_spec, cfg.checkpoint.as_deref(), device)?.layout()?;
+    Ok(())
+}
+
 fn shard_loop(
     cfg: &StudyConfig,
     study: &StudyFile,
     out: &Path,
     run: &mut Run,
+    retry_failed: bool,
     device: &Device,
 ) -> Result<ShardOutcome> {
     let shard = study.shard;
@@ -138,12 +179,13 @@ fn shard_loop(
     let total = systems.len();
     let (mut ran, mut kept) = (0, 0);
     let mut flagged = Vec::new();
+    let mut failed: Vec<(usize, String)> = Vec::new();
     run.set_flags(Vec::new())?;
     // the angles' periods, read once; an unreadable model fails every mock, and no truth is compared
     let spec = crate::model::spec::ModelSpec::load(&cfg.model).ok();
     for (done, &i) in systems.iter().enumerate() {
         let path = SystemResult::path(out, i);
-        let r = if path.exists() {
+        let earlier = if path.exists() {
             let r = SystemResult::load(&path)?;
             if r.study_id != study.study_id || r.index != i {
                 bail!(
@@ -153,6 +195,11 @@ fn shard_loop(
                     r.index
                 );
             }
+            Some(r).filter(|r| !(retry_failed && r.failed_stage().is_some()))
+        } else {
+            None
+        };
+        let r = if let Some(r) = earlier {
             kept += 1;
             r
         } else {
@@ -172,6 +219,9 @@ fn shard_loop(
             run.log("system", system_line(&r))?;
             r
         };
+        if let Some((stage, error)) = r.failed_stage() {
+            failed.push((i, format!("{stage}: {error}")));
+        }
         if r.is_flagged() {
             flagged.push((i, r.flags[0].message.clone()));
             run.set_flags(record_flags(&flagged, total))?;
@@ -187,6 +237,16 @@ fn shard_loop(
     merged.missing.retain(|&i| shard.contains(i));
     let summary = write_summary(out, &merged)?;
     run.set_flags(record_flags(&flagged, total))?;
+    if let Some((i, why)) = failed.first() {
+        let what = format!(
+            "{} of {total} systems of shard {shard} failed (first: system {i}, {why}); fix the cause, then rerun with --resume --retry-failed",
+            failed.len()
+        );
+        if failed.len() == total {
+            bail!("{what}");
+        }
+        eprintln!("study: {what}");
+    }
     run.finish(serde_json::to_value(&summary)?)?;
     Ok(ShardOutcome {
         dir: out.to_path_buf(),
