@@ -17,7 +17,7 @@ use crate::train::config::SweepTag;
 use crate::train::state::ResumeState;
 use anyhow::{Context, Result, bail, ensure};
 use arclight_vae::checkpoint;
-use arclight_vae::dataset::read_provenance;
+use arclight_vae::dataset::{read_provenance, split_sizes};
 use arclight_vae::model::VaeConfig;
 use arclight_vae::model::config::PAPER_WIDTHS;
 use serde::{Deserialize, Serialize};
@@ -153,10 +153,27 @@ pub fn plan(args: &SweepArgs) -> Result<SweepPlan> {
     if args.widths_list.is_some() && t.widths.is_some() {
         bail!("--widths and --widths-list: give one of them");
     }
+    if t.decoder_only {
+        bail!(
+            "--decoder-only: not available in a sweep (every setting is evaluated on the test split, \
+             which needs the encoder); sweep without it, then train the chosen setting with \
+             `train-vae train --decoder-only`"
+        );
+    }
     let Some(data) = &t.data else {
         bail!("--data <h5> is required")
     };
     ensure!(args.eval_samples >= 1, "--eval-samples must be at least 1");
+    // Checked here, not after the first setting has trained: training needs 2 train images and a
+    // validation image, each setting's evaluation a test image.
+    let [n_train, n_val, n_test] = split_sizes(data)?;
+    ensure!(
+        n_train >= 2 && n_val >= 1 && n_test >= 1,
+        "--data {}: the splits hold train {n_train}, validation {n_val}, test {n_test} images; a sweep \
+         needs at least 2 train, 1 validation and 1 test image (every setting is evaluated on the \
+         test split); prepare the data set again with a --split that leaves every split non-empty",
+        data.display()
+    );
     let dims = parse_list(&args.latent_dims, "--latent-dims")?;
     let widths: Vec<[usize; 4]> = match (&args.widths_list, &t.widths) {
         (Some(l), _) => l
@@ -213,14 +230,29 @@ pub fn plan(args: &SweepArgs) -> Result<SweepPlan> {
 
 /// Train (or resume, or skip) and evaluate one setting in `ck`.
 fn run_setting(args: &SweepArgs, s: &Setting, ck: &Path, tag: SweepTag) -> Result<SettingResult> {
+    // A kill during a checkpoint swap leaves the setting's folder aside; put it back first so it
+    // is seen as trained or resumable.
+    checkpoint::recover_interrupted_swap(ck)?;
     let finished = checkpoint::read_meta(ck)
         .map(|m| m.prior.is_some())
         .unwrap_or(false);
     if finished {
         eprintln!("sweep: {} is trained; not training again", s.name);
     } else {
-        let resume = ck.join(arclight_vae::checkpoint::TRAINING_DIR).is_dir()
-            && ResumeState::load(ck).is_ok();
+        let training = ck.join(checkpoint::TRAINING_DIR);
+        // A training state that exists but cannot be read is reported, not replaced by a fresh run.
+        let resume = training.is_dir();
+        if resume {
+            ResumeState::load(ck).with_context(|| {
+                format!(
+                    "sweep setting {}: the training state in {} cannot be loaded; restore it, or \
+                     remove {} to train this setting from scratch",
+                    s.name,
+                    training.display(),
+                    ck.display()
+                )
+            })?;
+        }
         let mut t = args.train.clone();
         t.out = ck.to_path_buf();
         t.latent_dim = (!resume).then_some(s.latent_dim);

@@ -211,6 +211,25 @@ fn bad_flags() {
 }
 
 #[test]
+fn crop_zero_is_refused_before_the_run_record() {
+    let d = small_set([OK_VAR; 3], None, [0, 1, 2]);
+    let cat = d.path().join("cat.fits");
+    let out = d.path().join("x.h5");
+    let exp = d.path().join("exp");
+    let (ok, _, se) = prepare(
+        &cat,
+        &out,
+        &["--crop", "0", "--experiments", exp.to_str().unwrap()],
+    );
+    assert!(
+        !ok && se.contains("--crop 0") && !se.contains("panicked"),
+        "{se}"
+    );
+    // refused before any stamp work: no run record left "running", no output
+    assert_eq!(entries(d.path()), vec!["cat.fits", "gals.fits"]);
+}
+
+#[test]
 fn corrupt_hdf5_is_named() {
     let d = tempfile::tempdir().unwrap();
     // A real data set, truncated in the middle.

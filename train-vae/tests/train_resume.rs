@@ -139,3 +139,61 @@ fn nan_loss_stops_with_a_clear_error_and_keeps_the_best_checkpoint() {
         .collect();
     assert!(names.iter().all(|n| !n.starts_with(".ckpt")), "{names:?}");
 }
+
+#[test]
+fn early_stopped_run_killed_before_its_prior_is_finished_by_resume() {
+    quiet();
+    let _hdf5 = hdf5_guard();
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_data(dir.path(), 24, 8, 4);
+    let cfg = tiny_config(dir.path(), &data, 2);
+    let done = train(cfg.clone(), None).unwrap();
+    // As if early stopping had fired after epoch 2 of a 10-epoch run and the process had been
+    // killed after that epoch's checkpoint but before the latent prior was fitted.
+    let edit = |path: &Path, f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        f(&mut v);
+        std::fs::write(path, v.to_string()).unwrap();
+    };
+    edit(&cfg.out.join(TRAINING_DIR).join("state.json"), &|v| {
+        v["config"]["epochs"] = 10.into();
+        v["config"]["patience"] = 1.into();
+        v["early_stopping"]["patience"] = 1.into();
+        v["early_stopping"]["best_epoch"] = 1.into();
+        v["early_stopping"]["bad_epochs"] = 1.into();
+    });
+    edit(&cfg.out.join(checkpoint::META_FILE), &|v| {
+        v["prior"] = serde_json::Value::Null;
+        v["files"].as_object_mut().unwrap().remove("prior");
+        v["training"]["finished"] = false.into();
+    });
+    std::fs::remove_file(cfg.out.join(checkpoint::PRIOR_FILE)).unwrap();
+
+    let resume = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_train-vae"))
+            .args(["train", "--resume", "--out"])
+            .arg(&cfg.out)
+            .env("ARCLIGHT_QUIET", "1")
+            .output()
+            .unwrap()
+    };
+    let o = resume();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let meta = checkpoint::read_meta(&cfg.out).unwrap();
+    assert!(meta.prior.is_some() && meta.training.finished);
+    assert_eq!(meta.training.epochs_completed, 2);
+    assert!(cfg.out.join(checkpoint::PRIOR_FILE).is_file());
+    // finished without training another epoch, in the same run record
+    assert_eq!(metrics_epochs(&done.run_dir), vec![1, 2]);
+    let info = RunInfo::load(&done.run_dir).unwrap();
+    assert_eq!((info.status, info.resumed), (Status::Done, 1));
+    // once finished, a further resume is refused
+    let o = resume();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("already stopped early"),
+        "{err}"
+    );
+}

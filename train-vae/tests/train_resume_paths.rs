@@ -189,3 +189,58 @@ fn resume_from_another_directory_finds_the_data() {
     assert_eq!(state["config"]["data"], moved.display().to_string());
     assert_eq!(state["epochs_completed"], 4);
 }
+
+#[test]
+fn resume_refuses_a_data_set_remade_at_its_path() {
+    let a = tempfile::tempdir().unwrap();
+    let synth = |seed: &str| {
+        ok(
+            run_in(
+                a.path(),
+                &[
+                    "synth", "--n", "24", "--seed", seed, "--split", "16,4,4", "--out", "synth.h5",
+                ],
+            ),
+            "synth",
+        )
+    };
+    synth("5");
+    let mut args = vec![
+        "train",
+        "--data",
+        "synth.h5",
+        "--out",
+        "ck",
+        "--epochs",
+        "1",
+        "--experiments",
+        "exp",
+    ];
+    args.extend(TINY);
+    ok(run_in(a.path(), &args), "train");
+    let resume = ["train", "--resume", "--out", "ck", "--epochs", "2"];
+
+    // another data set written to the same path: refused, naming both files
+    synth("6");
+    let o = run_in(a.path(), &resume);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success()
+            && err.contains("synth.h5 has changed")
+            && err.contains("ck/checkpoint.json")
+            && err.contains("provenance differs")
+            && err.contains("--resume --data PATH"),
+        "{err}"
+    );
+    // the same data set made again: resumed
+    synth("5");
+    ok(
+        run_in(a.path(), &resume),
+        "resume with the original data set",
+    );
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(a.path().join("ck/training/state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["epochs_completed"], 2);
+}

@@ -220,3 +220,81 @@ fn killed_sweep_continues_where_it_stopped() {
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[1]["epochs_completed"], epochs);
 }
+
+#[test]
+fn decoder_only_is_refused_before_training() {
+    let _h = hdf5_guard();
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_data(dir.path(), 24, 8, 6);
+    let (out, exp) = (dir.path().join("abl"), dir.path().join("experiments"));
+    let o = sweep_cmd(&data, &out, &exp, "2", 1)
+        .arg("--decoder-only")
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(t.contains("--decoder-only") && t.contains("encoder"), "{t}");
+    assert!(!out.exists() && !exp.exists());
+}
+
+#[test]
+fn too_small_splits_are_refused_before_training() {
+    let _h = hdf5_guard();
+    for (sizes, said) in [
+        ((24, 8, 0), "test 0"),
+        ((24, 0, 6), "validation 0"),
+        ((1, 8, 6), "train 1"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let data = tiny_data(dir.path(), sizes.0, sizes.1, sizes.2);
+        let (out, exp) = (dir.path().join("abl"), dir.path().join("experiments"));
+        let o = sweep_cmd(&data, &out, &exp, "2", 1).output().unwrap();
+        let t = text(&o);
+        assert!(!o.status.success(), "{t}");
+        assert!(
+            t.contains(data.to_str().unwrap()) && t.contains(said),
+            "{sizes:?}: {t}"
+        );
+        assert!(!out.exists() && !exp.exists(), "{sizes:?}");
+    }
+}
+
+#[test]
+fn unreadable_training_state_is_reported() {
+    let _h = hdf5_guard();
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_data(dir.path(), 24, 8, 6);
+    let (out, exp) = (dir.path().join("abl"), dir.path().join("experiments"));
+    // a setting whose training state is from another build
+    let training = out.join("ld2/training");
+    std::fs::create_dir_all(&training).unwrap();
+    std::fs::write(training.join("state.json"), r#"{"format_version": 99}"#).unwrap();
+    let o = sweep_cmd(&data, &out, &exp, "2", 1).output().unwrap();
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(
+        t.contains("ld2/training/state.json")
+            && t.contains("format_version")
+            && t.contains("cannot be loaded"),
+        "{t}"
+    );
+    // nothing was trained in its place
+    assert!(!exp.exists() || tagged_runs(&exp, "train").is_empty());
+}
+
+#[test]
+fn setting_left_aside_by_a_killed_swap_is_recovered() {
+    let _h = hdf5_guard();
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_data(dir.path(), 24, 8, 6);
+    let (out, exp) = (dir.path().join("abl"), dir.path().join("experiments"));
+    let o = sweep_cmd(&data, &out, &exp, "2", 1).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    // killed between the two renames of a checkpoint swap: the folder sits at .<name>.old-<pid>
+    std::fs::rename(out.join("ld2"), out.join(".ld2.old-4242")).unwrap();
+    let o = sweep_cmd(&data, &out, &exp, "2", 1).output().unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("ld2 is trained"), "{t}");
+    assert!(out.join("ld2/eval/metrics.json").is_file());
+}

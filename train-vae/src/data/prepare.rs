@@ -476,6 +476,10 @@ pub fn load_inputs(cfg: &PrepareConfig) -> Result<Inputs> {
         cfg.cuts.snr_block
     );
     ensure!(
+        cfg.cuts.crop != Some(0),
+        "--crop 0: the crop side must be at least 1 native pixel (or leave out --crop to keep the whole stamp)"
+    );
+    ensure!(
         !(cfg.cuts.snr_min > cfg.cuts.snr_max),
         "--snr-min {} is above --snr-max {}",
         cfg.cuts.snr_min,

@@ -241,7 +241,12 @@ fn resume(a: TrainArgs) -> Result<TrainOutcome> {
     }
     let mut state = state;
     state.early_stopping.patience = config.patience;
-    if state.early_stopping.stopped() {
+    // A run that ended (early or after its last epoch) but was interrupted before its latent
+    // prior was fitted is not refused: `train` skips to fitting the prior.
+    let finished = checkpoint::read_meta(&config.out)
+        .map(|m| m.prior.is_some())
+        .unwrap_or(false);
+    if finished && state.early_stopping.stopped() {
         bail!(
             "--resume: the run in {} already stopped early at epoch {} (best epoch {}); raise --patience to continue",
             config.out.display(),
@@ -249,17 +254,12 @@ fn resume(a: TrainArgs) -> Result<TrainOutcome> {
             state.early_stopping.best_epoch
         );
     }
-    if state.epochs_completed >= config.epochs {
-        let finished = checkpoint::read_meta(&config.out)
-            .map(|m| m.prior.is_some())
-            .unwrap_or(false);
-        if finished {
-            bail!(
-                "--resume: the run in {} already completed its {} epochs; pass a larger --epochs to continue",
-                config.out.display(),
-                state.epochs_completed
-            );
-        }
+    if finished && state.epochs_completed >= config.epochs {
+        bail!(
+            "--resume: the run in {} already completed its {} epochs; pass a larger --epochs to continue",
+            config.out.display(),
+            state.epochs_completed
+        );
     }
     train(config, Some(state))
 }
@@ -291,53 +291,63 @@ fn origins(out_now: &Path, out_stored: &Path) -> Vec<PathBuf> {
 
 /// The data set of a resumed run: the stored path (absolute since it was recorded so; older
 /// runs stored it as given, tried against [`origins`]), or `--data` when it names the same data
-/// set (the same file, or a moved copy with the provenance recorded in the checkpoint).
+/// set (a moved copy). Either way its provenance must be the one recorded in the checkpoint, so
+/// a data set re-made at the same path is not trained on silently.
 fn resume_data(a: &TrainArgs, stored: &Path, origins: &[PathBuf]) -> Result<PathBuf> {
     let found: Option<PathBuf> = if stored.is_absolute() {
         Some(stored.to_path_buf()).filter(|p| p.is_file())
     } else {
         origins.iter().map(|o| o.join(stored)).find(|p| p.is_file())
     };
-    let Some(given) = &a.data else {
-        return match found {
-            Some(p) => Ok(absolute(&p)),
-            None => bail!(
-                "--resume: the data set of the run in {}, {}, is not found{}; if it moved, give its current path with --resume --data PATH",
-                a.out.display(),
-                stored.display(),
-                if stored.is_relative() {
-                    format!(
-                        " (looked in {})",
-                        origins
-                            .iter()
-                            .map(|o| absolute(&o.join(stored)).display().to_string())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                } else {
-                    String::new()
-                }
-            ),
-        };
-    };
-    let same_file = found.as_ref().is_some_and(|f| {
-        matches!(
-            (std::fs::canonicalize(f), std::fs::canonicalize(given)),
-            (Ok(x), Ok(y)) if x == y
-        )
-    });
-    if !same_file {
-        let recorded = checkpoint::read_meta(&a.out)?.data.provenance;
-        let theirs = read_provenance(given)?;
-        ensure!(
-            theirs == recorded,
-            "--data {} is not the data set of the run being resumed ({}): its provenance differs from the one recorded in {}; resume without --data, or give the moved copy of that data set",
-            given.display(),
+    let (path, moved) = match (&a.data, &found) {
+        (Some(given), _) => {
+            let same_file = found.as_ref().is_some_and(|f| {
+                matches!(
+                    (std::fs::canonicalize(f), std::fs::canonicalize(given)),
+                    (Ok(x), Ok(y)) if x == y
+                )
+            });
+            (absolute(given), !same_file)
+        }
+        (None, Some(p)) => (absolute(p), false),
+        (None, None) => bail!(
+            "--resume: the data set of the run in {}, {}, is not found{}; if it moved, give its current path with --resume --data PATH",
+            a.out.display(),
             stored.display(),
-            a.out.join(checkpoint::META_FILE).display()
+            if stored.is_relative() {
+                format!(
+                    " (looked in {})",
+                    origins
+                        .iter()
+                        .map(|o| absolute(&o.join(stored)).display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            } else {
+                String::new()
+            }
+        ),
+    };
+    let recorded = checkpoint::read_meta(&a.out)?.data.provenance;
+    if read_provenance(&path)? != recorded {
+        let meta = a.out.join(checkpoint::META_FILE);
+        if moved {
+            bail!(
+                "--data {} is not the data set of the run being resumed ({}): its provenance differs from the one recorded in {}; give the moved copy of that data set, or resume without --data if it is still at {}",
+                path.display(),
+                stored.display(),
+                meta.display(),
+                stored.display()
+            );
+        }
+        bail!(
+            "--resume: the data set {} has changed since the run in {} started: its provenance differs from the one recorded in {} (re-made by `prepare` or `synth`?); put the original data set back at that path, give its current path with --resume --data PATH, or start a new run with another --out",
+            path.display(),
+            a.out.display(),
+            meta.display()
         );
     }
-    Ok(absolute(given))
+    Ok(path)
 }
 
 /// The experiments folder of a resumed run: the stored one, or (stored relative) the first of
