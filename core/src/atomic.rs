@@ -88,9 +88,82 @@ pub fn replace_dir(src: &Path, dst: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Remove the temporary siblings of `path` (`.<name>.<kind>-<pid>` files, e.g. `tmp` or `scratch`)
+/// that processes killed before their clean-up left behind: those whose pid is no longer alive on
+/// this machine. Returns the paths removed.
+pub fn remove_stale_siblings(path: &Path) -> Vec<PathBuf> {
+    let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return Vec::new();
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let prefix = format!(".{name}.");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file.strip_prefix(&prefix) else {
+            continue;
+        };
+        let Some((kind, pid)) = rest.rsplit_once('-') else {
+            continue;
+        };
+        let (Ok(pid), true) = (
+            pid.parse::<u32>(),
+            kind.chars().all(|c| c.is_ascii_lowercase()),
+        ) else {
+            continue;
+        };
+        if pid != std::process::id()
+            && !crate::record::pid_alive(pid)
+            && e.file_type().is_ok_and(|t| t.is_file())
+            && std::fs::remove_file(e.path()).is_ok()
+        {
+            removed.push(e.path());
+        }
+    }
+    removed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stale_siblings_of_dead_processes_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("cosmos.h5");
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let live = std::process::id();
+        for f in [
+            format!(".cosmos.h5.scratch-{dead}"),
+            format!(".cosmos.h5.tmp-{dead}"),
+            format!(".cosmos.h5.tmp-{live}"),
+            format!(".other.h5.tmp-{dead}"),
+            "cosmos.h5".to_string(),
+        ] {
+            std::fs::write(dir.path().join(f), b"x").unwrap();
+        }
+        let mut removed: Vec<String> = remove_stale_siblings(&out)
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        removed.sort();
+        assert_eq!(
+            removed,
+            [
+                format!(".cosmos.h5.scratch-{dead}"),
+                format!(".cosmos.h5.tmp-{dead}")
+            ]
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
+    }
 
     #[test]
     fn failed_write_leaves_old_file_and_no_temp() {

@@ -6,7 +6,8 @@
 //! the number of survivors is known are the split sizes fixed, a seeded permutation drawn, and
 //! the HDF5 file written from the scratch file. Memory stays at one batch of raw stamps, whatever
 //! the catalog size (87,798 rows for the full COSMOS 25.2 sample). The scratch file is removed
-//! on every exit path; the output appears only when complete (atomic rename).
+//! on every exit path but a kill, whose leftovers the next `prepare` to the same output removes;
+//! the output appears only when complete (atomic rename).
 
 use super::cosmos::{Catalog, FitInfo, read_catalog_ctx};
 use super::cuts::{
@@ -162,6 +163,13 @@ impl Scratch {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create directory {}", dir.display()))?;
+        }
+        // a killed earlier run's scratch and half-written output (up to GBs for the full sample)
+        for p in arclight_core::atomic::remove_stale_siblings(out) {
+            eprintln!(
+                "prepare: removed {}, left by an interrupted run",
+                p.display()
+            );
         }
         let f = std::fs::File::create(&path)
             .with_context(|| format!("cannot create scratch file {}", path.display()))?;
