@@ -313,3 +313,51 @@ fn images_for_a_model_without_an_image_source_are_refused_up_front() {
     );
     assert!(!out.exists());
 }
+
+/// A study's VAE checkpoint is identified by its content: resuming with the same checkpoint spelled
+/// another way continues the study; resuming after the checkpoint was retrained in place (its prior
+/// changed) is refused, naming the checkpoint.
+#[test]
+fn the_checkpoint_is_identified_by_content_not_by_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = tiny_vae::tiny_checkpoint(dir.path(), "ck4", 4, 40);
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo.toml");
+    let out = dir.path().join("study");
+    let run = |ck: &Path, resume: bool| {
+        let mut c = infer();
+        c.args(["study", "--model"])
+            .arg(&model)
+            .arg("--checkpoint")
+            .arg(ck)
+            .args(["--n", "1", "--quick", "--stages", "map", "--out"])
+            .arg(&out);
+        if resume {
+            c.arg("--resume");
+        }
+        let o = c.output().unwrap();
+        (
+            o.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        )
+    };
+    let (ok, text) = run(&ck, false);
+    assert!(ok, "{text}");
+    let study = read_json(&out.join("study.json"));
+    assert_eq!(study["checkpoint_sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(study["identity"]["checkpoint"], study["checkpoint_sha256"]);
+    let (ok, text) = run(&dir.path().join(".").join("ck4"), true);
+    assert!(
+        ok && text.contains("0 systems fitted now, 1 kept"),
+        "{text}"
+    );
+    let prior = ck.join(arclight_vae::checkpoint::PRIOR_FILE);
+    let mut p = std::fs::read_to_string(&prior).unwrap();
+    p.push('\n');
+    std::fs::write(&prior, p).unwrap();
+    let (ok, text) = run(&ck, true);
+    assert!(!ok && text.contains("checkpoint"), "{text}");
+}

@@ -65,9 +65,15 @@ impl StudyConfig {
                 m.remove(k);
             }
         }
+        // an explicit checkpoint enters by content too: shards may spell its path differently, and
+        // one retrained in place is another prior
+        let checkpoint = match &self.checkpoint {
+            Some(dir) => Some(checkpoint_sha256(dir)?),
+            None => None,
+        };
         let mut id = json!({
             "model_sha256": sha256_file(&self.model)?,
-            "checkpoint": self.checkpoint,
+            "checkpoint": checkpoint,
             "seed": self.seed,
             "n": self.n_systems,
             "quick": self.quick,
@@ -79,6 +85,20 @@ impl StudyConfig {
         }
         Ok(id)
     }
+}
+
+/// Hex SHA-256 of a VAE checkpoint's content: its decoder weights and latent prior (what a fit
+/// uses of it).
+pub fn checkpoint_sha256(dir: &Path) -> Result<String> {
+    use arclight_vae::checkpoint::{DECODER_FILE, PRIOR_FILE};
+    let mut h = Sha256::new();
+    for f in [DECODER_FILE, PRIOR_FILE] {
+        let path = dir.join(f);
+        let (hex, _) = arclight_core::hash::sha256_file(&path)
+            .with_context(|| format!("checkpoint {}: cannot read {f}", dir.display()))?;
+        h.update(hex.as_bytes());
+    }
+    Ok(hex(&h.finalize()))
 }
 
 /// Hex SHA-256 of a file's bytes.
@@ -160,6 +180,11 @@ pub struct StudyFile {
     pub identity: Value,
     pub shard: Shard,
     pub config: StudyConfig,
+    /// Content of the VAE checkpoint the fits use ([`checkpoint_sha256`]; the model file's or the
+    /// shipped one when `--checkpoint` is not given), checked on resume and when shards merge.
+    /// Absent for models without a VAE source and in studies started before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_sha256: Option<String>,
 }
 
 impl StudyFile {
@@ -171,6 +196,7 @@ impl StudyFile {
             identity,
             shard,
             config: config.clone(),
+            checkpoint_sha256: None,
         })
     }
 

@@ -54,6 +54,15 @@ pub fn merge(dirs: &[PathBuf]) -> Result<Merged> {
                 }
             );
         }
+        if let (Some(a), Some(b)) = (&first.checkpoint_sha256, &f.checkpoint_sha256)
+            && a != b
+        {
+            bail!(
+                "refusing to merge {} and {}: their fits used different VAE checkpoints (checkpoint_sha256 in study.json)",
+                dirs[0].display(),
+                d.display()
+            );
+        }
         for r in read_results(d)? {
             let path = SystemResult::path(d, r.index);
             if r.study_id != first.study_id {

@@ -60,10 +60,14 @@ pub fn run_study(
     };
     // check the model file, the checkpoint and the source images before creating anything
     let spec = crate::model::spec::ModelSpec::load(&cfg.model)?;
-    preflight(cfg, first, device).with_context(|| {
+    let checkpoint = preflight(cfg, first, device).with_context(|| {
         format!("study set-up (checked on system {first} before any system runs)")
     })?;
-    let want = StudyFile::new(cfg, shard)?;
+    let mut want = StudyFile::new(cfg, shard)?;
+    want.checkpoint_sha256 = match &checkpoint {
+        Some(dir) => Some(super::config::checkpoint_sha256(dir)?),
+        None => None,
+    };
     let study_path = StudyFile::path(out);
     let mut run = if study_path.exists() {
         if !resume {
@@ -79,6 +83,15 @@ pub fn run_study(
                 "{}: refusing to resume with different settings ({}); rerun with the settings it was started with, or choose another --out",
                 study_path.display(),
                 diff.join("; ")
+            );
+        }
+        if let (Some(h), Some(w)) = (&have.checkpoint_sha256, &want.checkpoint_sha256)
+            && h != w
+        {
+            bail!(
+                "{}: the VAE checkpoint {} is not the one this study started with (its decoder or prior changed: retrained in place?); put that one back, or start a new study in another --out",
+                study_path.display(),
+                checkpoint.as_deref().unwrap_or(Path::new("?")).display()
             );
         }
         if have.shard != shard {
@@ -151,8 +164,8 @@ fn record_flags(flagged: &[(usize, String)], of: usize) -> Vec<String> {
 
 /// Build what the mocks and the fits of the study need (the model with the first system's source
 /// image, the checkpoint, the parameter layouts), so a set-up error stops the shard at once instead
-/// of failing every system.
-fn preflight(cfg: &StudyConfig, first: usize, device: &Device) -> Result<()> {
+/// of failing every system. Returns the fits' VAE checkpoint, if the model has a VAE source.
+fn preflight(cfg: &StudyConfig, first: usize, device: &Device) -> Result<Option<PathBuf>> {
     use crate::model::spec::ModelSpec;
     use crate::pipeline::problem::Problem;
     let mut mock_spec = ModelSpec::load(&cfg.model)?;
@@ -162,8 +175,9 @@ fn preflight(cfg: &StudyConfig, first: usize, device: &Device) -> Result<()> {
     }
     Problem::from_spec(mock_spec, cfg.checkpoint.as_deref(), device)?.sim_layout()?;
     let fit_spec = ModelSpec::load(&cfg.model)?;
-    Problem::from_spec(fit_spec, cfg.checkpoint.as_deref(), device)?.layout()?;
-    Ok(())
+    let fit = Problem::from_spec(fit_spec, cfg.checkpoint.as_deref(), device)?;
+    fit.layout()?;
+    Ok(fit.vae.map(|(_, _, dir)| dir))
 }
 
 fn shard_loop(
