@@ -158,6 +158,47 @@ impl SystemResult {
         !self.flags.is_empty()
     }
 
+    /// The result of a system whose fit folder could not be read back (damaged files): the mock's
+    /// outcome and a failed `summary` stage with the error, flagged, so the shard goes on.
+    pub fn unreadable(
+        study_id: &str,
+        index: usize,
+        seed: u64,
+        mock: StageOutcome,
+        error: String,
+        wall_s: f64,
+        threads: usize,
+    ) -> SystemResult {
+        let mut stages = BTreeMap::new();
+        stages.insert("mock".to_string(), mock);
+        stages.insert("summary".to_string(), StageOutcome::failed(error, None));
+        let mut r = SystemResult {
+            format: FORMAT,
+            study_id: study_id.to_string(),
+            index,
+            seed,
+            stages,
+            chi2_dof: None,
+            dof: None,
+            rhat_max: None,
+            ess_bulk_min: None,
+            ess_tail_min: None,
+            divergences: None,
+            transitions: None,
+            n_chains: None,
+            hmc_rounds: None,
+            hmc_extended: None,
+            rank_draws: None,
+            params: BTreeMap::new(),
+            flags: Vec::new(),
+            wall_s,
+            threads,
+            source_residual: None,
+        };
+        r.flags = super::flags::check(&r, false);
+        r
+    }
+
     /// The first stage that failed (mock, a fit stage, or the summary) and its error.
     pub fn failed_stage(&self) -> Option<(&str, &str)> {
         self.stages.iter().find_map(|(name, s)| {
@@ -202,4 +243,33 @@ pub struct Flag {
     /// `stage`, `rhat`, `ess`, `divergences`, `chi2` or `diagnostics`.
     pub check: String,
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A system whose fit could not be read back is a flagged result with its failed stage, which
+    /// `--retry-failed` finds.
+    #[test]
+    fn an_unreadable_fit_is_a_failed_flagged_result() {
+        let r = SystemResult::unreadable(
+            "abc",
+            7,
+            12,
+            StageOutcome::ok(Some(0.1)),
+            "reading the fit back: samples.h5: truncated".into(),
+            3.0,
+            2,
+        );
+        assert_eq!(
+            r.failed_stage(),
+            Some(("summary", "reading the fit back: samples.h5: truncated"))
+        );
+        assert!(r.is_flagged());
+        assert_eq!(r.flags[0].check, "stage");
+        assert!(r.flags[0].message.contains("samples.h5: truncated"));
+        let back: SystemResult = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+    }
 }

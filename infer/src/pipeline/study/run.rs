@@ -352,22 +352,37 @@ fn run_system(
     } else {
         None
     };
-    let r = collect(&SystemRun {
-        study_id: &study.study_id,
-        index: i,
-        seed,
-        mock_dir: &mock_dir,
-        fit_dir: &fit_dir,
-        mock,
-        fit_error,
-        stages: cfg.fit.stages,
-        wall_s: t0.elapsed().as_secs_f64(),
-        threads: rayon::current_num_threads(),
-        period_of: &|name| spec?.period_of(name),
-    })?;
-    let mut r = r;
+    let threads = rayon::current_num_threads();
+    // reading the fit back is guarded too: a damaged file fails this system, not the shard (which
+    // would stop at it again on every resume)
+    let mut r = match guarded(|| {
+        collect(&SystemRun {
+            study_id: &study.study_id,
+            index: i,
+            seed,
+            mock_dir: &mock_dir,
+            fit_dir: &fit_dir,
+            mock: mock.clone(),
+            fit_error: fit_error.clone(),
+            stages: cfg.fit.stages,
+            wall_s: t0.elapsed().as_secs_f64(),
+            threads,
+            period_of: &|name| spec?.period_of(name),
+        })
+    }) {
+        Ok(r) => r,
+        Err(e) => SystemResult::unreadable(
+            &study.study_id,
+            i,
+            seed,
+            mock,
+            format!("reading the fit back: {e:#}"),
+            t0.elapsed().as_secs_f64(),
+            threads,
+        ),
+    };
     if cfg.source_images.is_some() && fit_dir.join("summary.json").is_file() {
-        match super::sources::source_residual(cfg, &mock_dir, &fit_dir, device) {
+        match guarded(|| super::sources::source_residual(cfg, &mock_dir, &fit_dir, device)) {
             Ok(v) => r.source_residual = Some(v),
             Err(e) => eprintln!("study: system {i}: no source residual: {e:#}"),
         }
