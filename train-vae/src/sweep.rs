@@ -112,6 +112,8 @@ pub fn run(args: SweepArgs) -> Result<()> {
     }
     let abs_dir = std::path::absolute(&dir).unwrap_or_else(|_| dir.clone());
     let mut rows = Vec::new();
+    // a setting that fails (diverges, or a damaged folder) does not stop the others
+    let mut failed: Vec<(String, String)> = Vec::new();
     for (k, s) in plan.settings.iter().enumerate() {
         let tag = SweepTag {
             id: plan.id.clone(),
@@ -127,14 +129,36 @@ pub fn run(args: SweepArgs) -> Result<()> {
             s.latent_dim,
             s.widths
         );
-        rows.push(run_setting(&args, s, &dir.join(&s.name), tag)?);
+        match run_setting(&args, s, &dir.join(&s.name), tag) {
+            Ok(r) => rows.push(r),
+            Err(e) => {
+                eprintln!(
+                    "sweep {}: setting {} failed: {e:#}; going on with the next",
+                    plan.id, s.name
+                );
+                failed.push((s.name.clone(), format!("{e:#}")));
+            }
+        }
     }
+    let failed_json: Vec<Value> = failed
+        .iter()
+        .map(|(name, error)| json!({"setting": name, "error": error}))
+        .collect();
     arclight_core::write_json_atomic(
         &dir.join("summary.json"),
-        &json!({"format": FORMAT, "sweep": plan.id, "settings": rows}),
+        &json!({"format": FORMAT, "sweep": plan.id, "settings": rows, "failed": failed_json}),
     )?;
     print_table(&rows);
     println!("summary: {}", dir.join("summary.json").display());
+    if let Some((name, error)) = failed.first() {
+        bail!(
+            "{} of {} settings failed (first: {name}: {}); the others are in {}; the same command retries the failed ones after their cause is fixed",
+            failed.len(),
+            plan.settings.len(),
+            error.lines().next().unwrap_or(""),
+            dir.join("summary.json").display()
+        );
+    }
     Ok(())
 }
 

@@ -269,7 +269,7 @@ fn unreadable_training_state_is_reported() {
     let training = out.join("ld2/training");
     std::fs::create_dir_all(&training).unwrap();
     std::fs::write(training.join("state.json"), r#"{"format_version": 99}"#).unwrap();
-    let o = sweep_cmd(&data, &out, &exp, "2", 1).output().unwrap();
+    let o = sweep_cmd(&data, &out, &exp, "2,3", 1).output().unwrap();
     let t = text(&o);
     assert!(!o.status.success(), "{t}");
     assert!(
@@ -278,8 +278,16 @@ fn unreadable_training_state_is_reported() {
             && t.contains("cannot be loaded"),
         "{t}"
     );
-    // nothing was trained in its place
-    assert!(!exp.exists() || tagged_runs(&exp, "train").is_empty());
+    // nothing was trained in its place, and the failure did not stop the next setting
+    let trained: Vec<String> = tagged_runs(&exp, "train")
+        .into_iter()
+        .map(|(_, _, s)| s)
+        .collect();
+    assert_eq!(trained, ["ld3"], "{t}");
+    let summary = read_json(&out.join("summary.json"));
+    assert_eq!(summary["settings"].as_array().unwrap().len(), 1);
+    assert_eq!(summary["failed"][0]["setting"], "ld2");
+    assert!(t.contains("1 of 2 settings failed (first: ld2"), "{t}");
 }
 
 #[test]
