@@ -12,14 +12,15 @@
 //! every setting is done.
 
 use crate::eval::{EvalArgs, EvalReport};
-use crate::train::cli::{TrainArgs, train_with};
-use crate::train::config::SweepTag;
+use crate::train::cli::{DEFAULT_SAMPLES, TrainArgs, train_with};
+use crate::train::config::{PAPER_BATCH, SweepTag};
 use crate::train::state::ResumeState;
 use anyhow::{Context, Result, bail, ensure};
 use arclight_vae::checkpoint;
 use arclight_vae::dataset::{read_provenance, split_sizes};
 use arclight_vae::model::VaeConfig;
 use arclight_vae::model::config::PAPER_WIDTHS;
+use arclight_vae::prior::PAPER_PRIOR_SCALE;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -236,8 +237,10 @@ pub fn plan(args: &SweepArgs) -> Result<SweepPlan> {
     }
     let shared = json!({
         "epochs": t.epochs, "head_width": t.head_width, "sigma_d": t.sigma_d, "lr": t.lr,
-        "batch_size": t.batch_size, "samples": t.samples, "patience": t.patience, "seed": t.seed,
-        "prior_scale": t.prior_scale, "decoder_only": t.decoder_only, "eval_samples": args.eval_samples,
+        "batch_size": t.batch_size.unwrap_or(PAPER_BATCH),
+        "samples": t.samples.unwrap_or(DEFAULT_SAMPLES), "patience": t.patience,
+        "seed": t.seed.unwrap_or(0),
+        "prior_scale": t.prior_scale.unwrap_or(PAPER_PRIOR_SCALE), "decoder_only": t.decoder_only, "eval_samples": args.eval_samples,
     });
     let data_provenance = read_provenance(data)?;
     let body = json!({"settings": settings, "train": shared, "data_provenance": data_provenance});

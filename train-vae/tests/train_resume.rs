@@ -197,3 +197,58 @@ fn early_stopped_run_killed_before_its_prior_is_finished_by_resume() {
         "{err}"
     );
 }
+
+/// Options fixed when a run starts (batch size, samples, seed, prior scale) were silently ignored by
+/// `--resume`; a different value is now refused, naming it and the run's value, and the same value is
+/// accepted.
+#[test]
+fn resume_refuses_a_different_batch_size_or_seed() {
+    quiet();
+    let _hdf5 = hdf5_guard();
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_data(dir.path(), 24, 8, 4);
+    let cfg = tiny_config(dir.path(), &data, 1);
+    train(cfg.clone(), None).unwrap();
+    let resume = |extra: &[String]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_train-vae"))
+            .args(["train", "--resume", "--epochs", "2", "--out"])
+            .arg(&cfg.out)
+            .args(extra)
+            .env("ARCLIGHT_QUIET", "1")
+            .output()
+            .unwrap()
+    };
+    let other_batch = (cfg.batch_size + 1).to_string();
+    let other_seed = (cfg.seed + 1).to_string();
+    let o = resume(&[
+        "--batch-size".into(),
+        other_batch.clone(),
+        "--seed".into(),
+        other_seed.clone(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "--batch-size {other_batch} (the run's: {})",
+            cfg.batch_size
+        )) && err.contains(&format!("--seed {other_seed} (the run's: {})", cfg.seed)),
+        "{err}"
+    );
+    assert_eq!(
+        checkpoint::read_meta(&cfg.out)
+            .unwrap()
+            .training
+            .epochs_completed,
+        1
+    );
+    let o = resume(&["--batch-size".into(), cfg.batch_size.to_string()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        checkpoint::read_meta(&cfg.out)
+            .unwrap()
+            .training
+            .epochs_completed,
+        2
+    );
+}

@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_EPOCHS: usize = 100;
 /// Default early-stopping patience (epochs).
 pub const DEFAULT_PATIENCE: usize = 10;
+/// Reparametrised samples per image unless `--samples` says otherwise.
+pub const DEFAULT_SAMPLES: usize = 1;
 
 /// Options of `train-vae train`.
 #[derive(clap::Args, Debug, Clone)]
@@ -49,21 +51,22 @@ pub struct TrainArgs {
     /// stored one (e.g. to continue with a smaller rate after a NaN loss).
     #[arg(long)]
     pub lr: Option<f64>,
-    /// Minibatch size.
-    #[arg(long, default_value_t = PAPER_BATCH)]
-    pub batch_size: usize,
-    /// Reparametrised samples M per image (eq. C3; the paper used 10).
-    #[arg(long, default_value_t = 1)]
-    pub samples: usize,
+    /// Minibatch size [default: 32]. Fixed when a run starts (refused with a different value on --resume).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Reparametrised samples M per image (eq. C3; the paper used 10) [default: 1]. Fixed when a run starts.
+    #[arg(long)]
+    pub samples: Option<usize>,
     /// Early-stopping patience in epochs [default: 10].
     #[arg(long)]
     pub patience: Option<usize>,
-    /// Seed for initialisation, shuffling and noise.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Factor applied to the covariance of the encoded means for the latent prior.
-    #[arg(long, default_value_t = PAPER_PRIOR_SCALE)]
-    pub prior_scale: f64,
+    /// Seed for initialisation, shuffling and noise [default: 0]. Fixed when a run starts.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Factor applied to the covariance of the encoded means for the latent prior [default: 9, the
+    /// paper's]. Fixed when a run starts.
+    #[arg(long)]
+    pub prior_scale: Option<f64>,
     /// Compute device: flex (default) or tch (needs the `tch` cargo feature).
     #[arg(long, default_value = "flex")]
     pub device: DeviceChoice,
@@ -183,14 +186,14 @@ fn fresh(a: TrainArgs, sweep: Option<SweepTag>) -> Result<TrainOutcome> {
         out: a.out,
         architecture: arch,
         epochs: a.epochs.unwrap_or(DEFAULT_EPOCHS),
-        batch_size: a.batch_size,
+        batch_size: a.batch_size.unwrap_or(PAPER_BATCH),
         lr: a.lr.unwrap_or(DEFAULT_LR),
         betas: PAPER_BETAS,
         adam_epsilon: ADAM_EPSILON,
-        samples: a.samples,
+        samples: a.samples.unwrap_or(DEFAULT_SAMPLES),
         patience: a.patience.unwrap_or(DEFAULT_PATIENCE),
-        seed: a.seed,
-        prior_scale: a.prior_scale,
+        seed: a.seed.unwrap_or(0),
+        prior_scale: a.prior_scale.unwrap_or(PAPER_PRIOR_SCALE),
         log_every: a.log_every,
         init_from: a.init_from.as_deref().map(absolute),
         decoder_only: a.decoder_only,
@@ -227,6 +230,35 @@ fn resume(a: TrainArgs) -> Result<TrainOutcome> {
             "--resume: architecture options differ from the run being resumed ({stored:?}); drop them"
         );
     }
+    // what is fixed when a run starts: a different value would be silently ignored
+    let mut fixed = Vec::new();
+    if let Some(v) = a.batch_size.filter(|&v| v != config.batch_size) {
+        fixed.push(format!(
+            "--batch-size {v} (the run's: {})",
+            config.batch_size
+        ));
+    }
+    if let Some(v) = a.samples.filter(|&v| v != config.samples) {
+        fixed.push(format!("--samples {v} (the run's: {})", config.samples));
+    }
+    if let Some(v) = a.seed.filter(|&v| v != config.seed) {
+        fixed.push(format!("--seed {v} (the run's: {})", config.seed));
+    }
+    if let Some(v) = a.prior_scale.filter(|&v| v != config.prior_scale) {
+        fixed.push(format!(
+            "--prior-scale {v} (the run's: {})",
+            config.prior_scale
+        ));
+    }
+    if !fixed.is_empty() {
+        bail!(
+            "--resume: {} differ from the run in {}, and are fixed when a run starts; drop them (only --epochs, --patience, --lr, --data, --device and --decoder-only may change on resume), or start a new run with another --out",
+            fixed.join(", "),
+            a.out.display()
+        );
+    }
+    // the final checkpoint may still be made decoder-only
+    config.decoder_only |= a.decoder_only;
     config.out = a.out;
     config.device = a.device;
     config.log_every = a.log_every;
