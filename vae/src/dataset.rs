@@ -361,7 +361,11 @@ where
     arclight_core::atomic::write_atomic_with(path, |tmp| {
         let mut w = DatasetWriter::create(tmp)?;
         let provenance = fill(&mut w)?;
-        w.finish(provenance)
+        w.finish(provenance)?;
+        // on disk before the rename makes it the data set (as checkpoints are)
+        std::fs::File::open(tmp)
+            .and_then(|f| f.sync_all())
+            .with_context(|| format!("cannot sync {}", tmp.display()))
     })
     .with_context(|| format!("writing data set {}", path.display()))
 }
