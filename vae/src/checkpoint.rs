@@ -236,7 +236,7 @@ pub fn load_weights<M: Module>(module: &mut M, path: &Path, arch: &VaeConfig) ->
     let mut store = BurnpackStore::from_file(path).auto_extension(false);
     let result = module.load_from(&mut store).map_err(|e| {
         anyhow!(
-            "{}: weights do not match the architecture (latent_dim {}, widths {:?}, head_width {}): {e}",
+            "{}: cannot load the weights (a damaged or truncated file, or weights that do not match the architecture: latent_dim {}, widths {:?}, head_width {}): {e}",
             path.display(),
             arch.latent_dim,
             arch.widths,
