@@ -186,9 +186,12 @@ impl RunInfo {
         self.status == Status::Done && !self.flags.is_empty()
     }
 
-    /// The status a reader should show: `running` with a vanished process is `interrupted`.
+    /// The status a reader should show: `running` with a vanished process is `interrupted`. A run
+    /// recorded on another host (a cluster node writing to a shared folder) cannot be checked here
+    /// and stays `running`.
     pub fn effective_status(&self) -> Status {
-        if self.status == Status::Running && !pid_alive(self.pid) {
+        let here = self.host.is_none() || self.host == host_name();
+        if self.status == Status::Running && here && !pid_alive(self.pid) {
             Status::Interrupted
         } else {
             self.status
@@ -214,12 +217,16 @@ impl RunInfo {
     }
 }
 
-/// This machine's name (Linux `/proc`; `None` elsewhere).
+/// This machine's name (Linux `/proc`, read once; `None` elsewhere).
 pub fn host_name() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
+    static HOST: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    })
+    .clone()
 }
 
 /// Whether the process recorded as writing `info` (status running) is alive on this machine: its

@@ -563,6 +563,10 @@ mod tests {
             RunInfo::load(&dir).unwrap().effective_status(),
             Status::Interrupted
         );
+        // a run written on another host (a cluster node) cannot be checked from here
+        let mut elsewhere = RunInfo::load(&dir).unwrap();
+        elsewhere.host = Some("another-node".into());
+        assert_eq!(elsewhere.effective_status(), Status::Running);
         let mut f = std::fs::OpenOptions::new()
             .append(true)
             .open(dir.join("metrics.jsonl"))
