@@ -63,7 +63,8 @@ fn folded_fits(decoder: &dyn Decode, latent_dim: usize, (hs, ws): (usize, usize)
 }
 
 /// Observation-side inputs of the fused kernels: data, background variance per pixel (noise map
-/// or sigma_bkg^2), and 1/(gain t_exp) when the Poisson term is on (GIGA-Lens eq. 6).
+/// or sigma_bkg^2), and 1/(gain t_exp) when the Poisson term is on (GIGA-Lens eq. 6; off with a
+/// noise map, which is the total sigma).
 pub(crate) fn noise_inputs(
     spec: &ModelSpec,
     obs: &Observation,
@@ -77,6 +78,7 @@ pub(crate) fn noise_inputs(
     let poisson = spec
         .noise
         .exposure_time
+        .filter(|_| obs.noise_map.is_none())
         .map(|t| 1.0 / (spec.noise.gain * t));
     (data, bkg_var, poisson)
 }

@@ -52,7 +52,10 @@ impl GaussianImageLikelihood {
             obs: data,
             mask: Tensor::from_data(TensorData::new(mask, shape), device),
             var_bkg: Tensor::from_data(TensorData::new(var, shape), device),
-            poisson: exposure_time.map(|t| 1.0 / (gain * t)),
+            // a noise map is the total sigma: no Poisson term on top
+            poisson: exposure_time
+                .filter(|_| obs.noise_map.is_none())
+                .map(|t| 1.0 / (gain * t)),
             n_used: obs.n_used(),
         }
     }

@@ -13,7 +13,8 @@ pub struct Observation {
     pub nx: usize,
     /// Row-major, row 0 = top. Masked pixels hold 0.
     pub data: Vec<f32>,
-    /// Per-pixel noise sigma replacing the model file's background term, if given.
+    /// Per-pixel total noise sigma (background and source Poisson noise, as an ERR map), replacing
+    /// the model file's noise model, if given.
     pub noise_map: Option<Vec<f32>>,
     /// `true` where the pixel enters the likelihood.
     pub mask: Vec<bool>,
@@ -42,25 +43,17 @@ impl Observation {
             );
         }
         let mut obs = Observation::new(path, ny, nx, img.data, None, None)?;
-        if let Some(p) = noise_map {
-            let nm = arclight_core::fits::read_sky_f32(p, 0).context("reading the noise map")?;
-            if (nm.ny, nm.nx) != (ny, nx) {
-                bail!(
-                    "{}: noise map is {}x{}, the observation {ny}x{nx}",
-                    p.display(),
-                    nm.ny,
-                    nm.nx
-                );
-            }
-            if let Some(i) = nm.data.iter().position(|s| !(*s > 0.0 && s.is_finite())) {
-                bail!(
-                    "{}: noise sigma must be positive and finite everywhere ({} is {})",
-                    p.display(),
-                    arclight_core::pixel::in_sky_order(i, ny, nx),
-                    nm.data[i]
-                );
-            }
-            obs.noise_map = Some(nm.data);
+        // the pixel scale the file states (`infer mock` writes PIXSCALE, arcsec per pixel)
+        if let Ok(Some(s)) = arclight_core::fits::read_key_f64(path, 0, "PIXSCALE")
+            && (s / spec.grid.pixel_scale - 1.0).abs() > 1e-3
+        {
+            let w = format!(
+                "{}: PIXSCALE {s} arcsec/pixel differs from the model file's grid.pixel_scale {}: angles would be fitted in the wrong units",
+                path.display(),
+                spec.grid.pixel_scale
+            );
+            eprintln!("warning: {w}");
+            obs.warnings.push(w);
         }
         if let Some(p) = mask {
             let m = arclight_core::fits::read_sky_f32(p, 0).context("reading the mask")?;
@@ -78,6 +71,58 @@ impl Observation {
             if !obs.mask.iter().any(|&b| b) {
                 bail!("{}: the mask excludes every pixel", p.display());
             }
+        }
+        if let Some(p) = noise_map {
+            let mut nm =
+                arclight_core::fits::read_sky_f32(p, 0).context("reading the noise map")?;
+            if (nm.ny, nm.nx) != (ny, nx) {
+                bail!(
+                    "{}: noise map is {}x{}, the observation {ny}x{nx}",
+                    p.display(),
+                    nm.ny,
+                    nm.nx
+                );
+            }
+            // only the pixels the likelihood uses need a sigma; a zero, negative or non-finite one
+            // there means "no data" (as a zero weight does) and the pixel is masked
+            let bad: Vec<usize> = (0..nm.data.len())
+                .filter(|&i| obs.mask[i] && !(nm.data[i] > 0.0 && nm.data[i].is_finite()))
+                .collect();
+            if let Some(&i) = bad.first() {
+                let w = format!(
+                    "{}: {} used pixel(s) have a noise sigma that is not positive and finite (first: {} is {}); they are masked",
+                    p.display(),
+                    bad.len(),
+                    arclight_core::pixel::in_sky_order(i, ny, nx),
+                    nm.data[i]
+                );
+                eprintln!("warning: {w}");
+                obs.warnings.push(w);
+                for &i in &bad {
+                    obs.mask[i] = false;
+                }
+                if !obs.mask.iter().any(|&b| b) {
+                    bail!(
+                        "{}: no pixel has a positive, finite noise sigma",
+                        p.display()
+                    );
+                }
+            }
+            // unused pixels get a harmless sigma (their terms are multiplied by 0)
+            for (s, &used) in nm.data.iter_mut().zip(&obs.mask) {
+                if !used {
+                    *s = 1.0;
+                }
+            }
+            if spec.noise.exposure_time.is_some() {
+                let w = format!(
+                    "{}: a noise map is the total sigma of each pixel, so the Poisson term of the model file's exposure_time is not added to it",
+                    p.display()
+                );
+                eprintln!("warning: {w}");
+                obs.warnings.push(w);
+            }
+            obs.noise_map = Some(nm.data);
         }
         Ok(obs)
     }
@@ -138,7 +183,8 @@ mod tests {
     use super::*;
 
     /// A bad noise-map pixel is named where a user finds it: astropy's `noise[10, 10]` is FITS
-    /// pixel (x=11, y=11), not "row 69" of the flipped in-memory image.
+    /// pixel (x=11, y=11), not "row 69" of the flipped in-memory image; it is masked with a
+    /// warning, and a bad sigma under the mask or under a NaN pixel of the data is no matter.
     #[test]
     fn bad_noise_pixel_is_named_in_file_coordinates() {
         let dir = tempfile::tempdir().unwrap();
@@ -155,16 +201,86 @@ mod tests {
         noise[10 * nx + 10] = 0.0;
         let nm = dir.path().join("noise.fits");
         arclight_core::fits::write_image_f32(&nm, ny, nx, &noise, &[]).unwrap();
+        let o = Observation::load(&obs, Some(&nm), None, &spec).unwrap();
+        let w = o.warnings.join("\n");
+        assert!(
+            w.contains("noise.fits")
+                && w.contains("1 used pixel(s)")
+                && w.contains(
+                    "pixel (x=11, y=11) (FITS, 1-based) = [10, 10] (numpy [row, col]) is 0"
+                )
+                && w.contains("masked"),
+            "{w}"
+        );
+        // masked in memory (row 0 on top: file row 10 is memory row ny - 11)
+        let at = (ny - 11) * nx + 10;
+        assert!(!o.mask[at] && o.mask.iter().filter(|&&m| !m).count() == 1);
+        assert!(o.noise_map.as_ref().unwrap().iter().all(|s| *s > 0.0));
+        // the same bad sigma under a mask, or under a NaN pixel of the data: no warning
+        let mask = dir.path().join("mask.fits");
+        let mut m = vec![1.0f32; ny * nx];
+        m[10 * nx + 10] = 0.0;
+        arclight_core::fits::write_image_f32(&mask, ny, nx, &m, &[]).unwrap();
+        let o = Observation::load(&obs, Some(&nm), Some(&mask), &spec).unwrap();
+        assert!(
+            o.warnings.iter().all(|w| !w.contains("used pixel")),
+            "{:?}",
+            o.warnings
+        );
+        let mut d = vec![0.5f32; ny * nx];
+        d[10 * nx + 10] = f32::NAN;
+        arclight_core::fits::write_image_f32(&obs, ny, nx, &d, &[]).unwrap();
+        let o = Observation::load(&obs, Some(&nm), None, &spec).unwrap();
+        assert!(
+            o.warnings.iter().all(|w| !w.contains("used pixel")),
+            "{:?}",
+            o.warnings
+        );
+        // no usable sigma at all: an error naming the file
+        arclight_core::fits::write_image_f32(&nm, ny, nx, &vec![0.0; ny * nx], &[]).unwrap();
         let e = format!(
             "{:#}",
             Observation::load(&obs, Some(&nm), None, &spec).unwrap_err()
         );
-        assert!(
-            e.contains("noise.fits")
-                && e.contains(
-                    "pixel (x=11, y=11) (FITS, 1-based) = [10, 10] (numpy [row, col]) is 0"
-                ),
-            "{e}"
-        );
+        assert!(e.contains("noise.fits") && e.contains("no pixel"), "{e}");
+    }
+
+    /// A noise map is the total sigma: with a model file that models Poisson noise (GIGA-Lens:
+    /// exposure_time) the fit says the Poisson term is not added, and warns of a PIXSCALE that
+    /// differs from the grid's.
+    #[test]
+    fn noise_map_with_poisson_and_a_pixel_scale_mismatch_are_said() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = ModelSpec::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("models/gigalens2022.toml"),
+        )
+        .unwrap();
+        assert!(spec.noise.exposure_time.is_some());
+        let (ny, nx) = (spec.grid.ny, spec.grid.nx);
+        let obs = dir.path().join("obs.fits");
+        let key = |s: f64| [arclight_core::fits::Key::F("PIXSCALE".into(), s)];
+        arclight_core::fits::write_image_f32(
+            &obs,
+            ny,
+            nx,
+            &vec![0.5; ny * nx],
+            &key(spec.grid.pixel_scale * 2.0),
+        )
+        .unwrap();
+        let nm = dir.path().join("noise.fits");
+        arclight_core::fits::write_image_f32(&nm, ny, nx, &vec![0.2; ny * nx], &[]).unwrap();
+        let o = Observation::load(&obs, Some(&nm), None, &spec).unwrap();
+        let w = o.warnings.join("\n");
+        assert!(w.contains("Poisson term") && w.contains("PIXSCALE"), "{w}");
+        arclight_core::fits::write_image_f32(
+            &obs,
+            ny,
+            nx,
+            &vec![0.5; ny * nx],
+            &key(spec.grid.pixel_scale),
+        )
+        .unwrap();
+        let o = Observation::load(&obs, None, None, &spec).unwrap();
+        assert!(o.warnings.is_empty(), "{:?}", o.warnings);
     }
 }
