@@ -162,6 +162,17 @@ impl FitSettings {
             cfg.hmc.retry = crate::inference::hmc::RetryOptions::single();
             cfg.polish_starts = 0;
         }
+        // a budget of zero would fail late (after the stages before it ran) with an unclear error
+        for (flag, v) in [
+            ("--map-starts", self.map_starts),
+            ("--map-steps", self.map_steps),
+            ("--vi-steps", self.vi_steps),
+            ("--vi-samples", self.vi_samples),
+            ("--hmc-chains", self.hmc_chains),
+            ("--hmc-samples", self.hmc_samples),
+        ] {
+            anyhow::ensure!(v != Some(0), "{flag} must be at least 1");
+        }
         if let Some(n) = self.map_starts {
             cfg.map_starts = n;
         }
@@ -282,6 +293,24 @@ mod tests {
         let mut cfg = FitConfig::new("obs.fits".into(), "model.toml".into());
         cli.settings.apply(&mut cfg).unwrap();
         cfg
+    }
+
+    /// A zero budget is refused up front, naming its flag (it failed late, after earlier stages ran).
+    #[test]
+    fn zero_budgets_are_refused_naming_the_flag() {
+        for flag in [
+            "--map-starts",
+            "--map-steps",
+            "--vi-steps",
+            "--vi-samples",
+            "--hmc-chains",
+            "--hmc-samples",
+        ] {
+            let cli = Cli::try_parse_from(["fit", flag, "0"]).unwrap();
+            let mut cfg = FitConfig::new("obs.fits".into(), "model.toml".into());
+            let e = cli.settings.apply(&mut cfg).unwrap_err().to_string();
+            assert_eq!(e, format!("{flag} must be at least 1"));
+        }
     }
 
     /// `--hmc-metric gradients` turns the gradients' metric on and is recorded; the default is recorded as

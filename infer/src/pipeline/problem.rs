@@ -159,7 +159,16 @@ pub fn load_source_image(file: &Path, index: usize) -> Result<FixedImage> {
         .unwrap_or("")
         .to_ascii_lowercase();
     if ext == "fits" || ext == "fit" {
-        let im = arclight_core::fits::read_image_f32(file, 0)?;
+        // sky orientation, as the observation and the PSF: FITS row 1 is the bottom of the image
+        let im = arclight_core::fits::read_sky_f32(file, 0)?;
+        if let Some(i) = im.data.iter().position(|v| !v.is_finite()) {
+            anyhow::bail!(
+                "{}: the source image has a non-finite pixel ({} is {})",
+                file.display(),
+                arclight_core::pixel::in_sky_order(i, im.ny, im.nx),
+                im.data[i]
+            );
+        }
         return Ok(FixedImage {
             ny: im.ny,
             nx: im.nx,
@@ -185,4 +194,29 @@ pub fn load_source_image(file: &Path, index: usize) -> Result<FixedImage> {
         "{}: image index {index} is out of range (the data set has {seen} images)",
         file.display()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A FITS source image is read in sky orientation, as the observation and the PSF are: the
+    /// file's last row (numpy's last row, the top of the sky) is row 0 in memory, so the source is
+    /// not mirrored; a non-finite pixel is an error naming the file.
+    #[test]
+    fn a_fits_source_image_is_read_sky_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("src.fits");
+        let (ny, nx) = (4, 3);
+        let mut file_order = vec![0.0f32; ny * nx];
+        file_order[(ny - 1) * nx + 1] = 1.0; // last row of the file: the top of the sky
+        arclight_core::fits::write_image_f32(&p, ny, nx, &file_order, &[]).unwrap();
+        let im = load_source_image(&p, 0).unwrap();
+        assert_eq!((im.ny, im.nx), (ny, nx));
+        assert_eq!(im.data[1], 1.0, "{:?}", im.data);
+        file_order[0] = f32::NAN;
+        arclight_core::fits::write_image_f32(&p, ny, nx, &file_order, &[]).unwrap();
+        let e = format!("{:#}", load_source_image(&p, 0).unwrap_err());
+        assert!(e.contains("src.fits") && e.contains("non-finite"), "{e}");
+    }
 }
