@@ -18,6 +18,8 @@ pub const GRACE: Duration = Duration::from_millis(700);
 
 /// Set by a signal or a hang-up: the event loop returns at its next wake-up.
 static TERMINATE: AtomicBool = AtomicBool::new(false);
+/// The terminal hung up (seen by the watcher thread or a wait).
+static HUNG_UP: AtomicBool = AtomicBool::new(false);
 /// Set once the event loop has returned and the terminal is restored.
 static DONE: AtomicBool = AtomicBool::new(false);
 /// Write end of the wake-up pipe (-1 before [`Watch::install`]).
@@ -61,6 +63,7 @@ impl Watch {
             .name("hangup-watch".into())
             .spawn(move || {
                 if wait_for_hangup(tty) {
+                    HUNG_UP.store(true, Ordering::SeqCst);
                     request_end();
                 }
             })?;
@@ -119,6 +122,7 @@ impl Watch {
         let tty = fds[0].revents;
         Ok(
             if tty & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+                HUNG_UP.store(true, Ordering::SeqCst);
                 Wake::HangUp
             } else if tty & libc::POLLIN != 0 {
                 Wake::Input
@@ -141,9 +145,29 @@ impl Drop for Watch {
     }
 }
 
+/// Whether the terminal hung up.
+pub fn hung_up() -> bool {
+    HUNG_UP.load(Ordering::SeqCst)
+}
+
 /// Whether an end was requested (signal or hang-up).
 pub fn terminating() -> bool {
     TERMINATE.load(Ordering::SeqCst)
+}
+
+/// Point stdout and stderr at /dev/null after the terminal hung up, so the restore and any message
+/// written while the program ends (ratatui's "Failed to show the cursor", a panic hook's) succeed
+/// instead of failing with EIO, which `eprintln!` turns into a panic, and a panic in the panic hook
+/// into an abort.
+pub fn silence_output() {
+    let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    if null >= 0 {
+        unsafe {
+            libc::dup2(null, libc::STDOUT_FILENO);
+            libc::dup2(null, libc::STDERR_FILENO);
+            libc::close(null);
+        }
+    }
 }
 
 /// Record that the event loop returned and the terminal was restored: no forced exit needed.

@@ -62,7 +62,13 @@ pub fn run(root: &Path) -> Result<()> {
     }));
     // Mouse wheel scrolling; failure to enable it is harmless.
     let _ = execute!(std::io::stdout(), EnableMouseCapture);
-    event_loop(&mut terminal, &mut app, &watch)
+    let r = event_loop(&mut terminal, &mut app, &watch);
+    if hangup::hung_up() {
+        // nothing to restore or report to: writes would fail with EIO, which `eprintln!` (in
+        // ratatui's drop and panic hook) turns into a panic, and a panic in the hook into an abort
+        hangup::silence_output();
+    }
+    r
 }
 
 fn event_loop(terminal: &mut DefaultTerminal, app: &mut App, watch: &Watch) -> Result<()> {

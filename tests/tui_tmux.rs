@@ -328,3 +328,31 @@ fn idle_interface_does_not_spin() {
     tmux.keys(&["q"]);
     assert!(gone_within(pid.0, Duration::from_secs(2)).is_some());
 }
+
+/// A hang-up the process survives (SIGHUP ignored, as under `nohup` or a shell's `trap "" HUP`):
+/// the interface notices the terminal is gone and ends normally, exit code 0. It aborted (134):
+/// ratatui's cursor restore failed with EIO, `eprintln!` panicked, and the panic hook panicked.
+#[test]
+fn a_hang_up_with_sighup_ignored_ends_cleanly() {
+    let root = tempfile::tempdir().unwrap();
+    copy_dir(&fixtures(), root.path());
+    let status = root.path().join("status");
+    let cmd = format!(
+        "trap '' HUP; '{}' --root '{}'; echo $? > '{}'",
+        env!("CARGO_BIN_EXE_arclight"),
+        root.path().display(),
+        status.display()
+    );
+    let tmux = Tmux::start(100, 30, &cmd);
+    tmux.wait_for(&["10 runs, 0 running", "train-20261120T131500-ld32"]);
+    assert!(tmux.run(&["kill-session", "-t", "e2e"]).status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !status.exists() || std::fs::read_to_string(&status).unwrap().trim().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "arclight did not end after the hang-up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(std::fs::read_to_string(&status).unwrap().trim(), "0");
+}

@@ -191,7 +191,7 @@ impl RunInfo {
     /// and stays `running`.
     pub fn effective_status(&self) -> Status {
         let here = self.host.is_none() || self.host == host_name();
-        if self.status == Status::Running && here && !pid_alive(self.pid) {
+        if self.status == Status::Running && here && !recorded_process_alive(self) {
             Status::Interrupted
         } else {
             self.status
@@ -240,6 +240,12 @@ pub fn writer_alive(info: &RunInfo) -> bool {
     if info.host.is_some() && info.host != host_name() {
         return false;
     }
+    recorded_process_alive(info)
+}
+
+/// Whether `info.pid` is alive on this machine as the process that wrote `info`: it exists, is not a
+/// zombie, and did not start after the record's last update (a reused pid).
+fn recorded_process_alive(info: &RunInfo) -> bool {
     if !pid_alive(info.pid) {
         return false;
     }

@@ -619,6 +619,10 @@ mod tests {
         };
         // a live writer on this host, started before the record's last update
         write(child.id(), &utc_now(), host_name());
+        assert_eq!(
+            RunInfo::load(&dir).unwrap().effective_status(),
+            Status::Running
+        );
         let e = Run::resume(&dir).err().expect("refused").to_string();
         assert!(
             e.contains(&format!("still being written by process {}", child.id())),
@@ -626,6 +630,11 @@ mod tests {
         );
         // the same pid but a record last updated before the process started: a reused pid
         write(child.id(), "2000-01-01T00:00:00Z", host_name());
+        // (readers show it as interrupted, not as running forever)
+        assert_eq!(
+            RunInfo::load(&dir).unwrap().effective_status(),
+            Status::Interrupted
+        );
         drop(Run::resume(&dir).unwrap());
         // another host's pid cannot be checked
         write(child.id(), &utc_now(), Some("another-node".into()));
