@@ -636,3 +636,48 @@ fn a_sweep_setting_without_summary_shows_its_progress() {
     );
     assert_eq!(cells(&text, "ld8")[4], "-1252.3");
 }
+
+/// A study's shards are run records one folder down (`study-x/shard-1-of-2/run.json`): they are
+/// listed under that id, not the study folder as an unreadable run, and `show` finds them.
+#[test]
+fn runs_nested_one_folder_down_are_listed() {
+    let root = tempfile::tempdir().unwrap();
+    run_named(root.path(), "train-20261122T000000-top", "top", 1e-3);
+    run_named(root.path(), "study-x/shard-1-of-2", "s1", 1e-3);
+    run_named(root.path(), "study-x/shard-2-of-2", "s2", 2e-3);
+    let out = arclight_in(root.path(), &["runs", "list", "--json", "--sort", "id"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "study-x/shard-1-of-2",
+            "study-x/shard-2-of-2",
+            "train-20261122T000000-top"
+        ],
+        "{v}"
+    );
+    assert!(
+        v.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] != "unreadable"),
+        "{v}"
+    );
+    let out = arclight_in(root.path(), &["runs", "show", "study-x/shard-2"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("id        study-x/shard-2-of-2"),
+        "{text}"
+    );
+}

@@ -108,12 +108,32 @@ impl Catalog {
         for dent in listing.flatten() {
             let is_dir = dent.file_type().map(|t| t.is_dir()).unwrap_or(false);
             let name = dent.file_name().to_string_lossy().into_owned();
-            if !is_dir || name.starts_with('.') || self.index.contains_key(&name) {
+            if !is_dir || name.starts_with('.') {
                 continue;
             }
-            self.index.insert(name, self.runs.len());
-            self.runs.push(RunEntry::open(&dent.path()));
-            changed = true;
+            let path = dent.path();
+            // a folder of runs (a study's shards: `study-x/shard-1-of-4/run.json`) lists those
+            let nested = if self.index.contains_key(&name) || path.join("run.json").exists() {
+                Vec::new()
+            } else {
+                nested_runs(&path)
+            };
+            if nested.is_empty() {
+                if !self.index.contains_key(&name) {
+                    self.index.insert(name, self.runs.len());
+                    self.runs.push(RunEntry::open(&path));
+                    changed = true;
+                }
+                continue;
+            }
+            for sub in nested {
+                let id = format!("{name}/{sub}");
+                if !self.index.contains_key(&id) {
+                    self.index.insert(id.clone(), self.runs.len());
+                    self.runs.push(RunEntry::open_as(&path.join(&sub), id));
+                    changed = true;
+                }
+            }
         }
         for r in &mut self.runs {
             changed |= r.refresh();
@@ -162,4 +182,19 @@ impl Catalog {
         ids.iter()
             .any(|id| self.get(id).is_some_and(RunEntry::loading))
     }
+}
+
+/// The subfolders of `dir` that hold a run record (`run.json`), sorted.
+fn nested_runs(dir: &std::path::Path) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut v: Vec<String> = rd
+        .flatten()
+        .filter(|d| d.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|d| d.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.') && dir.join(n).join("run.json").is_file())
+        .collect();
+    v.sort();
+    v
 }

@@ -127,6 +127,11 @@ impl RunEntry {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        Self::open_as(dir, id)
+    }
+
+    /// [`Self::open`] under another id (a run nested in a folder: `study-x/shard-1-of-4`).
+    pub fn open_as(dir: &Path, id: String) -> RunEntry {
         let mut e = RunEntry {
             dir: dir.to_path_buf(),
             id,
