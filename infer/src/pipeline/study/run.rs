@@ -17,6 +17,7 @@ use super::merge::{Merged, merge};
 use super::report::{render_text, write_summary};
 use super::result::{StageOutcome, SystemResult};
 use super::summarize::StudySummary;
+use crate::model::spec::ModelSpec;
 use crate::pipeline::fit::{RunTarget, run_fit};
 use crate::pipeline::mock::{MockOptions, run_mock};
 use arclight_core::record::{Run, RunInfo, RunKind, RunSpec};
@@ -59,8 +60,8 @@ pub fn run_study(
         );
     };
     // check the model file, the checkpoint and the source images before creating anything
-    let spec = crate::model::spec::ModelSpec::load(&cfg.model)?;
-    let checkpoint = preflight(cfg, first, device).with_context(|| {
+    let spec = ModelSpec::load(&cfg.model)?;
+    let checkpoint = preflight(cfg, &spec, first, device).with_context(|| {
         format!("study set-up (checked on system {first} before any system runs)")
     })?;
     let mut want = StudyFile::new(cfg, shard)?;
@@ -135,7 +136,7 @@ pub fn run_study(
     };
     // the pool of this invocation (each system's result records its own)
     run.set_threads(rayon::current_num_threads())?;
-    match shard_loop(cfg, &want, out, &mut run, cont.retry_failed, device) {
+    match shard_loop(cfg, &want, &spec, out, &mut run, cont.retry_failed, device) {
         Ok(o) => Ok(o),
         Err(e) => {
             let _ = run.fail(&format!("{e:#}"));
@@ -165,24 +166,31 @@ fn record_flags(flagged: &[(usize, String)], of: usize) -> Vec<String> {
 /// Build what the mocks and the fits of the study need (the model with the first system's source
 /// image, the checkpoint, the parameter layouts), so a set-up error stops the shard at once instead
 /// of failing every system. Returns the fits' VAE checkpoint, if the model has a VAE source.
-fn preflight(cfg: &StudyConfig, first: usize, device: &Device) -> Result<Option<PathBuf>> {
-    use crate::model::spec::ModelSpec;
+fn preflight(
+    cfg: &StudyConfig,
+    spec: &ModelSpec,
+    first: usize,
+    device: &Device,
+) -> Result<Option<PathBuf>> {
     use crate::pipeline::problem::Problem;
-    let mut mock_spec = ModelSpec::load(&cfg.model)?;
-    if let Some(s) = &cfg.source_images {
-        let index = s.index_for(cfg.seed, first)?;
-        mock_spec = crate::pipeline::mock::with_image_source(&mock_spec, &s.file, index)?;
-    }
+    let mock_spec = match &cfg.source_images {
+        Some(s) => {
+            let index = s.index_for(cfg.seed, first)?;
+            crate::pipeline::mock::with_image_source(spec, &s.file, index)?
+        }
+        None => spec.clone(),
+    };
     Problem::from_spec(mock_spec, cfg.checkpoint.as_deref(), device)?.sim_layout()?;
-    let fit_spec = ModelSpec::load(&cfg.model)?;
-    let fit = Problem::from_spec(fit_spec, cfg.checkpoint.as_deref(), device)?;
+    let fit = Problem::from_spec(spec.clone(), cfg.checkpoint.as_deref(), device)?;
     fit.layout()?;
     Ok(fit.vae.map(|(_, _, dir)| dir))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn shard_loop(
     cfg: &StudyConfig,
     study: &StudyFile,
+    spec: &ModelSpec,
     out: &Path,
     run: &mut Run,
     retry_failed: bool,
@@ -195,8 +203,6 @@ fn shard_loop(
     let mut flagged = Vec::new();
     let mut failed: Vec<(usize, String)> = Vec::new();
     run.set_flags(Vec::new())?;
-    // the angles' periods, read once; an unreadable model fails every mock, and no truth is compared
-    let spec = crate::model::spec::ModelSpec::load(&cfg.model).ok();
     for (done, &i) in systems.iter().enumerate() {
         let path = SystemResult::path(out, i);
         let earlier = if path.exists() {
@@ -217,7 +223,7 @@ fn shard_loop(
             kept += 1;
             r
         } else {
-            let r = run_system(cfg, study, out, i, spec.as_ref(), device)?;
+            let r = run_system(cfg, study, out, i, spec, device)?;
             arclight_core::write_json_atomic(&path, &r)?;
             ran += 1;
             let what = if r.is_flagged() {
@@ -300,7 +306,7 @@ fn run_system(
     study: &StudyFile,
     out: &Path,
     i: usize,
-    spec: Option<&crate::model::spec::ModelSpec>,
+    spec: &ModelSpec,
     device: &Device,
 ) -> Result<SystemResult> {
     let sys_dir = out.join("systems").join(format!("{i:06}"));
@@ -367,7 +373,7 @@ fn run_system(
             stages: cfg.fit.stages,
             wall_s: t0.elapsed().as_secs_f64(),
             threads,
-            period_of: &|name| spec?.period_of(name),
+            period_of: &|name| spec.period_of(name),
         })
     }) {
         Ok(r) => r,
