@@ -8,6 +8,7 @@ pub mod atomic;
 pub mod device;
 pub mod fits;
 pub mod hash;
+pub mod json_nan;
 pub mod pixel;
 pub mod plot;
 pub mod png;

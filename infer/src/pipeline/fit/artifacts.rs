@@ -1,5 +1,5 @@
 //! The fit's stage results in `artifacts/`: `map.json` and `vi.json` (each written atomically as its
-//! stage ends, reloaded on `--resume`).
+//! stage ends, reloaded on `--resume`). A non-finite value is written as null and read back as NaN.
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -14,8 +14,11 @@ fn one() -> usize {
 
 #[derive(Serialize, Deserialize)]
 pub(super) struct MapArtifact {
+    #[serde(deserialize_with = "arclight_core::json_nan::vec")]
     pub best_u: Vec<f64>,
+    #[serde(deserialize_with = "arclight_core::json_nan::f64")]
     pub best_logp: f64,
+    #[serde(deserialize_with = "arclight_core::json_nan::f64")]
     pub chi2: f64,
     pub dof: usize,
     pub n_reverted: usize,
@@ -25,7 +28,7 @@ pub(super) struct MapArtifact {
     #[serde(default = "one")]
     pub attempts: usize,
     /// The MAP point in physical units, by parameter name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "arclight_core::json_nan::map")]
     pub params: BTreeMap<String, f64>,
     /// Laplace standard deviations in physical units where the Hessian determines them, else null
     /// (see [`summarize_map`]).
@@ -41,8 +44,11 @@ pub(super) struct MapArtifact {
 
 #[derive(Serialize, Deserialize)]
 pub(super) struct ViArtifact {
+    #[serde(deserialize_with = "arclight_core::json_nan::vec")]
     pub mean: Vec<f64>,
+    #[serde(deserialize_with = "arclight_core::json_nan::vec")]
     pub chol: Vec<f64>,
+    #[serde(deserialize_with = "arclight_core::json_nan::f64")]
     pub elbo_final: f64,
     pub time_s: f64,
     /// See [`latent_coordinates`].
@@ -65,4 +71,49 @@ pub(super) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{}: corrupt stage result", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stage whose ELBO or chi^2 went non-finite is written with nulls; `--resume` reads it back
+    /// (it was a "corrupt stage result" that blocked the resume).
+    #[test]
+    fn stage_results_with_non_finite_values_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let vi = ViArtifact {
+            mean: vec![0.5, f64::NAN],
+            chol: vec![1.0, 0.0, 0.2, 1.0],
+            elbo_final: f64::NEG_INFINITY,
+            time_s: 1.0,
+            latent_coordinates: None,
+        };
+        let path = dir.path().join("vi.json");
+        arclight_core::write_json_atomic(&path, &vi).unwrap();
+        let back: ViArtifact = read_json(&path).unwrap();
+        assert!(back.elbo_final.is_nan() && back.mean[1].is_nan());
+        assert_eq!(back.chol, vi.chol);
+        let map = MapArtifact {
+            best_u: vec![0.1],
+            best_logp: f64::NAN,
+            chi2: f64::NAN,
+            dof: 10,
+            n_reverted: 0,
+            n_dead_starts: 0,
+            time_s: 2.0,
+            attempts: 1,
+            params: [("lens.theta_e".to_string(), f64::NAN)].into(),
+            laplace_std: BTreeMap::new(),
+            laplace_ridge: None,
+            latent_coordinates: None,
+        };
+        let path = dir.path().join("map.json");
+        arclight_core::write_json_atomic(&path, &map).unwrap();
+        let back: MapArtifact = read_json(&path).unwrap();
+        assert!(
+            back.chi2.is_nan() && back.best_logp.is_nan() && back.params["lens.theta_e"].is_nan()
+        );
+        assert_eq!(back.best_u, vec![0.1]);
+    }
 }

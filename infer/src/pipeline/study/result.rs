@@ -79,12 +79,14 @@ pub struct ParamResult {
     /// The truth as the mock drew it, where `truth` is an equivalent of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truth_drawn: Option<f64>,
+    #[serde(deserialize_with = "arclight_core::json_nan::f64")]
     pub mean: f64,
+    #[serde(deserialize_with = "arclight_core::json_nan::f64")]
     pub sd: f64,
     #[serde(default)]
     pub median: Option<f64>,
     /// Central credible intervals `[lower, upper]` by level key (`"50"`, `"68"`, `"90"`, `"95"`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "arclight_core::json_nan::pair_map")]
     pub intervals: BTreeMap<String, [f64; 2]>,
     /// (mean - truth) / sd.
     pub z: Option<f64>,
