@@ -181,6 +181,10 @@ pub(super) fn stage(
         )?;
         }
         let (best_u, best_logp, chi2, res) = kept.expect("at least one MAP attempt ran");
+        if let Some(w) = low_chi2_warning(chi2, dof) {
+            eprintln!("warning: {w}");
+            run.warn(&w)?;
+        }
         for tr in &res.traces {
             run.log("map_trace", json!({"start": tr.start, "loss": tr.loss}))?;
         }
@@ -231,4 +235,35 @@ fn trace_points(trace: &[f64]) -> Vec<(usize, f64)> {
         out.push((trace.len() - 1, v));
     }
     out
+}
+
+/// A MAP chi^2/dof below the band of [`chi2_tolerance`]: the residuals are smaller than the noise says,
+/// so the noise is overestimated (or the model absorbs noise) and the posteriors come out too wide.
+fn low_chi2_warning(chi2: f64, dof: usize) -> Option<String> {
+    let tol = chi2_tolerance(dof);
+    let c = chi2 / dof.max(1) as f64;
+    (c < 1.0 - tol).then(|| {
+        format!(
+            "MAP chi^2/dof {c:.3} is below 1 - {tol:.3}: the residuals are smaller than the noise model \
+             says (sigma_bkg, exposure_time or the noise map too large, or data already smoothed), so \
+             the posteriors will be too wide"
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Overestimated noise (chi^2/dof well below 1) is said; chi^2/dof within the band, above it (the
+    /// retry's business) or non-finite is not.
+    #[test]
+    fn low_chi2_is_said() {
+        let dof = 6400;
+        let w = low_chi2_warning(0.6 * dof as f64, dof).expect("0.6 is below the band");
+        assert!(w.contains("0.600") && w.contains("too wide"), "{w}");
+        assert!(low_chi2_warning(0.95 * dof as f64, dof).is_none());
+        assert!(low_chi2_warning(1.5 * dof as f64, dof).is_none());
+        assert!(low_chi2_warning(f64::NAN, dof).is_none());
+    }
 }
