@@ -156,7 +156,8 @@ fn recorded_warnings(run_dir: &Path) -> (Vec<String>, Vec<String>) {
 }
 
 /// Truths with 16 latent values fitted with a latent-8 checkpoint: a warning on the console and
-/// in the record, and no z-score against the other latent space's values. A latent-64 prior
+/// in the record, and no z-score against the other latent space's values; a truth outside its prior's
+/// support is said too. A latent-64 prior
 /// fitted from 7 images (rank-deficient covariance, jitter): a warning on the console (also from
 /// `infer mock`) and in the record.
 #[test]
@@ -166,6 +167,10 @@ fn mismatched_truths_and_degenerate_prior_warn_and_are_recorded() {
     let ck16 = tiny_vae::tiny_checkpoint(dir.path(), "ck16", 16, 40);
     let ck8 = tiny_vae::tiny_checkpoint(dir.path(), "ck8", 8, 40);
     let m16 = mock(dir.path(), "m16", &demo, Some(&ck16));
+    // a truth the prior cannot draw (theta_e's prior is truncated to [0.4, 2.5])
+    let mut t = read_json(&m16.join("truths.json"));
+    t["params"]["lens.theta_e"] = serde_json::json!(3.0);
+    std::fs::write(m16.join("truths.json"), t.to_string()).unwrap();
     let run_dir = dir.path().join("run");
     let (ok, _, err) = run(fit_map(&m16.join("obs.fits"), &demo, &run_dir)
         .arg("--checkpoint")
@@ -180,6 +185,9 @@ fn mismatched_truths_and_degenerate_prior_warn_and_are_recorded() {
     );
     let (record, summary) = recorded_warnings(&run_dir);
     assert!(record.iter().any(|w| w.contains(want)), "{record:?}");
+    let outside = "the truth of lens.theta_e (3) is outside its prior's support [0.4, 2.5]";
+    assert!(err.contains(outside), "{err}");
+    assert!(record.iter().any(|w| w.contains(outside)), "{record:?}");
     assert_eq!(record, summary);
     let s = read_json(&run_dir.join("summary.json"));
     assert!(s["params"]["src.z[0]"]["truth"].is_null(), "{s}");
@@ -212,7 +220,7 @@ fn mismatched_truths_and_degenerate_prior_warn_and_are_recorded() {
     let (record, summary) = recorded_warnings(&run_dir);
     assert!(record.iter().any(|w| w.contains(want)), "{record:?}");
     assert_eq!(record, summary);
-    // the full-rank prior of the first fit gave no prior warning
+    // the full-rank prior of the first fit gave no prior warning (only the two truth warnings)
     let (record, _) = recorded_warnings(&dir.path().join("run"));
-    assert_eq!(record.len(), 1, "{record:?}");
+    assert_eq!(record.len(), 2, "{record:?}");
 }

@@ -183,5 +183,28 @@ pub(super) fn check_truths(
             }
         ));
     }
+    // A truth the prior cannot draw: z-scores and coverage against it say nothing about the sampler
+    // (an angle is judged by its equivalent nearest the posterior, so only non-periodic ones count).
+    for b in layout.blocks() {
+        let (crate::prob::BlockPrior::Iid(prior), 1) = (&b.prior, b.dim) else {
+            continue;
+        };
+        let Some(&v) = truths.0.get(&b.name) else {
+            continue;
+        };
+        if problem.spec.period_of(&b.name).is_some() {
+            continue;
+        }
+        let (lo, hi) = prior.support();
+        if !(lo..=hi).contains(&v) {
+            out.push(format!(
+                "{}: the truth of {} ({v}) is outside its prior's support [{lo}, {hi}] ({}): the \
+                 posterior cannot cover it",
+                path.display(),
+                b.name,
+                prior.name()
+            ));
+        }
+    }
     out
 }
