@@ -75,6 +75,17 @@ impl Problem {
             }
             None => None,
         };
+        if let Some((n, min, share)) = crate::model::forward::psf_of(&spec)?.negative_pixels() {
+            let w = format!(
+                "{}: the PSF kernel has {n} negative pixel(s) (most negative {min:.3e} of the unit-sum \
+                 kernel, {:.2}% of its absolute sum): the model image can ring below zero; clip or \
+                 model them if they are noise",
+                spec.path.display(),
+                100.0 * share
+            );
+            eprintln!("warning: {w}");
+            warnings.push(w);
+        }
         let mut images = Vec::new();
         for c in &spec.source {
             images.push(match c.kind {

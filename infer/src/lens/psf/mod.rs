@@ -125,6 +125,21 @@ impl Psf {
         })
     }
 
+    /// For a pixelated kernel with negative pixels (an empirical PSF's noise or a bad background
+    /// subtraction): their number, the most negative value and their share of the absolute sum.
+    pub fn negative_pixels(&self) -> Option<(usize, f64, f64)> {
+        let Psf::Pixelated { kernel, .. } = self else {
+            return None;
+        };
+        let neg: Vec<f64> = kernel.iter().copied().filter(|v| *v < 0.0).collect();
+        if neg.is_empty() {
+            return None;
+        }
+        let abs: f64 = kernel.iter().map(|v| v.abs()).sum();
+        let min = neg.iter().copied().fold(0.0, f64::min);
+        Some((neg.len(), min, -neg.iter().sum::<f64>() / abs))
+    }
+
     /// A pixelated kernel read from the primary image of a FITS file (normalised).
     pub fn from_fits(path: &Path) -> Result<Self> {
         let img = arclight_core::fits::read_image_f64(path, 0)
@@ -246,6 +261,16 @@ mod tests {
         assert!(Psf::pixelated(2, 2, vec![1.0; 4]).is_err());
         assert!(Psf::pixelated(3, 3, vec![0.0; 9]).is_err());
         assert!(Psf::pixelated(1, 1, vec![f64::NAN]).is_err());
+        assert_eq!(p.negative_pixels(), None);
+        // an empirical kernel with noise below zero: two pixels, -0.5 of a sum of 25.5 (26.5 absolute)
+        let noisy = vec![-0.25, 2.0, 1.0, 2.0, 16.0, 2.0, 1.0, 2.0, -0.25];
+        let (n, min, share) = Psf::pixelated(3, 3, noisy)
+            .unwrap()
+            .negative_pixels()
+            .unwrap();
+        assert_eq!(n, 2);
+        assert!((min + 0.25 / 25.5).abs() < 1e-12, "{min}");
+        assert!((share - 0.5 / 26.5).abs() < 1e-12, "{share}");
     }
 
     #[test]
