@@ -74,6 +74,25 @@ pub fn image_shape(f: &mut FitsFile, path: &Path, hdu: usize) -> Result<Option<(
     )
 }
 
+/// The HDU to read a 2-D image from: `hdu` when given, else the primary when it holds an image, else
+/// the first extension that does (HST products keep the primary for the header, SCI in extension 1).
+pub fn image_hdu(path: &Path, hdu: Option<usize>) -> Result<usize> {
+    if let Some(h) = hdu {
+        return Ok(h);
+    }
+    let mut f = open(path)?;
+    let n = num_hdus(&mut f, path)?;
+    for h in 0..n {
+        if image_shape(&mut f, path, h)?.is_some() {
+            return Ok(h);
+        }
+    }
+    bail!(
+        "{}: none of its {n} HDU(s) is a non-empty 2-D image",
+        path.display()
+    )
+}
+
 /// Numeric header keyword `key` of HDU `hdu` (0-based), `None` when absent.
 pub fn read_key_f64(path: &Path, hdu: usize, key: &str) -> Result<Option<f64>> {
     let mut f = open(path)?;
@@ -281,9 +300,61 @@ pub fn write_image_f32(
     .with_context(|| format!("writing FITS image {}", path.display()))
 }
 
+/// Write float32 images as named extensions after an empty primary HDU (the multi-extension layout of
+/// HST products: SCI, ERR, ...), atomically; each image is row-major in FITS order.
+pub fn write_extensions_f32(path: &Path, images: &[(&str, usize, usize, &[f32])]) -> Result<()> {
+    crate::atomic::write_atomic_with(path, |tmp| {
+        let mut f = FitsFile::create(tmp)
+            .overwrite()
+            .open()
+            .map_err(|e| anyhow!("cannot create FITS file {} ({e})", tmp.display()))?;
+        for &(name, ny, nx, data) in images {
+            if data.len() != ny * nx {
+                bail!(
+                    "extension {name}: {} values, expected {ny}x{nx}",
+                    data.len()
+                );
+            }
+            let desc = ImageDescription {
+                data_type: ImageType::Float,
+                dimensions: &[ny, nx],
+            };
+            let h = f
+                .create_image(name, &desc)
+                .map_err(|e| anyhow!("cannot create extension {name}: {e}"))?;
+            h.write_image(&mut f, data)
+                .map_err(|e| anyhow!("cannot write extension {name}: {e}"))?;
+        }
+        Ok(())
+    })
+    .with_context(|| format!("writing FITS extensions {}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An empty primary is passed over for the first image extension; a chosen HDU is kept; a file
+    /// with no image names itself.
+    #[test]
+    fn the_image_hdu_is_the_first_that_holds_an_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("mef.fits");
+        write_extensions_f32(&p, &[("SCI", 2, 3, &[1.0; 6]), ("ERR", 2, 3, &[0.5; 6])]).unwrap();
+        assert_eq!(image_hdu(&p, None).unwrap(), 1);
+        assert_eq!(image_hdu(&p, Some(2)).unwrap(), 2);
+        assert_eq!(read_image_f32(&p, 2).unwrap().data, vec![0.5; 6]);
+        let single = dir.path().join("im.fits");
+        write_image_f32(&single, 2, 2, &[1.0; 4], &[]).unwrap();
+        assert_eq!(image_hdu(&single, None).unwrap(), 0);
+        let empty = dir.path().join("empty.fits");
+        write_extensions_f32(&empty, &[]).unwrap();
+        let e = format!("{:#}", image_hdu(&empty, None).unwrap_err());
+        assert!(
+            e.contains("empty.fits") && e.contains("none of its 1 HDU"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn write_read_round_trip_and_errors() {

@@ -12,9 +12,12 @@ use crate::pipeline::fit_report::render_fit;
 
 #[derive(Args)]
 pub struct FitArgs {
-    /// Observation FITS (primary HDU).
+    /// Observation FITS (the primary HDU, or the first image extension when the primary is empty).
     #[arg(long)]
     pub obs: PathBuf,
+    /// Read the observation from this HDU (0-based: 1 is the first extension, e.g. SCI of an HST file).
+    #[arg(long)]
+    pub obs_hdu: Option<usize>,
     /// Model file (grid, PSF, noise, components, priors).
     #[arg(long)]
     pub model: PathBuf,
@@ -23,9 +26,15 @@ pub struct FitArgs {
     /// Per-pixel noise sigma (FITS), replacing the model file's background term.
     #[arg(long)]
     pub noise_map: Option<PathBuf>,
+    /// Read the noise map from this HDU (0-based; e.g. 2 for the ERR extension of an HST _flt file).
+    #[arg(long, requires = "noise_map")]
+    pub noise_hdu: Option<usize>,
     /// Mask (FITS, non-zero = use the pixel).
     #[arg(long)]
     pub mask: Option<PathBuf>,
+    /// Read the mask from this HDU (0-based).
+    #[arg(long, requires = "mask")]
+    pub mask_hdu: Option<usize>,
     /// Truths JSON (default: truths.json beside the observation, written by `infer mock`).
     #[arg(long)]
     pub truths: Option<PathBuf>,
@@ -260,6 +269,9 @@ pub fn run(a: FitArgs, device: &Device, device_name: String) -> Result<()> {
     cfg.checkpoint = a.checkpoint;
     cfg.noise_map = a.noise_map;
     cfg.mask = a.mask;
+    cfg.obs_hdu = a.obs_hdu;
+    cfg.noise_hdu = a.noise_hdu;
+    cfg.mask_hdu = a.mask_hdu;
     cfg.truths = a.truths;
     cfg.seed = a.seed;
     a.settings.apply(&mut cfg)?;

@@ -22,16 +22,50 @@ pub struct Observation {
     pub warnings: Vec<String>,
 }
 
+/// The HDU (0-based) each of an observation's files is read from; `None`: the primary, or the first
+/// image extension when the primary is empty (see [`arclight_core::fits::image_hdu`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Hdus {
+    pub obs: Option<usize>,
+    pub noise_map: Option<usize>,
+    pub mask: Option<usize>,
+}
+
+/// A sky image from `path` at `hdu` (or the first one holding an image), with the HDU it came from.
+fn read_sky(
+    path: &Path,
+    hdu: Option<usize>,
+    what: &str,
+) -> Result<(arclight_core::fits::Image<f32>, usize)> {
+    let h =
+        arclight_core::fits::image_hdu(path, hdu).with_context(|| format!("reading the {what}"))?;
+    let img = arclight_core::fits::read_sky_f32(path, h)
+        .with_context(|| format!("reading the {what}"))?;
+    Ok((img, h))
+}
+
 impl Observation {
-    /// Read the observation FITS (primary HDU), and optionally a noise-map FITS (sigma per pixel)
-    /// and a mask FITS (non-zero = use), checking every size against `spec`'s grid.
+    /// Read the observation FITS, and optionally a noise-map FITS (sigma per pixel) and a mask FITS
+    /// (non-zero = use), each from its primary HDU or first image extension, checking every size
+    /// against `spec`'s grid.
     pub fn load(
         path: &Path,
         noise_map: Option<&Path>,
         mask: Option<&Path>,
         spec: &ModelSpec,
     ) -> Result<Self> {
-        let img = arclight_core::fits::read_sky_f32(path, 0).context("reading the observation")?;
+        Self::load_hdus(path, noise_map, mask, Hdus::default(), spec)
+    }
+
+    /// [`Observation::load`] with the HDU of each file chosen.
+    pub fn load_hdus(
+        path: &Path,
+        noise_map: Option<&Path>,
+        mask: Option<&Path>,
+        hdus: Hdus,
+        spec: &ModelSpec,
+    ) -> Result<Self> {
+        let (img, obs_hdu) = read_sky(path, hdus.obs, "observation")?;
         let (ny, nx) = (img.ny, img.nx);
         if (ny, nx) != (spec.grid.ny, spec.grid.nx) {
             bail!(
@@ -44,7 +78,7 @@ impl Observation {
         }
         let mut obs = Observation::new(path, ny, nx, img.data, None, None)?;
         // the pixel scale the file states (`infer mock` writes PIXSCALE, arcsec per pixel)
-        if let Ok(Some(s)) = arclight_core::fits::read_key_f64(path, 0, "PIXSCALE")
+        if let Ok(Some(s)) = arclight_core::fits::read_key_f64(path, obs_hdu, "PIXSCALE")
             && (s / spec.grid.pixel_scale - 1.0).abs() > 1e-3
         {
             let w = format!(
@@ -56,7 +90,7 @@ impl Observation {
             obs.warnings.push(w);
         }
         if let Some(p) = mask {
-            let m = arclight_core::fits::read_sky_f32(p, 0).context("reading the mask")?;
+            let (m, _) = read_sky(p, hdus.mask, "mask")?;
             if (m.ny, m.nx) != (ny, nx) {
                 bail!(
                     "{}: mask is {}x{}, the observation {ny}x{nx}",
@@ -73,8 +107,7 @@ impl Observation {
             }
         }
         if let Some(p) = noise_map {
-            let mut nm =
-                arclight_core::fits::read_sky_f32(p, 0).context("reading the noise map")?;
+            let (mut nm, _) = read_sky(p, hdus.noise_map, "noise map")?;
             if (nm.ny, nm.nx) != (ny, nx) {
                 bail!(
                     "{}: noise map is {}x{}, the observation {ny}x{nx}",
@@ -282,5 +315,43 @@ mod tests {
         .unwrap();
         let o = Observation::load(&obs, None, None, &spec).unwrap();
         assert!(o.warnings.is_empty(), "{:?}", o.warnings);
+    }
+
+    /// An HST-style file (empty primary, SCI and ERR extensions): the data come from the first image
+    /// extension by default, the noise from the HDU asked for; an HDU past the end names the file.
+    #[test]
+    fn data_and_noise_are_read_from_extensions() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = ModelSpec::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("models/gigalens2022.toml"),
+        )
+        .unwrap();
+        let (ny, nx) = (spec.grid.ny, spec.grid.nx);
+        let mef = dir.path().join("hst.fits");
+        let (sci, err) = (vec![0.5f32; ny * nx], vec![0.2f32; ny * nx]);
+        arclight_core::fits::write_extensions_f32(
+            &mef,
+            &[("SCI", ny, nx, &sci), ("ERR", ny, nx, &err)],
+        )
+        .unwrap();
+        let hdus = Hdus {
+            noise_map: Some(2),
+            ..Hdus::default()
+        };
+        let o = Observation::load_hdus(&mef, Some(&mef), None, hdus, &spec).unwrap();
+        assert!(o.data.iter().all(|&v| v == 0.5));
+        assert!(o.noise_map.unwrap().iter().all(|&s| s == 0.2));
+        let hdus = Hdus {
+            obs: Some(3),
+            ..Hdus::default()
+        };
+        let e = format!(
+            "{:#}",
+            Observation::load_hdus(&mef, None, None, hdus, &spec).unwrap_err()
+        );
+        assert!(
+            e.contains("hst.fits") && e.contains("HDU 3 does not exist"),
+            "{e}"
+        );
     }
 }

@@ -69,6 +69,14 @@ pub struct FitConfig {
     pub checkpoint: Option<PathBuf>,
     pub noise_map: Option<PathBuf>,
     pub mask: Option<PathBuf>,
+    /// The HDU (0-based) of `obs`, `noise_map` and `mask` to read; none: the primary, or the first image
+    /// extension when the primary is empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub obs_hdu: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_hdu: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask_hdu: Option<usize>,
     /// Truths (`truths.json` of `infer mock`); default: the one beside the observation, if any.
     pub truths: Option<PathBuf>,
     pub seed: u64,
@@ -176,6 +184,9 @@ impl FitConfig {
             checkpoint: None,
             noise_map: None,
             mask: None,
+            obs_hdu: None,
+            noise_hdu: None,
+            mask_hdu: None,
             truths: None,
             seed: 0,
             stages: Stages::ALL,

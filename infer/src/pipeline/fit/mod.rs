@@ -104,10 +104,15 @@ pub struct FitOutcome {
 pub fn run_fit(cfg: &FitConfig, target: RunTarget, device: &Device) -> Result<FitOutcome> {
     // Load and check everything before creating a run, so bad input leaves nothing behind.
     let spec = crate::model::spec::ModelSpec::load(&cfg.model)?;
-    let obs = Observation::load(
+    let obs = Observation::load_hdus(
         &cfg.obs,
         cfg.noise_map.as_deref(),
         cfg.mask.as_deref(),
+        crate::model::observation::Hdus {
+            obs: cfg.obs_hdu,
+            noise_map: cfg.noise_hdu,
+            mask: cfg.mask_hdu,
+        },
         &spec,
     )?;
     let problem = Problem::from_spec(spec, cfg.checkpoint.as_deref(), device)?;
