@@ -45,8 +45,9 @@ impl MetricsTail {
         self.len_seen.saturating_sub(self.offset)
     }
 
-    /// Read what was appended since the last poll. A file that shrank (rewritten) is reread from
-    /// the start: the returned flag is then `true` and callers should drop what they had.
+    /// Read what was appended since the last poll. A file that shrank (rewritten), or whose held
+    /// partial last line changed (a resume truncated it and appended), is reread from the start: the
+    /// returned flag is then `true` and callers should drop what they had.
     pub fn poll(&mut self) -> std::io::Result<(Vec<serde_json::Map<String, Value>>, bool)> {
         self.poll_limited(u64::MAX)
     }
@@ -58,10 +59,36 @@ impl MetricsTail {
         &mut self,
         max_bytes: u64,
     ) -> std::io::Result<(Vec<serde_json::Map<String, Value>>, bool)> {
+        let r = self.read_new(max_bytes);
+        if r.is_err() {
+            // nothing is known to be waiting in a file that cannot be read (deleted, say): a reader
+            // looping while `behind() > 0` must not spin on it
+            self.len_seen = self.offset;
+        }
+        r
+    }
+
+    /// Whether the partial line held from the last poll is still in the file where it was read: a
+    /// resumed run drops a partial last line and appends, possibly past the old length.
+    fn pending_still_there(&self, f: &mut std::fs::File, len: u64) -> std::io::Result<bool> {
+        let n = self.pending.len() as u64;
+        if n == 0 || len < self.offset {
+            return Ok(len >= self.offset);
+        }
+        f.seek(SeekFrom::Start(self.offset - n))?;
+        let mut now = Vec::with_capacity(n as usize);
+        f.take(n).read_to_end(&mut now)?;
+        Ok(now == self.pending)
+    }
+
+    fn read_new(
+        &mut self,
+        max_bytes: u64,
+    ) -> std::io::Result<(Vec<serde_json::Map<String, Value>>, bool)> {
         let mut f = std::fs::File::open(&self.path)?;
         let len = f.metadata()?.len();
         let mut reset = false;
-        if len < self.offset {
+        if !self.pending_still_there(&mut f, len)? {
             self.offset = 0;
             self.pending.clear();
             self.skipping = false;
@@ -106,5 +133,61 @@ impl MetricsTail {
             }
         }
         Ok((out, reset))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn append(path: &std::path::Path, text: &str) {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    }
+
+    /// A resume that drops a partial last line and appends more than it dropped (the file does not
+    /// shrink between two polls) is seen as a rewrite: every complete line is read, none lost or
+    /// glued to the dropped bytes.
+    #[test]
+    fn a_truncate_and_append_between_polls_loses_no_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("metrics.jsonl");
+        append(&p, "{\"a\":1}\n{\"partial");
+        let mut t = MetricsTail::new(&p);
+        let (lines, reset) = t.poll().unwrap();
+        assert_eq!((lines.len(), reset), (1, false));
+        // the resume: drop the partial line, append two complete ones
+        let f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+        f.set_len(8).unwrap();
+        append(&p, "{\"b\":2}\n{\"c\":3}\n");
+        let (lines, reset) = t.poll().unwrap();
+        assert!(reset);
+        let keys: Vec<&String> = lines.iter().flat_map(|m| m.keys()).collect();
+        assert_eq!(keys, ["a", "b", "c"]);
+        assert_eq!(t.bad_lines, 0);
+        // an ordinary append after that is read incrementally
+        append(&p, "{\"d\":4}\n");
+        let (lines, reset) = t.poll().unwrap();
+        assert_eq!((lines.len(), reset), (1, false));
+    }
+
+    /// A file deleted while it is being read in slices leaves nothing "behind" (a loader waiting
+    /// for `behind() == 0` used to spin for ever).
+    #[test]
+    fn a_deleted_file_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("metrics.jsonl");
+        append(&p, &"{\"x\":1}\n".repeat(100));
+        let mut t = MetricsTail::new(&p);
+        t.poll_limited(64).unwrap();
+        assert!(t.behind() > 0);
+        std::fs::remove_file(&p).unwrap();
+        assert!(t.poll_limited(64).is_err());
+        assert_eq!(t.behind(), 0);
     }
 }
