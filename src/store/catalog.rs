@@ -119,7 +119,7 @@ impl Catalog {
                 nested_runs(&path)
             };
             if nested.is_empty() {
-                if !self.index.contains_key(&name) {
+                if !self.index.contains_key(&name) && !not_a_run(&path) {
                     self.index.insert(name, self.runs.len());
                     self.runs.push(RunEntry::open(&path));
                     changed = true;
@@ -182,6 +182,16 @@ impl Catalog {
         ids.iter()
             .any(|id| self.get(id).is_some_and(RunEntry::loading))
     }
+}
+
+/// A folder with files but neither a run's record nor its metrics, nor runs inside it: a sweep's or a
+/// summary's results, notes. Not listed (an empty folder, or one with a damaged run, is listed as
+/// unreadable).
+fn not_a_run(dir: &std::path::Path) -> bool {
+    if dir.join("run.json").exists() || dir.join("metrics.jsonl").exists() {
+        return false;
+    }
+    std::fs::read_dir(dir).is_ok_and(|mut rd| rd.next().is_some())
 }
 
 /// The subfolders of `dir` that hold a run record (`run.json`), sorted.

@@ -67,7 +67,7 @@ pub fn headline(run: &RunEntry) -> String {
                 .collect();
             format!("bias {}", parts.join(", "))
         }),
-        RunKind::Prepare | RunKind::Eval => None,
+        RunKind::Prepare | RunKind::Eval | RunKind::Other => None,
     };
     text.unwrap_or_else(|| info.progress.stage.clone())
 }

@@ -170,7 +170,7 @@ impl RunEntry {
         if sig != self.run_sig || (sig.is_none() && self.info_error.is_none()) {
             self.run_sig = sig;
             changed = true;
-            match RunInfo::load(&self.dir) {
+            match RunInfo::read(&self.dir) {
                 Ok(info) => {
                     self.info = Some(info);
                     self.info_error = None;
@@ -289,6 +289,9 @@ impl RunEntry {
         }
         if let Some(e) = &self.info_error {
             out.push(e.clone());
+        }
+        if let Some(i) = &self.info {
+            out.extend(i.unknown_parts());
         }
         if let Some(e) = &self.summary_error {
             out.push(e.clone());

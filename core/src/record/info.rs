@@ -22,6 +22,9 @@ pub enum RunKind {
     Prepare,
     /// Model evaluation (`train-vae eval`).
     Eval,
+    /// A kind this program does not know (written by a newer one): listed, never resumed.
+    #[serde(other)]
+    Other,
 }
 
 impl RunKind {
@@ -32,6 +35,7 @@ impl RunKind {
             RunKind::Study => "study",
             RunKind::Prepare => "prepare",
             RunKind::Eval => "eval",
+            RunKind::Other => "other",
         }
     }
 }
@@ -198,13 +202,11 @@ impl RunInfo {
         }
     }
 
-    /// Read `run.json` from a run directory.
+    /// Read `run.json` from a run directory, for a program that writes to the run: a record of a newer
+    /// format is refused.
     pub fn load(dir: &Path) -> Result<RunInfo> {
+        let info = Self::read(dir)?;
         let path = dir.join("run.json");
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let info: RunInfo = serde_json::from_str(&text)
-            .with_context(|| format!("{}: not a valid run record", path.display()))?;
         if info.format > FORMAT {
             bail!(
                 "{}: run-record format {} is newer than this program's {}",
@@ -214,6 +216,31 @@ impl RunInfo {
             );
         }
         Ok(info)
+    }
+
+    /// Read `run.json` as far as this program understands it, for a reader (the tracker): a newer
+    /// format and an unknown kind ([`RunKind::Other`]) are accepted; see [`RunInfo::unknown_parts`].
+    pub fn read(dir: &Path) -> Result<RunInfo> {
+        let path = dir.join("run.json");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a valid run record", path.display()))
+    }
+
+    /// What of this record a reader cannot interpret, one sentence each (empty for this program's own).
+    pub fn unknown_parts(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.format > FORMAT {
+            out.push(format!(
+                "run.json format {} is newer than this program's {FORMAT}: shown as far as it is understood",
+                self.format
+            ));
+        }
+        if self.kind == RunKind::Other {
+            out.push("run.json names a kind of run this program does not know".to_string());
+        }
+        out
     }
 }
 
