@@ -116,6 +116,13 @@ impl ModelSpec {
         let name = file.name.clone().unwrap_or_else(|| "model".to_string());
 
         let g = &file.grid;
+        if let (Some(n), true) = (g.n, g.nx.is_some() || g.ny.is_some()) {
+            bail!(
+                "{f}: grid: give either n = {n} (a square grid) or nx and ny, not both (nx = {:?}, ny = {:?})",
+                g.nx,
+                g.ny
+            );
+        }
         let nx =
             g.nx.or(g.n)
                 .ok_or_else(|| anyhow!("{f}: grid.nx is missing"))?;
@@ -446,6 +453,10 @@ n_sersic = "uniform(0.5, 8)"
             (
                 GOOD.replace("e2 = \"normal(0, 0.2)\"", "q = 0.5"),
                 "not both",
+            ),
+            (
+                GOOD.replace("n = 16", "n = 16\nnx = 20"),
+                "grid: give either n = 16 (a square grid) or nx and ny, not both",
             ),
         ];
         for (text, want) in cases {
