@@ -73,7 +73,18 @@ impl Problem {
                 }
                 Some((Arc::new(ck) as Arc<dyn Decode>, prior, dir))
             }
-            None => None,
+            None => {
+                if let Some(c) = checkpoint {
+                    let w = format!(
+                        "{}: the model has no VAE source, so --checkpoint {} is not used",
+                        spec.path.display(),
+                        c.display()
+                    );
+                    eprintln!("warning: {w}");
+                    warnings.push(w);
+                }
+                None
+            }
         };
         if let Some((n, min, share)) = crate::model::forward::psf_of(&spec)?.negative_pixels() {
             let w = format!(
@@ -229,5 +240,36 @@ mod tests {
         arclight_core::fits::write_image_f32(&p, ny, nx, &file_order, &[]).unwrap();
         let e = format!("{:#}", load_source_image(&p, 0).unwrap_err());
         assert!(e.contains("src.fits") && e.contains("non-finite"), "{e}");
+    }
+
+    /// A pixelated PSF with negative pixels and a checkpoint given to a model without a VAE source
+    /// are said; the shipped GIGA-Lens model (non-negative PSF, no checkpoint) gives no warning.
+    #[test]
+    fn a_negative_psf_and_an_unused_checkpoint_are_said() {
+        let device = Device::flex();
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/gigalens2022.toml");
+        let p = Problem::load(&shipped, None, &device).unwrap();
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        let dir = tempfile::tempdir().unwrap();
+        let psf = dir.path().join("psf.fits");
+        let mut k = vec![0.01f32; 25];
+        k[12] = 1.0;
+        k[0] = -0.02;
+        arclight_core::fits::write_image_f32(&psf, 5, 5, &k, &[]).unwrap();
+        let text = std::fs::read_to_string(&shipped)
+            .unwrap()
+            .replace("psf/moffat_fwhm0.1_13x13.fits", "psf.fits");
+        let model = dir.path().join("m.toml");
+        std::fs::write(&model, text).unwrap();
+        let p = Problem::load(&model, Some(Path::new("checkpoints/x")), &device).unwrap();
+        let w = p.warnings.join("\n");
+        assert!(
+            w.contains("1 negative pixel(s)") && w.contains("m.toml"),
+            "{w}"
+        );
+        assert!(
+            w.contains("no VAE source") && w.contains("checkpoints/x"),
+            "{w}"
+        );
     }
 }
