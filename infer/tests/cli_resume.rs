@@ -357,3 +357,30 @@ fn resume_checks_dimensions_and_keeps_stage_outcomes() {
     );
     assert!(!exp.exists(), "a refused fit must not leave a run");
 }
+
+/// A run begun with `--stages vi` (VI from the prior) and resumed with the MAP stage keeps its VI
+/// result, and says that the MAP now run does not start it and how to rerun VI from the MAP.
+#[test]
+fn a_vi_made_without_map_kept_on_resume_is_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = mock(dir.path(), "m", 2);
+    let obs = m.join("obs.fits");
+    let model = models().join("gigalens2022.toml");
+    let run_dir = dir.path().join("run");
+    let (ok, err) = run(fit_stages(&obs, &model, "vi").arg("--out").arg(&run_dir));
+    assert!(ok, "{err}");
+    assert!(!err.contains("without a MAP start"), "{err}");
+    let (ok, err) = run(fit_stages(&obs, &model, "map,vi")
+        .arg("--resume")
+        .arg(&run_dir));
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("vi.json") && err.contains("without a MAP start") && err.contains("delete it"),
+        "{err}"
+    );
+    let info = read_json(&run_dir.join("run.json"));
+    assert!(
+        info["warnings"].to_string().contains("without a MAP start"),
+        "{info}"
+    );
+}

@@ -167,6 +167,16 @@ pub fn run_fit(cfg: &FitConfig, target: RunTarget, device: &Device) -> Result<Fi
     if let RunTarget::Resume(dir) = &target {
         check_resumable(dir, &inputs)?;
         check_stage_results(dir, &layout)?;
+        let art = dir.join("artifacts");
+        if cfg.stages.map && !art.join("map.json").exists() && art.join("vi.json").exists() {
+            let w = format!(
+                "{}: the run's VI result was made without a MAP start (the run began without the map \
+                 stage) and is kept: the MAP now run does not start it; delete it to run VI from the MAP",
+                art.join("vi.json").display()
+            );
+            eprintln!("warning: {w}");
+            warnings.push(w);
+        }
     }
     if cfg.stages.hmc && !cfg.stages.map && !cfg.stages.vi {
         let art = match &target {
