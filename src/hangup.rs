@@ -6,6 +6,10 @@
 //! Belt and braces: a request to end that the event loop has not honoured within [`GRACE`]
 //! (e.g. it is stuck inside a read from a terminal that hung up an instant after the poll) ends
 //! the process from the signal or watcher thread, after a best-effort terminal restore.
+//!
+//! A signal's end exits with 128 + its number (143 for SIGTERM), as the shell reports a process the
+//! signal killed; a SIGHUP ignored at start (`nohup`, `trap "" HUP`) stays ignored, and the hang-up
+//! it would have announced ends the interface normally (exit 0).
 
 use std::fs::File;
 use std::io;
@@ -24,6 +28,10 @@ static HUNG_UP: AtomicBool = AtomicBool::new(false);
 static DONE: AtomicBool = AtomicBool::new(false);
 /// Write end of the wake-up pipe (-1 before [`Watch::install`]).
 static WAKE_TX: AtomicI32 = AtomicI32::new(-1);
+/// The signal that asked the interface to end (0: none).
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+/// Write end of the pipe the grace thread waits on (-1 before the handlers are installed).
+static GRACE_TX: AtomicI32 = AtomicI32::new(-1);
 
 /// What ended a wait.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,8 +65,7 @@ impl Watch {
             (f.as_raw_fd(), Some(f))
         };
         let watch = Watch::on_fd(tty, dev_tty)?;
-        // Only one handler per process can be set; a second `install` keeps the first (same flags).
-        let _ = ctrlc::set_handler(request_end);
+        install_signal_handlers()?;
         std::thread::Builder::new()
             .name("hangup-watch".into())
             .spawn(move || {
@@ -175,19 +182,90 @@ pub fn mark_done() {
     DONE.store(true, Ordering::SeqCst);
 }
 
-/// Ask the event loop to end; if it has not within [`GRACE`], restore what can be restored and
-/// end the process. Runs on the signal-handler or watcher thread, never on the event loop's.
+/// The signal that ended the interface, if one did: the process should exit with 128 + it.
+pub fn exit_signal() -> Option<i32> {
+    Some(SIGNAL.load(Ordering::SeqCst)).filter(|&s| s > 0)
+}
+
+/// SIGTERM / SIGINT / SIGHUP handlers (SIGHUP only when not ignored at start) and the thread that
+/// ends the process if the event loop does not within [`GRACE`]. Once per process.
+fn install_signal_handlers() -> io::Result<()> {
+    static INSTALLED: AtomicBool = AtomicBool::new(false);
+    if INSTALLED.swap(true, Ordering::SeqCst) {
+        return Ok(());
+    }
+    let mut fds = [0; 2];
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let rx = fds[0];
+    GRACE_TX.store(fds[1], Ordering::SeqCst);
+    std::thread::Builder::new()
+        .name("signal-grace".into())
+        .spawn(move || {
+            let mut b = [0u8; 1];
+            // blocks until a handler writes; EINTR retried
+            while unsafe { libc::read(rx, b.as_mut_ptr().cast(), 1) } < 0
+                && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
+            {}
+            end_after_grace();
+        })?;
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        // SAFETY: plain sigaction calls; the handler only stores atomics and write(2)s.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if sig == libc::SIGHUP && old.sa_sigaction == libc::SIG_IGN {
+                continue;
+            }
+            let mut act: libc::sigaction = std::mem::zeroed();
+            act.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            libc::sigemptyset(&mut act.sa_mask);
+            if libc::sigaction(sig, &act, std::ptr::null_mut()) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Async-signal-safe: record the signal, wake the event loop and the grace thread.
+extern "C" fn on_signal(sig: libc::c_int) {
+    let _ = SIGNAL.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
+    TERMINATE.store(true, Ordering::SeqCst);
+    for tx in [
+        WAKE_TX.load(Ordering::SeqCst),
+        GRACE_TX.load(Ordering::SeqCst),
+    ] {
+        if tx >= 0 {
+            // SAFETY: write(2) is async-signal-safe
+            let _ = unsafe { libc::write(tx, [1u8].as_ptr().cast(), 1) };
+        }
+    }
+}
+
+/// Ask the event loop to end (the terminal hung up); see [`end_after_grace`]. Runs on the watcher
+/// thread, never on the event loop's.
 fn request_end() {
     TERMINATE.store(true, Ordering::SeqCst);
     let tx = WAKE_TX.load(Ordering::SeqCst);
     if tx >= 0 {
         let _ = unsafe { libc::write(tx, [1u8].as_ptr().cast(), 1) };
     }
+    end_after_grace();
+}
+
+/// If the event loop has not returned within [`GRACE`], restore what can be restored and end the
+/// process (128 + the signal after one, else 0).
+fn end_after_grace() {
     std::thread::sleep(GRACE);
     if !DONE.load(Ordering::SeqCst) {
         force_restore();
+        let code = exit_signal().map_or(0, |s| 128 + s);
         // _exit: no stdout flush that could wait on a lock the stuck event loop holds
-        unsafe { libc::_exit(0) };
+        unsafe { libc::_exit(code) };
     }
 }
 

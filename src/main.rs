@@ -19,7 +19,11 @@ fn main() -> ExitCode {
         }),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        // ended by SIGTERM / SIGINT / SIGHUP: 128 + the signal, as the shell reports a killed process
+        Ok(()) => match arclight::hangup::exit_signal() {
+            Some(sig) => ExitCode::from((128 + sig) as u8),
+            None => ExitCode::SUCCESS,
+        },
         Err(e) => {
             // not eprintln!: it panics when stderr is a terminal that hung up
             let _ = writeln!(std::io::stderr(), "arclight: {e:#}");
