@@ -198,6 +198,8 @@ fn install_signal_handlers() -> io::Result<()> {
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         return Err(io::Error::last_os_error());
     }
+    // the handler's end never blocks (a full pipe already holds the news); the thread's end does
+    unsafe { libc::fcntl(fds[1], libc::F_SETFL, libc::O_NONBLOCK) };
     let rx = fds[0];
     GRACE_TX.store(fds[1], Ordering::SeqCst);
     std::thread::Builder::new()
@@ -222,6 +224,8 @@ fn install_signal_handlers() -> io::Result<()> {
             }
             let mut act: libc::sigaction = std::mem::zeroed();
             act.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            // other threads' interrupted reads and writes restart (poll(2) is never restarted)
+            act.sa_flags = libc::SA_RESTART;
             libc::sigemptyset(&mut act.sa_mask);
             if libc::sigaction(sig, &act, std::ptr::null_mut()) != 0 {
                 return Err(io::Error::last_os_error());
@@ -231,8 +235,11 @@ fn install_signal_handlers() -> io::Result<()> {
     Ok(())
 }
 
-/// Async-signal-safe: record the signal, wake the event loop and the grace thread.
+/// Async-signal-safe: record the signal, wake the event loop and the grace thread; errno is kept for
+/// the interrupted code.
 extern "C" fn on_signal(sig: libc::c_int) {
+    // SAFETY: __errno_location is this thread's errno, valid for the thread's life
+    let errno = unsafe { *libc::__errno_location() };
     let _ = SIGNAL.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
     TERMINATE.store(true, Ordering::SeqCst);
     for tx in [
@@ -244,6 +251,7 @@ extern "C" fn on_signal(sig: libc::c_int) {
             let _ = unsafe { libc::write(tx, [1u8].as_ptr().cast(), 1) };
         }
     }
+    unsafe { *libc::__errno_location() = errno };
 }
 
 /// Ask the event loop to end (the terminal hung up); see [`end_after_grace`]. Runs on the watcher

@@ -638,21 +638,20 @@ fn a_sweep_setting_without_summary_shows_its_progress() {
 }
 
 /// A study's shards are run records one folder down (`study-x/shard-1-of-2/run.json`): they are
-/// listed under that id, not the study folder as an unreadable run, and `show` finds them. Folders
-/// of results without a run (a sweep's, a summary) are not listed; a record from a newer program is.
+/// listed under that id, not the study folder as an unreadable run, and `show` finds them. A folder
+/// of results without a run (a sweep's) is not listed; a record from a newer program is.
 #[test]
 fn runs_nested_one_folder_down_are_listed() {
     let root = tempfile::tempdir().unwrap();
     run_named(root.path(), "train-20261122T000000-top", "top", 1e-3);
     run_named(root.path(), "study-x/shard-1-of-2", "s1", 1e-3);
     run_named(root.path(), "study-x/shard-2-of-2", "s2", 2e-3);
-    // a sweep's results folder and a study summary: files, but no run in them
+    // a sweep's results folder as committed beside its README: files, but no run in it
     let sweep = root.path().join("sweep-x");
     std::fs::create_dir_all(&sweep).unwrap();
     std::fs::write(sweep.join("sweep.json"), "{}").unwrap();
     std::fs::write(sweep.join("summary.json"), "{}").unwrap();
-    std::fs::create_dir_all(root.path().join("study-x/summary")).unwrap();
-    std::fs::write(root.path().join("study-x/summary/summary.json"), "{}").unwrap();
+    std::fs::write(sweep.join("README.md"), "notes").unwrap();
     // a run from a newer program: another kind, a newer format; listed, its unknown parts said
     run_named(root.path(), "simulate-20261122T000000-new", "new", 1e-3);
     let rec = root.path().join("simulate-20261122T000000-new/run.json");

@@ -384,3 +384,42 @@ fn a_vi_made_without_map_kept_on_resume_is_said() {
         "{info}"
     );
 }
+
+/// The same file read from another HDU is other data: a resume that would read the observation from
+/// another HDU than the run did is refused before anything runs; the HDU the run read (here chosen
+/// because the primary is empty) is recorded in its config.
+#[test]
+fn a_resume_reading_another_hdu_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = mock(dir.path(), "m", 3);
+    let img = arclight_core::fits::read_image_f32(&m.join("obs.fits"), 0).unwrap();
+    let mef = dir.path().join("mef.fits");
+    arclight_core::fits::write_extensions_f32(
+        &mef,
+        &[
+            ("SCI", img.ny, img.nx, &img.data),
+            ("SCI2", img.ny, img.nx, &img.data),
+        ],
+    )
+    .unwrap();
+    let model = models().join("gigalens2022.toml");
+    let run_dir = dir.path().join("run");
+    let (ok, err) = run(fit(&mef, &model).arg("--out").arg(&run_dir));
+    assert!(ok, "{err}");
+    let info = read_json(&run_dir.join("run.json"));
+    assert_eq!(info["config"]["hdus"]["obs"], 1, "{info}");
+    let before = snapshot(&run_dir);
+    let (ok, err) = run(fit(&mef, &model)
+        .args(["--obs-hdu", "2", "--resume"])
+        .arg(&run_dir));
+    assert!(!ok, "a resume on another HDU must be refused");
+    assert!(
+        err.contains("read from HDU 1 and would now be read from HDU 2"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&run_dir), before, "a refused resume must not touch the run");
+    let (ok, err) = run(fit(&mef, &model)
+        .args(["--obs-hdu", "1", "--resume"])
+        .arg(&run_dir));
+    assert!(ok, "{err}");
+}

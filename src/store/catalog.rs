@@ -184,8 +184,8 @@ impl Catalog {
     }
 }
 
-/// A folder with files but neither a run's record nor its metrics, nor runs inside it: a sweep's or a
-/// summary's results, notes. Not listed (an empty folder, or one with a damaged run, is listed as
+/// A folder with files but neither a run's record nor its metrics, nor runs inside it: a sweep's
+/// results kept with notes. Not listed (an empty folder, or one with a damaged run, is listed as
 /// unreadable).
 fn not_a_run(dir: &std::path::Path) -> bool {
     if dir.join("run.json").exists() || dir.join("metrics.jsonl").exists() {

@@ -74,23 +74,38 @@ pub fn image_shape(f: &mut FitsFile, path: &Path, hdu: usize) -> Result<Option<(
     )
 }
 
-/// The HDU to read a 2-D image from: `hdu` when given, else the primary when it holds an image, else
-/// the first extension that does (HST products keep the primary for the header, SCI in extension 1).
+/// The HDU to read a 2-D image from: `hdu` when given, else the primary unless it has no data
+/// (NAXIS = 0), else the first extension holding a 2-D image (HST products keep the primary for the
+/// header, SCI in extension 1). A primary with data of another shape is kept, for the read to report.
 pub fn image_hdu(path: &Path, hdu: Option<usize>) -> Result<usize> {
     if let Some(h) = hdu {
         return Ok(h);
     }
     let mut f = open(path)?;
+    if primary_naxis(&mut f, path)? != 0 {
+        return Ok(0);
+    }
     let n = num_hdus(&mut f, path)?;
-    for h in 0..n {
+    for h in 1..n {
         if image_shape(&mut f, path, h)?.is_some() {
             return Ok(h);
         }
     }
     bail!(
-        "{}: none of its {n} HDU(s) is a non-empty 2-D image",
-        path.display()
+        "{}: the primary HDU has no data and none of the {} extension(s) is a 2-D image",
+        path.display(),
+        n - 1
     )
+}
+
+/// NAXIS of the primary HDU.
+fn primary_naxis(f: &mut FitsFile, path: &Path) -> Result<i32> {
+    raw::move_to(f, path, 0)?;
+    let (mut naxis, mut status) = (0, 0);
+    // SAFETY: a plain out-parameter on the current HDU.
+    unsafe { fitsio::sys::ffgidm(raw::handle(f), &mut naxis, &mut status) };
+    raw::check(status, path, || "HDU 0: cannot read NAXIS".to_string())?;
+    Ok(naxis)
 }
 
 /// Numeric header keyword `key` of HDU `hdu` (0-based), `None` when absent.
@@ -351,7 +366,7 @@ mod tests {
         write_extensions_f32(&empty, &[]).unwrap();
         let e = format!("{:#}", image_hdu(&empty, None).unwrap_err());
         assert!(
-            e.contains("empty.fits") && e.contains("none of its 1 HDU"),
+            e.contains("empty.fits") && e.contains("none of the 0 extension"),
             "{e}"
         );
     }

@@ -203,10 +203,16 @@ impl RunInfo {
     }
 
     /// Read `run.json` from a run directory, for a program that writes to the run: a record of a newer
-    /// format is refused.
+    /// format or of a kind this program does not know is refused (rewriting it would lose what it says).
     pub fn load(dir: &Path) -> Result<RunInfo> {
         let info = Self::read(dir)?;
         let path = dir.join("run.json");
+        if info.kind == RunKind::Other {
+            bail!(
+                "{}: a kind of run this program does not know (written by a newer one?)",
+                path.display()
+            );
+        }
         if info.format > FORMAT {
             bail!(
                 "{}: run-record format {} is newer than this program's {}",

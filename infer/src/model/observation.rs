@@ -20,6 +20,8 @@ pub struct Observation {
     pub mask: Vec<bool>,
     /// Human-readable notes (e.g. NaN pixels that were masked).
     pub warnings: Vec<String>,
+    /// The HDU each file was read from (`None` for a file not given).
+    pub hdus: Hdus,
 }
 
 /// The HDU (0-based) each of an observation's files is read from; `None`: the primary, or the first
@@ -32,16 +34,36 @@ pub struct Hdus {
 }
 
 /// A sky image from `path` at `hdu` (or the first one holding an image), with the HDU it came from.
+/// A noise map or mask that would be read from the observation's own HDU is refused (an HST file's
+/// first image is SCI: its ERR or DQ must be asked for).
 fn read_sky(
     path: &Path,
     hdu: Option<usize>,
     what: &str,
+    obs: Option<(&Path, usize)>,
 ) -> Result<(arclight_core::fits::Image<f32>, usize)> {
     let h =
         arclight_core::fits::image_hdu(path, hdu).with_context(|| format!("reading the {what}"))?;
+    if let Some((obs_path, obs_hdu)) = obs
+        && h == obs_hdu
+        && same_file(path, obs_path)
+    {
+        let flag = if what == "mask" { "--mask-hdu" } else { "--noise-hdu" };
+        bail!(
+            "{}: the {what} would be read from HDU {h}, the observation's own image: choose its HDU with {flag}",
+            path.display()
+        );
+    }
     let img = arclight_core::fits::read_sky_f32(path, h)
         .with_context(|| format!("reading the {what}"))?;
     Ok((img, h))
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
 }
 
 impl Observation {
@@ -65,7 +87,7 @@ impl Observation {
         hdus: Hdus,
         spec: &ModelSpec,
     ) -> Result<Self> {
-        let (img, obs_hdu) = read_sky(path, hdus.obs, "observation")?;
+        let (img, obs_hdu) = read_sky(path, hdus.obs, "observation", None)?;
         let (ny, nx) = (img.ny, img.nx);
         if (ny, nx) != (spec.grid.ny, spec.grid.nx) {
             bail!(
@@ -77,8 +99,11 @@ impl Observation {
             );
         }
         let mut obs = Observation::new(path, ny, nx, img.data, None, None)?;
-        // the pixel scale the file states (`infer mock` writes PIXSCALE, arcsec per pixel)
-        if let Ok(Some(s)) = arclight_core::fits::read_key_f64(path, obs_hdu, "PIXSCALE")
+        obs.hdus.obs = Some(obs_hdu);
+        // the pixel scale the file states (`infer mock` writes PIXSCALE, arcsec per pixel), in the
+        // image's header or else the primary's (where multi-extension files keep shared keys)
+        let pixscale = |h| arclight_core::fits::read_key_f64(path, h, "PIXSCALE").ok().flatten();
+        if let Some(s) = pixscale(obs_hdu).or_else(|| (obs_hdu != 0).then(|| pixscale(0)).flatten())
             && (s / spec.grid.pixel_scale - 1.0).abs() > 1e-3
         {
             let w = format!(
@@ -90,7 +115,8 @@ impl Observation {
             obs.warnings.push(w);
         }
         if let Some(p) = mask {
-            let (m, _) = read_sky(p, hdus.mask, "mask")?;
+            let (m, h) = read_sky(p, hdus.mask, "mask", Some((path, obs_hdu)))?;
+            obs.hdus.mask = Some(h);
             if (m.ny, m.nx) != (ny, nx) {
                 bail!(
                     "{}: mask is {}x{}, the observation {ny}x{nx}",
@@ -107,7 +133,8 @@ impl Observation {
             }
         }
         if let Some(p) = noise_map {
-            let (mut nm, _) = read_sky(p, hdus.noise_map, "noise map")?;
+            let (mut nm, h) = read_sky(p, hdus.noise_map, "noise map", Some((path, obs_hdu)))?;
+            obs.hdus.noise_map = Some(h);
             if (nm.ny, nm.nx) != (ny, nx) {
                 bail!(
                     "{}: noise map is {}x{}, the observation {ny}x{nx}",
@@ -202,6 +229,7 @@ impl Observation {
             noise_map,
             mask,
             warnings,
+            hdus: Hdus::default(),
         })
     }
 
@@ -340,7 +368,14 @@ mod tests {
         };
         let o = Observation::load_hdus(&mef, Some(&mef), None, hdus, &spec).unwrap();
         assert!(o.data.iter().all(|&v| v == 0.5));
+        assert_eq!((o.hdus.obs, o.hdus.noise_map, o.hdus.mask), (Some(1), Some(2), None));
         assert!(o.noise_map.unwrap().iter().all(|&s| s == 0.2));
+        // the noise map left to the default would be SCI itself: refused, naming the flag
+        let e = format!(
+            "{:#}",
+            Observation::load_hdus(&mef, Some(&mef), None, Hdus::default(), &spec).unwrap_err()
+        );
+        assert!(e.contains("observation's own image") && e.contains("--noise-hdu"), "{e}");
         let hdus = Hdus {
             obs: Some(3),
             ..Hdus::default()

@@ -73,18 +73,7 @@ impl Problem {
                 }
                 Some((Arc::new(ck) as Arc<dyn Decode>, prior, dir))
             }
-            None => {
-                if let Some(c) = checkpoint {
-                    let w = format!(
-                        "{}: the model has no VAE source, so --checkpoint {} is not used",
-                        spec.path.display(),
-                        c.display()
-                    );
-                    eprintln!("warning: {w}");
-                    warnings.push(w);
-                }
-                None
-            }
+            None => None,
         };
         if let Some((n, min, share)) = crate::model::forward::psf_of(&spec)?.negative_pixels() {
             let w = format!(
@@ -242,10 +231,9 @@ mod tests {
         assert!(e.contains("src.fits") && e.contains("non-finite"), "{e}");
     }
 
-    /// A pixelated PSF with negative pixels and a checkpoint given to a model without a VAE source
-    /// are said; the shipped GIGA-Lens model (non-negative PSF, no checkpoint) gives no warning.
+    /// A pixelated PSF with negative pixels is said; the shipped GIGA-Lens model's PSF is not.
     #[test]
-    fn a_negative_psf_and_an_unused_checkpoint_are_said() {
+    fn a_negative_psf_is_said() {
         let device = Device::flex();
         let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/gigalens2022.toml");
         let p = Problem::load(&shipped, None, &device).unwrap();
@@ -261,14 +249,10 @@ mod tests {
             .replace("psf/moffat_fwhm0.1_13x13.fits", "psf.fits");
         let model = dir.path().join("m.toml");
         std::fs::write(&model, text).unwrap();
-        let p = Problem::load(&model, Some(Path::new("checkpoints/x")), &device).unwrap();
+        let p = Problem::load(&model, None, &device).unwrap();
         let w = p.warnings.join("\n");
         assert!(
             w.contains("1 negative pixel(s)") && w.contains("m.toml"),
-            "{w}"
-        );
-        assert!(
-            w.contains("no VAE source") && w.contains("checkpoints/x"),
             "{w}"
         );
     }

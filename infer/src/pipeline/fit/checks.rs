@@ -11,6 +11,40 @@ use crate::pipeline::problem::Problem;
 use crate::prob::ParamLayout;
 use arclight_core::record::{InputFile, RunInfo, RunKind};
 
+/// `--checkpoint` given for a model without a VAE source: nothing uses it.
+pub(super) fn unused_checkpoint(checkpoint: Option<&Path>, problem: &Problem) -> Option<String> {
+    let c = checkpoint.filter(|_| problem.vae.is_none())?;
+    Some(format!(
+        "{}: the model has no VAE source, so --checkpoint {} is not used",
+        problem.spec.path.display(),
+        c.display()
+    ))
+}
+
+/// The HDUs this invocation read (`{"obs": h, "noise_map": h|null, "mask": h|null}`) against those the
+/// run recorded: the same file read from another HDU is other data. A run recorded before HDUs were
+/// kept read every file from its primary HDU.
+pub(super) fn check_hdus(dir: &Path, now: &serde_json::Value) -> Result<()> {
+    let info = RunInfo::load(dir)?;
+    for key in ["obs", "noise_map", "mask"] {
+        let Some(h) = now[key].as_u64() else {
+            continue;
+        };
+        let before = match info.config.get("hdus") {
+            Some(r) => r[key].as_u64(),
+            None => Some(0),
+        };
+        if let Some(b) = before.filter(|&b| b != h) {
+            bail!(
+                "{}: cannot resume: the {key} file was read from HDU {b} and would now be read from HDU {h}; \
+                 resume with the run's HDU (see its config) or start a new run without --resume",
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn check_resumable(dir: &Path, inputs: &BTreeMap<String, InputFile>) -> Result<()> {
     let info = RunInfo::load(dir)?;
     if info.kind != RunKind::Fit {
@@ -207,4 +241,19 @@ pub(super) fn check_truths(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A checkpoint given to a model without a VAE source is said; none given, nothing said.
+    #[test]
+    fn an_unused_checkpoint_is_said() {
+        let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/gigalens2022.toml");
+        let p = Problem::load(&model, None, &burn::tensor::Device::flex()).unwrap();
+        let w = unused_checkpoint(Some(Path::new("checkpoints/x")), &p).unwrap();
+        assert!(w.contains("no VAE source") && w.contains("checkpoints/x") && w.contains("gigalens2022.toml"), "{w}");
+        assert!(unused_checkpoint(None, &p).is_none());
+    }
 }

@@ -47,7 +47,10 @@ use crate::model::observation::Observation;
 use crate::prob::{MvNormal, ParamLayout, Posterior};
 use arclight_core::record::{Run, RunInfo, RunKind, RunSpec};
 use artifacts::{MapArtifact, ViArtifact, latent_coordinates, read_json};
-use checks::{Truths, check_resumable, check_stage_results, check_truths, truth_near};
+use checks::{
+    Truths, check_hdus, check_resumable, check_stage_results, check_truths, truth_near,
+    unused_checkpoint,
+};
 use config::{HMC_START_STREAM, PRIOR_MEAN_STREAM, VI_DRAWS_STREAM};
 use estimate::Summaries;
 use hmc::HmcOutcome;
@@ -131,6 +134,10 @@ pub fn run_fit(cfg: &FitConfig, target: RunTarget, device: &Device) -> Result<Fi
     let (layout, slots) = problem.layout()?;
     let mut warnings = obs.warnings.clone();
     warnings.extend(problem.warnings.iter().cloned());
+    if let Some(w) = unused_checkpoint(cfg.checkpoint.as_deref(), &problem) {
+        eprintln!("warning: {w}");
+        warnings.push(w);
+    }
     if let (Some(t), Some(p)) = (truths.as_mut(), &truths_path) {
         for w in check_truths(t, p, &layout, &problem) {
             eprintln!("warning: {w}");
@@ -164,11 +171,17 @@ pub fn run_fit(cfg: &FitConfig, target: RunTarget, device: &Device) -> Result<Fi
         &problem,
         truths_path.as_deref(),
     )?;
+    let hdus_read = json!({"obs": obs.hdus.obs, "noise_map": obs.hdus.noise_map, "mask": obs.hdus.mask});
     if let RunTarget::Resume(dir) = &target {
         check_resumable(dir, &inputs)?;
+        check_hdus(dir, &hdus_read)?;
         check_stage_results(dir, &layout)?;
         let art = dir.join("artifacts");
-        if cfg.stages.map && !art.join("map.json").exists() && art.join("vi.json").exists() {
+        if cfg.stages.map
+            && cfg.stages.vi
+            && !art.join("map.json").exists()
+            && art.join("vi.json").exists()
+        {
             let w = format!(
                 "{}: the run's VI result was made without a MAP start (the run began without the map \
                  stage) and is kept: the MAP now run does not start it; delete it to run VI from the MAP",
@@ -234,6 +247,8 @@ pub fn run_fit(cfg: &FitConfig, target: RunTarget, device: &Device) -> Result<Fi
         // a new run, or one recorded before input hashes were kept
         run.set_inputs(inputs)?;
     }
+    // the HDUs the files were read from: part of what a resume must read again
+    run.update_config("hdus", hdus_read)?;
     let threads = rayon::current_num_threads();
     if let Some(before) = run.info().threads.filter(|&b| b != threads) {
         let w = format!(
