@@ -417,7 +417,11 @@ fn a_resume_reading_another_hdu_is_refused() {
         err.contains("read from HDU 1 and would now be read from HDU 2"),
         "{err}"
     );
-    assert_eq!(snapshot(&run_dir), before, "a refused resume must not touch the run");
+    assert_eq!(
+        snapshot(&run_dir),
+        before,
+        "a refused resume must not touch the run"
+    );
     let (ok, err) = run(fit(&mef, &model)
         .args(["--obs-hdu", "1", "--resume"])
         .arg(&run_dir));

@@ -48,7 +48,11 @@ fn read_sky(
         && h == obs_hdu
         && same_file(path, obs_path)
     {
-        let flag = if what == "mask" { "--mask-hdu" } else { "--noise-hdu" };
+        let flag = if what == "mask" {
+            "--mask-hdu"
+        } else {
+            "--noise-hdu"
+        };
         bail!(
             "{}: the {what} would be read from HDU {h}, the observation's own image: choose its HDU with {flag}",
             path.display()
@@ -102,7 +106,11 @@ impl Observation {
         obs.hdus.obs = Some(obs_hdu);
         // the pixel scale the file states (`infer mock` writes PIXSCALE, arcsec per pixel), in the
         // image's header or else the primary's (where multi-extension files keep shared keys)
-        let pixscale = |h| arclight_core::fits::read_key_f64(path, h, "PIXSCALE").ok().flatten();
+        let pixscale = |h| {
+            arclight_core::fits::read_key_f64(path, h, "PIXSCALE")
+                .ok()
+                .flatten()
+        };
         if let Some(s) = pixscale(obs_hdu).or_else(|| (obs_hdu != 0).then(|| pixscale(0)).flatten())
             && (s / spec.grid.pixel_scale - 1.0).abs() > 1e-3
         {
@@ -368,14 +376,20 @@ mod tests {
         };
         let o = Observation::load_hdus(&mef, Some(&mef), None, hdus, &spec).unwrap();
         assert!(o.data.iter().all(|&v| v == 0.5));
-        assert_eq!((o.hdus.obs, o.hdus.noise_map, o.hdus.mask), (Some(1), Some(2), None));
+        assert_eq!(
+            (o.hdus.obs, o.hdus.noise_map, o.hdus.mask),
+            (Some(1), Some(2), None)
+        );
         assert!(o.noise_map.unwrap().iter().all(|&s| s == 0.2));
         // the noise map left to the default would be SCI itself: refused, naming the flag
         let e = format!(
             "{:#}",
             Observation::load_hdus(&mef, Some(&mef), None, Hdus::default(), &spec).unwrap_err()
         );
-        assert!(e.contains("observation's own image") && e.contains("--noise-hdu"), "{e}");
+        assert!(
+            e.contains("observation's own image") && e.contains("--noise-hdu"),
+            "{e}"
+        );
         let hdus = Hdus {
             obs: Some(3),
             ..Hdus::default()

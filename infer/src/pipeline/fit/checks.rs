@@ -253,7 +253,12 @@ mod tests {
         let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/gigalens2022.toml");
         let p = Problem::load(&model, None, &burn::tensor::Device::flex()).unwrap();
         let w = unused_checkpoint(Some(Path::new("checkpoints/x")), &p).unwrap();
-        assert!(w.contains("no VAE source") && w.contains("checkpoints/x") && w.contains("gigalens2022.toml"), "{w}");
+        assert!(
+            w.contains("no VAE source")
+                && w.contains("checkpoints/x")
+                && w.contains("gigalens2022.toml"),
+            "{w}"
+        );
         assert!(unused_checkpoint(None, &p).is_none());
     }
 }

@@ -171,7 +171,8 @@ pub fn run_fit(cfg: &FitConfig, target: RunTarget, device: &Device) -> Result<Fi
         &problem,
         truths_path.as_deref(),
     )?;
-    let hdus_read = json!({"obs": obs.hdus.obs, "noise_map": obs.hdus.noise_map, "mask": obs.hdus.mask});
+    let hdus_read =
+        json!({"obs": obs.hdus.obs, "noise_map": obs.hdus.noise_map, "mask": obs.hdus.mask});
     if let RunTarget::Resume(dir) = &target {
         check_resumable(dir, &inputs)?;
         check_hdus(dir, &hdus_read)?;
