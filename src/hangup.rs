@@ -8,8 +8,8 @@
 //! the process from the signal or watcher thread, after a best-effort terminal restore.
 //!
 //! A signal's end exits with 128 + its number (143 for SIGTERM), as the shell reports a process the
-//! signal killed; a SIGHUP ignored at start (`nohup`, `trap "" HUP`) stays ignored, and the hang-up
-//! it would have announced ends the interface normally (exit 0).
+//! signal killed, and a hang-up as SIGHUP's (129); a SIGHUP ignored at start (`nohup`, `trap "" HUP`)
+//! stays ignored, and the hang-up it would have announced ends the interface normally (exit 0).
 
 use std::fs::File;
 use std::io;
@@ -182,9 +182,20 @@ pub fn mark_done() {
     DONE.store(true, Ordering::SeqCst);
 }
 
-/// The signal that ended the interface, if one did: the process should exit with 128 + it.
+/// SIGHUP was not ignored at start, so a hang-up ends the process as SIGHUP would.
+static SIGHUP_HANDLED: AtomicBool = AtomicBool::new(false);
+
+/// The signal that ended the interface, if one did: the process should exit with 128 + it. A hang-up
+/// counts as SIGHUP unless SIGHUP was ignored at start (whichever of the two was noticed first).
 pub fn exit_signal() -> Option<i32> {
-    Some(SIGNAL.load(Ordering::SeqCst)).filter(|&s| s > 0)
+    let sig = SIGNAL.load(Ordering::SeqCst);
+    if sig > 0 {
+        Some(sig)
+    } else if hung_up() && SIGHUP_HANDLED.load(Ordering::SeqCst) {
+        Some(libc::SIGHUP)
+    } else {
+        None
+    }
 }
 
 /// SIGTERM / SIGINT / SIGHUP handlers (SIGHUP only when not ignored at start) and the thread that
@@ -219,8 +230,11 @@ fn install_signal_handlers() -> io::Result<()> {
             if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
                 return Err(io::Error::last_os_error());
             }
-            if sig == libc::SIGHUP && old.sa_sigaction == libc::SIG_IGN {
-                continue;
+            if sig == libc::SIGHUP {
+                if old.sa_sigaction == libc::SIG_IGN {
+                    continue;
+                }
+                SIGHUP_HANDLED.store(true, Ordering::SeqCst);
             }
             let mut act: libc::sigaction = std::mem::zeroed();
             act.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;

@@ -358,3 +358,31 @@ fn a_hang_up_with_sighup_ignored_ends_cleanly() {
     }
     assert_eq!(std::fs::read_to_string(&status).unwrap().trim(), "0");
 }
+
+/// A hang-up the process does not ignore (the pane's shell catches SIGHUP itself, so it lives to
+/// report; arclight starts with the default action): the interface ends with its terminal and
+/// exits 129, as a process SIGHUP killed, whichever of the hang-up and the signal it saw first.
+#[test]
+fn a_hang_up_exits_as_sighup() {
+    let root = tempfile::tempdir().unwrap();
+    copy_dir(&fixtures(), root.path());
+    let status = root.path().join("status");
+    let cmd = format!(
+        "trap 'true' HUP; '{}' --root '{}'; echo $? > '{}'",
+        env!("CARGO_BIN_EXE_arclight"),
+        root.path().display(),
+        status.display()
+    );
+    let tmux = Tmux::start(100, 30, &cmd);
+    tmux.wait_for(&["10 runs, 0 running", "train-20261120T131500-ld32"]);
+    assert!(tmux.run(&["kill-session", "-t", "e2e"]).status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !status.exists() || std::fs::read_to_string(&status).unwrap().trim().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "arclight did not end after the hang-up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(std::fs::read_to_string(&status).unwrap().trim(), "129");
+}
