@@ -286,6 +286,66 @@ fn a_sweep_s_priors_are_compared_on_the_same_mocks() {
     );
     assert!(out.join("comparison.png").is_file());
     assert!(text.contains("ld2") && text.contains("cov68"), "{text}");
+
+    // the same comparison in two shards (one job each), then merged: the same rows
+    let sharded = dir.path().join("compare-sharded");
+    let compare = |extra: &[&str]| {
+        let mut c = infer();
+        c.args(["study", "--model"])
+            .arg(&model)
+            .arg("--priors-from")
+            .arg(&sweep)
+            .arg("--source-images")
+            .arg(&data)
+            .args(["--n", "2", "--seed", "3", "--quick", "--out"])
+            .arg(&sharded)
+            .args(extra);
+        c.output().unwrap()
+    };
+    let merge = || {
+        infer()
+            .args(["study", "compare", "--priors-from"])
+            .arg(&sweep)
+            .arg("--out")
+            .arg(&sharded)
+            .output()
+            .unwrap()
+    };
+    let o = compare(&["--shard", "2/2"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("infer study compare"));
+    assert!(!sharded.join("comparison.json").exists());
+    // a merge before every shard is in is refused, naming the missing system
+    let o = merge();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("1 of 2 systems have no result"),
+        "{err}"
+    );
+    let o = compare(&["--shard", "1/2"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        sharded
+            .join("ld4/shard-1-of-2/results/system-000000.json")
+            .is_file()
+    );
+    let o = merge();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let merged = read_json(&sharded.join("comparison.json"));
+    for (a, b) in rows.iter().zip(merged.as_array().unwrap()) {
+        for key in [
+            "setting",
+            "fits",
+            "flagged",
+            "lens_abs_mu_z",
+            "lens_sd_z",
+            "lens_coverage_68",
+            "chi2_dof_median",
+            "source_residual_median",
+        ] {
+            assert_eq!(a[key], b[key], "{key}: one process {a} vs shards {b}");
+        }
+    }
 }
 
 /// Real-galaxy sources need a model whose source can take an image (VAE or pixelated): with a Sersic

@@ -52,6 +52,8 @@ pub struct StudyArgs {
     /// run with every setting's checkpoint into `--out/<setting>/`, then `--out/comparison.{json,csv,png}`
     /// tabulate lens bias, sd(z), 68% coverage, chi^2/dof, R-hat/ESS and time against latent dimension.
     /// Use with --source-images so the sources are real galaxies, not draws of one of the priors.
+    /// With --shard K/M each setting's shard goes to `--out/<setting>/shard-K-of-M/`, and `infer study
+    /// compare` writes the comparison once all are in.
     #[arg(long, conflicts_with = "checkpoint")]
     pub priors_from: Option<PathBuf>,
     /// Split of --source-images the galaxies come from (test: galaxies the prior was not trained on).
@@ -70,6 +72,19 @@ pub enum StudyAction {
     /// Merge the results of study directories (shards) into one summary: Table 2, interval coverage,
     /// z-score and SBC rank histograms, times, flagged systems (JSON, CSV, PNG).
     Summarize(SummarizeArgs),
+    /// Merge a prior comparison run in shards (`infer study --priors-from S --shard K/M --out OUT`)
+    /// into OUT/comparison.{json,csv,png}, once every shard of every setting is in.
+    Compare(CompareArgs),
+}
+
+#[derive(Args)]
+pub struct CompareArgs {
+    /// The `train-vae sweep` folder the comparison was run with.
+    #[arg(long)]
+    pub priors_from: PathBuf,
+    /// The comparison's folder (the --out of its shards).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Args)]
@@ -89,6 +104,14 @@ pub fn run(a: StudyArgs, device: &Device, device_name: String) -> Result<()> {
             let (_, text) = run_summarize(&b.dirs, &b.out)?;
             out!("{text}");
             out!("summary: {}", b.out.join("summary.json").display());
+        }
+        Some(StudyAction::Compare(b)) => {
+            let rows = crate::pipeline::study::priors::merge_comparison(&b.priors_from, &b.out)?;
+            out!(
+                "{}",
+                crate::pipeline::study::priors::render_comparison(&rows)
+            );
+            out!("comparison: {}", b.out.join("comparison.json").display());
         }
         None => {
             let (Some(model), Some(dir)) = (a.model, a.out) else {
@@ -118,19 +141,24 @@ pub fn run(a: StudyArgs, device: &Device, device_name: String) -> Result<()> {
                 retry_failed: a.retry_failed,
             };
             if let Some(sweep) = &a.priors_from {
-                if shard != Shard::ALL {
-                    anyhow::bail!(
-                        "--shard {shard} with --priors-from: a prior comparison runs its studies in one process (each setting's study in --out/<setting>); to spread it over jobs, run one `infer study --checkpoint <sweep>/<setting>` per setting and shard those"
-                    );
-                }
-                let rows = crate::pipeline::study::priors::compare_priors(
+                match crate::pipeline::study::priors::compare_priors(
                     &cfg, sweep, &dir, shard, cont, device,
-                )?;
-                out!(
-                    "{}",
-                    crate::pipeline::study::priors::render_comparison(&rows)
-                );
-                out!("comparison: {}", dir.join("comparison.json").display());
+                )? {
+                    Some(rows) => {
+                        out!(
+                            "{}",
+                            crate::pipeline::study::priors::render_comparison(&rows)
+                        );
+                        out!("comparison: {}", dir.join("comparison.json").display());
+                    }
+                    None => out!(
+                        "shard {shard} of every prior done in {}; when every shard is, `infer study compare \
+                         --priors-from {} --out {}` writes the comparison",
+                        dir.display(),
+                        sweep.display(),
+                        dir.display()
+                    ),
+                }
                 return Ok(());
             }
             let o = run_study(&cfg, &dir, shard, cont, device)?;

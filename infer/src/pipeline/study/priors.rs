@@ -5,7 +5,9 @@
 //! R-hat/ESS and wall time per fit.
 //!
 //! `--out` holds one study folder per setting (`<out>/<setting>/`, an ordinary study that resumes)
-//! and `comparison.json`, `comparison.csv`, `comparison.png`.
+//! and `comparison.json`, `comparison.csv`, `comparison.png`. Sharded (`--shard K/M`, one job per
+//! shard), each setting's shard goes to `<out>/<setting>/shard-K-of-M/` and [`merge_comparison`]
+//! (`infer study compare`) writes the comparison once every shard is in.
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
@@ -15,9 +17,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::config::{Shard, StudyConfig};
+use super::merge::{merge, read_results};
 use super::result::SystemResult;
 use super::run::{Continue, run_study};
-use super::summarize::StudySummary;
+use super::summarize::{StudySummary, summarize};
 use arclight_core::plot::{ChartOptions, Series, Style, line_chart};
 
 /// One prior's figures over the study.
@@ -80,8 +83,19 @@ pub fn sweep_settings(sweep_dir: &Path) -> Result<Vec<(String, usize, PathBuf)>>
     Ok(out)
 }
 
+/// The folder of one setting's study (or of its shard) under a comparison's `out`.
+fn setting_dir(out: &Path, name: &str, shard: Shard) -> PathBuf {
+    if shard == Shard::ALL {
+        out.join(name)
+    } else {
+        out.join(name)
+            .join(format!("shard-{}-of-{}", shard.k, shard.m))
+    }
+}
+
 /// Run (or continue) the study `base` with every prior of the sweep in `sweep_dir` into
-/// `out/<setting>/`, then write the comparison. Returns the rows, one per setting.
+/// `out/<setting>/` (or shard `K/M` of each into `out/<setting>/shard-K-of-M/`). Unsharded, the
+/// comparison is written and its rows returned; a shard returns `None` ([`merge_comparison`] writes it).
 pub fn compare_priors(
     base: &StudyConfig,
     sweep_dir: &Path,
@@ -89,29 +103,84 @@ pub fn compare_priors(
     shard: Shard,
     cont: Continue,
     device: &Device,
-) -> Result<Vec<PriorRow>> {
+) -> Result<Option<Vec<PriorRow>>> {
     let settings = sweep_settings(sweep_dir)?;
     let mut rows = Vec::new();
     for (name, d, ck) in settings {
-        eprintln!("compare priors: {name} (latent_dim {d})");
+        eprintln!("compare priors: {name} (latent_dim {d}), shard {shard}");
         let cfg = StudyConfig {
             checkpoint: Some(ck.clone()),
             ..base.clone()
         };
-        let dir = out.join(&name);
+        let dir = setting_dir(out, &name, shard);
         // every setting's study continues, whatever the invocation's --resume
         let cont = Continue {
             resume: true,
             ..cont
         };
         let o = run_study(&cfg, &dir, shard, cont, device)?;
-        rows.push(row(&name, d, &ck, &o.summary, &dir)?);
+        if shard == Shard::ALL {
+            rows.push(row(&name, d, &ck, &o.summary, &read_results(&dir)?));
+        }
+    }
+    if shard != Shard::ALL {
+        return Ok(None);
+    }
+    write_comparison(out, &rows)?;
+    Ok(Some(rows))
+}
+
+/// The comparison of a sharded run of [`compare_priors`]: each setting's shards under
+/// `out/<setting>/shard-*-of-*` (or its unsharded study in `out/<setting>/`) merged as `infer study
+/// summarize` merges a study, then the table and figure written. Refused while a setting misses systems.
+pub fn merge_comparison(sweep_dir: &Path, out: &Path) -> Result<Vec<PriorRow>> {
+    let mut rows = Vec::new();
+    for (name, d, ck) in sweep_settings(sweep_dir)? {
+        let dirs = study_dirs(&out.join(&name))?;
+        let merged = merge(&dirs)?;
+        if !merged.missing.is_empty() {
+            bail!(
+                "{}: {} of {} systems have no result yet (first: {}): run the missing shards (same command, \
+                 --resume) first",
+                out.join(&name).display(),
+                merged.missing.len(),
+                merged.study.config.n_systems,
+                merged.missing[0]
+            );
+        }
+        let summary = summarize(&merged);
+        rows.push(row(&name, d, &ck, &summary, &merged.results));
     }
     write_comparison(out, &rows)?;
     Ok(rows)
 }
 
-fn row(name: &str, d: usize, ck: &Path, s: &StudySummary, dir: &Path) -> Result<PriorRow> {
+/// A setting's study folders: itself when it is a study, else its `shard-*` subfolders that are.
+fn study_dirs(setting: &Path) -> Result<Vec<PathBuf>> {
+    if setting.join("study.json").is_file() {
+        return Ok(vec![setting.to_path_buf()]);
+    }
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(setting)
+        .with_context(|| format!("{}: no study of this setting", setting.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("shard-"))
+                && p.join("study.json").is_file()
+        })
+        .collect();
+    dirs.sort();
+    if dirs.is_empty() {
+        bail!(
+            "{}: no study shards (shard-K-of-M/study.json)",
+            setting.display()
+        );
+    }
+    Ok(dirs)
+}
+
+fn row(name: &str, d: usize, ck: &Path, s: &StudySummary, results: &[SystemResult]) -> PriorRow {
     let lens: Vec<(&String, &super::summarize::ParamRow)> = s
         .table
         .iter()
@@ -139,19 +208,15 @@ fn row(name: &str, d: usize, ck: &Path, s: &StudySummary, dir: &Path) -> Result<
         f64::NAN
     };
     let (mut chi2, mut resid) = (Vec::new(), Vec::new());
-    if let Ok(entries) = std::fs::read_dir(dir.join("results")) {
-        for e in entries.flatten() {
-            if let Ok(r) = SystemResult::load(&e.path()) {
-                chi2.extend(r.chi2_dof);
-                resid.extend(r.source_residual);
-            }
-        }
+    for r in results {
+        chi2.extend(r.chi2_dof);
+        resid.extend(r.source_residual);
     }
     let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         (!v.is_empty()).then(|| v[v.len() / 2])
     };
-    Ok(PriorRow {
+    PriorRow {
         setting: name.to_string(),
         latent_dim: d,
         checkpoint: std::path::absolute(ck).unwrap_or_else(|_| ck.to_path_buf()),
@@ -175,7 +240,7 @@ fn row(name: &str, d: usize, ck: &Path, s: &StudySummary, dir: &Path) -> Result<
             .iter()
             .map(|(k, r)| ((*k).clone(), [r.mean_error, r.mu_z, r.sd_z]))
             .collect(),
-    })
+    }
 }
 
 /// `comparison.json`, `comparison.csv` and `comparison.png` (bias, sd(z), 68% coverage against D).
