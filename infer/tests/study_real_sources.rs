@@ -287,49 +287,50 @@ fn a_sweep_s_priors_are_compared_on_the_same_mocks() {
     assert!(out.join("comparison.png").is_file());
     assert!(text.contains("ld2") && text.contains("cov68"), "{text}");
 
-    // the same comparison in two shards (one job each), then merged: the same rows
+    // the same comparison in two shards, run by the Slurm scripts of examples/slurm as array tasks 1
+    // and 0, then merged by the summary script: the same rows
     let sharded = dir.path().join("compare-sharded");
-    let compare = |extra: &[&str]| {
-        let mut c = infer();
-        c.args(["study", "--model"])
-            .arg(&model)
-            .arg("--priors-from")
-            .arg(&sweep)
-            .arg("--source-images")
-            .arg(&data)
-            .args(["--n", "2", "--seed", "3", "--quick", "--out"])
-            .arg(&sharded)
-            .args(extra);
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/slurm");
+    let script = |name: &str, task: Option<usize>| {
+        let mut c = Command::new("bash");
+        c.arg(scripts.join(name))
+            .env("ARCLIGHT_QUIET", "1")
+            .env("STUDY_DIR", &sharded)
+            .env("MODEL", &model)
+            .env("NSYS", "2")
+            .env("NSHARDS", "2")
+            .env("SEED", "3")
+            .env("PRIORS_FROM", &sweep)
+            .env(
+                "STUDY_ARGS",
+                format!("--quick --source-images {}", data.display()),
+            )
+            .env("INFER", env!("CARGO_BIN_EXE_infer"))
+            .env("SLURM_CPUS_PER_TASK", "1");
+        if let Some(t) = task {
+            c.env("SLURM_ARRAY_TASK_ID", t.to_string());
+        }
         c.output().unwrap()
     };
-    let merge = || {
-        infer()
-            .args(["study", "compare", "--priors-from"])
-            .arg(&sweep)
-            .arg("--out")
-            .arg(&sharded)
-            .output()
-            .unwrap()
-    };
-    let o = compare(&["--shard", "2/2"]);
+    let o = script("study-array.sbatch", Some(1));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("infer study compare"));
     assert!(!sharded.join("comparison.json").exists());
     // a merge before every shard is in is refused, naming the missing system
-    let o = merge();
+    let o = script("summarize.sbatch", None);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         !o.status.success() && err.contains("1 of 2 systems have no result"),
         "{err}"
     );
-    let o = compare(&["--shard", "1/2"]);
+    let o = script("study-array.sbatch", Some(0));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(
         sharded
             .join("ld4/shard-1-of-2/results/system-000000.json")
             .is_file()
     );
-    let o = merge();
+    let o = script("summarize.sbatch", None);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let merged = read_json(&sharded.join("comparison.json"));
     for (a, b) in rows.iter().zip(merged.as_array().unwrap()) {
