@@ -128,9 +128,10 @@ pub struct FitSettings {
     /// sampler does) or `fixed` (L leapfrog steps on average, jittered; table1)
     #[arg(long, value_parser = ["chees", "fixed"])]
     pub hmc_trajectory: Option<String>,
-    /// How warm-up re-estimates the dense mass matrix: `draws` (default: their covariance, pooled with
-    /// the VI metric when few) or `gradients` (the geometric mean of the draws' covariance and the
-    /// inverse of their gradients' covariance: exact on a Gaussian from few correlated draws)
+    /// How warm-up re-estimates the dense mass matrix: `draws` (their covariance, pooled with the VI
+    /// metric when few; the default without a VAE source) or `gradients` (the geometric mean of the
+    /// draws' covariance and the inverse of their gradients' covariance: exact on a Gaussian from few
+    /// correlated draws; the default with a VAE source)
     #[arg(long, value_parser = ["draws", "gradients"])]
     pub hmc_metric: Option<String>,
     /// Mean leapfrog steps L with a fixed trajectory (10; table1: 5); with ChEES, L eps0 is the initial
@@ -243,7 +244,7 @@ impl FitSettings {
             cfg.hmc.dual_averaging.target_accept = a;
         }
         if let Some(m) = &self.hmc_metric {
-            cfg.hmc.mass_gradients = m == "gradients";
+            cfg.hmc.mass_gradients = Some(m == "gradients");
         }
         if let Some(t) = &self.hmc_trajectory {
             cfg.hmc.adapt_trajectory = t == "chees";
@@ -325,23 +326,53 @@ mod tests {
         }
     }
 
-    /// `--hmc-metric gradients` turns the gradients' metric on and is recorded; the default is recorded as
-    /// before the option existed (no field), so earlier run records and study identities still match.
+    /// `--hmc-metric` is applied; unset, it is left for the model to choose. Only the gradients' metric is
+    /// recorded, so run records and study identities of the draws' metric match earlier ones.
     #[test]
     fn hmc_metric_flag_is_applied_and_recorded_only_when_set() {
         let plain = config(&[]);
-        assert!(!plain.hmc.mass_gradients);
+        assert_eq!(plain.hmc.mass_gradients, None);
         let json = serde_json::to_value(&plain.hmc).unwrap();
         assert!(json.get("mass_gradients").is_none(), "{json}");
         let both = config(&["--hmc-metric", "gradients"]);
-        assert!(both.hmc.mass_gradients);
+        assert_eq!(both.hmc.mass_gradients, Some(true));
         let json = serde_json::to_value(&both.hmc).unwrap();
         assert_eq!(json["mass_gradients"], serde_json::json!(true));
-        assert!(!config(&["--hmc-metric", "draws"]).hmc.mass_gradients);
+        // chosen explicitly, the draws' metric is recorded as before the option existed
+        let draws = config(&["--hmc-metric", "draws"]);
+        assert_eq!(draws.hmc.mass_gradients, Some(false));
+        let json = serde_json::to_value(&draws.hmc).unwrap();
+        assert!(json.get("mass_gradients").is_none(), "{json}");
         assert!(Cli::try_parse_from(["fit", "--hmc-metric", "fisher"]).is_err());
-        // a record without the field reads back as the draws' metric
+        // a record without the field reads back as unset (the draws' metric when it ran)
         let back: crate::inference::HmcOptions =
             serde_json::from_value(serde_json::to_value(&plain.hmc).unwrap()).unwrap();
-        assert!(!back.mass_gradients);
+        assert_eq!(back.mass_gradients, None);
+    }
+
+    /// Unset, the metric is the gradients' for a model with a VAE source and stays the draws' without
+    /// one; a choice on the command line is kept either way.
+    #[test]
+    fn the_metric_default_follows_the_model() {
+        let spec = |f: &str| {
+            crate::model::spec::ModelSpec::load(&crate::pipeline::problem::resolve_shipped(f))
+                .unwrap()
+        };
+        let (vae, sersic) = (
+            spec("infer/models/chianese2020.toml"),
+            spec("infer/models/gigalens2022.toml"),
+        );
+        let chosen = |args: &[&str], s: &crate::model::spec::ModelSpec| {
+            let mut c = config(args);
+            c.choose_for_model(s);
+            c.choose_for_model(s);
+            c.hmc.mass_gradients
+        };
+        assert_eq!(chosen(&[], &vae), Some(true));
+        assert_eq!(chosen(&[], &sersic), None);
+        assert_eq!(chosen(&["--hmc-metric", "draws"], &vae), Some(false));
+        assert_eq!(chosen(&["--hmc-metric", "gradients"], &sersic), Some(true));
+        // Table 1 adapts no metric: nothing to choose
+        assert_eq!(chosen(&["--preset", "table1"], &vae), None);
     }
 }

@@ -621,7 +621,7 @@ mod tests {
         };
         let draws = sample_hmc(&p, &init, &mass, &o, no_progress).unwrap();
         let both = HmcOptions {
-            mass_gradients: true,
+            mass_gradients: Some(true),
             ..o
         };
         let grads = sample_hmc(&p, &init, &mass, &both, no_progress).unwrap();

@@ -74,15 +74,21 @@ pub struct HmcOptions {
     /// Re-estimate the dense mass matrix from the pooled chains in two burn-in windows (true).
     pub adapt_mass: bool,
     /// Re-estimate it from the windows' draws and their gradients (`gradient_metric`) instead of the
-    /// draws alone. Absent from a record means false, the behaviour before the option existed.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub mass_gradients: bool,
+    /// draws alone. None is the draws' metric, the behaviour before the option existed; the fit pipeline
+    /// chooses it from the model (`FitConfig::choose_for_model`). Recorded only when on, so the records and
+    /// study identities of the draws' metric read as they did before.
+    #[serde(default, skip_serializing_if = "not_gradients")]
+    pub mass_gradients: Option<bool>,
     /// Energy error above which a trajectory counts as divergent (1000).
     pub max_energy_error: f64,
     /// Sampling rounds that re-adapt and sample again while the draws are not converged (one round,
     /// as in Table 1; the pipeline's default allows three).
     pub retry: RetryOptions,
     pub seed: u64,
+}
+
+fn not_gradients(m: &Option<bool>) -> bool {
+    *m != Some(true)
 }
 
 impl Default for HmcOptions {
@@ -101,7 +107,7 @@ impl Default for HmcOptions {
             min_trajectory: None,
             chees: ChEESConfig::default(),
             adapt_mass: true,
-            mass_gradients: false,
+            mass_gradients: None,
             max_energy_error: 1000.0,
             retry: RetryOptions::single(),
             seed: 0,
@@ -191,9 +197,8 @@ where
     let mut mass = mass.clone();
     let windows = opts.mass_windows();
     let mut pooled = CovarianceEstimator::new(d);
-    let mut with_gradients = opts
-        .mass_gradients
-        .then(|| GradientMetricEstimator::new(&mass, d));
+    let mut with_gradients =
+        (opts.mass_gradients == Some(true)).then(|| GradientMetricEstimator::new(&mass, d));
 
     let mut rng = StdRng::seed_from_u64(opts.seed);
     let mut da = DualAveraging::new(opts.step_size, opts.dual_averaging);

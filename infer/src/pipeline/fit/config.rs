@@ -175,6 +175,17 @@ impl FitConfig {
         }
     }
 
+    /// Settings whose default depends on the model, filled where the user left them unset: with a VAE
+    /// source, warm-up re-estimates the metric from the draws and their gradients (`--hmc-metric`; on the
+    /// paper's grid it converges seed 2, which the draws' metric does not, and four of five seeds sooner:
+    /// docs/performance.md, sessions 18-19). Without one the draws' metric stays, as the GIGA-Lens studies
+    /// ran. Idempotent; `run_fit` and a study's identity apply it.
+    pub fn choose_for_model(&mut self, spec: &crate::model::spec::ModelSpec) {
+        if self.hmc.mass_gradients.is_none() && self.hmc.adapt_mass && spec.vae_source().is_some() {
+            self.hmc.mass_gradients = Some(true);
+        }
+    }
+
     /// GIGA-Lens Table 1 stage budgets (300 x 300 MAP on the full model, 50 chains x (250 + 750)), with this
     /// project's Laplace-started VI and L = 10 unless `--preset table1` also sets those.
     pub fn table1(obs: PathBuf, model: PathBuf) -> Self {

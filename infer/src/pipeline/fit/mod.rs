@@ -107,6 +107,9 @@ pub struct FitOutcome {
 pub fn run_fit(cfg: &FitConfig, target: RunTarget, device: &Device) -> Result<FitOutcome> {
     // Load and check everything before creating a run, so bad input leaves nothing behind.
     let spec = crate::model::spec::ModelSpec::load(&cfg.model)?;
+    let mut cfg = cfg.clone();
+    cfg.choose_for_model(&spec);
+    let cfg = &cfg;
     let obs = Observation::load_hdus(
         &cfg.obs,
         cfg.noise_map.as_deref(),

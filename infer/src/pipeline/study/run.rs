@@ -61,6 +61,10 @@ pub fn run_study(
     };
     // check the model file, the checkpoint and the source images before creating anything
     let spec = ModelSpec::load(&cfg.model)?;
+    // the settings every fit runs with, recorded in the identity (`run_fit` would fill them the same way)
+    let mut cfg = cfg.clone();
+    cfg.fit.choose_for_model(&spec);
+    let cfg = &cfg;
     let checkpoint = preflight(cfg, &spec, first, device).with_context(|| {
         format!("study set-up (checked on system {first} before any system runs)")
     })?;
