@@ -5,8 +5,9 @@
 #   STUDY_DIR=/scratch/$USER/gl-study MODEL=infer/models/gigalens2022.toml NSYS=1000 NSHARDS=50 \
 #     examples/slurm/submit.sh [extra sbatch options for the array, e.g. --cpus-per-task=8 --partition=cpu]
 #
-# Resubmitting the same command after a failure or a time-out resumes every shard. With PRIORS_FROM=<train-vae
-# sweep folder> it runs a prior comparison instead (every setting's study, sharded) and the last job merges it.
+# Resubmitting the same command after a failure or a time-out resumes every shard. With PRIORS_FROM="<train-vae
+# sweep or checkpoint folder> ..." (space-separated) it runs a prior comparison instead (every prior's study,
+# sharded) and the last job merges it.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 : "${STUDY_DIR:?set STUDY_DIR}" "${MODEL:?set MODEL}" "${NSYS:?set NSYS}" "${NSHARDS:?set NSHARDS}"
@@ -17,7 +18,12 @@ MODEL="$(cd "$(dirname "$MODEL")" && pwd)/$(basename "$MODEL")"
 INFER="${INFER:-infer}"
 case "$INFER" in */*) INFER="$(cd "$(dirname "$INFER")" && pwd)/$(basename "$INFER")" ;; esac
 PRIORS_FROM="${PRIORS_FROM:-}"
-if [ -n "$PRIORS_FROM" ]; then PRIORS_FROM="$(cd "$PRIORS_FROM" && pwd)"; fi
+if [ -n "$PRIORS_FROM" ]; then
+  read -ra priors <<< "$PRIORS_FROM"
+  abs=()
+  for p in "${priors[@]}"; do abs+=("$(cd "$p" && pwd)"); done
+  PRIORS_FROM="${abs[*]}"
+fi
 export STUDY_DIR MODEL NSYS NSHARDS SEED="${SEED:-0}" STUDY_ARGS="${STUDY_ARGS:-}" INFER PRIORS_FROM
 array=$(sbatch --parsable --export=ALL --array="0-$((NSHARDS - 1))" \
   --output="$STUDY_DIR/logs/shard-%A_%a.log" "$@" "$here/study-array.sbatch")

@@ -231,13 +231,41 @@ fn a_sweep_s_priors_are_compared_on_the_same_mocks() {
         },
     })
     .unwrap();
+    // a single checkpoint beside the sweep (a baseline prior): here a copy of ld2 under another name
+    let base = dir.path().join("base2");
+    std::fs::create_dir(&base).unwrap();
+    for f in std::fs::read_dir(sweep.join("ld2")).unwrap().flatten() {
+        if f.path().is_file() {
+            std::fs::copy(f.path(), base.join(f.file_name())).unwrap();
+        }
+    }
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/demo.toml");
     let out = dir.path().join("compare");
+    // two priors of one name would share a folder; a folder that is neither sweep nor checkpoint
+    for (bad, says) in [
+        (sweep.join("ld2"), "two priors are named \"ld2\""),
+        (dir.path().to_path_buf(), "neither a train-vae sweep"),
+    ] {
+        let o = infer()
+            .args(["study", "--model"])
+            .arg(&model)
+            .arg("--priors-from")
+            .arg(&sweep)
+            .arg(&bad)
+            .args(["--n", "2", "--quick", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(says), "{err}");
+        assert!(!out.exists());
+    }
     let o = infer()
         .args(["study", "--model"])
         .arg(&model)
         .arg("--priors-from")
         .arg(&sweep)
+        .arg(&base)
         .arg("--source-images")
         .arg(&data)
         .args(["--n", "2", "--seed", "3", "--quick", "--out"])
@@ -252,8 +280,8 @@ fn a_sweep_s_priors_are_compared_on_the_same_mocks() {
     assert!(o.status.success(), "{text}");
     let rows = read_json(&out.join("comparison.json"));
     let rows = rows.as_array().unwrap();
-    assert_eq!(rows.len(), 2);
-    for (r, (name, d)) in rows.iter().zip([("ld2", 2), ("ld4", 4)]) {
+    assert_eq!(rows.len(), 3);
+    for (r, (name, d)) in rows.iter().zip([("ld2", 2), ("ld4", 4), ("base2", 2)]) {
         assert_eq!(r["setting"], name);
         assert_eq!(r["latent_dim"], d);
         assert_eq!(r["systems"], 2);
@@ -279,9 +307,18 @@ fn a_sweep_s_priors_are_compared_on_the_same_mocks() {
             "system {i}: the priors were not given the same mock"
         );
     }
+    // the baseline is ld2's checkpoint under another name: the same fits, so the same figures
+    for key in [
+        "lens_abs_mu_z",
+        "lens_sd_z",
+        "lens_coverage_68",
+        "chi2_dof_median",
+    ] {
+        assert_eq!(rows[0][key], rows[2][key], "{key}");
+    }
     let csv = std::fs::read_to_string(out.join("comparison.csv")).unwrap();
     assert!(
-        csv.starts_with("setting,latent_dim,") && csv.lines().count() == 3,
+        csv.starts_with("setting,latent_dim,") && csv.lines().count() == 4,
         "{csv}"
     );
     assert!(out.join("comparison.png").is_file());
@@ -300,7 +337,10 @@ fn a_sweep_s_priors_are_compared_on_the_same_mocks() {
             .env("NSYS", "2")
             .env("NSHARDS", "2")
             .env("SEED", "3")
-            .env("PRIORS_FROM", &sweep)
+            .env(
+                "PRIORS_FROM",
+                format!("{} {}", sweep.display(), base.display()),
+            )
             .env(
                 "STUDY_ARGS",
                 format!("--quick --source-images {}", data.display()),
@@ -333,6 +373,7 @@ fn a_sweep_s_priors_are_compared_on_the_same_mocks() {
     let o = script("summarize.sbatch", None);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let merged = read_json(&sharded.join("comparison.json"));
+    assert_eq!(merged.as_array().unwrap().len(), 3);
     for (a, b) in rows.iter().zip(merged.as_array().unwrap()) {
         for key in [
             "setting",

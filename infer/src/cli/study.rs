@@ -48,14 +48,15 @@ pub struct StudyArgs {
     /// --source-image`). The fit still uses the model's source prior.
     #[arg(long)]
     pub source_images: Option<PathBuf>,
-    /// Compare the priors of a `train-vae sweep` (its folder): the same study (same mocks, same seeds) is
-    /// run with every setting's checkpoint into `--out/<setting>/`, then `--out/comparison.{json,csv,png}`
-    /// tabulate lens bias, sd(z), 68% coverage, chi^2/dof, R-hat/ESS and time against latent dimension.
+    /// Compare priors: the folders of `train-vae sweep`s (every setting) and of single checkpoints (a
+    /// baseline such as checkpoints/default), one or more. The same study (same mocks, same seeds) is run
+    /// with every prior into `--out/<name>/`, then `--out/comparison.{json,csv,png}` tabulate lens bias,
+    /// sd(z), 68% coverage, chi^2/dof, source residual, R-hat/ESS and time against latent dimension.
     /// Use with --source-images so the sources are real galaxies, not draws of one of the priors.
-    /// With --shard K/M each setting's shard goes to `--out/<setting>/shard-K-of-M/`, and `infer study
+    /// With --shard K/M each prior's shard goes to `--out/<name>/shard-K-of-M/`, and `infer study
     /// compare` writes the comparison once all are in.
-    #[arg(long, conflicts_with = "checkpoint")]
-    pub priors_from: Option<PathBuf>,
+    #[arg(long, conflicts_with = "checkpoint", num_args = 1..)]
+    pub priors_from: Vec<PathBuf>,
     /// Split of --source-images the galaxies come from (test: galaxies the prior was not trained on).
     #[arg(long, default_value = "test")]
     pub source_split: String,
@@ -79,9 +80,9 @@ pub enum StudyAction {
 
 #[derive(Args)]
 pub struct CompareArgs {
-    /// The `train-vae sweep` folder the comparison was run with.
-    #[arg(long)]
-    pub priors_from: PathBuf,
+    /// The sweep and checkpoint folders the comparison was run with, in the same order.
+    #[arg(long, required = true, num_args = 1..)]
+    pub priors_from: Vec<PathBuf>,
     /// The comparison's folder (the --out of its shards).
     #[arg(long)]
     pub out: PathBuf,
@@ -140,9 +141,10 @@ pub fn run(a: StudyArgs, device: &Device, device_name: String) -> Result<()> {
                 resume: a.resume,
                 retry_failed: a.retry_failed,
             };
-            if let Some(sweep) = &a.priors_from {
+            if !a.priors_from.is_empty() {
+                let sources = &a.priors_from;
                 match crate::pipeline::study::priors::compare_priors(
-                    &cfg, sweep, &dir, shard, cont, device,
+                    &cfg, sources, &dir, shard, cont, device,
                 )? {
                     Some(rows) => {
                         out!(
@@ -155,7 +157,11 @@ pub fn run(a: StudyArgs, device: &Device, device_name: String) -> Result<()> {
                         "shard {shard} of every prior done in {}; when every shard is, `infer study compare \
                          --priors-from {} --out {}` writes the comparison",
                         dir.display(),
-                        sweep.display(),
+                        sources
+                            .iter()
+                            .map(|p| p.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(" "),
                         dir.display()
                     ),
                 }

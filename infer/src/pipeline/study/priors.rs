@@ -52,6 +52,53 @@ pub struct PriorRow {
     pub params: BTreeMap<String, [f64; 3]>,
 }
 
+/// The priors to compare, in the order given: every setting of each `train-vae sweep` folder (its
+/// `sweep.json`) and each checkpoint folder given itself (a baseline such as `checkpoints/default`, named
+/// by its folder), with latent dimension and checkpoint folder. Names must differ: they name the studies.
+pub fn prior_settings(sources: &[PathBuf]) -> Result<Vec<(String, usize, PathBuf)>> {
+    use arclight_vae::checkpoint::{META_FILE, PRIOR_FILE, read_meta};
+    if sources.is_empty() {
+        bail!("--priors-from: name at least one train-vae sweep or checkpoint folder");
+    }
+    let mut out: Vec<(String, usize, PathBuf)> = Vec::new();
+    for src in sources {
+        if src.join("sweep.json").is_file() {
+            out.extend(sweep_settings(src)?);
+        } else if src.join(META_FILE).is_file() {
+            let meta = read_meta(src)?;
+            if meta.prior.is_none() || !src.join(PRIOR_FILE).is_file() {
+                bail!(
+                    "--priors-from {}: the checkpoint has no fitted latent prior yet (training unfinished?)",
+                    src.display()
+                );
+            }
+            let name = std::path::absolute(src)
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .with_context(|| {
+                    format!("--priors-from {}: a folder without a name", src.display())
+                })?;
+            out.push((name, meta.architecture.latent_dim, src.clone()));
+        } else {
+            bail!(
+                "--priors-from {}: neither a train-vae sweep (no sweep.json) nor a checkpoint (no {META_FILE})",
+                src.display()
+            );
+        }
+    }
+    for (i, (name, _, ck)) in out.iter().enumerate() {
+        if let Some((_, _, other)) = out[..i].iter().find(|(n, _, _)| n == name) {
+            bail!(
+                "--priors-from: two priors are named {name:?} ({} and {}): their studies would share a folder; \
+                 copy or link one under another name",
+                other.display(),
+                ck.display()
+            );
+        }
+    }
+    Ok(out)
+}
+
 /// The settings of the sweep in `sweep_dir` (from its `sweep.json`) with their checkpoint folders.
 pub fn sweep_settings(sweep_dir: &Path) -> Result<Vec<(String, usize, PathBuf)>> {
     let path = sweep_dir.join("sweep.json");
@@ -93,18 +140,18 @@ fn setting_dir(out: &Path, name: &str, shard: Shard) -> PathBuf {
     }
 }
 
-/// Run (or continue) the study `base` with every prior of the sweep in `sweep_dir` into
+/// Run (or continue) the study `base` with every prior of `sources` ([`prior_settings`]) into
 /// `out/<setting>/` (or shard `K/M` of each into `out/<setting>/shard-K-of-M/`). Unsharded, the
 /// comparison is written and its rows returned; a shard returns `None` ([`merge_comparison`] writes it).
 pub fn compare_priors(
     base: &StudyConfig,
-    sweep_dir: &Path,
+    sources: &[PathBuf],
     out: &Path,
     shard: Shard,
     cont: Continue,
     device: &Device,
 ) -> Result<Option<Vec<PriorRow>>> {
-    let settings = sweep_settings(sweep_dir)?;
+    let settings = prior_settings(sources)?;
     let mut rows = Vec::new();
     for (name, d, ck) in settings {
         eprintln!("compare priors: {name} (latent_dim {d}), shard {shard}");
@@ -133,9 +180,9 @@ pub fn compare_priors(
 /// The comparison of a sharded run of [`compare_priors`]: each setting's shards under
 /// `out/<setting>/shard-*-of-*` (or its unsharded study in `out/<setting>/`) merged as `infer study
 /// summarize` merges a study, then the table and figure written. Refused while a setting misses systems.
-pub fn merge_comparison(sweep_dir: &Path, out: &Path) -> Result<Vec<PriorRow>> {
+pub fn merge_comparison(sources: &[PathBuf], out: &Path) -> Result<Vec<PriorRow>> {
     let mut rows = Vec::new();
-    for (name, d, ck) in sweep_settings(sweep_dir)? {
+    for (name, d, ck) in prior_settings(sources)? {
         let dirs = study_dirs(&out.join(&name))?;
         let merged = merge(&dirs)?;
         if !merged.missing.is_empty() {
@@ -243,7 +290,8 @@ fn row(name: &str, d: usize, ck: &Path, s: &StudySummary, results: &[SystemResul
     }
 }
 
-/// `comparison.json`, `comparison.csv` and `comparison.png` (bias, sd(z), 68% coverage against D).
+/// `comparison.json`, `comparison.csv` and `comparison.png` (bias, sd(z), 68% coverage against D, or
+/// against the priors' order when two share a D).
 fn write_comparison(out: &Path, rows: &[PriorRow]) -> Result<()> {
     arclight_core::write_json_atomic(&out.join("comparison.json"), &rows)?;
     let mut csv = String::from(
@@ -271,7 +319,37 @@ fn write_comparison(out: &Path, rows: &[PriorRow]) -> Result<()> {
         ));
     }
     arclight_core::write_atomic(&out.join("comparison.csv"), csv.as_bytes())?;
-    let xs: Vec<f64> = rows.iter().map(|r| r.latent_dim as f64).collect();
+    let mut dims: Vec<usize> = rows.iter().map(|r| r.latent_dim).collect();
+    dims.sort_unstable();
+    dims.dedup();
+    let by_dim = dims.len() == rows.len();
+    // the points in order of D (a sweep and a baseline may come in any order), or as given
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    if by_dim {
+        order.sort_by_key(|&i| rows[i].latent_dim);
+    }
+    let rows: Vec<&PriorRow> = order.iter().map(|&i| &rows[i]).collect();
+    let xs: Vec<f64> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            if by_dim {
+                r.latent_dim as f64
+            } else {
+                (i + 1) as f64
+            }
+        })
+        .collect();
+    let xlabel = if by_dim {
+        "latent dimension".to_string()
+    } else {
+        let names: Vec<String> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| format!("{} {} (D {})", i + 1, r.setting, r.latent_dim))
+            .collect();
+        format!("prior: {}", names.join(", "))
+    };
     let mu: Vec<f64> = rows.iter().map(|r| r.lens_abs_mu_z).collect();
     let sd: Vec<f64> = rows.iter().map(|r| r.lens_sd_z).collect();
     let cov: Vec<f64> = rows.iter().map(|r| r.lens_coverage_68).collect();
@@ -303,7 +381,7 @@ fn write_comparison(out: &Path, rows: &[PriorRow]) -> Result<()> {
         &series,
         &ChartOptions {
             title: "priors compared by lens recovery (lens parameters)".into(),
-            xlabel: "latent dimension".into(),
+            xlabel,
             ylabel: "".into(),
             ..ChartOptions::default()
         },
