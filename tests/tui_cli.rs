@@ -658,6 +658,7 @@ fn runs_nested_one_folder_down_are_listed() {
     let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&rec).unwrap()).unwrap();
     v["kind"] = "simulate".into();
     v["format"] = 99.into();
+    v["status"] = "paused".into();
     std::fs::write(&rec, v.to_string()).unwrap();
     let out = arclight_in(root.path(), &["runs", "list", "--json", "--sort", "id"]);
     assert!(
@@ -684,9 +685,12 @@ fn runs_nested_one_folder_down_are_listed() {
     );
     let new = &v[0];
     assert_eq!(new["kind"], "other", "{new}");
+    assert_eq!(new["status"], "unknown", "{new}");
     let problems = new["problems"].to_string();
     assert!(
-        problems.contains("format 99 is newer") && problems.contains("kind of run"),
+        problems.contains("format 99 is newer")
+            && problems.contains("kind of run")
+            && problems.contains("run status this program does not know"),
         "{problems}"
     );
     assert!(

@@ -82,6 +82,7 @@ fn recorded_stages(run: &RunEntry) -> Option<Vec<Span<'static>>> {
             StageStatus::Running | StageStatus::Interrupted => {
                 ("‖", Style::new().fg(Color::Yellow))
             }
+            StageStatus::Unknown => ("?", Style::new().fg(Color::DarkGray)),
         };
         if i > 0 {
             spans.push(Span::raw(" → "));

@@ -49,6 +49,9 @@ pub enum Status {
     Failed,
     /// Never written by a run itself: a reader's verdict on a `running` run whose process is gone.
     Interrupted,
+    /// A status this program does not know (written by a newer one): listed, never resumed.
+    #[serde(other)]
+    Unknown,
 }
 
 impl Status {
@@ -58,6 +61,7 @@ impl Status {
             Status::Done => "done",
             Status::Failed => "failed",
             Status::Interrupted => "interrupted",
+            Status::Unknown => "unknown",
         }
     }
 }
@@ -84,6 +88,9 @@ pub enum StageStatus {
     Failed,
     /// Was running when the process ended without a verdict (found so on resume).
     Interrupted,
+    /// A stage state this program does not know (written by a newer one).
+    #[serde(other)]
+    Unknown,
 }
 
 /// The outcome of one stage. A stage's entry is written only by that stage: a later stage's
@@ -221,6 +228,9 @@ impl RunInfo {
                 FORMAT
             );
         }
+        if let Some(what) = info.unknown_states().first() {
+            bail!("{}: {what} (written by a newer program?)", path.display());
+        }
         Ok(info)
     }
 
@@ -245,6 +255,30 @@ impl RunInfo {
         }
         if self.kind == RunKind::Other {
             out.push("run.json names a kind of run this program does not know".to_string());
+        }
+        out.extend(
+            self.unknown_states()
+                .into_iter()
+                .map(|w| format!("run.json: {w}")),
+        );
+        out
+    }
+
+    /// The run's or its stages' states this program does not know, one phrase each.
+    fn unknown_states(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.status == Status::Unknown {
+            out.push("a run status this program does not know".to_string());
+        }
+        for st in self
+            .stages
+            .iter()
+            .filter(|s| s.status == StageStatus::Unknown)
+        {
+            out.push(format!(
+                "stage {:?} has a state this program does not know",
+                st.stage
+            ));
         }
         out
     }

@@ -705,4 +705,60 @@ mod tests {
         );
         assert_eq!(run.info().stages[1].error, None);
     }
+
+    /// A status or stage state written by a newer program: a reader lists the record and says what it
+    /// does not understand; a writer refuses it rather than rewrite what it cannot interpret.
+    #[test]
+    fn unknown_states_are_read_but_not_resumed() {
+        let root = tempfile::tempdir().unwrap();
+        let mut run = Run::create(
+            root.path(),
+            RunSpec {
+                kind: RunKind::Fit,
+                name: "x",
+                config: json!({}),
+                device: "flex".into(),
+                seed: None,
+            },
+        )
+        .unwrap();
+        run.begin_stage("map").unwrap();
+        run.end_stage("map").unwrap();
+        run.finish(json!({})).unwrap();
+        let dir = run.dir().to_path_buf();
+        drop(run);
+        let path = dir.join("run.json");
+        let original = std::fs::read_to_string(&path).unwrap();
+        for (key, problem) in [
+            ("status", "a run status this program does not know"),
+            (
+                "stage",
+                "stage \"map\" has a state this program does not know",
+            ),
+        ] {
+            let mut v: serde_json::Value = serde_json::from_str(&original).unwrap();
+            if key == "status" {
+                v["status"] = "paused".into();
+            } else {
+                v["stages"][0]["status"] = "queued".into();
+            }
+            std::fs::write(&path, v.to_string()).unwrap();
+            let info = RunInfo::read(&dir).unwrap();
+            assert!(
+                info.unknown_parts().iter().any(|p| p.contains(problem)),
+                "{:?}",
+                info.unknown_parts()
+            );
+            let e = format!("{:#}", RunInfo::load(&dir).unwrap_err());
+            assert!(e.contains(problem), "{e}");
+            assert!(Run::resume(&dir).is_err());
+            // nothing was rewritten
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), v.to_string());
+        }
+        assert_eq!(
+            RunInfo::read(&dir).unwrap().status,
+            Status::Done,
+            "only the stage was unknown in the last case"
+        );
+    }
 }
