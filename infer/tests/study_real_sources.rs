@@ -307,6 +307,14 @@ fn a_sweep_s_priors_are_compared_on_the_same_mocks() {
             "system {i}: the priors were not given the same mock"
         );
     }
+    // a VAE source: the study's identity and each fit's record hold the gradients' metric it ran with
+    let study = read_json(&out.join("ld2/study.json"));
+    assert_eq!(
+        study["identity"]["settings"]["hmc"]["mass_gradients"], true,
+        "{study}"
+    );
+    let fit = read_json(&out.join("ld2/systems/000000/fit/run.json"));
+    assert_eq!(fit["config"]["hmc"]["mass_gradients"], true);
     // the baseline is ld2's checkpoint under another name: the same fits, so the same figures
     for key in [
         "lens_abs_mu_z",

@@ -329,7 +329,7 @@ mod tests {
     /// `--hmc-metric` is applied; unset, it is left for the model to choose. Only the gradients' metric is
     /// recorded, so run records and study identities of the draws' metric match earlier ones.
     #[test]
-    fn hmc_metric_flag_is_applied_and_recorded_only_when_set() {
+    fn hmc_metric_flag_is_applied_and_only_the_gradients_metric_is_recorded() {
         let plain = config(&[]);
         assert_eq!(plain.hmc.mass_gradients, None);
         let json = serde_json::to_value(&plain.hmc).unwrap();
@@ -374,5 +374,32 @@ mod tests {
         assert_eq!(chosen(&["--hmc-metric", "gradients"], &sersic), Some(true));
         // Table 1 adapts no metric: nothing to choose
         assert_eq!(chosen(&["--preset", "table1"], &vae), None);
+    }
+
+    /// A resume that leaves the metric unset keeps the recorded one: a record without the field ran the
+    /// draws' metric (before the choice by model), one with it the gradients'; a flag still decides.
+    #[test]
+    fn a_resume_keeps_the_recorded_metric() {
+        let vae = crate::model::spec::ModelSpec::load(&crate::pipeline::problem::resolve_shipped(
+            "infer/models/chianese2020.toml",
+        ))
+        .unwrap();
+        let resumed = |args: &[&str], recorded: &FitConfig| {
+            let recorded = serde_json::to_value(recorded).unwrap();
+            let mut c = config(args);
+            c.keep_recorded_metric(&recorded);
+            c.choose_for_model(&vae);
+            c.hmc.mass_gradients
+        };
+        let old = config(&[]); // recorded before the choice by model: no field
+        let mut new = config(&[]);
+        new.choose_for_model(&vae);
+        assert_eq!(resumed(&[], &old), Some(false));
+        assert_eq!(resumed(&[], &new), Some(true));
+        assert_eq!(resumed(&["--hmc-metric", "gradients"], &old), Some(true));
+        assert_eq!(resumed(&["--hmc-metric", "draws"], &new), Some(false));
+        // not a fit config (no hmc settings): nothing kept
+        let mut c = config(&[]);
+        assert!(!c.keep_recorded_metric(&serde_json::json!({})));
     }
 }

@@ -186,6 +186,22 @@ impl FitConfig {
         }
     }
 
+    /// A resumed run (or study) whose invocation leaves `--hmc-metric` unset keeps the metric it was
+    /// recorded with, `recorded` being its fit settings: a record without `mass_gradients` ran the draws'
+    /// metric (every model's default before the choice by model), and a default that changed must not
+    /// change a run half-way. Returns whether it set the draws' metric. Call before [`Self::choose_for_model`].
+    pub fn keep_recorded_metric(&mut self, recorded: &serde_json::Value) -> bool {
+        let hmc = &recorded["hmc"];
+        if self.hmc.mass_gradients.is_none()
+            && hmc.is_object()
+            && hmc.get("mass_gradients").is_none()
+        {
+            self.hmc.mass_gradients = Some(false);
+            return true;
+        }
+        false
+    }
+
     /// GIGA-Lens Table 1 stage budgets (300 x 300 MAP on the full model, 50 chains x (250 + 750)), with this
     /// project's Laplace-started VI and L = 10 unless `--preset table1` also sets those.
     pub fn table1(obs: PathBuf, model: PathBuf) -> Self {

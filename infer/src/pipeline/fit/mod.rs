@@ -108,6 +108,16 @@ pub fn run_fit(cfg: &FitConfig, target: RunTarget, device: &Device) -> Result<Fi
     // Load and check everything before creating a run, so bad input leaves nothing behind.
     let spec = crate::model::spec::ModelSpec::load(&cfg.model)?;
     let mut cfg = cfg.clone();
+    if let RunTarget::Resume(dir) = &target
+        && let Ok(info) = RunInfo::read(dir)
+        && cfg.keep_recorded_metric(&info.config)
+        && spec.vae_source().is_some()
+    {
+        eprintln!(
+            "fit: resuming with the draws' HMC metric the run was started with (a VAE source's default is \
+             now the gradients'; --hmc-metric chooses)"
+        );
+    }
     cfg.choose_for_model(&spec);
     let cfg = &cfg;
     let obs = Observation::load_hdus(

@@ -63,6 +63,16 @@ pub fn run_study(
     let spec = ModelSpec::load(&cfg.model)?;
     // the settings every fit runs with, recorded in the identity (`run_fit` would fill them the same way)
     let mut cfg = cfg.clone();
+    if resume
+        && let Ok(have) = StudyFile::load(out)
+        && cfg.fit.keep_recorded_metric(&have.identity["settings"])
+        && spec.vae_source().is_some()
+    {
+        eprintln!(
+            "study: resuming with the draws' HMC metric the study was started with (a VAE source's default \
+             is now the gradients'; --hmc-metric chooses)"
+        );
+    }
     cfg.fit.choose_for_model(&spec);
     let cfg = &cfg;
     let checkpoint = preflight(cfg, &spec, first, device).with_context(|| {
