@@ -20,6 +20,7 @@ case "$INFER" in */*) INFER="$(cd "$(dirname "$INFER")" && pwd)/$(basename "$INF
 PRIORS_FROM="${PRIORS_FROM:-}"
 if [ -n "$PRIORS_FROM" ]; then
   read -ra priors <<< "$PRIORS_FROM"
+  [ ${#priors[@]} -gt 0 ] || { echo "submit.sh: PRIORS_FROM holds no folder" >&2; exit 2; }
   abs=()
   for p in "${priors[@]}"; do abs+=("$(cd "$p" && pwd)"); done
   PRIORS_FROM="${abs[*]}"

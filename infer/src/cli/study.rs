@@ -51,7 +51,8 @@ pub struct StudyArgs {
     /// Compare priors: the folders of `train-vae sweep`s (every setting) and of single checkpoints (a
     /// baseline such as checkpoints/default), one or more. The same study (same mocks, same seeds) is run
     /// with every prior into `--out/<name>/`, then `--out/comparison.{json,csv,png}` tabulate lens bias,
-    /// sd(z), 68% coverage, chi^2/dof, source residual, R-hat/ESS and time against latent dimension.
+    /// sd(z), 68% coverage, chi^2/dof, source residual, R-hat/ESS and time per prior, plotted against
+    /// latent dimension (against the order given when two priors share one).
     /// Use with --source-images so the sources are real galaxies, not draws of one of the priors.
     /// With --shard K/M each prior's shard goes to `--out/<name>/shard-K-of-M/`, and `infer study
     /// compare` writes the comparison once all are in.

@@ -1,6 +1,7 @@
 //! Priors compared by what they are for (issue: "which prior recovers lenses and sources better?"):
 //! the same study (same mocks, same seeds; real-galaxy sources with `--source-images`) fitted once
-//! with every checkpoint of a `train-vae sweep`, then one table and figure against latent dimension:
+//! with every checkpoint of one or more `train-vae sweep`s and of single checkpoints (a baseline), then one
+//! table and figure against latent dimension (against the priors' order when two share one):
 //! lens-parameter bias, sd(z) and 68% coverage, MAP chi^2/dof, the source reconstruction residual,
 //! R-hat/ESS and wall time per fit.
 //!
@@ -72,7 +73,7 @@ pub fn prior_settings(sources: &[PathBuf]) -> Result<Vec<(String, usize, PathBuf
                     src.display()
                 );
             }
-            let name = std::path::absolute(src)
+            let name = std::fs::canonicalize(src)
                 .ok()
                 .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
                 .with_context(|| {
@@ -350,6 +351,12 @@ fn write_comparison(out: &Path, rows: &[PriorRow]) -> Result<()> {
             .collect();
         format!("prior: {}", names.join(", "))
     };
+    // priors in no order of their own are points, not a trend
+    let style = if by_dim {
+        Style::LineAndPoints
+    } else {
+        Style::Points
+    };
     let mu: Vec<f64> = rows.iter().map(|r| r.lens_abs_mu_z).collect();
     let sd: Vec<f64> = rows.iter().map(|r| r.lens_sd_z).collect();
     let cov: Vec<f64> = rows.iter().map(|r| r.lens_coverage_68).collect();
@@ -359,21 +366,21 @@ fn write_comparison(out: &Path, rows: &[PriorRow]) -> Result<()> {
             colour: [31, 119, 180],
             xs: &xs,
             ys: &mu,
-            style: Style::LineAndPoints,
+            style,
         },
         Series {
             label: "sd(z) (1: right widths)",
             colour: [214, 39, 40],
             xs: &xs,
             ys: &sd,
-            style: Style::LineAndPoints,
+            style,
         },
         Series {
             label: "68% coverage (0.68: calibrated)",
             colour: [44, 160, 44],
             xs: &xs,
             ys: &cov,
-            style: Style::LineAndPoints,
+            style,
         },
     ];
     line_chart(
