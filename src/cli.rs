@@ -45,7 +45,8 @@ pub enum RunsCmd {
         /// Only runs of this kind (train, fit, study, prepare, eval).
         #[arg(long)]
         kind: Option<String>,
-        /// Only runs with this status (running, done, failed, interrupted, unreadable).
+        /// Only runs with this status (running, done, flagged, failed, interrupted, unknown: written by a
+        /// newer program, unreadable, deleted).
         #[arg(long)]
         status: Option<String>,
         /// Only runs whose id, name or headline contains this text.

@@ -63,12 +63,13 @@ pub const KINDS: [RunKind; 5] = [
     RunKind::Eval,
 ];
 /// Status labels a filter can cycle through (see [`RunEntry::status_label`]).
-pub const STATUSES: [&str; 7] = [
+pub const STATUSES: [&str; 8] = [
     "running",
     "done",
     "flagged",
     "failed",
     "interrupted",
+    "unknown",
     "unreadable",
     "deleted",
 ];
