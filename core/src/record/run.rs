@@ -648,14 +648,10 @@ mod tests {
         drop(Run::resume(&dir).unwrap());
     }
 
-    /// A later stage's failure marks that stage failed and leaves the finished ones done; a stage
-    /// left running by a dead process reads as interrupted on resume, and running it again
-    /// replaces only its own entry.
-    #[test]
-    fn stage_outcomes_are_separate() {
-        let root = tempfile::tempdir().unwrap();
-        let mut run = Run::create(
-            root.path(),
+    /// A new fit run under `root` with an empty config.
+    fn fit_run(root: &Path) -> Run {
+        Run::create(
+            root,
             RunSpec {
                 kind: RunKind::Fit,
                 name: "x",
@@ -664,7 +660,16 @@ mod tests {
                 seed: None,
             },
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    /// A later stage's failure marks that stage failed and leaves the finished ones done; a stage
+    /// left running by a dead process reads as interrupted on resume, and running it again
+    /// replaces only its own entry.
+    #[test]
+    fn stage_outcomes_are_separate() {
+        let root = tempfile::tempdir().unwrap();
+        let mut run = fit_run(root.path());
         run.begin_stage("map").unwrap();
         run.end_stage("map").unwrap();
         run.begin_stage("vi").unwrap();
@@ -711,17 +716,7 @@ mod tests {
     #[test]
     fn unknown_states_are_read_but_not_resumed() {
         let root = tempfile::tempdir().unwrap();
-        let mut run = Run::create(
-            root.path(),
-            RunSpec {
-                kind: RunKind::Fit,
-                name: "x",
-                config: json!({}),
-                device: "flex".into(),
-                seed: None,
-            },
-        )
-        .unwrap();
+        let mut run = fit_run(root.path());
         run.begin_stage("map").unwrap();
         run.end_stage("map").unwrap();
         run.finish(json!({})).unwrap();
